@@ -1,0 +1,541 @@
+//! One typed configuration, loaded from a TOML file and then from environment variables.
+//!
+//! Environment variables use Better Auth's names where Better Auth has one (`BETTER_AUTH_SECRET`,
+//! `AUTH_SECRET`, `BETTER_AUTH_SECRETS`, `BETTER_AUTH_URL`, `BETTER_AUTH_TRUSTED_ORIGINS`,
+//! `DATABASE_URL`) and `PORTCULLIS_*` otherwise. Defaults are Better Auth's, so an app moving from
+//! Better Auth sees the same behaviour unless it asks for a difference.
+//!
+//! This module owns parsing and validation only; it never reads the clock or touches the network.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Better Auth's built-in development secret. Refused in production mode.
+pub const DEV_SECRET: &str = "better-auth-secret-12345678901234567890";
+/// Minimum secret length accepted in production mode.
+pub const MIN_SECRET_LEN: usize = 32;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Public URL of the server (e.g. `https://auth.example.com`); the base path is appended when it
+    /// has no path of its own. Without it, the base URL is derived from `listen`.
+    pub base_url: Option<String>,
+    pub base_path: String,
+    pub app_name: String,
+    /// Production mode: rate limiting on, secure cookies, a real secret required.
+    pub production: bool,
+    pub listen: SocketAddr,
+    /// The current signing secret (`BETTER_AUTH_SECRET` / `AUTH_SECRET`).
+    pub secret: Option<String>,
+    /// Secret rotation, `BETTER_AUTH_SECRETS` format `"<version>:<secret>,..."`; the first is current.
+    pub secrets: Option<String>,
+    pub database_url: String,
+    /// Run `migrate` before serving.
+    pub migrate_on_start: bool,
+    pub trusted_origins: Vec<String>,
+    pub session: SessionConfig,
+    pub email_and_password: EmailPasswordConfig,
+    pub email_verification: EmailVerificationConfig,
+    pub user: UserConfig,
+    pub rate_limit: RateLimitConfig,
+    pub advanced: AdvancedConfig,
+    pub mail: MailConfig,
+    pub schema: SchemaConfig,
+    pub password_hashing: PasswordHashingConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            base_url: None,
+            base_path: "/api/auth".into(),
+            app_name: "Portcullis".into(),
+            production: false,
+            listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            secret: None,
+            secrets: None,
+            database_url: "sqlite://portcullis.db?mode=rwc".into(),
+            migrate_on_start: true,
+            trusted_origins: Vec::new(),
+            session: SessionConfig::default(),
+            email_and_password: EmailPasswordConfig::default(),
+            email_verification: EmailVerificationConfig::default(),
+            user: UserConfig::default(),
+            rate_limit: RateLimitConfig::default(),
+            advanced: AdvancedConfig::default(),
+            mail: MailConfig::default(),
+            schema: SchemaConfig::default(),
+            password_hashing: PasswordHashingConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionConfig {
+    /// Seconds a session lives (Better Auth: 7 days).
+    pub expires_in: u64,
+    /// Seconds between sliding refreshes (1 day); 0 refreshes on every request.
+    pub update_age: u64,
+    /// Seconds a session counts as fresh for sensitive actions (1 day); 0 disables the check.
+    pub fresh_age: u64,
+    pub disable_session_refresh: bool,
+    pub cookie_cache: CookieCacheConfig,
+}
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            expires_in: 604_800,
+            update_age: 86_400,
+            fresh_age: 86_400,
+            disable_session_refresh: false,
+            cookie_cache: CookieCacheConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CookieCacheStrategy {
+    Compact,
+    Jwt,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CookieCacheConfig {
+    pub enabled: bool,
+    /// Seconds a cached session is trusted without a database read (Better Auth: 300).
+    /// This is the documented bound on how long a revoked session can still be served from a cookie.
+    pub max_age: u64,
+    pub strategy: CookieCacheStrategy,
+    pub version: String,
+}
+impl Default for CookieCacheConfig {
+    fn default() -> Self {
+        Self { enabled: false, max_age: 300, strategy: CookieCacheStrategy::Compact, version: "1".into() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmailPasswordConfig {
+    pub enabled: bool,
+    pub disable_sign_up: bool,
+    pub min_password_length: usize,
+    pub max_password_length: usize,
+    pub auto_sign_in: bool,
+    pub require_email_verification: bool,
+    /// Whether password reset e-mails are sent (Better Auth: enabled when `sendResetPassword` is set).
+    pub reset_password_enabled: bool,
+    pub reset_password_token_expires_in: u64,
+    pub revoke_sessions_on_password_reset: bool,
+}
+impl Default for EmailPasswordConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            disable_sign_up: false,
+            min_password_length: 8,
+            max_password_length: 128,
+            auto_sign_in: true,
+            require_email_verification: false,
+            reset_password_enabled: true,
+            reset_password_token_expires_in: 3600,
+            revoke_sessions_on_password_reset: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmailVerificationConfig {
+    /// Whether verification e-mails can be sent at all (Better Auth: `sendVerificationEmail` set).
+    pub enabled: bool,
+    /// Defaults to `require_email_verification`.
+    pub send_on_sign_up: Option<bool>,
+    pub send_on_sign_in: bool,
+    pub auto_sign_in_after_verification: bool,
+    pub expires_in: u64,
+}
+impl Default for EmailVerificationConfig {
+    fn default() -> Self {
+        Self { enabled: true, send_on_sign_up: None, send_on_sign_in: false, auto_sign_in_after_verification: false, expires_in: 3600 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UserConfig {
+    pub change_email_enabled: bool,
+    pub update_email_without_verification: bool,
+    pub delete_user_enabled: bool,
+}
+impl Default for UserConfig {
+    fn default() -> Self {
+        Self { change_email_enabled: true, update_email_without_verification: false, delete_user_enabled: true }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitRule {
+    /// A path relative to the base path; `*` matches any characters.
+    pub path: String,
+    pub window: u64,
+    pub max: u64,
+    /// `false` turns limiting off for that path.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Defaults to `production`.
+    pub enabled: Option<bool>,
+    pub window: u64,
+    pub max: u64,
+    pub custom_rules: Vec<RateLimitRule>,
+}
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self { enabled: None, window: 10, max: 100, custom_rules: Vec::new() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdvancedConfig {
+    pub cookie_prefix: String,
+    /// Defaults to: base URL is https, else production mode.
+    pub use_secure_cookies: Option<bool>,
+    pub disable_csrf_check: bool,
+    pub disable_origin_check: bool,
+    pub ip_address_headers: Vec<String>,
+    pub disable_ip_tracking: bool,
+    /// IPs or CIDRs of proxies whose `X-Forwarded-For` hops are skipped.
+    pub trusted_proxies: Vec<String>,
+    /// Mask applied to IPv6 addresses stored on sessions and used for rate limiting.
+    pub ipv6_subnet: u8,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+}
+impl Default for AdvancedConfig {
+    fn default() -> Self {
+        Self {
+            cookie_prefix: "better-auth".into(),
+            use_secure_cookies: None,
+            disable_csrf_check: false,
+            disable_origin_check: false,
+            ip_address_headers: vec!["x-forwarded-for".into()],
+            disable_ip_tracking: false,
+            trusted_proxies: Vec::new(),
+            ipv6_subnet: 64,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailConfig {
+    pub from: String,
+    /// `smtp://user:pass@host:587` (STARTTLS), `smtps://...:465` (TLS) or `smtp+plain://` (no TLS,
+    /// local relays only). Without it, development mode writes mail to the outbox.
+    pub smtp_url: Option<String>,
+    /// JSON-lines file the development outbox appends to.
+    pub outbox_file: Option<PathBuf>,
+    /// Serve the outbox at `/__outbox?to=EMAIL`. Defaults to on outside production, when no SMTP is set.
+    pub dev_outbox: Option<bool>,
+}
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self { from: "Portcullis <no-reply@localhost>".into(), smtp_url: None, outbox_file: None, dev_outbox: None }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum NamingStyle {
+    /// Better Auth's Kysely/Prisma layout: `"emailVerified"`.
+    #[default]
+    CamelCase,
+    /// Drizzle's default: `email_verified`.
+    SnakeCase,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct SchemaConfig {
+    pub naming: NamingStyle,
+    /// Plural table names (`users`, `sessions`, ...), as Prisma/Drizzle `usePlural`.
+    pub plural: bool,
+    /// Explicit renames, `"user" = "app_users"`, `"user.emailVerified" = "verified"`.
+    pub rename: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PasswordHashingConfig {
+    /// Concurrent argon2 hashes (each holds `memory_kib` of memory). Defaults to the core count.
+    pub workers: Option<usize>,
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+impl Default for PasswordHashingConfig {
+    fn default() -> Self {
+        // OWASP's argon2id recommendation: m=19 MiB, t=2, p=1.
+        Self { workers: None, memory_kib: 19 * 1024, iterations: 2, parallelism: 1 }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    #[error("invalid config file {0}: {1}")]
+    Parse(PathBuf, String),
+    #[error("invalid environment variable {0}: {1}")]
+    Env(&'static str, String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Loads `path` (if given), then applies the environment.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut cfg = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| ConfigError::Read(p.into(), e))?;
+                toml::from_str(&text).map_err(|e| ConfigError::Parse(p.into(), e.to_string()))?
+            }
+            None => Config::default(),
+        };
+        cfg.apply_env(|k| std::env::var(k).ok())?;
+        Ok(cfg)
+    }
+
+    /// Applies environment variables read through `get` (a parameter so tests need no global state).
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let get = |k: &str| get(k).filter(|v| !v.is_empty());
+        if let Some(s) = get("BETTER_AUTH_SECRET").or_else(|| get("AUTH_SECRET")) {
+            self.secret = Some(s);
+        }
+        if let Some(s) = get("BETTER_AUTH_SECRETS") {
+            self.secrets = Some(s);
+        }
+        for k in ["BETTER_AUTH_URL", "NEXT_PUBLIC_BETTER_AUTH_URL", "PUBLIC_BETTER_AUTH_URL", "NUXT_PUBLIC_BETTER_AUTH_URL"] {
+            if let Some(u) = get(k) {
+                self.base_url = Some(u);
+                break;
+            }
+        }
+        if let Some(u) = get("DATABASE_URL") {
+            self.database_url = u;
+        }
+        if let Some(o) = get("BETTER_AUTH_TRUSTED_ORIGINS") {
+            // Better Auth splits on "," without trimming; we trim, since a space can never be part of an origin.
+            self.trusted_origins.extend(o.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()));
+        }
+        if let Some(v) = get("NODE_ENV") {
+            if v == "production" {
+                self.production = true;
+            }
+        }
+        if let Some(v) = get("PORTCULLIS_PRODUCTION") {
+            self.production = parse_bool("PORTCULLIS_PRODUCTION", &v)?;
+        }
+        if let Some(v) = get("PORTCULLIS_LISTEN") {
+            self.listen = v.parse().map_err(|e| ConfigError::Env("PORTCULLIS_LISTEN", format!("{e}")))?;
+        }
+        if let Some(v) = get("PORT") {
+            let port: u16 = v.parse().map_err(|e| ConfigError::Env("PORT", format!("{e}")))?;
+            self.listen.set_port(port);
+        }
+        if let Some(v) = get("PORTCULLIS_RATE_LIMIT") {
+            self.rate_limit.enabled = Some(parse_bool("PORTCULLIS_RATE_LIMIT", &v)?);
+        }
+        if let Some(v) = get("PORTCULLIS_COOKIE_CACHE") {
+            self.session.cookie_cache.enabled = parse_bool("PORTCULLIS_COOKIE_CACHE", &v)?;
+        }
+        if let Some(v) = get("PORTCULLIS_MIGRATE") {
+            self.migrate_on_start = parse_bool("PORTCULLIS_MIGRATE", &v)?;
+        }
+        if let Some(v) = get("SMTP_URL") {
+            self.mail.smtp_url = Some(v);
+        }
+        if let Some(v) = get("MAIL_FROM") {
+            self.mail.from = v;
+        }
+        if let Some(v) = get("PORTCULLIS_OUTBOX") {
+            self.mail.outbox_file = Some(v.into());
+        }
+        if let Some(v) = get("PORTCULLIS_DEV_OUTBOX") {
+            self.mail.dev_outbox = Some(parse_bool("PORTCULLIS_DEV_OUTBOX", &v)?);
+        }
+        if let Some(v) = get("PORTCULLIS_APP_NAME") {
+            self.app_name = v;
+        }
+        Ok(())
+    }
+
+    pub fn rate_limit_enabled(&self) -> bool {
+        self.rate_limit.enabled.unwrap_or(self.production)
+    }
+    pub fn dev_outbox_enabled(&self) -> bool {
+        self.mail.dev_outbox.unwrap_or(!self.production && self.mail.smtp_url.is_none())
+    }
+    pub fn send_on_sign_up(&self) -> bool {
+        self.email_verification.send_on_sign_up.unwrap_or(self.email_and_password.require_email_verification)
+    }
+
+    /// The base URL including the base path, e.g. `http://127.0.0.1:3000/api/auth`.
+    pub fn auth_url(&self) -> String {
+        let raw = self.base_url.clone().unwrap_or_else(|| format!("http://{}", self.listen));
+        let trimmed = raw.trim_end_matches('/');
+        match url::Url::parse(trimmed) {
+            Ok(u) if u.path() != "/" && !u.path().is_empty() => trimmed.to_string(),
+            _ => format!("{trimmed}{}", self.base_path),
+        }
+    }
+    /// The origin of the base URL, e.g. `http://127.0.0.1:3000`.
+    pub fn origin(&self) -> String {
+        url::Url::parse(&self.auth_url())
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_else(|_| format!("http://{}", self.listen))
+    }
+    /// The path auth routes are mounted at (the base URL's path).
+    pub fn mount_path(&self) -> String {
+        url::Url::parse(&self.auth_url()).map(|u| u.path().trim_end_matches('/').to_string()).unwrap_or_else(|_| self.base_path.clone())
+    }
+
+    /// Secrets as `(version, value)`, current first. Falls back to the development secret.
+    pub fn secret_list(&self) -> Result<Vec<(u32, String)>, ConfigError> {
+        if let Some(list) = &self.secrets {
+            let mut out = Vec::new();
+            for part in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                let (v, s) = part
+                    .split_once(':')
+                    .ok_or_else(|| ConfigError::Invalid("BETTER_AUTH_SECRETS entries must be <version>:<secret>".into()))?;
+                let v: u32 = v.trim().parse().map_err(|_| ConfigError::Invalid(format!("secret version {v:?} is not a non-negative integer")))?;
+                if out.iter().any(|(o, _)| *o == v) {
+                    return Err(ConfigError::Invalid(format!("secret version {v} appears twice")));
+                }
+                out.push((v, s.to_string()));
+            }
+            if out.is_empty() {
+                return Err(ConfigError::Invalid("BETTER_AUTH_SECRETS is empty".into()));
+            }
+            return Ok(out);
+        }
+        Ok(vec![(0, self.secret.clone().unwrap_or_else(|| DEV_SECRET.to_string()))])
+    }
+
+    /// Checks what must hold before serving. Returns warnings to print loudly.
+    pub fn validate(&self) -> Result<Vec<String>, ConfigError> {
+        let mut warnings = Vec::new();
+        let secrets = self.secret_list()?;
+        let current = &secrets[0].1;
+        let is_dev = self.secret.is_none() && self.secrets.is_none();
+        if self.production {
+            if is_dev || current == DEV_SECRET {
+                return Err(ConfigError::Invalid(
+                    "production mode needs a secret: set BETTER_AUTH_SECRET (generate one with `portcullis secret`)".into(),
+                ));
+            }
+            if current.len() < MIN_SECRET_LEN {
+                return Err(ConfigError::Invalid(format!(
+                    "the secret is {} characters; production mode needs at least {MIN_SECRET_LEN} (generate one with `portcullis secret`)",
+                    current.len()
+                )));
+            }
+        } else if is_dev {
+            warnings.push("USING THE BUILT-IN DEVELOPMENT SECRET: sessions can be forged by anyone who knows it. Set BETTER_AUTH_SECRET before exposing this server.".into());
+        } else if current.len() < MIN_SECRET_LEN {
+            warnings.push(format!("the secret is shorter than {MIN_SECRET_LEN} characters"));
+        }
+        if let Some(u) = &self.base_url {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                return Err(ConfigError::Invalid(format!("base URL {u:?} must start with http:// or https://")));
+            }
+        }
+        if self.session.expires_in > 34_560_000 {
+            return Err(ConfigError::Invalid("session.expires_in must be at most 400 days".into()));
+        }
+        if self.email_and_password.min_password_length > self.email_and_password.max_password_length {
+            return Err(ConfigError::Invalid("min_password_length is larger than max_password_length".into()));
+        }
+        Ok(warnings)
+    }
+
+    pub fn secure_cookies(&self) -> bool {
+        self.advanced
+            .use_secure_cookies
+            .unwrap_or_else(|| self.auth_url().starts_with("https://") || (self.base_url.is_none() && self.production))
+    }
+}
+
+fn parse_bool(name: &'static str, v: &str) -> Result<bool, ConfigError> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "true" | "on" | "yes" => Ok(true),
+        "0" | "false" | "off" | "no" => Ok(false),
+        _ => Err(ConfigError::Env(name, format!("expected true/false, got {v:?}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_url_gets_base_path_unless_it_has_one() {
+        let mut c = Config { base_url: Some("https://auth.example.com".into()), ..Default::default() };
+        assert_eq!(c.auth_url(), "https://auth.example.com/api/auth");
+        assert_eq!(c.origin(), "https://auth.example.com");
+        c.base_url = Some("https://x.com/auth/".into());
+        assert_eq!(c.auth_url(), "https://x.com/auth");
+        assert_eq!(c.mount_path(), "/auth");
+    }
+
+    #[test]
+    fn production_refuses_missing_or_short_secret() {
+        let mut c = Config { production: true, ..Default::default() };
+        assert!(c.validate().is_err());
+        c.secret = Some("short".into());
+        assert!(c.validate().unwrap_err().to_string().contains("at least 32"));
+        c.secret = Some("x".repeat(40));
+        assert!(c.validate().is_ok());
+        let dev = Config::default();
+        assert!(dev.validate().unwrap()[0].contains("DEVELOPMENT SECRET"));
+    }
+
+    #[test]
+    fn env_uses_better_auth_names() {
+        let mut c = Config::default();
+        c.apply_env(|k| match k {
+            "AUTH_SECRET" => Some("s".repeat(33)),
+            "BETTER_AUTH_TRUSTED_ORIGINS" => Some("http://a.com, http://b.com".into()),
+            "DATABASE_URL" => Some("postgres://x/y".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.secret.as_deref(), Some("s".repeat(33).as_str()));
+        assert_eq!(c.trusted_origins, vec!["http://a.com", "http://b.com"]);
+        assert_eq!(c.database_url, "postgres://x/y");
+    }
+
+    #[test]
+    fn secret_rotation_list() {
+        let c = Config { secrets: Some("2:new-secret,1:old-secret".into()), ..Default::default() };
+        assert_eq!(c.secret_list().unwrap(), vec![(2, "new-secret".into()), (1, "old-secret".into())]);
+        let bad = Config { secrets: Some("1:a,1:b".into()), ..Default::default() };
+        assert!(bad.secret_list().is_err());
+    }
+}

@@ -1,0 +1,1 @@
+//! Cryptographic building blocks (random ids, signing, password hashing). Filled in by the crypto work.

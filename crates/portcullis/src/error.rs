@@ -1,0 +1,151 @@
+//! The one error type that reaches HTTP.
+//!
+//! Every failure a handler can produce is an [`ApiError`]: an HTTP status, an optional stable
+//! Better Auth error code and a message. It renders Better Auth's body `{"message","code"}` (in that
+//! key order), or no body at all for the few bare statuses Better Auth emits. Codes are public API:
+//! clients compare them against `authClient.$ERROR_CODES`, so they never change once shipped.
+//!
+//! Internal failures (database down, a bug) become a 500 with a generic body; their detail is logged,
+//! never sent. Bad input must never take that path: validate and return a 4xx instead.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use std::borrow::Cow;
+
+/// An error with Better Auth's wire shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: Option<&'static str>,
+    pub message: Cow<'static, str>,
+    /// Some Better Auth errors carry no body at all (e.g. 401 from get-access-token).
+    pub empty_body: bool,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code.unwrap_or("-"), self.message)
+    }
+}
+impl std::error::Error for ApiError {}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub const fn new(status: StatusCode, code: &'static str, message: &'static str) -> Self {
+        Self { status, code: Some(code), message: Cow::Borrowed(message), empty_body: false }
+    }
+    pub fn with_message(mut self, message: impl Into<Cow<'static, str>>) -> Self {
+        self.message = message.into();
+        self
+    }
+    /// An error without a `code` member (Better Auth has a few, e.g. "No fields to update").
+    pub fn uncoded(status: StatusCode, message: impl Into<Cow<'static, str>>) -> Self {
+        Self { status, code: None, message: message.into(), empty_body: false }
+    }
+    /// A bare status with an empty body.
+    pub fn bare(status: StatusCode) -> Self {
+        Self { status, code: None, message: Cow::Borrowed(""), empty_body: true }
+    }
+    /// `[body.email] Invalid email address`-style validation error (zod's shape).
+    pub fn validation(message: impl Into<Cow<'static, str>>) -> Self {
+        Self { status: StatusCode::BAD_REQUEST, code: Some("VALIDATION_ERROR"), message: message.into(), empty_body: false }
+    }
+    /// An unexpected internal failure. The cause is logged here and never sent to the client.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: Some("INTERNAL_SERVER_ERROR"),
+            message: Cow::Borrowed("Internal Server Error"),
+            empty_body: false,
+        }
+    }
+    pub fn code(&self) -> Option<&'static str> {
+        self.code
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = if self.empty_body {
+            String::new()
+        } else {
+            #[derive(serde::Serialize)]
+            struct Body<'a> {
+                message: &'a str,
+                #[serde(skip_serializing_if = "Option::is_none")]
+                code: Option<&'a str>,
+            }
+            serde_json::to_string(&Body { message: &self.message, code: self.code }).unwrap_or_default()
+        };
+        let mut res = (self.status, body).into_response();
+        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        res
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+/// Better Auth's error codes (`BASE_ERROR_CODES` and the route-level ones), each with its status.
+pub mod codes {
+    use super::ApiError;
+    use axum::http::StatusCode as S;
+
+    macro_rules! codes {
+        ($($name:ident = $status:ident, $msg:literal;)*) => {
+            $(pub const $name: ApiError = ApiError::new(S::$status, stringify!($name), $msg);)*
+        };
+    }
+
+    codes! {
+        UNAUTHORIZED = UNAUTHORIZED, "Unauthorized";
+        USER_NOT_FOUND = BAD_REQUEST, "User not found";
+        FAILED_TO_CREATE_USER = UNPROCESSABLE_ENTITY, "Failed to create user";
+        FAILED_TO_CREATE_SESSION = BAD_REQUEST, "Failed to create session";
+        FAILED_TO_GET_SESSION = UNAUTHORIZED, "Failed to get session";
+        INVALID_PASSWORD = BAD_REQUEST, "Invalid password";
+        INVALID_EMAIL = BAD_REQUEST, "Invalid email";
+        INVALID_EMAIL_OR_PASSWORD = UNAUTHORIZED, "Invalid email or password";
+        INVALID_USER = BAD_REQUEST, "Invalid user";
+        INVALID_TOKEN = BAD_REQUEST, "Invalid token";
+        TOKEN_EXPIRED = UNAUTHORIZED, "Token expired";
+        EMAIL_NOT_VERIFIED = FORBIDDEN, "Email not verified";
+        PASSWORD_TOO_SHORT = BAD_REQUEST, "Password too short";
+        PASSWORD_TOO_LONG = BAD_REQUEST, "Password too long";
+        USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL = UNPROCESSABLE_ENTITY, "User already exists. Use another email.";
+        EMAIL_CAN_NOT_BE_UPDATED = BAD_REQUEST, "Email can not be updated";
+        CHANGE_EMAIL_DISABLED = BAD_REQUEST, "Change email is disabled";
+        CREDENTIAL_ACCOUNT_NOT_FOUND = BAD_REQUEST, "Credential account not found";
+        SESSION_EXPIRED = BAD_REQUEST, "Session expired. Re-authenticate to perform this action.";
+        FAILED_TO_UNLINK_LAST_ACCOUNT = BAD_REQUEST, "You can't unlink your last account";
+        ACCOUNT_NOT_FOUND = BAD_REQUEST, "Account not found";
+        CROSS_SITE_NAVIGATION_LOGIN_BLOCKED = FORBIDDEN, "Cross-site navigation login blocked. This request appears to be a CSRF attack.";
+        VERIFICATION_EMAIL_NOT_ENABLED = BAD_REQUEST, "Verification email isn't enabled";
+        EMAIL_ALREADY_VERIFIED = BAD_REQUEST, "Email is already verified";
+        EMAIL_MISMATCH = BAD_REQUEST, "Email mismatch";
+        SESSION_NOT_FRESH = FORBIDDEN, "Session is not fresh";
+        INVALID_ORIGIN = FORBIDDEN, "Invalid origin";
+        INVALID_CALLBACK_URL = FORBIDDEN, "Invalid callbackURL";
+        INVALID_REDIRECT_URL = FORBIDDEN, "Invalid redirectURL";
+        INVALID_ERROR_CALLBACK_URL = FORBIDDEN, "Invalid errorCallbackURL";
+        INVALID_NEW_USER_CALLBACK_URL = FORBIDDEN, "Invalid newUserCallbackURL";
+        MISSING_OR_NULL_ORIGIN = FORBIDDEN, "Missing or null Origin";
+        FIELD_NOT_ALLOWED = BAD_REQUEST, "Field not allowed to be set";
+        MISSING_FIELD = BAD_REQUEST, "Field is required";
+        METHOD_NOT_ALLOWED_DEFER_SESSION_REQUIRED = METHOD_NOT_ALLOWED, "POST method requires deferSessionRefresh to be enabled in session config";
+        BODY_MUST_BE_AN_OBJECT = BAD_REQUEST, "Body must be an object";
+        PASSWORD_ALREADY_SET = BAD_REQUEST, "User already has a password set";
+        EMAIL_PASSWORD_SIGN_UP_DISABLED = BAD_REQUEST, "Email and password sign up is not enabled";
+        EMAIL_PASSWORD_DISABLED = BAD_REQUEST, "Email and password is not enabled";
+        RESET_PASSWORD_DISABLED = BAD_REQUEST, "Reset password isn't enabled";
+        NOT_FOUND = NOT_FOUND, "Not found";
+        BAD_REQUEST = BAD_REQUEST, "Invalid JSON in request body";
+        UNSUPPORTED_MEDIA_TYPE = UNSUPPORTED_MEDIA_TYPE, "Content-Type is not allowed";
+        PAYLOAD_TOO_LARGE = PAYLOAD_TOO_LARGE, "Request body is too large";
+    }
+}

@@ -1,0 +1,1 @@
+//! Outgoing e-mail: the Mailer interface, SMTP and the development outbox.

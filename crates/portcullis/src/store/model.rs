@@ -1,0 +1,120 @@
+//! The rows Portcullis keeps, in Better Auth's shapes.
+//!
+//! Field order is wire order: serde emits keys in declaration order and Better Auth's clients (and
+//! its compact cookie cache signature) see `name,email,emailVerified,image,createdAt,updatedAt,id`
+//! for a user and `expiresAt,token,createdAt,updatedAt,ipAddress,userAgent,userId,id` for a session.
+//! Timestamps are serialised as ISO-8601 UTC with exactly three fractional digits.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// ISO-8601 with exactly millisecond precision and a `Z`, as JS `Date.toISOString()`.
+pub mod iso_ms {
+    use chrono::{DateTime, SecondsFormat, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn format(t: &DateTime<Utc>) -> String {
+        t.to_rfc3339_opts(SecondsFormat::Millis, true)
+    }
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format(t))
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let s = String::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&s).map(|t| t.with_timezone(&Utc)).map_err(serde::de::Error::custom)
+    }
+    pub mod option {
+        use chrono::{DateTime, Utc};
+        use serde::{Deserialize, Deserializer, Serializer};
+        pub fn serialize<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+            match t {
+                Some(t) => s.serialize_str(&super::format(t)),
+                None => s.serialize_none(),
+            }
+        }
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+            let s = Option::<String>::deserialize(d)?;
+            s.map(|s| {
+                DateTime::parse_from_rfc3339(&s).map(|t| t.with_timezone(&Utc)).map_err(serde::de::Error::custom)
+            })
+            .transpose()
+        }
+    }
+}
+
+/// Truncates to milliseconds: the precision Better Auth stores and emits.
+pub fn ms(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub name: String,
+    pub email: String,
+    pub email_verified: bool,
+    pub image: Option<String>,
+    #[serde(with = "iso_ms")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "iso_ms")]
+    pub updated_at: DateTime<Utc>,
+    pub id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Session {
+    #[serde(with = "iso_ms")]
+    pub expires_at: DateTime<Utc>,
+    pub token: String,
+    #[serde(with = "iso_ms")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "iso_ms")]
+    pub updated_at: DateTime<Utc>,
+    /// `""` when unknown (Better Auth writes an empty string, not null).
+    #[serde(default)]
+    pub ip_address: String,
+    #[serde(default)]
+    pub user_agent: String,
+    pub user_id: String,
+    pub id: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Account {
+    pub id: String,
+    pub account_id: String,
+    pub provider_id: String,
+    pub user_id: String,
+    pub access_token: Option<String>,
+    pub refresh_token: Option<String>,
+    pub id_token: Option<String>,
+    pub access_token_expires_at: Option<DateTime<Utc>>,
+    pub refresh_token_expires_at: Option<DateTime<Utc>>,
+    pub scope: Option<String>,
+    pub password: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The provider id of the email/password account; its `accountId` is the user id.
+pub const CREDENTIAL_PROVIDER: &str = "credential";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verification {
+    pub id: String,
+    pub identifier: String,
+    pub value: String,
+    pub expires_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A partial update of a user; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserPatch {
+    pub name: Option<String>,
+    pub image: Option<Option<String>>,
+    pub email: Option<String>,
+    pub email_verified: Option<bool>,
+}
