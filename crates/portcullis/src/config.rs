@@ -171,11 +171,14 @@ impl Default for EmailVerificationConfig {
 pub struct UserConfig {
     pub change_email_enabled: bool,
     pub update_email_without_verification: bool,
+    /// Ask the current (verified) address to confirm a change before mailing the new one
+    /// (Better Auth's `sendChangeEmailConfirmation`). Off by default, as in Better Auth.
+    pub change_email_confirmation: bool,
     pub delete_user_enabled: bool,
 }
 impl Default for UserConfig {
     fn default() -> Self {
-        Self { change_email_enabled: true, update_email_without_verification: false, delete_user_enabled: true }
+        Self { change_email_enabled: true, update_email_without_verification: false, change_email_confirmation: false, delete_user_enabled: false }
     }
 }
 

@@ -1,4 +1,7 @@
-//! axum glue: origin/CSRF checks, client IP, rate limiting, cookies, extractors.
+//! axum glue: origin/CSRF checks, client IP, rate limiting, cookies, bodies, replies.
+pub mod body;
+pub mod cookies;
 pub mod ip;
 pub mod origin;
 pub mod rate_limit;
+pub mod reply;

@@ -1,2 +1,2 @@
-//! Sessions: create, look up, refresh, revoke; the cookie cache.
+//! Sessions (being assembled).
 pub mod cookie_cache;

@@ -1,8 +1,85 @@
-//! Storage: the `Store` trait, Better Auth's schema, SQLite and PostgreSQL.
+//! Storage: the [`Store`] trait the rest of Portcullis talks to, Better Auth's schema, and one SQL
+//! implementation that runs on SQLite and PostgreSQL.
+//!
+//! A `Store` knows rows, never HTTP: it returns `None` for "not there" and [`StoreError`] for a
+//! failure of the database itself. Uniqueness violations come back as [`StoreError::Conflict`] so
+//! handlers can answer a clean 4xx instead of a 500.
+
+pub mod driver;
 pub mod model;
+pub mod schema;
+mod sql;
+
+pub use driver::{Db, PoolOptions};
+pub use sql::SqlStore;
+
+use chrono::{DateTime, Utc};
+use model::{Account, Session, User, UserPatch, Verification};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    #[error("cannot connect to the database: {0}")]
+    Connect(String),
     #[error("database error: {0}")]
     Db(String),
+    /// A unique constraint was violated (e.g. the email is taken).
+    #[error("conflict: {0}")]
+    Conflict(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(d) = &e {
+            if d.is_unique_violation() {
+                return StoreError::Conflict(d.message().to_string());
+            }
+        }
+        StoreError::Db(e.to_string())
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates the schema (core tables plus `extra`) where missing. Returns the statements run.
+    async fn migrate(&self, extra: &[schema::Table]) -> StoreResult<Vec<String>>;
+
+    // users
+    /// Inserts a user and, when given, its first account, atomically.
+    async fn create_user(&self, user: &User, account: Option<&Account>) -> StoreResult<()>;
+    async fn find_user_by_id(&self, id: &str) -> StoreResult<Option<User>>;
+    async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
+    /// Returns the updated user, or `None` if it does not exist.
+    async fn update_user(&self, id: &str, patch: &UserPatch, now: DateTime<Utc>) -> StoreResult<Option<User>>;
+    /// Deletes the user with its sessions and accounts.
+    async fn delete_user(&self, id: &str) -> StoreResult<()>;
+
+    // accounts
+    async fn create_account(&self, account: &Account) -> StoreResult<()>;
+    async fn find_credential_account(&self, user_id: &str) -> StoreResult<Option<Account>>;
+    async fn list_accounts(&self, user_id: &str) -> StoreResult<Vec<Account>>;
+    async fn update_password(&self, account_id: &str, hash: &str, now: DateTime<Utc>) -> StoreResult<()>;
+
+    // sessions
+    async fn create_session(&self, session: &Session) -> StoreResult<()>;
+    /// The session and its user in one round trip.
+    async fn find_session(&self, token: &str) -> StoreResult<Option<(Session, User)>>;
+    /// Moves `expiresAt`; returns false when the session no longer exists.
+    async fn touch_session(&self, token: &str, expires_at: DateTime<Utc>, now: DateTime<Utc>) -> StoreResult<bool>;
+    async fn list_sessions(&self, user_id: &str) -> StoreResult<Vec<Session>>;
+    async fn delete_session(&self, token: &str) -> StoreResult<()>;
+    /// Deletes every session of a user except `keep` (when given).
+    async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>) -> StoreResult<()>;
+
+    // verification values
+    async fn create_verification(&self, v: &Verification) -> StoreResult<()>;
+    /// The newest row with this identifier.
+    async fn find_verification(&self, identifier: &str) -> StoreResult<Option<Verification>>;
+    /// Deletes the row; true only for the one caller that actually removed it (single use).
+    async fn consume_verification(&self, id: &str) -> StoreResult<bool>;
+    async fn delete_expired_verifications(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+
+    /// Checks the database answers.
+    async fn ping(&self) -> StoreResult<()>;
 }

@@ -118,3 +118,24 @@ pub struct UserPatch {
     pub email: Option<String>,
     pub email_verified: Option<bool>,
 }
+
+impl Account {
+    /// The email/password account of a user: `providerId = "credential"`, `accountId = userId`.
+    pub fn credential(id: String, user_id: &str, password_hash: String, now: DateTime<Utc>) -> Self {
+        Self {
+            id,
+            account_id: user_id.to_string(),
+            provider_id: CREDENTIAL_PROVIDER.into(),
+            user_id: user_id.to_string(),
+            access_token: None,
+            refresh_token: None,
+            id_token: None,
+            access_token_expires_at: None,
+            refresh_token_expires_at: None,
+            scope: None,
+            password: Some(password_hash),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}

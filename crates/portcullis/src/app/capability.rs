@@ -1,0 +1,28 @@
+//! The contract between core and a capability (Better Auth's plugin shape:
+//! `{ id, endpoints, schema, rateLimit }`).
+
+use super::Auth;
+use crate::http::rate_limit::Rule;
+use crate::store::schema::Table;
+use axum::Router;
+
+pub trait Capability: Send + Sync + 'static {
+    /// A stable identifier, e.g. `"email-password"`.
+    fn id(&self) -> &'static str;
+    /// Routes relative to the base path (e.g. `/sign-in/email`).
+    fn routes(&self) -> Router<Auth> {
+        Router::new()
+    }
+    /// Tables (or extra columns) this capability needs; created by `migrate`.
+    fn schema(&self) -> Vec<Table> {
+        Vec::new()
+    }
+    /// Rate-limit rules by path pattern (`*` wildcard); `None` disables limiting for the path.
+    fn rate_limit_rules(&self) -> Vec<(String, Option<Rule>)> {
+        Vec::new()
+    }
+    /// Paths that get Better Auth's form-CSRF protection (first logins without cookies).
+    fn form_csrf_paths(&self) -> &'static [&'static str] {
+        &[]
+    }
+}

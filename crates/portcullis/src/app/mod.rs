@@ -1,0 +1,189 @@
+//! Assembly: turns a [`Config`] into a running engine ([`Auth`]) and an axum [`Router`].
+//!
+//! `Auth` is the shared state every handler receives: configuration, the store, the password
+//! hasher, the mailer, trusted origins, cookie settings and the rate limiter. Capabilities (one
+//! module per feature, like Better Auth's plugins) contribute routes, schema and rate-limit rules
+//! through [`Capability`]; core knows nothing about any particular capability.
+
+mod capability;
+pub(crate) mod router;
+mod serve;
+
+pub use serve::{serve, serve_on};
+
+pub use capability::Capability;
+
+use crate::config::{Config, ConfigError};
+use crate::crypto::password::PasswordHasher;
+use crate::http::cookies::CookieSettings;
+use crate::http::origin::TrustedOrigins;
+use crate::http::rate_limit::{MemoryStore, RateLimitStore, Rules};
+use crate::mail::{outbox::Outbox, Mailer};
+use crate::store::{schema::Names, Db, PoolOptions, SqlStore, Store, StoreError};
+use axum::Router;
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+
+/// Where "now" comes from; a parameter so expiry logic is testable without sleeping.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> DateTime<Utc>;
+}
+pub struct SystemClock;
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        crate::store::model::ms(Utc::now())
+    }
+}
+
+/// Everything a request handler needs. Cheap to clone (one `Arc`).
+#[derive(Clone)]
+pub struct Auth(Arc<AuthState>);
+
+pub struct AuthState {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub hasher: PasswordHasher,
+    pub mailer: Arc<dyn Mailer>,
+    pub outbox: Option<Arc<Outbox>>,
+    pub origins: TrustedOrigins,
+    pub cookies: CookieSettings,
+    /// Signing secrets, current first.
+    pub secrets: Vec<String>,
+    pub rate_rules: Rules,
+    pub rate_store: Option<Arc<dyn RateLimitStore>>,
+    pub clock: Arc<dyn Clock>,
+    /// Base URL including the base path, e.g. `http://localhost:3000/api/auth`.
+    pub auth_url: String,
+    pub capabilities: Vec<Arc<dyn Capability>>,
+    /// Paths (relative to the base path) guarded by Better Auth's form-CSRF rules.
+    pub form_csrf_paths: Vec<&'static str>,
+}
+
+impl std::ops::Deref for Auth {
+    type Target = AuthState;
+    fn deref(&self) -> &AuthState {
+        &self.0
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("mail: {0}")]
+    Mail(String),
+}
+
+impl Auth {
+    /// Builds the engine with the standard capabilities.
+    pub async fn from_config(config: Config) -> Result<Self, StartError> {
+        Self::builder(config).build().await
+    }
+
+    pub fn builder(config: Config) -> AuthBuilder {
+        AuthBuilder { config, capabilities: crate::plugins::standard(), store: None, clock: Arc::new(SystemClock) }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+    pub fn secret(&self) -> &str {
+        &self.secrets[0]
+    }
+    pub fn secret_refs(&self) -> Vec<&str> {
+        self.secrets.iter().map(String::as_str).collect()
+    }
+
+    /// Creates or updates the schema of every capability.
+    pub async fn migrate(&self) -> Result<Vec<String>, StoreError> {
+        let extra: Vec<_> = self.capabilities.iter().flat_map(|c| c.schema()).collect();
+        self.store.migrate(&extra).await
+    }
+
+    /// The whole application: auth routes under the base path, plus the development outbox when enabled.
+    pub fn router(&self) -> Router {
+        router::build(self.clone())
+    }
+}
+
+pub struct AuthBuilder {
+    config: Config,
+    capabilities: Vec<Arc<dyn Capability>>,
+    store: Option<Arc<dyn Store>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl AuthBuilder {
+    pub fn capability(mut self, c: Arc<dyn Capability>) -> Self {
+        self.capabilities.push(c);
+        self
+    }
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub async fn build(self) -> Result<Auth, StartError> {
+        let config = self.config;
+        for w in config.validate()? {
+            tracing::warn!("{w}");
+        }
+        let secrets: Vec<String> = config.secret_list()?.into_iter().map(|(_, s)| s).collect();
+        let store: Arc<dyn Store> = match self.store {
+            Some(s) => s,
+            None => {
+                let db = Db::connect(&config.database_url, &PoolOptions::default()).await?;
+                Arc::new(SqlStore::new(db, Names::new(config.schema.clone())))
+            }
+        };
+        let workers = config
+            .password_hashing
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+        let ph = &config.password_hashing;
+        let hasher = PasswordHasher::new(workers, ph.memory_kib, ph.iterations, ph.parallelism);
+        let (mailer, outbox) =
+            crate::mail::from_config(&config.mail, config.dev_outbox_enabled()).map_err(|e| StartError::Mail(e.to_string()))?;
+        let origins = TrustedOrigins::new(&config.origin(), config.trusted_origins.iter().cloned());
+        let cookies = CookieSettings::new(&config);
+        let mut plugin_rules = Vec::new();
+        let mut form_csrf_paths = Vec::new();
+        for c in &self.capabilities {
+            plugin_rules.extend(c.rate_limit_rules());
+            form_csrf_paths.extend_from_slice(c.form_csrf_paths());
+        }
+        let rate_rules = Rules::new(&config.rate_limit, plugin_rules);
+        let rate_store: Option<Arc<dyn RateLimitStore>> =
+            if config.rate_limit_enabled() { Some(Arc::new(MemoryStore::new())) } else { None };
+        let auth_url = config.auth_url();
+        let auth = Auth(Arc::new(AuthState {
+            config,
+            store,
+            hasher,
+            mailer,
+            outbox,
+            origins,
+            cookies,
+            secrets,
+            rate_rules,
+            rate_store,
+            clock: self.clock,
+            auth_url,
+            capabilities: self.capabilities,
+            form_csrf_paths,
+        }));
+        if auth.config.migrate_on_start {
+            let applied = auth.migrate().await?;
+            if !applied.is_empty() {
+                tracing::info!(statements = applied.len(), "schema migrated");
+            }
+        }
+        Ok(auth)
+    }
+}

@@ -1,0 +1,94 @@
+//! The HTTP pipeline in Better Auth's order: rate limit, body parsing and media type, origin and
+//! CSRF checks, then the capability's handler. Unknown paths and wrong methods answer 404 with an
+//! empty body, as better-call does.
+
+use super::Auth;
+use crate::http::{body, ip, origin, rate_limit};
+use axum::body::Body as AxumBody;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use std::net::SocketAddr;
+
+pub fn build(auth: Auth) -> Router {
+    let mut api: Router<Auth> = Router::new();
+    for c in &auth.capabilities {
+        api = api.merge(c.routes());
+    }
+    let api = api
+        .fallback(not_found)
+        .method_not_allowed_fallback(not_found)
+        .layer(middleware::from_fn_with_state(auth.clone(), pipeline))
+        .with_state(auth.clone());
+    let mount = auth.config.mount_path();
+    let mut app = if mount.is_empty() || mount == "/" { api } else { Router::new().nest(&mount, api) };
+    if let (Some(outbox), true) = (&auth.outbox, auth.config.dev_outbox_enabled()) {
+        app = app.merge(crate::mail::outbox::router(outbox.clone()));
+    }
+    app.fallback(not_found)
+}
+
+async fn not_found() -> Response {
+    StatusCode::NOT_FOUND.into_response()
+}
+
+/// The client's address as Portcullis sees it (after proxy headers), stored in request extensions.
+#[derive(Debug, Clone)]
+pub struct ClientIp(pub Option<String>);
+
+async fn pipeline(State(auth): State<Auth>, req: Request, next: Next) -> Response {
+    match checks(&auth, req).await {
+        Ok(req) => next.run(req).await,
+        Err(res) => res,
+    }
+}
+
+async fn checks(auth: &Auth, req: Request) -> Result<Request, Response> {
+    // better-call answers neither HEAD nor OPTIONS (CORS belongs to the host application).
+    if matches!(*req.method(), Method::HEAD | Method::OPTIONS) {
+        return Err(StatusCode::NOT_FOUND.into_response());
+    }
+    let path = req.uri().path().trim_end_matches('/').to_string();
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let client_ip = ip::client_ip(req.headers(), &auth.config.advanced, peer);
+
+    if let Some(store) = &auth.rate_store {
+        if !auth.config.advanced.disable_ip_tracking {
+            if let Some(rule) = auth.rate_rules.rule_for(&path) {
+                let key = rate_limit::key(client_ip.as_deref(), &path);
+                if let Err(retry) = store.consume(&key, rule, auth.now().timestamp_millis()).await {
+                    return Err(rate_limit::too_many_requests(retry));
+                }
+            }
+        }
+    }
+
+    let (mut parts, body) = req.into_parts();
+    let form_csrf = auth.form_csrf_paths.iter().any(|p| *p == path);
+    let parsed = if matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        None
+    } else {
+        let bytes = axum::body::to_bytes(body, auth.config.advanced.max_body_bytes)
+            .await
+            .map_err(|_| body::too_large().into_response())?;
+        body::parse(&parts.headers, &bytes, form_csrf).map_err(IntoResponse::into_response)?
+    };
+
+    if !auth.config.advanced.disable_csrf_check {
+        origin::csrf_check(&auth.origins, &parts.method, &parts.headers, form_csrf).map_err(IntoResponse::into_response)?;
+    }
+    if !auth.config.advanced.disable_origin_check && !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        let query: Vec<(String, String)> = parts
+            .uri
+            .query()
+            .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .unwrap_or_default();
+        origin::check_url_fields(&auth.origins, parsed.as_ref(), &query).map_err(IntoResponse::into_response)?;
+    }
+
+    parts.extensions.insert(ClientIp(client_ip));
+    parts.extensions.insert(body::Body(parsed));
+    Ok(Request::from_parts(parts, AxumBody::empty()))
+}

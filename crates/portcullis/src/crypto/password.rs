@@ -1,0 +1,593 @@
+//! Password hashing and verification on a bounded pool of dedicated OS threads.
+//!
+//! New hashes are argon2id PHC strings. Verification also accepts Better Auth's scrypt format
+//! (`salthex:keyhex`, spec §8) so an existing database keeps working; such a match asks the caller
+//! to re-hash. Memory-hard hashing is slow and big (19 MiB per argon2 hash by default, 32 MiB per
+//! Better Auth scrypt), so it runs only on `workers` threads, each reusing one argon2 buffer: a burst
+//! of logins queues instead of multiplying memory or starving the async runtime.
+//!
+//! This module must never hash on an async executor thread or tokio's (unbounded) blocking pool,
+//! never compare hashes with `==`, never panic on a stored hash (it comes from a database we do not
+//! fully control), and never allocate argon2 memory for a stored hash beyond [`MAX_STORED_M_COST`].
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{mpsc, Arc, Mutex};
+
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use rand::rngs::OsRng;
+use rand::RngCore;
+use tokio::sync::oneshot;
+use unicode_normalization::UnicodeNormalization;
+
+use super::ct_eq;
+
+/// Inputs longer than this are refused outright (callers enforce 128 chars; this is a backstop so
+/// nobody can make us hash megabytes).
+pub const MAX_INPUT_BYTES: usize = 4096;
+/// Largest argon2 memory cost (KiB) we will honour in a stored hash: 1 GiB.
+pub const MAX_STORED_M_COST: u32 = 1024 * 1024;
+/// Largest argon2 time and lane costs we will honour in a stored hash.
+const MAX_STORED_T_COST: u32 = 64;
+const MAX_STORED_P_COST: u32 = 64;
+/// A stored hash longer than this cannot be one we or Better Auth wrote.
+const MAX_STORED_LEN: usize = 1024;
+
+const SALT_LEN: usize = 16;
+const OUTPUT_LEN: usize = 32;
+/// Better Auth's scrypt: N = 2^14, r = 16, p = 1, dkLen = 64.
+const SCRYPT_LOG_N: u8 = 14;
+const SCRYPT_R: u32 = 16;
+const SCRYPT_KEY_LEN: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    #[error("password input exceeds {MAX_INPUT_BYTES} bytes")]
+    TooLong,
+    #[error("malformed password hash")]
+    Malformed,
+    #[error("password hash parameters exceed the allowed cost")]
+    TooCostly,
+    #[error("password hashing pool is unavailable")]
+    Unavailable,
+    #[error("password hashing failed")]
+    Internal,
+}
+
+/// Outcome of [`PasswordHasher::verify`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verified {
+    /// The password is right; `needs_rehash` when the stored hash is not argon2id with the
+    /// configured parameters (callers should store a fresh [`PasswordHasher::hash`]).
+    Match {
+        needs_rehash: bool,
+    },
+    Mismatch,
+}
+
+/// Handle to the hashing pool; clones share it. The worker threads exit once every clone is gone.
+#[derive(Clone)]
+pub struct PasswordHasher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    jobs: mpsc::Sender<Job>,
+    params: Params,
+    workers: usize,
+}
+
+impl std::fmt::Debug for PasswordHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let p = &self.inner.params;
+        f.debug_struct("PasswordHasher")
+            .field("workers", &self.inner.workers)
+            .field("m_cost", &p.m_cost())
+            .field("t_cost", &p.t_cost())
+            .field("p_cost", &p.p_cost())
+            .finish()
+    }
+}
+
+type Job = Box<dyn FnOnce(&mut Workspace) + Send>;
+
+impl PasswordHasher {
+    /// Starts `workers` (at least 1) hashing threads for argon2id with `memory_kib`, `iterations`
+    /// and `parallelism`. Out-of-range parameters are raised to argon2's minimums (logged) rather
+    /// than failing, since a too-weak config must not take the server down at startup.
+    pub fn new(workers: usize, memory_kib: u32, iterations: u32, parallelism: u32) -> Self {
+        let params = configured_params(memory_kib, iterations, parallelism);
+        let workers = workers.max(1);
+        let (jobs, rx) = mpsc::channel::<Job>();
+        // std's receiver is single-consumer; the mutex makes it a shared queue. A worker holds the
+        // lock only while waiting, never while hashing.
+        let rx = Arc::new(Mutex::new(rx));
+        let block_count = params.block_count();
+        for i in 0..workers {
+            let rx = Arc::clone(&rx);
+            let spawned = std::thread::Builder::new()
+                .name(format!("portcullis-pwhash-{i}"))
+                .spawn(move || worker_loop(&rx, block_count));
+            if let Err(e) = spawned {
+                // With no worker at all the receiver is dropped and every call returns Unavailable.
+                tracing::error!(error = %e, "could not start password hashing thread {i}");
+            }
+        }
+        Self {
+            inner: Arc::new(Inner {
+                jobs,
+                params,
+                workers,
+            }),
+        }
+    }
+
+    /// Hashes `password` into an argon2id PHC string with a fresh random 16-byte salt.
+    pub async fn hash(&self, password: &str) -> Result<String, PasswordError> {
+        check_input(password)?;
+        let pwd = password.as_bytes().to_vec();
+        let params = self.inner.params.clone();
+        self.run(move |ws| hash_argon2id(ws, &params, &pwd)).await?
+    }
+
+    /// Checks `password` against a stored argon2 PHC string or Better Auth scrypt hash.
+    pub async fn verify(&self, stored: &str, password: &str) -> Result<Verified, PasswordError> {
+        check_input(password)?;
+        // Parse before queueing: a bad row costs nothing and never occupies a worker.
+        let stored = Stored::parse(stored)?;
+        let needs_rehash = match &stored {
+            Stored::Argon2 {
+                alg,
+                version,
+                params,
+                hash,
+                ..
+            } => {
+                *alg != Algorithm::Argon2id
+                    || *version != Version::V0x13
+                    || !same_cost(params, &self.inner.params)
+                    || hash.len() != OUTPUT_LEN
+            }
+            Stored::Scrypt { .. } => true,
+        };
+        let pwd = password.to_owned();
+        let matched = self.run(move |ws| stored.matches(ws, &pwd)).await??;
+        Ok(if matched {
+            Verified::Match { needs_rehash }
+        } else {
+            Verified::Mismatch
+        })
+    }
+
+    /// Spends what a real argon2id verification with the configured parameters costs, for requests
+    /// about unknown users, so response time does not reveal whether an account exists.
+    pub async fn dummy_verify(&self, password: &str) {
+        let len = password.len().min(MAX_INPUT_BYTES);
+        let pwd = password.as_bytes()[..len].to_vec();
+        let ctx = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            self.inner.params.clone(),
+        );
+        let outcome = self
+            .run(move |ws| {
+                let mut out = [0u8; OUTPUT_LEN];
+                // Fixed salt: the result is thrown away, only the cost matters.
+                let ok = ws.argon2(&ctx, &pwd, b"portcullis-dummy", &mut out).is_ok();
+                // Mirror the comparison a real verify does.
+                ok && ct_eq(&out, &[0u8; OUTPUT_LEN])
+            })
+            .await;
+        if let Err(e) = outcome {
+            tracing::warn!(error = %e, "dummy password verification did not run");
+        }
+    }
+
+    /// Queues `f` on the pool and awaits its result without blocking the runtime.
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Workspace) -> T + Send + 'static,
+    ) -> Result<T, PasswordError> {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |ws| {
+            // The request went away (client disconnect, timeout): don't burn a worker on it.
+            if !tx.is_closed() {
+                let _ = tx.send(f(ws));
+            }
+        });
+        self.inner
+            .jobs
+            .send(job)
+            .map_err(|_| PasswordError::Unavailable)?;
+        // A dropped sender means the job panicked; the worker survives (see `worker_loop`).
+        rx.await.map_err(|_| PasswordError::Unavailable)
+    }
+}
+
+fn configured_params(memory_kib: u32, iterations: u32, parallelism: u32) -> Params {
+    let p = parallelism.clamp(Params::MIN_P_COST, Params::MAX_P_COST);
+    let t = iterations.max(Params::MIN_T_COST);
+    // argon2 needs at least 8 KiB per lane.
+    let m = memory_kib.max(8 * p);
+    if (m, t, p) != (memory_kib, iterations, parallelism) {
+        tracing::warn!(m, t, p, "argon2 parameters raised to argon2's minimums");
+    }
+    Params::new(m, t, p, Some(OUTPUT_LEN)).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "invalid argon2 parameters; using argon2 defaults");
+        Params::DEFAULT
+    })
+}
+
+fn same_cost(a: &Params, b: &Params) -> bool {
+    (a.m_cost(), a.t_cost(), a.p_cost()) == (b.m_cost(), b.t_cost(), b.p_cost())
+        && a.keyid().is_empty()
+        && a.data().is_empty()
+}
+
+fn check_input(password: &str) -> Result<(), PasswordError> {
+    if password.len() > MAX_INPUT_BYTES {
+        return Err(PasswordError::TooLong);
+    }
+    Ok(())
+}
+
+fn worker_loop(rx: &Mutex<mpsc::Receiver<Job>>, block_count: usize) {
+    let mut ws = Workspace {
+        blocks: Vec::new(),
+        size: block_count,
+    };
+    loop {
+        // The guard is a temporary of this statement, so the lock is released before the job runs.
+        // Poisoning cannot leave the receiver inconsistent, so a poisoned lock is still used.
+        let next = rx
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .recv();
+        let Ok(job) = next else {
+            return; // every PasswordHasher clone is gone
+        };
+        // A panicking job (a bug) drops its oneshot sender, which the caller sees as Unavailable;
+        // the thread lives on so the pool never silently shrinks.
+        if catch_unwind(AssertUnwindSafe(|| job(&mut ws))).is_err() {
+            tracing::error!("password hashing job panicked");
+        }
+    }
+}
+
+/// A worker's reusable argon2 memory, sized for the configured parameters and allocated on first
+/// use (so an idle pool costs no memory).
+struct Workspace {
+    blocks: Vec<Block>,
+    size: usize,
+}
+
+impl Workspace {
+    fn argon2(
+        &mut self,
+        ctx: &Argon2<'_>,
+        pwd: &[u8],
+        salt: &[u8],
+        out: &mut [u8],
+    ) -> argon2::Result<()> {
+        let need = ctx.params().block_count();
+        if need > self.size {
+            // A stored hash costlier than our config (e.g. written before the cost was lowered):
+            // a one-off buffer, freed right after; its size is capped by `MAX_STORED_M_COST`.
+            return ctx.hash_password_into_with_memory(pwd, salt, out, vec![Block::new(); need]);
+        }
+        if self.blocks.len() != self.size {
+            self.blocks = vec![Block::new(); self.size];
+        }
+        // argon2 overwrites every block it uses, so leftovers from the previous hash are harmless.
+        ctx.hash_password_into_with_memory(pwd, salt, out, &mut self.blocks[..need])
+    }
+}
+
+fn hash_argon2id(ws: &mut Workspace, params: &Params, pwd: &[u8]) -> Result<String, PasswordError> {
+    let mut salt = [0u8; SALT_LEN];
+    OsRng.fill_bytes(&mut salt);
+    let ctx = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let mut out = [0u8; OUTPUT_LEN];
+    ws.argon2(&ctx, pwd, &salt, &mut out)
+        .map_err(|_| PasswordError::Internal)?;
+    let salt = SaltString::encode_b64(&salt).map_err(|_| PasswordError::Internal)?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(|_| PasswordError::Internal)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).map_err(|_| PasswordError::Internal)?),
+    };
+    Ok(phc.to_string())
+}
+
+/// A parsed stored hash, owned so it can move to a worker thread.
+enum Stored {
+    Argon2 {
+        alg: Algorithm,
+        version: Version,
+        params: Params,
+        salt: Vec<u8>,
+        hash: Vec<u8>,
+    },
+    /// Better Auth: the salt is the hex *string's* ASCII bytes, not the decoded bytes.
+    Scrypt { salt: String, key: Vec<u8> },
+}
+
+impl Stored {
+    fn parse(s: &str) -> Result<Self, PasswordError> {
+        if s.len() > MAX_STORED_LEN {
+            return Err(PasswordError::Malformed);
+        }
+        if s.starts_with('$') {
+            Self::parse_phc(s)
+        } else if let Some((salt, key)) = s.split_once(':') {
+            // Better Auth writes 32 lowercase hex chars; any non-empty salt is usable as-is.
+            let key = hex::decode(key).map_err(|_| PasswordError::Malformed)?;
+            if salt.is_empty() || key.len() != SCRYPT_KEY_LEN {
+                return Err(PasswordError::Malformed);
+            }
+            Ok(Stored::Scrypt {
+                salt: salt.to_owned(),
+                key,
+            })
+        } else {
+            Err(PasswordError::Malformed)
+        }
+    }
+
+    fn parse_phc(s: &str) -> Result<Self, PasswordError> {
+        let phc = PasswordHash::new(s).map_err(|_| PasswordError::Malformed)?;
+        let alg = Algorithm::try_from(phc.algorithm).map_err(|_| PasswordError::Malformed)?;
+        let version = match phc.version {
+            Some(v) => Version::try_from(v).map_err(|_| PasswordError::Malformed)?,
+            None => Version::default(),
+        };
+        let params = Params::try_from(&phc).map_err(|_| PasswordError::Malformed)?;
+        if params.m_cost() > MAX_STORED_M_COST
+            || params.t_cost() > MAX_STORED_T_COST
+            || params.p_cost() > MAX_STORED_P_COST
+        {
+            return Err(PasswordError::TooCostly);
+        }
+        let mut buf = [0u8; 64];
+        let salt = phc.salt.ok_or(PasswordError::Malformed)?;
+        let salt = salt
+            .decode_b64(&mut buf)
+            .map_err(|_| PasswordError::Malformed)?
+            .to_vec();
+        if salt.len() < argon2::MIN_SALT_LEN {
+            return Err(PasswordError::Malformed);
+        }
+        let hash = phc
+            .hash
+            .ok_or(PasswordError::Malformed)?
+            .as_bytes()
+            .to_vec();
+        Ok(Stored::Argon2 {
+            alg,
+            version,
+            params,
+            salt,
+            hash,
+        })
+    }
+
+    /// Recomputes the hash on a worker thread and compares in constant time.
+    fn matches(&self, ws: &mut Workspace, password: &str) -> Result<bool, PasswordError> {
+        match self {
+            Stored::Argon2 {
+                alg,
+                version,
+                params,
+                salt,
+                hash,
+            } => {
+                let ctx = Argon2::new(*alg, *version, params.clone());
+                let mut out = vec![0u8; hash.len()];
+                ws.argon2(&ctx, password.as_bytes(), salt, &mut out)
+                    .map_err(|_| PasswordError::Malformed)?;
+                Ok(ct_eq(&out, hash))
+            }
+            Stored::Scrypt { salt, key } => {
+                let params = scrypt::Params::new(SCRYPT_LOG_N, SCRYPT_R, 1, SCRYPT_KEY_LEN)
+                    .map_err(|_| PasswordError::Internal)?;
+                // Better Auth hashes `password.normalize("NFKC")`.
+                let pwd: String = password.nfkc().collect();
+                let mut out = [0u8; SCRYPT_KEY_LEN];
+                scrypt::scrypt(pwd.as_bytes(), salt.as_bytes(), &params, &mut out)
+                    .map_err(|_| PasswordError::Internal)?;
+                Ok(ct_eq(&out, key))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BA_HASH: &str = "0123456789abcdef0123456789abcdef:e8b256b6f9f4b1641136a66d4a26ba41a47b6c8c9bad6aa4145559ffda45ece1f0f16dec8482a3e5545feada0ba62f2b05eeb943b750c9396874e1762c78d27d";
+    const BA_NFKC_HASH: &str = "fedcba9876543210fedcba9876543210:75c0346d527b16e3afd6d4f06723c87d56ee32f0f05f6f4010d0530b7960c323015723057d4c40ae5664b8339cacf53a2c34fdff7e9523918c2c8e414ad575db";
+
+    fn small() -> PasswordHasher {
+        PasswordHasher::new(2, 1024, 1, 1)
+    }
+
+    #[tokio::test]
+    async fn better_auth_scrypt_vectors() {
+        let h = small();
+        assert_eq!(
+            h.verify(BA_HASH, "password123").await.unwrap(),
+            Verified::Match { needs_rehash: true }
+        );
+        assert_eq!(
+            h.verify(BA_HASH, "password124").await.unwrap(),
+            Verified::Mismatch
+        );
+        for pwd in ["Ａｂｃ１２３４５", "Abc12345"] {
+            assert_eq!(
+                h.verify(BA_NFKC_HASH, pwd).await.unwrap(),
+                Verified::Match { needs_rehash: true }
+            );
+        }
+        assert_eq!(
+            h.verify(BA_NFKC_HASH, "abc12345").await.unwrap(),
+            Verified::Mismatch
+        );
+    }
+
+    #[tokio::test]
+    async fn argon2_round_trip() {
+        let h = small();
+        let phc = h.hash("correct horse").await.unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"), "{phc}");
+        assert_ne!(
+            phc,
+            h.hash("correct horse").await.unwrap(),
+            "salts must differ"
+        );
+        assert_eq!(
+            h.verify(&phc, "correct horse").await.unwrap(),
+            Verified::Match {
+                needs_rehash: false
+            }
+        );
+        assert_eq!(
+            h.verify(&phc, "correct horsf").await.unwrap(),
+            Verified::Mismatch
+        );
+        // The reference implementation agrees with the pooled one.
+        use argon2::PasswordVerifier;
+        let parsed = PasswordHash::new(&phc).unwrap();
+        assert!(Argon2::default()
+            .verify_password(b"correct horse", &parsed)
+            .is_ok());
+    }
+
+    #[tokio::test]
+    async fn other_params_verify_and_ask_for_rehash() {
+        let stronger = PasswordHasher::new(1, 2048, 2, 1);
+        let phc = stronger.hash("pw").await.unwrap();
+        // Bigger than the small pool's buffer: verified with a one-off allocation.
+        let h = small();
+        assert_eq!(
+            h.verify(&phc, "pw").await.unwrap(),
+            Verified::Match { needs_rehash: true }
+        );
+        assert_eq!(h.verify(&phc, "px").await.unwrap(), Verified::Mismatch);
+        // Smaller than the buffer: reuses it.
+        assert_eq!(
+            stronger
+                .verify(&h.hash("pw").await.unwrap(), "pw")
+                .await
+                .unwrap(),
+            Verified::Match { needs_rehash: true }
+        );
+        // An argon2i hash from the reference implementation.
+        use argon2::PasswordHasher as _;
+        let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
+        let argon2i = Argon2::new(
+            Algorithm::Argon2i,
+            Version::V0x13,
+            Params::new(1024, 1, 1, None).unwrap(),
+        );
+        let phc = argon2i.hash_password(b"pw", &salt).unwrap().to_string();
+        assert_eq!(
+            h.verify(&phc, "pw").await.unwrap(),
+            Verified::Match { needs_rehash: true }
+        );
+    }
+
+    #[tokio::test]
+    async fn default_params_round_trip() {
+        let h = PasswordHasher::new(1, 19456, 2, 1);
+        let phc = h.hash("password123").await.unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+        assert_eq!(
+            h.verify(&phc, "password123").await.unwrap(),
+            Verified::Match {
+                needs_rehash: false
+            }
+        );
+        h.dummy_verify("password123").await;
+    }
+
+    #[tokio::test]
+    async fn malformed_hashes_error() {
+        let h = small();
+        for bad in [
+            "",
+            "nope",
+            "$argon2id$",
+            "$argon2id$v=19$m=1024,t=1,p=1$c2FsdA$",
+            "$argon2id$v=19$m=1024,t=1,p=1$$aGFzaGhhc2hoYXNo",
+            "$bcrypt$v=1$x$y",
+            "$2b$10$abcdefghijklmnopqrstuu5Zb4c8Eo3xC7vx0kCYkq1PJq3bNe7nW",
+            "0123456789abcdef0123456789abcdef:",
+            ":e8b256b6f9f4b1641136a66d4a26ba41a47b6c8c9bad6aa4145559ffda45ece1f0f16dec8482a3e5545feada0ba62f2b05eeb943b750c9396874e1762c78d27d",
+            "0123456789abcdef0123456789abcdef:zz",
+            "0123456789abcdef0123456789abcdef:e8b2",
+        ] {
+            assert!(matches!(h.verify(bad, "pw").await, Err(PasswordError::Malformed)), "{bad:?}");
+        }
+        let huge = "$argon2id$v=19$m=4194304,t=1,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA";
+        assert!(matches!(
+            h.verify(huge, "pw").await,
+            Err(PasswordError::TooCostly)
+        ));
+        assert!(matches!(
+            h.verify(&"a".repeat(5000), "pw").await,
+            Err(PasswordError::Malformed)
+        ));
+    }
+
+    #[tokio::test]
+    async fn oversized_input_is_refused() {
+        let h = small();
+        let long = "x".repeat(MAX_INPUT_BYTES + 1);
+        assert!(matches!(h.hash(&long).await, Err(PasswordError::TooLong)));
+        assert!(matches!(
+            h.verify(BA_HASH, &long).await,
+            Err(PasswordError::TooLong)
+        ));
+        h.dummy_verify(&long).await; // must not panic
+        assert!(h.hash(&"x".repeat(MAX_INPUT_BYTES)).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn burst_queues_on_two_workers() {
+        let h = small();
+        let tasks: Vec<_> = (0..16)
+            .map(|i| {
+                let h = h.clone();
+                tokio::spawn(async move {
+                    let pwd = format!("password-{i}");
+                    let phc = h.hash(&pwd).await.unwrap();
+                    h.verify(&phc, &pwd).await.unwrap()
+                })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(
+                t.await.unwrap(),
+                Verified::Match {
+                    needs_rehash: false
+                }
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn zero_and_tiny_params_are_clamped() {
+        let h = PasswordHasher::new(0, 0, 0, 0);
+        let phc = h.hash("pw").await.unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=8,t=1,p=1$"), "{phc}");
+        assert!(matches!(
+            h.verify(&phc, "pw").await,
+            Ok(Verified::Match {
+                needs_rehash: false
+            })
+        ));
+    }
+}

@@ -1,0 +1,174 @@
+//! Request bodies: size limit, media type, JSON parsing, and zod-shaped validation messages.
+//!
+//! The router middleware reads and parses a body once ([`read`]) and stores it in the request
+//! extensions; handlers take it with the [`Body`] extractor and pull typed fields through
+//! [`Fields`], whose errors read like Better Auth's (`[body.email] Invalid input: expected string,
+//! received undefined`).
+
+use crate::error::{codes, ApiError};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use serde_json::{Map, Value};
+
+/// The parsed request body: `None` when the request had none.
+#[derive(Debug, Clone, Default)]
+pub struct Body(pub Option<Value>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Body {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        Ok(parts.extensions.get::<Body>().cloned().unwrap_or_default())
+    }
+}
+
+impl Body {
+    /// The body as an object, or zod's error for a missing/non-object body.
+    pub fn object(&self) -> Result<Fields<'_>, ApiError> {
+        match &self.0 {
+            Some(Value::Object(m)) => Ok(Fields { map: m, prefix: "body" }),
+            other => Err(ApiError::validation(format!("[body] Invalid input: expected object, received {}", kind(other.as_ref())))),
+        }
+    }
+    /// An optional body: absent or `{}` both give empty fields.
+    pub fn object_or_empty(&self) -> Result<Fields<'_>, ApiError> {
+        static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+        match &self.0 {
+            None | Some(Value::Null) => Ok(Fields { map: EMPTY.get_or_init(Map::new), prefix: "body" }),
+            _ => self.object(),
+        }
+    }
+}
+
+/// Typed access to an object's members with zod-compatible error messages.
+#[derive(Debug, Clone, Copy)]
+pub struct Fields<'a> {
+    pub map: &'a Map<String, Value>,
+    prefix: &'static str,
+}
+
+fn kind(v: Option<&Value>) -> &'static str {
+    match v {
+        None => "undefined",
+        Some(Value::Null) => "null",
+        Some(Value::Bool(_)) => "boolean",
+        Some(Value::Number(_)) => "number",
+        Some(Value::String(_)) => "string",
+        Some(Value::Array(_)) => "array",
+        Some(Value::Object(_)) => "object",
+    }
+}
+
+impl<'a> Fields<'a> {
+    fn err(&self, key: &str, expected: &str, got: Option<&Value>) -> ApiError {
+        ApiError::validation(format!("[{}.{key}] Invalid input: expected {expected}, received {}", self.prefix, kind(got)))
+    }
+    pub fn get(&self, key: &str) -> Option<&'a Value> {
+        self.map.get(key)
+    }
+    pub fn str(&self, key: &str) -> Result<&'a str, ApiError> {
+        match self.map.get(key) {
+            Some(Value::String(s)) => Ok(s),
+            other => Err(self.err(key, "string", other)),
+        }
+    }
+    pub fn opt_str(&self, key: &str) -> Result<Option<&'a str>, ApiError> {
+        match self.map.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            other => Err(self.err(key, "string", other)),
+        }
+    }
+    pub fn opt_bool(&self, key: &str) -> Result<Option<bool>, ApiError> {
+        match self.map.get(key) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            other => Err(self.err(key, "boolean", other)),
+        }
+    }
+    /// A string that must be an e-mail address (zod's `z.email()`).
+    pub fn email(&self, key: &str) -> Result<&'a str, ApiError> {
+        let s = self.str(key)?;
+        if is_email(s) {
+            Ok(s)
+        } else {
+            Err(ApiError::validation(format!("[{}.{key}] Invalid email address", self.prefix)))
+        }
+    }
+}
+
+/// zod v4's e-mail pattern (ASCII local part, dotted domain with an alphabetic TLD of 2+).
+pub fn is_email(s: &str) -> bool {
+    static RE: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    RE.get_or_init(|| {
+        regex::Regex::new(r"^(?:[A-Za-z0-9_'+\-]+\.)*[A-Za-z0-9_'+\-]*[A-Za-z0-9_+-]@(?:[A-Za-z0-9][A-Za-z0-9\-]*\.)+[A-Za-z]{2,}$").ok()
+    })
+    .as_ref()
+    .is_some_and(|re| s.len() <= 320 && re.is_match(s))
+}
+
+/// Media types accepted for a body: JSON everywhere, plus form posts where `allow_form`.
+pub fn parse(headers: &HeaderMap, bytes: &[u8], allow_form: bool) -> Result<Option<Value>, ApiError> {
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    let allowed = if allow_form { "application/json, application/x-www-form-urlencoded" } else { "application/json" };
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let Some(ct) = ct else {
+        return Err(codes::UNSUPPORTED_MEDIA_TYPE.with_message(format!("Content-Type is required. Allowed types: {allowed}")));
+    };
+    let media = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    match media.as_str() {
+        "application/json" => serde_json::from_slice(bytes).map(Some).map_err(|_| codes::BAD_REQUEST),
+        "application/x-www-form-urlencoded" if allow_form => {
+            let map: Map<String, Value> =
+                url::form_urlencoded::parse(bytes).map(|(k, v)| (k.into_owned(), Value::String(v.into_owned()))).collect();
+            Ok(Some(Value::Object(map)))
+        }
+        _ => Err(codes::UNSUPPORTED_MEDIA_TYPE.with_message(format!("Content-Type \"{media}\" is not allowed. Allowed types: {allowed}"))),
+    }
+}
+
+/// The error for a body over the configured limit.
+pub fn too_large() -> ApiError {
+    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "Request body is too large")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn email_pattern_matches_zod() {
+        assert!(is_email("alice@example.com"));
+        assert!(is_email("a.b+c@x.io"));
+        assert!(!is_email("a@localhost"));
+        assert!(!is_email("a..b@x.io"));
+        assert!(!is_email("not-an-email"));
+        assert!(!is_email("jürgen@x.io"));
+    }
+
+    #[test]
+    fn validation_messages() {
+        let b = Body(Some(serde_json::json!({"email": 3})));
+        let f = b.object().unwrap();
+        assert_eq!(f.str("name").unwrap_err().message, "[body.name] Invalid input: expected string, received undefined");
+        assert_eq!(f.str("email").unwrap_err().message, "[body.email] Invalid input: expected string, received number");
+        assert_eq!(Body(None).object().unwrap_err().message, "[body] Invalid input: expected object, received undefined");
+    }
+
+    #[test]
+    fn media_types() {
+        let mut h = HeaderMap::new();
+        assert_eq!(parse(&h, b"", false).unwrap(), None);
+        assert_eq!(parse(&h, b"{}", false).unwrap_err().status, 415);
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        let e = parse(&h, b"{}", false).unwrap_err();
+        assert_eq!(e.message, "Content-Type \"text/plain\" is not allowed. Allowed types: application/json");
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+        assert_eq!(parse(&h, b"{bad", false).unwrap_err().code, Some("BAD_REQUEST"));
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"));
+        assert_eq!(parse(&h, b"email=a%40b.co", true).unwrap().unwrap()["email"], "a@b.co");
+    }
+}

@@ -1,0 +1,32 @@
+//! Core endpoints every deployment has: session reading and revocation, the user's profile and
+//! accounts, `/ok` and `/error`.
+
+mod misc;
+mod sessions;
+mod user;
+
+use crate::app::{Auth, Capability};
+use axum::routing::{get, post};
+use axum::Router;
+
+pub struct Core;
+
+impl Capability for Core {
+    fn id(&self) -> &'static str {
+        "core"
+    }
+    fn routes(&self) -> Router<Auth> {
+        Router::new()
+            .route("/ok", get(misc::ok))
+            .route("/error", get(misc::error_page))
+            .route("/get-session", get(sessions::get_session).post(sessions::post_get_session))
+            .route("/sign-out", post(sessions::sign_out))
+            .route("/list-sessions", get(sessions::list_sessions))
+            .route("/revoke-session", post(sessions::revoke_session))
+            .route("/revoke-sessions", post(sessions::revoke_sessions))
+            .route("/revoke-other-sessions", post(sessions::revoke_other_sessions))
+            .route("/update-user", post(user::update_user))
+            .route("/delete-user", post(user::delete_user))
+            .route("/list-accounts", get(user::list_accounts))
+    }
+}

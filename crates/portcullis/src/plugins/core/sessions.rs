@@ -1,0 +1,98 @@
+//! Reading and ending sessions: get-session, sign-out, list-sessions, revoke-session(s).
+
+use crate::app::Auth;
+use crate::error::{codes, ApiResult};
+use crate::http::body::Body;
+use crate::http::reply::Reply;
+use crate::session::{self, FreshSession, SensitiveSession};
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use chrono::Duration;
+use serde_json::json;
+use std::collections::HashMap;
+
+/// `z.coerce.boolean()`: any non-empty string is true, `"false"` included.
+fn flag(q: &HashMap<String, String>, key: &str) -> bool {
+    q.get(key).is_some_and(|v| !v.is_empty())
+}
+
+/// Better Auth's get-session (§5.3): cookie cache, expiry, sliding refresh.
+pub async fn get_session(State(auth): State<Auth>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> ApiResult<Reply> {
+    let cc_enabled = auth.config.session.cookie_cache.enabled;
+    let Some(token) = session::token_from(&auth, &headers) else {
+        let mut reply = Reply::json(&serde_json::Value::Null).no_store();
+        if !cc_enabled && crate::http::cookies::get(&headers, &auth.cookies.session_data).is_some() {
+            reply = reply.cookie(auth.cookies.delete(&auth.cookies.session_data));
+        }
+        return Ok(reply);
+    };
+    if !flag(&q, "disableCookieCache") {
+        if let Some((s, u)) = session::from_cache(&auth, &headers, &token) {
+            return Ok(Reply::json(&json!({"session": s, "user": u})).no_store());
+        }
+    }
+    let Some((mut s, user)) = session::find(&auth, &token).await? else {
+        return Ok(Reply::json(&serde_json::Value::Null).no_store().cookies(session::clear_cookies(&auth)));
+    };
+    let dont_remember = session::dont_remember_from(&auth, &headers);
+    let mut reply_cookies = Vec::new();
+    if !dont_remember && !flag(&q, "disableRefresh") && session::needs_refresh(&auth, &s) {
+        let now = auth.now();
+        let expires_at = now + Duration::seconds(auth.config.session.expires_in as i64);
+        if !auth.store.touch_session(&token, expires_at, now).await? {
+            return Err(codes::FAILED_TO_GET_SESSION);
+        }
+        s.expires_at = expires_at;
+        s.updated_at = now;
+        reply_cookies = session::issue_cookies(&auth, &s, &user, false);
+    } else if let Some(c) = session::cache_cookie(&auth, &s, &user, dont_remember) {
+        reply_cookies.push(c);
+    }
+    Ok(Reply::json(&json!({"session": s, "user": user})).no_store().cookies(reply_cookies))
+}
+
+pub async fn post_get_session() -> ApiResult<Reply> {
+    Err(codes::METHOD_NOT_ALLOWED_DEFER_SESSION_REQUIRED)
+}
+
+/// Deletes the current session (if any) and always clears the cookies.
+pub async fn sign_out(State(auth): State<Auth>, headers: HeaderMap) -> ApiResult<Reply> {
+    if let Some(token) = session::token_from(&auth, &headers) {
+        auth.store.delete_session(&token).await?;
+    }
+    Ok(Reply::json(&json!({"success": true})).cookies(session::clear_cookies(&auth)))
+}
+
+/// Active sessions of the user, tokens included (the client passes them to revoke-session).
+pub async fn list_sessions(State(auth): State<Auth>, FreshSession(cur): FreshSession) -> ApiResult<Reply> {
+    let now = auth.now();
+    let mut list = auth.store.list_sessions(&cur.user.id).await?;
+    list.retain(|s| s.expires_at > now);
+    Ok(Reply::json(&list))
+}
+
+/// Revokes one of the caller's own sessions; another user's token is a silent no-op.
+pub async fn revoke_session(State(auth): State<Auth>, SensitiveSession(cur): SensitiveSession, body: Body) -> ApiResult<Reply> {
+    let fields = body.object()?;
+    let token = fields.str("token")?;
+    if let Some((s, _)) = auth.store.find_session(token).await? {
+        if s.user_id == cur.user.id {
+            auth.store.delete_session(token).await?;
+        }
+    }
+    let mut reply = Reply::json(&json!({"status": true}));
+    if token == cur.session.token {
+        reply = reply.cookies(session::clear_cookies(&auth));
+    }
+    Ok(reply)
+}
+
+pub async fn revoke_sessions(State(auth): State<Auth>, SensitiveSession(cur): SensitiveSession) -> ApiResult<Reply> {
+    auth.store.delete_user_sessions(&cur.user.id, None).await?;
+    Ok(Reply::json(&json!({"status": true})).cookies(session::clear_cookies(&auth)))
+}
+
+pub async fn revoke_other_sessions(State(auth): State<Auth>, SensitiveSession(cur): SensitiveSession) -> ApiResult<Reply> {
+    auth.store.delete_user_sessions(&cur.user.id, Some(&cur.session.token)).await?;
+    Ok(Reply::json(&json!({"status": true})))
+}

@@ -1,0 +1,100 @@
+//! The signed-in user's own profile and accounts: update-user, delete-user, list-accounts.
+
+use crate::app::Auth;
+use crate::error::{codes, ApiError, ApiResult};
+use crate::http::body::Body;
+use crate::http::reply::Reply;
+use crate::plugins::email_password::check_password;
+use crate::session::{self, SensitiveSession, SessionAuth};
+use crate::store::model::{iso_ms, UserPatch};
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+pub async fn update_user(State(auth): State<Auth>, SessionAuth(cur): SessionAuth, body: Body) -> ApiResult<Reply> {
+    let Some(Value::Object(_)) = &body.0 else { return Err(codes::BODY_MUST_BE_AN_OBJECT) };
+    let f = body.object()?;
+    if f.get("email").is_some() {
+        return Err(codes::EMAIL_CAN_NOT_BE_UPDATED);
+    }
+    let mut patch = UserPatch { name: f.opt_str("name")?.map(str::to_string), ..Default::default() };
+    match f.get("image") {
+        None => {}
+        Some(Value::Null) => patch.image = Some(None),
+        Some(Value::String(s)) => patch.image = Some(Some(s.clone())),
+        Some(_) => return Err(ApiError::validation("[body.image] Invalid input: expected string, received number")),
+    }
+    if patch.name.is_none() && patch.image.is_none() {
+        return Err(ApiError::uncoded(StatusCode::BAD_REQUEST, "No fields to update"));
+    }
+    let user = auth.store.update_user(&cur.user.id, &patch, auth.now()).await?.ok_or(codes::USER_NOT_FOUND)?;
+    let cookies = session::issue_cookies(&auth, &cur.session, &user, cur.dont_remember);
+    Ok(Reply::json(&json!({"status": true})).cookies(cookies))
+}
+
+pub async fn delete_user(State(auth): State<Auth>, SensitiveSession(cur): SensitiveSession, body: Body) -> ApiResult<Reply> {
+    if !auth.config.user.delete_user_enabled {
+        return Err(ApiError::bare(StatusCode::NOT_FOUND));
+    }
+    let f = body.object_or_empty()?;
+    let password = f.opt_str("password")?;
+    if let Some(p) = password {
+        check_password(&auth, &cur.user.id, p).await?;
+    }
+    if let Some(token) = f.opt_str("token")? {
+        let ident = format!("delete-account-{token}");
+        let v = auth.store.find_verification(&ident).await?;
+        let valid = v.as_ref().is_some_and(|v| v.value == cur.user.id && v.expires_at > auth.now());
+        let v = v.filter(|_| valid).ok_or(ApiError::new(StatusCode::NOT_FOUND, "INVALID_TOKEN", "Invalid token"))?;
+        auth.store.consume_verification(&v.id).await?;
+    } else if password.is_none() {
+        let fresh_age = auth.config.session.fresh_age as i64;
+        if fresh_age > 0 && (auth.now() - cur.session.created_at).num_seconds() >= fresh_age {
+            return Err(codes::SESSION_EXPIRED);
+        }
+    }
+    auth.store.delete_user(&cur.user.id).await?;
+    Ok(Reply::json(&json!({"success": true, "message": "User deleted"})).cookies(session::clear_cookies(&auth)))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AccountOut {
+    account_id: String,
+    provider_id: String,
+    user_id: String,
+    #[serde(with = "iso_ms")]
+    created_at: DateTime<Utc>,
+    #[serde(with = "iso_ms")]
+    updated_at: DateTime<Utc>,
+    id: String,
+    scopes: Vec<String>,
+}
+
+/// The user's linked accounts, without tokens or password hashes.
+pub async fn list_accounts(State(auth): State<Auth>, SessionAuth(cur): SessionAuth) -> ApiResult<Reply> {
+    let accounts = auth.store.list_accounts(&cur.user.id).await?;
+    let out: Vec<AccountOut> = accounts
+        .into_iter()
+        .map(|a| AccountOut {
+            scopes: a
+                .scope
+                .as_deref()
+                .unwrap_or("")
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+            account_id: a.account_id,
+            provider_id: a.provider_id,
+            user_id: a.user_id,
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+            id: a.id,
+        })
+        .collect();
+    Ok(Reply::json(&out))
+}

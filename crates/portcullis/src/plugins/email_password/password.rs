@@ -1,0 +1,135 @@
+//! Password change and the e-mailed reset flow.
+
+use super::{check_length, check_max_length, check_password};
+use crate::app::Auth;
+use crate::crypto;
+use crate::error::{codes, ApiError, ApiResult};
+use crate::http::body::Body;
+use crate::http::reply::Reply;
+use crate::mail::{self, templates};
+use crate::session::{self, RequestMeta, SensitiveSession};
+use crate::store::model::{Account, Verification};
+use axum::extract::{Path, Query, State};
+use chrono::Duration;
+use serde_json::json;
+use std::collections::HashMap;
+
+pub async fn change_password(
+    State(auth): State<Auth>,
+    SensitiveSession(cur): SensitiveSession,
+    meta: RequestMeta,
+    body: Body,
+) -> ApiResult<Reply> {
+    let f = body.object()?;
+    let new_password = f.str("newPassword")?;
+    let current = f.str("currentPassword")?;
+    let revoke = f.opt_bool("revokeOtherSessions")?.unwrap_or(false);
+    check_length(&auth, new_password)?;
+    check_max_length(&auth, current)?;
+    check_password(&auth, &cur.user.id, current).await?;
+    let account = auth.store.find_credential_account(&cur.user.id).await?.ok_or(codes::CREDENTIAL_ACCOUNT_NOT_FOUND)?;
+    let hash = super::hash(&auth, new_password).await?;
+    auth.store.update_password(&account.id, &hash, auth.now()).await?;
+    if !revoke {
+        return Ok(Reply::json(&json!({"token": null, "user": cur.user})));
+    }
+    auth.store.delete_user_sessions(&cur.user.id, None).await?;
+    let s = session::create(&auth, &cur.user.id, &meta, !cur.dont_remember).await?;
+    let cookies = session::issue_cookies(&auth, &s, &cur.user, cur.dont_remember);
+    Ok(Reply::json(&json!({"token": s.token, "user": cur.user})).cookies(cookies))
+}
+
+const RESET_PREFIX: &str = "reset-password:";
+
+pub async fn request_reset(State(auth): State<Auth>, body: Body) -> ApiResult<Reply> {
+    if !auth.config.email_and_password.reset_password_enabled {
+        return Err(codes::RESET_PASSWORD_DISABLED);
+    }
+    let f = body.object()?;
+    let email = f.email("email")?.to_lowercase();
+    let redirect_to = f.opt_str("redirectTo")?;
+    let answer = json!({"status": true, "message": "If this email exists in our system, check your email for the reset link"});
+    let Some(user) = auth.store.find_user_by_email(&email).await? else {
+        // Comparable work for an unknown address: one more lookup, no e-mail.
+        let _ = auth.store.find_verification("dummy-verification-token").await?;
+        return Ok(Reply::json(&answer));
+    };
+    let now = auth.now();
+    let token = crypto::random_id(24);
+    let expires = Duration::seconds(auth.config.email_and_password.reset_password_token_expires_in as i64);
+    auth.store
+        .create_verification(&Verification {
+            id: crypto::random_id(32),
+            identifier: format!("{RESET_PREFIX}{token}"),
+            value: user.id.clone(),
+            expires_at: now + expires,
+            created_at: now,
+            updated_at: now,
+        })
+        .await?;
+    let url = format!("{}/reset-password/{token}?callbackURL={}", auth.auth_url, redirect_to.map(encode).unwrap_or_default());
+    mail::spawn_send(auth.mailer.clone(), templates::reset_password(&auth.config.app_name, &user.email, &url, &token));
+    Ok(Reply::json(&answer))
+}
+
+/// `encodeURIComponent`.
+pub fn encode(s: &str) -> String {
+    crypto::sign::encode_cookie_value(s)
+}
+
+/// `new URL(target, base)` with one query parameter set (replacing any of the same name).
+fn with_param(auth: &Auth, target: &str, key: &str, value: &str) -> String {
+    let Ok(base) = url::Url::parse(&auth.auth_url) else { return target.to_string() };
+    let Ok(mut u) = base.join(target) else { return target.to_string() };
+    let kept: Vec<(String, String)> = u.query_pairs().filter(|(k, _)| k != key).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    u.query_pairs_mut().clear().extend_pairs(kept).append_pair(key, value);
+    u.to_string()
+}
+
+/// The link in the e-mail: checks the token and sends the browser to the app with it.
+pub async fn reset_link(State(auth): State<Auth>, Path(token): Path<String>, Query(q): Query<HashMap<String, String>>) -> ApiResult<Reply> {
+    let Some(callback) = q.get("callbackURL") else {
+        return Err(ApiError::validation("[query.callbackURL] Invalid input: expected string, received undefined"));
+    };
+    if !callback.is_empty() && !auth.origins.matches(callback, true) {
+        return Err(codes::INVALID_CALLBACK_URL);
+    }
+    let valid = match auth.store.find_verification(&format!("{RESET_PREFIX}{token}")).await? {
+        Some(v) => v.expires_at > auth.now(),
+        None => false,
+    };
+    if callback.is_empty() || !valid {
+        let target = if callback.is_empty() { format!("{}/error", auth.auth_url) } else { callback.clone() };
+        return Ok(Reply::redirect(&with_param(&auth, &target, "error", "INVALID_TOKEN")));
+    }
+    Ok(Reply::redirect(&with_param(&auth, callback, "token", &token)))
+}
+
+pub async fn reset_password(State(auth): State<Auth>, Query(q): Query<HashMap<String, String>>, body: Body) -> ApiResult<Reply> {
+    let f = body.object()?;
+    let new_password = f.str("newPassword")?;
+    let token = match f.opt_str("token")? {
+        Some(t) => t.to_string(),
+        None => q.get("token").cloned().ok_or(codes::INVALID_TOKEN)?,
+    };
+    check_length(&auth, new_password)?;
+    let v = auth.store.find_verification(&format!("{RESET_PREFIX}{token}")).await?;
+    let now = auth.now();
+    let v = v.filter(|v| v.expires_at > now).ok_or(codes::INVALID_TOKEN)?;
+    let user = auth.store.find_user_by_id(&v.value).await?.ok_or(codes::USER_NOT_FOUND)?;
+    let hash = super::hash(&auth, new_password).await?;
+    // Single use: of two concurrent resets with one token, only one removes the row.
+    if !auth.store.consume_verification(&v.id).await? {
+        return Err(codes::INVALID_TOKEN);
+    }
+    if auth.config.email_and_password.revoke_sessions_on_password_reset {
+        auth.store.delete_user_sessions(&user.id, None).await?;
+    }
+    match auth.store.find_credential_account(&user.id).await? {
+        Some(a) => auth.store.update_password(&a.id, &hash, now).await?,
+        None => {
+            auth.store.create_account(&Account::credential(crypto::random_id(32), &user.id, hash, now)).await?
+        }
+    }
+    Ok(Reply::json(&json!({"status": true})))
+}

@@ -1,0 +1,143 @@
+//! `POST /sign-up/email` and `POST /sign-in/email`.
+
+use super::{check_length, check_max_length, upgrade_hash, verify::send_verification};
+use crate::app::Auth;
+use crate::crypto::{self, password::Verified};
+use crate::error::{codes, ApiResult};
+use crate::http::body::{is_email, Body};
+use crate::http::reply::Reply;
+use crate::session::{self, RequestMeta};
+use crate::store::model::{Account, User};
+use crate::store::StoreError;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue};
+use serde::Serialize;
+
+#[derive(Serialize)]
+struct SignUpOut<'a> {
+    token: Option<&'a str>,
+    user: &'a User,
+}
+
+pub async fn sign_up(State(auth): State<Auth>, meta: RequestMeta, headers: HeaderMap, body: Body) -> ApiResult<Reply> {
+    let cfg = &auth.config.email_and_password;
+    if !cfg.enabled || cfg.disable_sign_up {
+        return Err(codes::EMAIL_PASSWORD_SIGN_UP_DISABLED);
+    }
+    let f = body.object()?;
+    let name = f.str("name")?;
+    let email = f.email("email")?.to_lowercase();
+    let password = f.str("password")?;
+    let image = f.opt_str("image")?;
+    let callback = f.opt_str("callbackURL")?;
+    let remember = f.opt_bool("rememberMe")?.unwrap_or(true);
+    check_length(&auth, password)?;
+
+    let now = auth.now();
+    let enumeration_safe = cfg.require_email_verification || !cfg.auto_sign_in;
+    let new_user = || User {
+        id: crypto::random_id(32),
+        name: name.to_string(),
+        email: email.clone(),
+        email_verified: false,
+        image: image.map(str::to_string),
+        created_at: now,
+        updated_at: now,
+    };
+    if auth.store.find_user_by_email(&email).await?.is_some() {
+        if !enumeration_safe {
+            return Err(codes::USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL);
+        }
+        // Same work and the same answer as a real sign-up, so the response reveals nothing.
+        let _ = super::hash(&auth, password).await?;
+        let mut fake = new_user();
+        fake.image = None;
+        return Ok(Reply::json(&SignUpOut { token: None, user: &fake }));
+    }
+
+    let hash = super::hash(&auth, password).await?;
+    let user = new_user();
+    let account = Account::credential(crypto::random_id(32), &user.id, hash, now);
+    match auth.store.create_user(&user, Some(&account)).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => return Err(codes::USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL),
+        Err(e) => return Err(e.into()),
+    }
+    if auth.config.send_on_sign_up() && auth.config.email_verification.enabled {
+        send_verification(&auth, &user, callback, None, None);
+    }
+    if enumeration_safe {
+        return Ok(Reply::json(&SignUpOut { token: None, user: &user }));
+    }
+    let s = session::create(&auth, &user.id, &meta, remember).await?;
+    let mut cookies = session::issue_cookies(&auth, &s, &user, !remember);
+    if remember && session::dont_remember_from(&auth, &headers) {
+        cookies.push(auth.cookies.delete(&auth.cookies.dont_remember));
+    }
+    Ok(Reply::json(&SignUpOut { token: Some(&s.token), user: &user }).cookies(cookies))
+}
+
+#[derive(Serialize)]
+struct SignInOut<'a> {
+    redirect: bool,
+    token: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<&'a str>,
+    user: &'a User,
+}
+
+pub async fn sign_in(State(auth): State<Auth>, meta: RequestMeta, headers: HeaderMap, body: Body) -> ApiResult<Reply> {
+    if !auth.config.email_and_password.enabled {
+        return Err(codes::EMAIL_PASSWORD_DISABLED);
+    }
+    let f = body.object()?;
+    let email = f.str("email")?;
+    let password = f.str("password")?;
+    let callback = f.opt_str("callbackURL")?;
+    let remember = f.opt_bool("rememberMe")?.unwrap_or(true);
+    check_max_length(&auth, password)?;
+    if !is_email(email) {
+        return Err(codes::INVALID_EMAIL);
+    }
+    let email = email.to_lowercase();
+
+    let user = auth.store.find_user_by_email(&email).await?;
+    let account = match &user {
+        Some(u) => auth.store.find_credential_account(&u.id).await?,
+        None => None,
+    };
+    let (Some(user), Some(account), Some(hash)) = (user, account.clone(), account.and_then(|a| a.password)) else {
+        // Cost the same as a wrong password, so response time does not reveal which emails exist.
+        auth.hasher.dummy_verify(password).await;
+        return Err(codes::INVALID_EMAIL_OR_PASSWORD);
+    };
+    match auth.hasher.verify(&hash, password).await {
+        Ok(Verified::Match { needs_rehash }) => {
+            if needs_rehash {
+                upgrade_hash(&auth, &account.id, password);
+            }
+        }
+        Ok(Verified::Mismatch) => return Err(codes::INVALID_EMAIL_OR_PASSWORD),
+        Err(e) => {
+            tracing::warn!(account = %account.id, error = %e, "stored password hash is unreadable");
+            return Err(codes::INVALID_EMAIL_OR_PASSWORD);
+        }
+    }
+    if auth.config.email_and_password.require_email_verification && !user.email_verified {
+        if auth.config.email_verification.send_on_sign_in && auth.config.email_verification.enabled {
+            send_verification(&auth, &user, callback, None, None);
+        }
+        return Err(codes::EMAIL_NOT_VERIFIED);
+    }
+    let s = session::create(&auth, &user.id, &meta, remember).await?;
+    let mut cookies = session::issue_cookies(&auth, &s, &user, !remember);
+    if remember && session::dont_remember_from(&auth, &headers) {
+        cookies.push(auth.cookies.delete(&auth.cookies.dont_remember));
+    }
+    let out = SignInOut { redirect: callback.is_some(), token: &s.token, url: callback, user: &user };
+    let mut reply = Reply::json(&out).cookies(cookies);
+    if let Some(url) = callback.and_then(|c| HeaderValue::from_str(c).ok()) {
+        reply = reply.header(header::LOCATION, url);
+    }
+    Ok(reply)
+}

@@ -1,0 +1,225 @@
+//! E-mail verification and change of address (§10.1): stateless HS256 tokens, no database row.
+
+use super::token::{self, Claims, TokenError};
+use crate::app::Auth;
+use crate::error::{codes, ApiError, ApiResult};
+use crate::http::body::Body;
+use crate::http::reply::Reply;
+use crate::mail::{self, templates};
+use crate::session::{self, MaybeSession, RequestMeta, SensitiveSession};
+use crate::store::model::{User, UserPatch};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::json;
+use std::collections::HashMap;
+
+const CONFIRMATION: &str = "change-email-confirmation";
+const VERIFICATION: &str = "change-email-verification";
+
+fn verification_url(auth: &Auth, jwt: &str, callback: Option<&str>) -> String {
+    format!("{}/verify-email?token={jwt}&callbackURL={}", auth.auth_url, super::password::encode(callback.unwrap_or("/")))
+}
+
+fn make_token(auth: &Auth, email: &str, user_id: &str, update_to: Option<&str>, request_type: Option<&str>) -> String {
+    let now = auth.now().timestamp();
+    let claims = Claims {
+        email: email.to_lowercase(),
+        update_to: update_to.map(str::to_lowercase),
+        request_type: request_type.map(str::to_string),
+        user_id: Some(user_id.to_string()),
+        iat: now,
+        exp: now + auth.config.email_verification.expires_in as i64,
+    };
+    token::sign(auth.secret(), &claims)
+}
+
+/// Sends a verification link for `user` (to `update_to` when changing address), in the background.
+pub fn send_verification(auth: &Auth, user: &User, callback: Option<&str>, update_to: Option<&str>, request_type: Option<&str>) {
+    let jwt = make_token(auth, &user.email, &user.id, update_to, request_type);
+    let url = verification_url(auth, &jwt, callback);
+    let to = update_to.unwrap_or(&user.email);
+    let email = if request_type == Some(CONFIRMATION) {
+        templates::change_email_confirmation(&auth.config.app_name, &user.email, &url, &jwt)
+    } else {
+        templates::verification(&auth.config.app_name, to, &url, &jwt)
+    };
+    mail::spawn_send(auth.mailer.clone(), email);
+}
+
+pub async fn send_verification_email(State(auth): State<Auth>, MaybeSession(cur): MaybeSession, body: Body) -> ApiResult<Reply> {
+    if !auth.config.email_verification.enabled {
+        return Err(codes::VERIFICATION_EMAIL_NOT_ENABLED);
+    }
+    let f = body.object()?;
+    let email = f.email("email")?.to_lowercase();
+    let callback = f.opt_str("callbackURL")?;
+    if let Some(cur) = cur {
+        if cur.user.email != email {
+            return Err(codes::EMAIL_MISMATCH);
+        }
+        if cur.user.email_verified {
+            return Err(codes::EMAIL_ALREADY_VERIFIED);
+        }
+        send_verification(&auth, &cur.user, callback, None, None);
+        return Ok(Reply::json(&json!({"status": true})));
+    }
+    // Signed out: the same answer, no sooner than 500 ms, whether or not the address exists.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(500);
+    match auth.store.find_user_by_email(&email).await? {
+        Some(u) if !u.email_verified => send_verification(&auth, &u, callback, None, None),
+        _ => {
+            let _ = make_token(&auth, &email, "", None, None);
+        }
+    }
+    tokio::time::sleep_until(deadline).await;
+    Ok(Reply::json(&json!({"status": true})))
+}
+
+/// Appends `error=CODE` to the callback URL (with `?` or `&`).
+fn error_redirect(callback: &str, code: &str) -> Reply {
+    let sep = if callback.contains('?') { '&' } else { '?' };
+    Reply::redirect(&format!("{callback}{sep}error={code}"))
+}
+
+fn fail(callback: Option<&str>, e: ApiError) -> ApiResult<Reply> {
+    match callback {
+        Some(cb) => Ok(error_redirect(cb, e.code.unwrap_or("INVALID_TOKEN"))),
+        None => Err(e),
+    }
+}
+
+fn unauthorized(e: ApiError) -> ApiError {
+    ApiError { status: StatusCode::UNAUTHORIZED, ..e }
+}
+
+pub async fn verify_email(
+    State(auth): State<Auth>,
+    MaybeSession(cur): MaybeSession,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Reply> {
+    let Some(jwt) = q.get("token") else {
+        return Err(ApiError::validation("[query.token] Invalid input: expected string, received undefined"));
+    };
+    let callback = q.get("callbackURL").map(String::as_str);
+    if let Some(cb) = callback {
+        if !auth.origins.matches(cb, true) {
+            return Err(codes::INVALID_CALLBACK_URL);
+        }
+    }
+    let claims = match token::verify(&auth.secret_refs(), jwt, auth.now().timestamp()) {
+        Ok(c) => c,
+        Err(TokenError::Expired) => return fail(callback, codes::TOKEN_EXPIRED),
+        Err(TokenError::Invalid) => return fail(callback, unauthorized(codes::INVALID_TOKEN)),
+    };
+    if let Some(new_email) = claims.update_to.as_deref() {
+        return change_email_callback(&auth, cur, &claims, new_email, callback).await;
+    }
+    let Some(user) = auth.store.find_user_by_email(&claims.email).await? else {
+        return fail(callback, unauthorized(codes::USER_NOT_FOUND));
+    };
+    if claims.user_id.as_deref().is_some_and(|id| id != user.id) {
+        return fail(callback, unauthorized(codes::INVALID_USER));
+    }
+    if user.email_verified {
+        return Ok(done(callback, json!({"status": true, "user": null})));
+    }
+    let patch = UserPatch { email_verified: Some(true), ..Default::default() };
+    let user = auth.store.update_user(&user.id, &patch, auth.now()).await?.ok_or(codes::USER_NOT_FOUND)?;
+    let mut cookies = Vec::new();
+    if auth.config.email_verification.auto_sign_in_after_verification {
+        match cur.filter(|c| c.user.id == user.id) {
+            Some(c) => cookies = session::issue_cookies(&auth, &c.session, &user, c.dont_remember),
+            None => {
+                let remember = !session::dont_remember_from(&auth, &headers);
+                let s = session::create(&auth, &user.id, &meta, remember).await?;
+                cookies = session::issue_cookies(&auth, &s, &user, !remember);
+            }
+        }
+    }
+    Ok(done(callback, json!({"status": true, "user": null})).cookies(cookies))
+}
+
+fn done(callback: Option<&str>, body: serde_json::Value) -> Reply {
+    match callback {
+        Some(cb) => Reply::redirect(cb),
+        None => Reply::json(&body),
+    }
+}
+
+async fn change_email_callback(
+    auth: &Auth,
+    cur: Option<session::Current>,
+    claims: &Claims,
+    new_email: &str,
+    callback: Option<&str>,
+) -> ApiResult<Reply> {
+    let Some(user_id) = claims.user_id.as_deref() else { return fail(callback, unauthorized(codes::INVALID_TOKEN)) };
+    let user = match auth.store.find_user_by_id(user_id).await? {
+        Some(u) if u.email == claims.email => u,
+        _ => return fail(callback, unauthorized(codes::USER_NOT_FOUND)),
+    };
+    if cur.as_ref().is_some_and(|c| c.user.id != user.id) {
+        return fail(callback, unauthorized(codes::INVALID_USER));
+    }
+    if claims.request_type.as_deref() == Some(CONFIRMATION) {
+        send_verification(auth, &user, callback, Some(new_email), Some(VERIFICATION));
+        return Ok(done(callback, json!({"status": true})));
+    }
+    let legacy = claims.request_type.is_none();
+    let patch = UserPatch {
+        email: Some(new_email.to_string()),
+        email_verified: if legacy { Some(false) } else { None },
+        ..Default::default()
+    };
+    let updated = match auth.store.update_user(&user.id, &patch, auth.now()).await {
+        Ok(u) => u.ok_or(codes::USER_NOT_FOUND)?,
+        Err(crate::store::StoreError::Conflict(_)) => return fail(callback, unauthorized(codes::INVALID_TOKEN)),
+        Err(e) => return Err(e.into()),
+    };
+    if legacy {
+        send_verification(auth, &updated, callback, None, None);
+    }
+    let cookies = cur.map(|c| session::issue_cookies(auth, &c.session, &updated, c.dont_remember)).unwrap_or_default();
+    Ok(done(callback, json!({"status": true, "user": updated})).cookies(cookies))
+}
+
+pub async fn change_email(State(auth): State<Auth>, SensitiveSession(cur): SensitiveSession, body: Body) -> ApiResult<Reply> {
+    let uc = &auth.config.user;
+    if !uc.change_email_enabled {
+        return Err(codes::CHANGE_EMAIL_DISABLED);
+    }
+    let f = body.object()?;
+    let new_email = f.email("newEmail")?.to_lowercase();
+    let callback = f.opt_str("callbackURL")?;
+    if new_email == cur.user.email {
+        return Err(ApiError::uncoded(StatusCode::BAD_REQUEST, "Email is the same"));
+    }
+    let can_send = auth.config.email_verification.enabled;
+    let without_verification = !cur.user.email_verified && uc.update_email_without_verification;
+    if !without_verification && !can_send {
+        return Err(ApiError::uncoded(StatusCode::BAD_REQUEST, "Verification email isn't enabled"));
+    }
+    if auth.store.find_user_by_email(&new_email).await?.is_some() {
+        // Same answer as success: the address's existence is not revealed.
+        let _ = make_token(&auth, &cur.user.email, &cur.user.id, Some(&new_email), None);
+        return Ok(Reply::json(&json!({"status": true})));
+    }
+    if without_verification {
+        let patch = UserPatch { email: Some(new_email.clone()), ..Default::default() };
+        let user = match auth.store.update_user(&cur.user.id, &patch, auth.now()).await {
+            Ok(u) => u.ok_or(codes::USER_NOT_FOUND)?,
+            Err(crate::store::StoreError::Conflict(_)) => return Ok(Reply::json(&json!({"status": true}))),
+            Err(e) => return Err(e.into()),
+        };
+        if can_send {
+            send_verification(&auth, &user, callback, None, None);
+        }
+        let cookies = session::issue_cookies(&auth, &cur.session, &user, cur.dont_remember);
+        return Ok(Reply::json(&json!({"status": true})).cookies(cookies));
+    }
+    let request_type = if cur.user.email_verified && uc.change_email_confirmation { CONFIRMATION } else { VERIFICATION };
+    send_verification(&auth, &cur.user, callback, Some(&new_email), Some(request_type));
+    Ok(Reply::json(&json!({"status": true})))
+}

@@ -1,0 +1,95 @@
+//! Extractors that authenticate a request, for Portcullis's own routes and for embedding apps.
+//!
+//! - [`SessionAuth`]: any valid session; may be answered from the cookie cache.
+//! - [`SensitiveSession`]: always re-read from the store (revocation is immediate).
+//! - [`FreshSession`]: like `SessionAuth`, and created within `fresh_age`.
+//! - [`MaybeSession`]: never rejects; `None` when signed out.
+
+use super::Current;
+use crate::app::router::ClientIp;
+use crate::app::Auth;
+use crate::error::{codes, ApiError};
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::{header, request::Parts};
+
+async fn read<S: Send + Sync>(parts: &mut Parts, state: &S, use_cache: bool) -> Result<Option<Current>, ApiError>
+where
+    Auth: FromRef<S>,
+{
+    let auth = Auth::from_ref(state);
+    let Some(token) = super::token_from(&auth, &parts.headers) else { return Ok(None) };
+    let dont_remember = super::dont_remember_from(&auth, &parts.headers);
+    if use_cache {
+        if let Some((session, user)) = super::from_cache(&auth, &parts.headers, &token) {
+            return Ok(Some(Current { session, user, dont_remember, from_cache: true }));
+        }
+    }
+    Ok(super::find(&auth, &token).await?.map(|(session, user)| Current { session, user, dont_remember, from_cache: false }))
+}
+
+pub struct SessionAuth(pub Current);
+pub struct SensitiveSession(pub Current);
+pub struct FreshSession(pub Current);
+pub struct MaybeSession(pub Option<Current>);
+
+impl<S: Send + Sync> FromRequestParts<S> for SessionAuth
+where
+    Auth: FromRef<S>,
+{
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        read(parts, state, true).await?.map(SessionAuth).ok_or(codes::UNAUTHORIZED)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for SensitiveSession
+where
+    Auth: FromRef<S>,
+{
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        read(parts, state, false).await?.map(SensitiveSession).ok_or(codes::UNAUTHORIZED)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for FreshSession
+where
+    Auth: FromRef<S>,
+{
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let cur = read(parts, state, true).await?.ok_or(codes::UNAUTHORIZED)?;
+        let auth = Auth::from_ref(state);
+        let fresh_age = auth.config.session.fresh_age as i64;
+        if fresh_age > 0 && (auth.now() - cur.session.created_at).num_seconds() >= fresh_age {
+            return Err(codes::SESSION_NOT_FRESH);
+        }
+        Ok(FreshSession(cur))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for MaybeSession
+where
+    Auth: FromRef<S>,
+{
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Ok(MaybeSession(read(parts, state, true).await?))
+    }
+}
+
+/// Who is asking: client IP (after proxy rules) and User-Agent, recorded on new sessions.
+#[derive(Debug, Clone, Default)]
+pub struct RequestMeta {
+    pub ip: Option<String>,
+    pub user_agent: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let ip = parts.extensions.get::<ClientIp>().and_then(|c| c.0.clone());
+        let user_agent = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        Ok(RequestMeta { ip, user_agent })
+    }
+}

@@ -1,0 +1,349 @@
+//! The only dialect-specific code: how values are bound and read on PostgreSQL and SQLite.
+//!
+//! Everything above this module (SQL text, row mapping, the `Store` implementation) is written once
+//! against [`Db`], [`Arg`] and [`RowRead`]. The two dialects differ in exactly two ways that matter
+//! here: placeholders (`$1` vs `?1`) and timestamps (PostgreSQL `timestamptz`; SQLite stores
+//! Better Auth's ISO-8601 text, `2026-01-01T00:00:00.000Z`).
+
+use super::StoreError;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgPoolOptions, PgRow};
+use sqlx::query::Query;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Database, Executor, IntoArguments, Postgres, Row, Sqlite};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A bound parameter.
+#[derive(Debug, Clone, Copy)]
+pub enum Arg<'a> {
+    Text(&'a str),
+    OptText(Option<&'a str>),
+    Bool(bool),
+    OptBool(Option<bool>),
+    Int(i64),
+    Time(DateTime<Utc>),
+    OptTime(Option<DateTime<Utc>>),
+}
+
+/// Typed access to a result row by column index.
+pub trait RowRead {
+    fn text(&self, i: usize) -> Result<String, StoreError>;
+    fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError>;
+    fn boolean(&self, i: usize) -> Result<bool, StoreError>;
+    fn int(&self, i: usize) -> Result<i64, StoreError>;
+    fn opt_time(&self, i: usize) -> Result<Option<DateTime<Utc>>, StoreError>;
+    fn time(&self, i: usize) -> Result<DateTime<Utc>, StoreError> {
+        self.opt_time(i)?.ok_or_else(|| StoreError::Db(format!("column {i} is null")))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Postgres,
+    Sqlite,
+}
+
+impl Dialect {
+    /// The `n`-th (1-based) placeholder.
+    pub fn ph(self, n: usize) -> String {
+        match self {
+            Dialect::Postgres => format!("${n}"),
+            Dialect::Sqlite => format!("?{n}"),
+        }
+    }
+}
+
+/// A connection pool on one of the supported databases.
+#[derive(Clone, Debug)]
+pub enum Db {
+    Pg(sqlx::PgPool),
+    Sqlite(sqlx::SqlitePool),
+}
+
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    pub max_connections: u32,
+}
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self { max_connections: 10 }
+    }
+}
+
+impl Db {
+    /// Connects to `postgres://…` or `sqlite://…` (a bare path is taken as a SQLite file).
+    pub async fn connect(url: &str, opts: &PoolOptions) -> Result<Self, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = PgPoolOptions::new()
+                .max_connections(opts.max_connections)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await
+                .map_err(|e| StoreError::Connect(redact(&e.to_string())))?;
+            return Ok(Db::Pg(pool));
+        }
+        let url = if url.starts_with("sqlite:") { url.to_string() } else { format!("sqlite://{url}?mode=rwc") };
+        let options = SqliteConnectOptions::from_str(&url)
+            .map_err(|e| StoreError::Connect(e.to_string()))?
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(opts.max_connections.clamp(1, 8))
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Connect(e.to_string()))?;
+        Ok(Db::Sqlite(pool))
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Db::Pg(_) => Dialect::Postgres,
+            Db::Sqlite(_) => Dialect::Sqlite,
+        }
+    }
+
+    /// Runs a statement; returns the number of rows affected.
+    pub async fn execute(&self, sql: &str, args: &[Arg<'_>]) -> Result<u64, StoreError> {
+        match self {
+            Db::Pg(p) => execute_on(p, sql, args).await,
+            Db::Sqlite(p) => execute_on(p, sql, args).await,
+        }
+    }
+
+    pub async fn fetch_all<T>(
+        &self,
+        sql: &str,
+        args: &[Arg<'_>],
+        map: impl Fn(&dyn RowRead) -> Result<T, StoreError> + Send + Sync,
+    ) -> Result<Vec<T>, StoreError> {
+        match self {
+            Db::Pg(p) => fetch_all_on(p, sql, args, &map).await,
+            Db::Sqlite(p) => fetch_all_on(p, sql, args, &map).await,
+        }
+    }
+
+    pub async fn fetch_optional<T>(
+        &self,
+        sql: &str,
+        args: &[Arg<'_>],
+        map: impl Fn(&dyn RowRead) -> Result<T, StoreError> + Send + Sync,
+    ) -> Result<Option<T>, StoreError> {
+        match self {
+            Db::Pg(p) => fetch_optional_on(p, sql, args, &map).await,
+            Db::Sqlite(p) => fetch_optional_on(p, sql, args, &map).await,
+        }
+    }
+
+    /// Runs several statements in one transaction (all or nothing).
+    pub async fn transaction(&self, stmts: &[(&str, Vec<Arg<'_>>)]) -> Result<(), StoreError> {
+        match self {
+            Db::Pg(p) => transaction_on(p, stmts).await,
+            Db::Sqlite(p) => transaction_on(p, stmts).await,
+        }
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Db::Pg(p) => p.close().await,
+            Db::Sqlite(p) => p.close().await,
+        }
+    }
+}
+
+/// Binding differs per database only in how timestamps travel.
+pub trait Bind: Database {
+    fn bind<'q>(q: Query<'q, Self, Self::Arguments<'q>>, arg: Arg<'q>) -> Query<'q, Self, Self::Arguments<'q>>;
+}
+
+impl Bind for Postgres {
+    fn bind<'q>(q: Query<'q, Self, Self::Arguments<'q>>, arg: Arg<'q>) -> Query<'q, Self, Self::Arguments<'q>> {
+        match arg {
+            Arg::Text(s) => q.bind(s),
+            Arg::OptText(s) => q.bind(s),
+            Arg::Bool(b) => q.bind(b),
+            Arg::OptBool(b) => q.bind(b),
+            Arg::Int(i) => q.bind(i),
+            Arg::Time(t) => q.bind(t),
+            Arg::OptTime(t) => q.bind(t),
+        }
+    }
+}
+
+impl Bind for Sqlite {
+    fn bind<'q>(q: Query<'q, Self, Self::Arguments<'q>>, arg: Arg<'q>) -> Query<'q, Self, Self::Arguments<'q>> {
+        match arg {
+            Arg::Text(s) => q.bind(s),
+            Arg::OptText(s) => q.bind(s),
+            Arg::Bool(b) => q.bind(b),
+            Arg::OptBool(b) => q.bind(b),
+            Arg::Int(i) => q.bind(i),
+            Arg::Time(t) => q.bind(super::model::iso_ms::format(&t)),
+            Arg::OptTime(t) => q.bind(t.map(|t| super::model::iso_ms::format(&t))),
+        }
+    }
+}
+
+fn build<'q, DB: Bind>(sql: &'q str, args: &[Arg<'q>]) -> Query<'q, DB, DB::Arguments<'q>> {
+    args.iter().fold(sqlx::query::<DB>(sql), |q, a| DB::bind(q, *a))
+}
+
+async fn execute_on<DB>(pool: &sqlx::Pool<DB>, sql: &str, args: &[Arg<'_>]) -> Result<u64, StoreError>
+where
+    DB: Bind,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    DB::QueryResult: RowsAffected,
+{
+    let res = build::<DB>(sql, args).execute(pool).await.map_err(StoreError::from)?;
+    Ok(res.rows())
+}
+
+async fn fetch_all_on<DB, T>(
+    pool: &sqlx::Pool<DB>,
+    sql: &str,
+    args: &[Arg<'_>],
+    map: &(dyn Fn(&dyn RowRead) -> Result<T, StoreError> + Send + Sync),
+) -> Result<Vec<T>, StoreError>
+where
+    DB: Bind,
+    DB::Row: RowRead,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+{
+    let rows = build::<DB>(sql, args).fetch_all(pool).await.map_err(StoreError::from)?;
+    rows.iter().map(|r| map(r)).collect()
+}
+
+async fn fetch_optional_on<DB, T>(
+    pool: &sqlx::Pool<DB>,
+    sql: &str,
+    args: &[Arg<'_>],
+    map: &(dyn Fn(&dyn RowRead) -> Result<T, StoreError> + Send + Sync),
+) -> Result<Option<T>, StoreError>
+where
+    DB: Bind,
+    DB::Row: RowRead,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+{
+    let row = build::<DB>(sql, args).fetch_optional(pool).await.map_err(StoreError::from)?;
+    row.as_ref().map(|r| map(r)).transpose()
+}
+
+async fn transaction_on<DB>(pool: &sqlx::Pool<DB>, stmts: &[(&str, Vec<Arg<'_>>)]) -> Result<(), StoreError>
+where
+    DB: Bind,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+{
+    let mut tx = pool.begin().await.map_err(StoreError::from)?;
+    for (sql, args) in stmts {
+        build::<DB>(sql, args).execute(&mut *tx).await.map_err(StoreError::from)?;
+    }
+    tx.commit().await.map_err(StoreError::from)
+}
+
+/// `rows_affected` lives on each driver's result type, not on a shared trait.
+pub trait RowsAffected {
+    fn rows(&self) -> u64;
+}
+impl RowsAffected for sqlx::postgres::PgQueryResult {
+    fn rows(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+impl RowsAffected for sqlx::sqlite::SqliteQueryResult {
+    fn rows(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+fn col_err(i: usize, e: sqlx::Error) -> StoreError {
+    StoreError::Db(format!("column {i}: {e}"))
+}
+
+impl RowRead for PgRow {
+    fn text(&self, i: usize) -> Result<String, StoreError> {
+        self.try_get(i).map_err(|e| col_err(i, e))
+    }
+    fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        self.try_get(i).map_err(|e| col_err(i, e))
+    }
+    fn boolean(&self, i: usize) -> Result<bool, StoreError> {
+        self.try_get(i).map_err(|e| col_err(i, e))
+    }
+    fn int(&self, i: usize) -> Result<i64, StoreError> {
+        self.try_get::<i64, _>(i).or_else(|_| self.try_get::<i32, _>(i).map(i64::from)).map_err(|e| col_err(i, e))
+    }
+    fn opt_time(&self, i: usize) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let t: Option<DateTime<Utc>> = self.try_get(i).map_err(|e| col_err(i, e))?;
+        Ok(t.map(super::model::ms))
+    }
+}
+
+impl RowRead for SqliteRow {
+    fn text(&self, i: usize) -> Result<String, StoreError> {
+        self.try_get(i).map_err(|e| col_err(i, e))
+    }
+    fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        self.try_get(i).map_err(|e| col_err(i, e))
+    }
+    fn boolean(&self, i: usize) -> Result<bool, StoreError> {
+        self.try_get(i).map_err(|e| col_err(i, e))
+    }
+    fn int(&self, i: usize) -> Result<i64, StoreError> {
+        self.try_get(i).map_err(|e| col_err(i, e))
+    }
+    fn opt_time(&self, i: usize) -> Result<Option<DateTime<Utc>>, StoreError> {
+        // Better Auth on SQLite stores ISO text; tolerate epoch milliseconds and SQLite's own
+        // `CURRENT_TIMESTAMP` format too, so rows written by other tools still read.
+        if let Ok(v) = self.try_get::<Option<String>, _>(i) {
+            return v.map(|s| parse_sqlite_time(&s).ok_or_else(|| StoreError::Db(format!("column {i}: bad timestamp {s:?}")))).transpose();
+        }
+        let v: Option<i64> = self.try_get(i).map_err(|e| col_err(i, e))?;
+        Ok(v.and_then(DateTime::from_timestamp_millis))
+    }
+}
+
+fn parse_sqlite_time(s: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(super::model::ms(t.with_timezone(&Utc)));
+    }
+    if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f") {
+        return Some(super::model::ms(t.and_utc()));
+    }
+    s.parse::<i64>().ok().and_then(DateTime::from_timestamp_millis)
+}
+
+/// Removes a password from a connection URL before it reaches a log or an error message.
+pub fn redact(s: &str) -> String {
+    match url::Url::parse(s) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => s.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_time_formats() {
+        let t = parse_sqlite_time("2030-01-01T00:00:00.123Z").unwrap();
+        assert_eq!(t.timestamp_millis(), 1893456000123);
+        assert_eq!(parse_sqlite_time("2030-01-01 00:00:00").unwrap().timestamp_millis(), 1893456000000);
+        assert_eq!(parse_sqlite_time("1893456000000").unwrap().timestamp_millis(), 1893456000000);
+        assert!(parse_sqlite_time("yesterday").is_none());
+    }
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+    }
+}

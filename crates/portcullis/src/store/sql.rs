@@ -1,0 +1,418 @@
+//! The `Store` implementation, written once for both dialects.
+//!
+//! SQL text is rendered once at start-up from [`Names`] (so per-request work is binding and
+//! mapping only) and run through [`Db`], which hides the dialect.
+
+use super::driver::{Arg, Db, RowRead};
+use super::model::{Account, Session, User, UserPatch, Verification, CREDENTIAL_PROVIDER};
+use super::schema::{self, Names, Table};
+use super::{Store, StoreResult};
+use chrono::{DateTime, Utc};
+
+const USER: &[&str] = &["id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt"];
+const SESSION: &[&str] = &["id", "expiresAt", "token", "createdAt", "updatedAt", "ipAddress", "userAgent", "userId"];
+const ACCOUNT: &[&str] = &[
+    "id",
+    "accountId",
+    "providerId",
+    "userId",
+    "accessToken",
+    "refreshToken",
+    "idToken",
+    "accessTokenExpiresAt",
+    "refreshTokenExpiresAt",
+    "scope",
+    "password",
+    "createdAt",
+    "updatedAt",
+];
+const VERIFICATION: &[&str] = &["id", "identifier", "value", "expiresAt", "createdAt", "updatedAt"];
+
+/// Every statement the store runs, rendered for one dialect and naming.
+struct Sql {
+    insert_user: String,
+    insert_account: String,
+    insert_session: String,
+    insert_verification: String,
+    user_by_id: String,
+    user_by_email: String,
+    update_user: String,
+    delete_user: String,
+    delete_user_accounts: String,
+    credential_account: String,
+    accounts_of_user: String,
+    update_password: String,
+    session_with_user: String,
+    touch_session: String,
+    sessions_of_user: String,
+    delete_session: String,
+    delete_user_sessions: String,
+    delete_user_sessions_except: String,
+    verification_by_identifier: String,
+    delete_verification: String,
+    delete_expired_verifications: String,
+}
+
+impl Sql {
+    fn render(db: &Db, n: &Names) -> Self {
+        let d = db.dialect();
+        let ph = |i: usize| d.ph(i);
+        let insert = |table: &str, cols: &[&str]| {
+            let phs = (1..=cols.len()).map(ph).collect::<Vec<_>>().join(", ");
+            format!("insert into {} ({}) values ({phs})", n.table(table), n.cols(table, cols, None))
+        };
+        let select = |table: &str, cols: &[&str], filter: &str| {
+            format!("select {} from {} where {filter}", n.cols(table, cols, None), n.table(table))
+        };
+        let c = |t: &str, col: &str| n.col(t, col);
+        Self {
+            insert_user: insert("user", USER),
+            insert_account: insert("account", ACCOUNT),
+            insert_session: insert("session", SESSION),
+            insert_verification: insert("verification", VERIFICATION),
+            user_by_id: select("user", USER, &format!("{} = {}", c("user", "id"), ph(1))),
+            user_by_email: select("user", USER, &format!("{} = {}", c("user", "email"), ph(1))),
+            // COALESCE keeps a column when its parameter is NULL; image uses a flag since NULL is a value.
+            update_user: format!(
+                "update {} set {name} = coalesce({}, {name}), {image} = case when {} then {} else {image} end, {email} = coalesce({}, {email}), {ev} = coalesce({}, {ev}), {upd} = {} where {} = {}",
+                n.table("user"),
+                ph(1),
+                ph(2),
+                ph(3),
+                ph(4),
+                ph(5),
+                ph(6),
+                c("user", "id"),
+                ph(7),
+                name = c("user", "name"),
+                image = c("user", "image"),
+                email = c("user", "email"),
+                ev = c("user", "emailVerified"),
+                upd = c("user", "updatedAt"),
+            ),
+            delete_user: format!("delete from {} where {} = {}", n.table("user"), c("user", "id"), ph(1)),
+            delete_user_accounts: format!("delete from {} where {} = {}", n.table("account"), c("account", "userId"), ph(1)),
+            credential_account: select(
+                "account",
+                ACCOUNT,
+                &format!(
+                    "{} = {} and {} = {} and {} = {}",
+                    c("account", "providerId"),
+                    ph(1),
+                    c("account", "accountId"),
+                    ph(2),
+                    c("account", "userId"),
+                    ph(2)
+                ),
+            ),
+            accounts_of_user: format!(
+                "{} order by {}",
+                select("account", ACCOUNT, &format!("{} = {}", c("account", "userId"), ph(1))),
+                c("account", "createdAt")
+            ),
+            update_password: format!(
+                "update {} set {} = {}, {} = {} where {} = {}",
+                n.table("account"),
+                c("account", "password"),
+                ph(1),
+                c("account", "updatedAt"),
+                ph(2),
+                c("account", "id"),
+                ph(3)
+            ),
+            session_with_user: format!(
+                "select {}, {} from {} s join {} u on u.{} = s.{} where s.{} = {}",
+                n.cols("session", SESSION, Some("s")),
+                n.cols("user", USER, Some("u")),
+                n.table("session"),
+                n.table("user"),
+                c("user", "id"),
+                c("session", "userId"),
+                c("session", "token"),
+                ph(1)
+            ),
+            touch_session: format!(
+                "update {} set {} = {}, {} = {} where {} = {}",
+                n.table("session"),
+                c("session", "expiresAt"),
+                ph(1),
+                c("session", "updatedAt"),
+                ph(2),
+                c("session", "token"),
+                ph(3)
+            ),
+            sessions_of_user: format!(
+                "{} order by {}",
+                select("session", SESSION, &format!("{} = {}", c("session", "userId"), ph(1))),
+                c("session", "createdAt")
+            ),
+            delete_session: format!("delete from {} where {} = {}", n.table("session"), c("session", "token"), ph(1)),
+            delete_user_sessions: format!("delete from {} where {} = {}", n.table("session"), c("session", "userId"), ph(1)),
+            delete_user_sessions_except: format!(
+                "delete from {} where {} = {} and {} <> {}",
+                n.table("session"),
+                c("session", "userId"),
+                ph(1),
+                c("session", "token"),
+                ph(2)
+            ),
+            verification_by_identifier: format!(
+                "{} order by {} desc limit 1",
+                select("verification", VERIFICATION, &format!("{} = {}", c("verification", "identifier"), ph(1))),
+                c("verification", "createdAt")
+            ),
+            delete_verification: format!("delete from {} where {} = {}", n.table("verification"), c("verification", "id"), ph(1)),
+            delete_expired_verifications: format!(
+                "delete from {} where {} < {}",
+                n.table("verification"),
+                c("verification", "expiresAt"),
+                ph(1)
+            ),
+        }
+    }
+}
+
+fn user_row(r: &dyn RowRead, o: usize) -> StoreResult<User> {
+    Ok(User {
+        id: r.text(o)?,
+        name: r.text(o + 1)?,
+        email: r.text(o + 2)?,
+        email_verified: r.boolean(o + 3)?,
+        image: r.opt_text(o + 4)?,
+        created_at: r.time(o + 5)?,
+        updated_at: r.time(o + 6)?,
+    })
+}
+
+fn session_row(r: &dyn RowRead, o: usize) -> StoreResult<Session> {
+    Ok(Session {
+        id: r.text(o)?,
+        expires_at: r.time(o + 1)?,
+        token: r.text(o + 2)?,
+        created_at: r.time(o + 3)?,
+        updated_at: r.time(o + 4)?,
+        ip_address: r.opt_text(o + 5)?.unwrap_or_default(),
+        user_agent: r.opt_text(o + 6)?.unwrap_or_default(),
+        user_id: r.text(o + 7)?,
+    })
+}
+
+fn account_row(r: &dyn RowRead) -> StoreResult<Account> {
+    Ok(Account {
+        id: r.text(0)?,
+        account_id: r.text(1)?,
+        provider_id: r.text(2)?,
+        user_id: r.text(3)?,
+        access_token: r.opt_text(4)?,
+        refresh_token: r.opt_text(5)?,
+        id_token: r.opt_text(6)?,
+        access_token_expires_at: r.opt_time(7)?,
+        refresh_token_expires_at: r.opt_time(8)?,
+        scope: r.opt_text(9)?,
+        password: r.opt_text(10)?,
+        created_at: r.time(11)?,
+        updated_at: r.time(12)?,
+    })
+}
+
+fn verification_row(r: &dyn RowRead) -> StoreResult<Verification> {
+    Ok(Verification {
+        id: r.text(0)?,
+        identifier: r.text(1)?,
+        value: r.text(2)?,
+        expires_at: r.time(3)?,
+        created_at: r.time(4)?,
+        updated_at: r.time(5)?,
+    })
+}
+
+fn user_args(u: &User) -> Vec<Arg<'_>> {
+    vec![
+        Arg::Text(&u.id),
+        Arg::Text(&u.name),
+        Arg::Text(&u.email),
+        Arg::Bool(u.email_verified),
+        Arg::OptText(u.image.as_deref()),
+        Arg::Time(u.created_at),
+        Arg::Time(u.updated_at),
+    ]
+}
+
+fn account_args(a: &Account) -> Vec<Arg<'_>> {
+    vec![
+        Arg::Text(&a.id),
+        Arg::Text(&a.account_id),
+        Arg::Text(&a.provider_id),
+        Arg::Text(&a.user_id),
+        Arg::OptText(a.access_token.as_deref()),
+        Arg::OptText(a.refresh_token.as_deref()),
+        Arg::OptText(a.id_token.as_deref()),
+        Arg::OptTime(a.access_token_expires_at),
+        Arg::OptTime(a.refresh_token_expires_at),
+        Arg::OptText(a.scope.as_deref()),
+        Arg::OptText(a.password.as_deref()),
+        Arg::Time(a.created_at),
+        Arg::Time(a.updated_at),
+    ]
+}
+
+/// SQL storage on SQLite or PostgreSQL.
+pub struct SqlStore {
+    db: Db,
+    names: Names,
+    sql: Sql,
+}
+
+impl SqlStore {
+    pub fn new(db: Db, names: Names) -> Self {
+        let sql = Sql::render(&db, &names);
+        Self { db, names, sql }
+    }
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+    pub fn names(&self) -> &Names {
+        &self.names
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for SqlStore {
+    async fn migrate(&self, extra: &[Table]) -> StoreResult<Vec<String>> {
+        let mut tables = schema::core_tables();
+        tables.extend_from_slice(extra);
+        schema::migrate(&self.db, &self.names, &tables).await
+    }
+
+    async fn create_user(&self, user: &User, account: Option<&Account>) -> StoreResult<()> {
+        let mut stmts = vec![(self.sql.insert_user.as_str(), user_args(user))];
+        if let Some(a) = account {
+            stmts.push((self.sql.insert_account.as_str(), account_args(a)));
+        }
+        self.db.transaction(&stmts).await
+    }
+
+    async fn find_user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
+        self.db.fetch_optional(&self.sql.user_by_id, &[Arg::Text(id)], |r| user_row(r, 0)).await
+    }
+
+    async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        self.db.fetch_optional(&self.sql.user_by_email, &[Arg::Text(email)], |r| user_row(r, 0)).await
+    }
+
+    async fn update_user(&self, id: &str, p: &UserPatch, now: DateTime<Utc>) -> StoreResult<Option<User>> {
+        let image = p.image.as_ref().and_then(|i| i.as_deref());
+        let args = [
+            Arg::OptText(p.name.as_deref()),
+            Arg::Bool(p.image.is_some()),
+            Arg::OptText(image),
+            Arg::OptText(p.email.as_deref()),
+            Arg::OptBool(p.email_verified),
+            Arg::Time(now),
+            Arg::Text(id),
+        ];
+        if self.db.execute(&self.sql.update_user, &args).await? == 0 {
+            return Ok(None);
+        }
+        self.find_user_by_id(id).await
+    }
+
+    async fn delete_user(&self, id: &str) -> StoreResult<()> {
+        self.db
+            .transaction(&[
+                (self.sql.delete_user_sessions.as_str(), vec![Arg::Text(id)]),
+                (self.sql.delete_user_accounts.as_str(), vec![Arg::Text(id)]),
+                (self.sql.delete_user.as_str(), vec![Arg::Text(id)]),
+            ])
+            .await
+    }
+
+    async fn create_account(&self, account: &Account) -> StoreResult<()> {
+        self.db.execute(&self.sql.insert_account, &account_args(account)).await.map(|_| ())
+    }
+
+    async fn find_credential_account(&self, user_id: &str) -> StoreResult<Option<Account>> {
+        let args = [Arg::Text(CREDENTIAL_PROVIDER), Arg::Text(user_id)];
+        self.db.fetch_optional(&self.sql.credential_account, &args, account_row).await
+    }
+
+    async fn list_accounts(&self, user_id: &str) -> StoreResult<Vec<Account>> {
+        self.db.fetch_all(&self.sql.accounts_of_user, &[Arg::Text(user_id)], account_row).await
+    }
+
+    async fn update_password(&self, account_id: &str, hash: &str, now: DateTime<Utc>) -> StoreResult<()> {
+        let args = [Arg::Text(hash), Arg::Time(now), Arg::Text(account_id)];
+        self.db.execute(&self.sql.update_password, &args).await.map(|_| ())
+    }
+
+    async fn create_session(&self, s: &Session) -> StoreResult<()> {
+        let args = [
+            Arg::Text(&s.id),
+            Arg::Time(s.expires_at),
+            Arg::Text(&s.token),
+            Arg::Time(s.created_at),
+            Arg::Time(s.updated_at),
+            Arg::Text(&s.ip_address),
+            Arg::Text(&s.user_agent),
+            Arg::Text(&s.user_id),
+        ];
+        self.db.execute(&self.sql.insert_session, &args).await.map(|_| ())
+    }
+
+    async fn find_session(&self, token: &str) -> StoreResult<Option<(Session, User)>> {
+        self.db
+            .fetch_optional(&self.sql.session_with_user, &[Arg::Text(token)], |r| {
+                Ok((session_row(r, 0)?, user_row(r, SESSION.len())?))
+            })
+            .await
+    }
+
+    async fn touch_session(&self, token: &str, expires_at: DateTime<Utc>, now: DateTime<Utc>) -> StoreResult<bool> {
+        let args = [Arg::Time(expires_at), Arg::Time(now), Arg::Text(token)];
+        Ok(self.db.execute(&self.sql.touch_session, &args).await? > 0)
+    }
+
+    async fn list_sessions(&self, user_id: &str) -> StoreResult<Vec<Session>> {
+        self.db.fetch_all(&self.sql.sessions_of_user, &[Arg::Text(user_id)], |r| session_row(r, 0)).await
+    }
+
+    async fn delete_session(&self, token: &str) -> StoreResult<()> {
+        self.db.execute(&self.sql.delete_session, &[Arg::Text(token)]).await.map(|_| ())
+    }
+
+    async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>) -> StoreResult<()> {
+        match keep {
+            Some(k) => self.db.execute(&self.sql.delete_user_sessions_except, &[Arg::Text(user_id), Arg::Text(k)]).await,
+            None => self.db.execute(&self.sql.delete_user_sessions, &[Arg::Text(user_id)]).await,
+        }
+        .map(|_| ())
+    }
+
+    async fn create_verification(&self, v: &Verification) -> StoreResult<()> {
+        let args = [
+            Arg::Text(&v.id),
+            Arg::Text(&v.identifier),
+            Arg::Text(&v.value),
+            Arg::Time(v.expires_at),
+            Arg::Time(v.created_at),
+            Arg::Time(v.updated_at),
+        ];
+        self.db.execute(&self.sql.insert_verification, &args).await.map(|_| ())
+    }
+
+    async fn find_verification(&self, identifier: &str) -> StoreResult<Option<Verification>> {
+        self.db.fetch_optional(&self.sql.verification_by_identifier, &[Arg::Text(identifier)], verification_row).await
+    }
+
+    async fn consume_verification(&self, id: &str) -> StoreResult<bool> {
+        Ok(self.db.execute(&self.sql.delete_verification, &[Arg::Text(id)]).await? == 1)
+    }
+
+    async fn delete_expired_verifications(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        self.db.execute(&self.sql.delete_expired_verifications, &[Arg::Time(now)]).await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.db.execute("select 1", &[]).await.map(|_| ())
+    }
+}

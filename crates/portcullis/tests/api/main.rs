@@ -1,0 +1,15 @@
+//! Integration tests: every case starts its own Portcullis server and runs on SQLite and on
+//! PostgreSQL (`<area>::<case>::sqlite`, `<area>::<case>::postgres`). PostgreSQL is required:
+//! set PORTCULLIS_TEST_PG to override `postgres://postgres@127.0.0.1:5432/postgres`.
+
+#[macro_use]
+mod harness;
+
+mod cookie_cache;
+mod password;
+mod security;
+mod sessions;
+mod sign_in;
+mod sign_up;
+mod user;
+mod verification;
