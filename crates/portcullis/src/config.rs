@@ -178,7 +178,12 @@ pub struct UserConfig {
 }
 impl Default for UserConfig {
     fn default() -> Self {
-        Self { change_email_enabled: true, update_email_without_verification: false, change_email_confirmation: false, delete_user_enabled: false }
+        Self {
+            change_email_enabled: true,
+            update_email_without_verification: false,
+            change_email_confirmation: false,
+            delete_user_enabled: false,
+        }
     }
 }
 
@@ -410,9 +415,7 @@ impl Config {
     }
     /// The origin of the base URL, e.g. `http://127.0.0.1:3000`.
     pub fn origin(&self) -> String {
-        url::Url::parse(&self.auth_url())
-            .map(|u| u.origin().ascii_serialization())
-            .unwrap_or_else(|_| format!("http://{}", self.listen))
+        url::Url::parse(&self.auth_url()).map(|u| u.origin().ascii_serialization()).unwrap_or_else(|_| format!("http://{}", self.listen))
     }
     /// The path auth routes are mounted at (the base URL's path).
     pub fn mount_path(&self) -> String {
@@ -427,7 +430,8 @@ impl Config {
                 let (v, s) = part
                     .split_once(':')
                     .ok_or_else(|| ConfigError::Invalid("BETTER_AUTH_SECRETS entries must be <version>:<secret>".into()))?;
-                let v: u32 = v.trim().parse().map_err(|_| ConfigError::Invalid(format!("secret version {v:?} is not a non-negative integer")))?;
+                let v: u32 =
+                    v.trim().parse().map_err(|_| ConfigError::Invalid(format!("secret version {v:?} is not a non-negative integer")))?;
                 if out.iter().any(|(o, _)| *o == v) {
                     return Err(ConfigError::Invalid(format!("secret version {v} appears twice")));
                 }

@@ -5,17 +5,17 @@
 //! and it runs on Better Auth's database schema.
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
-// pub mod app;
+pub mod app;
 pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod http;
 pub mod mail;
-// pub mod plugins;
+pub mod plugins;
 pub mod session;
 pub mod store;
 
-// pub use app::{serve, serve_on, Auth, AuthBuilder, Capability};
+pub use app::{serve, serve_on, Auth, AuthBuilder, Capability};
 pub use config::Config;
-// pub use session::{Current, MaybeSession, SensitiveSession, SessionAuth};
 pub use error::{ApiError, ApiResult};
+pub use session::{Current, MaybeSession, SensitiveSession, SessionAuth};

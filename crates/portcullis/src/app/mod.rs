@@ -142,10 +142,7 @@ impl AuthBuilder {
                 Arc::new(SqlStore::new(db, Names::new(config.schema.clone())))
             }
         };
-        let workers = config
-            .password_hashing
-            .workers
-            .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+        let workers = config.password_hashing.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
         let ph = &config.password_hashing;
         let hasher = PasswordHasher::new(workers, ph.memory_kib, ph.iterations, ph.parallelism);
         let (mailer, outbox) =

@@ -67,25 +67,28 @@ async fn checks(auth: &Auth, req: Request) -> Result<Request, Response> {
 
     let (mut parts, body) = req.into_parts();
     let form_csrf = auth.form_csrf_paths.iter().any(|p| *p == path);
-    let parsed = if matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+    let parsed = if parts.method == Method::GET {
         None
     } else {
-        let bytes = axum::body::to_bytes(body, auth.config.advanced.max_body_bytes)
-            .await
-            .map_err(|_| body::too_large().into_response())?;
+        let bytes = axum::body::to_bytes(body, auth.config.advanced.max_body_bytes).await.map_err(|_| body::too_large().into_response())?;
         body::parse(&parts.headers, &bytes, form_csrf).map_err(IntoResponse::into_response)?
     };
 
-    if !auth.config.advanced.disable_csrf_check {
-        origin::csrf_check(&auth.origins, &parts.method, &parts.headers, form_csrf).map_err(IntoResponse::into_response)?;
+    // Better Auth's order: the cookie-origin rule, then callback URLs, then form CSRF (sign-in/up).
+    // Turning the origin check off turns CSRF off too, as in Better Auth.
+    let adv = &auth.config.advanced;
+    let csrf = !adv.disable_csrf_check && !adv.disable_origin_check;
+    let reject = IntoResponse::into_response;
+    if csrf {
+        origin::csrf_check(&auth.origins, &parts.method, &parts.headers, false).map_err(reject)?;
     }
-    if !auth.config.advanced.disable_origin_check && !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
-        let query: Vec<(String, String)> = parts
-            .uri
-            .query()
-            .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-            .unwrap_or_default();
-        origin::check_url_fields(&auth.origins, parsed.as_ref(), &query).map_err(IntoResponse::into_response)?;
+    if !adv.disable_origin_check && !matches!(parts.method, Method::GET) {
+        let query: Vec<(String, String)> =
+            parts.uri.query().map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
+        origin::check_url_fields(&auth.origins, parsed.as_ref(), &query).map_err(reject)?;
+    }
+    if csrf && form_csrf {
+        origin::csrf_check(&auth.origins, &parts.method, &parts.headers, true).map_err(reject)?;
     }
 
     parts.extensions.insert(ClientIp(client_ip));

@@ -14,8 +14,7 @@ use rand::RngCore;
 use subtle::ConstantTimeEq;
 
 /// `[a-zA-Z0-9-_]`: URL-safe tokens.
-pub const URL_SAFE_ALPHABET: &[u8] =
-    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+pub const URL_SAFE_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /// `[0-9a-z]`: lower-case alphanumeric codes.
 pub const LOWER_ALNUM: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";

@@ -105,21 +105,13 @@ impl PasswordHasher {
         let block_count = params.block_count();
         for i in 0..workers {
             let rx = Arc::clone(&rx);
-            let spawned = std::thread::Builder::new()
-                .name(format!("portcullis-pwhash-{i}"))
-                .spawn(move || worker_loop(&rx, block_count));
+            let spawned = std::thread::Builder::new().name(format!("portcullis-pwhash-{i}")).spawn(move || worker_loop(&rx, block_count));
             if let Err(e) = spawned {
                 // With no worker at all the receiver is dropped and every call returns Unavailable.
                 tracing::error!(error = %e, "could not start password hashing thread {i}");
             }
         }
-        Self {
-            inner: Arc::new(Inner {
-                jobs,
-                params,
-                workers,
-            }),
-        }
+        Self { inner: Arc::new(Inner { jobs, params, workers }) }
     }
 
     /// Hashes `password` into an argon2id PHC string with a fresh random 16-byte salt.
@@ -136,13 +128,7 @@ impl PasswordHasher {
         // Parse before queueing: a bad row costs nothing and never occupies a worker.
         let stored = Stored::parse(stored)?;
         let needs_rehash = match &stored {
-            Stored::Argon2 {
-                alg,
-                version,
-                params,
-                hash,
-                ..
-            } => {
+            Stored::Argon2 { alg, version, params, hash, .. } => {
                 *alg != Algorithm::Argon2id
                     || *version != Version::V0x13
                     || !same_cost(params, &self.inner.params)
@@ -152,11 +138,7 @@ impl PasswordHasher {
         };
         let pwd = password.to_owned();
         let matched = self.run(move |ws| stored.matches(ws, &pwd)).await??;
-        Ok(if matched {
-            Verified::Match { needs_rehash }
-        } else {
-            Verified::Mismatch
-        })
+        Ok(if matched { Verified::Match { needs_rehash } } else { Verified::Mismatch })
     }
 
     /// Spends what a real argon2id verification with the configured parameters costs, for requests
@@ -164,11 +146,7 @@ impl PasswordHasher {
     pub async fn dummy_verify(&self, password: &str) {
         let len = password.len().min(MAX_INPUT_BYTES);
         let pwd = password.as_bytes()[..len].to_vec();
-        let ctx = Argon2::new(
-            Algorithm::Argon2id,
-            Version::V0x13,
-            self.inner.params.clone(),
-        );
+        let ctx = Argon2::new(Algorithm::Argon2id, Version::V0x13, self.inner.params.clone());
         let outcome = self
             .run(move |ws| {
                 let mut out = [0u8; OUTPUT_LEN];
@@ -184,10 +162,7 @@ impl PasswordHasher {
     }
 
     /// Queues `f` on the pool and awaits its result without blocking the runtime.
-    async fn run<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Workspace) -> T + Send + 'static,
-    ) -> Result<T, PasswordError> {
+    async fn run<T: Send + 'static>(&self, f: impl FnOnce(&mut Workspace) -> T + Send + 'static) -> Result<T, PasswordError> {
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |ws| {
             // The request went away (client disconnect, timeout): don't burn a worker on it.
@@ -195,10 +170,7 @@ impl PasswordHasher {
                 let _ = tx.send(f(ws));
             }
         });
-        self.inner
-            .jobs
-            .send(job)
-            .map_err(|_| PasswordError::Unavailable)?;
+        self.inner.jobs.send(job).map_err(|_| PasswordError::Unavailable)?;
         // A dropped sender means the job panicked; the worker survives (see `worker_loop`).
         rx.await.map_err(|_| PasswordError::Unavailable)
     }
@@ -219,9 +191,7 @@ fn configured_params(memory_kib: u32, iterations: u32, parallelism: u32) -> Para
 }
 
 fn same_cost(a: &Params, b: &Params) -> bool {
-    (a.m_cost(), a.t_cost(), a.p_cost()) == (b.m_cost(), b.t_cost(), b.p_cost())
-        && a.keyid().is_empty()
-        && a.data().is_empty()
+    (a.m_cost(), a.t_cost(), a.p_cost()) == (b.m_cost(), b.t_cost(), b.p_cost()) && a.keyid().is_empty() && a.data().is_empty()
 }
 
 fn check_input(password: &str) -> Result<(), PasswordError> {
@@ -232,17 +202,11 @@ fn check_input(password: &str) -> Result<(), PasswordError> {
 }
 
 fn worker_loop(rx: &Mutex<mpsc::Receiver<Job>>, block_count: usize) {
-    let mut ws = Workspace {
-        blocks: Vec::new(),
-        size: block_count,
-    };
+    let mut ws = Workspace { blocks: Vec::new(), size: block_count };
     loop {
         // The guard is a temporary of this statement, so the lock is released before the job runs.
         // Poisoning cannot leave the receiver inconsistent, so a poisoned lock is still used.
-        let next = rx
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .recv();
+        let next = rx.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).recv();
         let Ok(job) = next else {
             return; // every PasswordHasher clone is gone
         };
@@ -262,13 +226,7 @@ struct Workspace {
 }
 
 impl Workspace {
-    fn argon2(
-        &mut self,
-        ctx: &Argon2<'_>,
-        pwd: &[u8],
-        salt: &[u8],
-        out: &mut [u8],
-    ) -> argon2::Result<()> {
+    fn argon2(&mut self, ctx: &Argon2<'_>, pwd: &[u8], salt: &[u8], out: &mut [u8]) -> argon2::Result<()> {
         let need = ctx.params().block_count();
         if need > self.size {
             // A stored hash costlier than our config (e.g. written before the cost was lowered):
@@ -288,8 +246,7 @@ fn hash_argon2id(ws: &mut Workspace, params: &Params, pwd: &[u8]) -> Result<Stri
     OsRng.fill_bytes(&mut salt);
     let ctx = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
     let mut out = [0u8; OUTPUT_LEN];
-    ws.argon2(&ctx, pwd, &salt, &mut out)
-        .map_err(|_| PasswordError::Internal)?;
+    ws.argon2(&ctx, pwd, &salt, &mut out).map_err(|_| PasswordError::Internal)?;
     let salt = SaltString::encode_b64(&salt).map_err(|_| PasswordError::Internal)?;
     let phc = PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
@@ -311,7 +268,10 @@ enum Stored {
         hash: Vec<u8>,
     },
     /// Better Auth: the salt is the hex *string's* ASCII bytes, not the decoded bytes.
-    Scrypt { salt: String, key: Vec<u8> },
+    Scrypt {
+        salt: String,
+        key: Vec<u8>,
+    },
 }
 
 impl Stored {
@@ -327,10 +287,7 @@ impl Stored {
             if salt.is_empty() || key.len() != SCRYPT_KEY_LEN {
                 return Err(PasswordError::Malformed);
             }
-            Ok(Stored::Scrypt {
-                salt: salt.to_owned(),
-                key,
-            })
+            Ok(Stored::Scrypt { salt: salt.to_owned(), key })
         } else {
             Err(PasswordError::Malformed)
         }
@@ -344,59 +301,34 @@ impl Stored {
             None => Version::default(),
         };
         let params = Params::try_from(&phc).map_err(|_| PasswordError::Malformed)?;
-        if params.m_cost() > MAX_STORED_M_COST
-            || params.t_cost() > MAX_STORED_T_COST
-            || params.p_cost() > MAX_STORED_P_COST
-        {
+        if params.m_cost() > MAX_STORED_M_COST || params.t_cost() > MAX_STORED_T_COST || params.p_cost() > MAX_STORED_P_COST {
             return Err(PasswordError::TooCostly);
         }
         let mut buf = [0u8; 64];
         let salt = phc.salt.ok_or(PasswordError::Malformed)?;
-        let salt = salt
-            .decode_b64(&mut buf)
-            .map_err(|_| PasswordError::Malformed)?
-            .to_vec();
+        let salt = salt.decode_b64(&mut buf).map_err(|_| PasswordError::Malformed)?.to_vec();
         if salt.len() < argon2::MIN_SALT_LEN {
             return Err(PasswordError::Malformed);
         }
-        let hash = phc
-            .hash
-            .ok_or(PasswordError::Malformed)?
-            .as_bytes()
-            .to_vec();
-        Ok(Stored::Argon2 {
-            alg,
-            version,
-            params,
-            salt,
-            hash,
-        })
+        let hash = phc.hash.ok_or(PasswordError::Malformed)?.as_bytes().to_vec();
+        Ok(Stored::Argon2 { alg, version, params, salt, hash })
     }
 
     /// Recomputes the hash on a worker thread and compares in constant time.
     fn matches(&self, ws: &mut Workspace, password: &str) -> Result<bool, PasswordError> {
         match self {
-            Stored::Argon2 {
-                alg,
-                version,
-                params,
-                salt,
-                hash,
-            } => {
+            Stored::Argon2 { alg, version, params, salt, hash } => {
                 let ctx = Argon2::new(*alg, *version, params.clone());
                 let mut out = vec![0u8; hash.len()];
-                ws.argon2(&ctx, password.as_bytes(), salt, &mut out)
-                    .map_err(|_| PasswordError::Malformed)?;
+                ws.argon2(&ctx, password.as_bytes(), salt, &mut out).map_err(|_| PasswordError::Malformed)?;
                 Ok(ct_eq(&out, hash))
             }
             Stored::Scrypt { salt, key } => {
-                let params = scrypt::Params::new(SCRYPT_LOG_N, SCRYPT_R, 1, SCRYPT_KEY_LEN)
-                    .map_err(|_| PasswordError::Internal)?;
+                let params = scrypt::Params::new(SCRYPT_LOG_N, SCRYPT_R, 1, SCRYPT_KEY_LEN).map_err(|_| PasswordError::Internal)?;
                 // Better Auth hashes `password.normalize("NFKC")`.
                 let pwd: String = password.nfkc().collect();
                 let mut out = [0u8; SCRYPT_KEY_LEN];
-                scrypt::scrypt(pwd.as_bytes(), salt.as_bytes(), &params, &mut out)
-                    .map_err(|_| PasswordError::Internal)?;
+                scrypt::scrypt(pwd.as_bytes(), salt.as_bytes(), &params, &mut out).map_err(|_| PasswordError::Internal)?;
                 Ok(ct_eq(&out, key))
             }
         }
@@ -417,24 +349,12 @@ mod tests {
     #[tokio::test]
     async fn better_auth_scrypt_vectors() {
         let h = small();
-        assert_eq!(
-            h.verify(BA_HASH, "password123").await.unwrap(),
-            Verified::Match { needs_rehash: true }
-        );
-        assert_eq!(
-            h.verify(BA_HASH, "password124").await.unwrap(),
-            Verified::Mismatch
-        );
+        assert_eq!(h.verify(BA_HASH, "password123").await.unwrap(), Verified::Match { needs_rehash: true });
+        assert_eq!(h.verify(BA_HASH, "password124").await.unwrap(), Verified::Mismatch);
         for pwd in ["Ａｂｃ１２３４５", "Abc12345"] {
-            assert_eq!(
-                h.verify(BA_NFKC_HASH, pwd).await.unwrap(),
-                Verified::Match { needs_rehash: true }
-            );
+            assert_eq!(h.verify(BA_NFKC_HASH, pwd).await.unwrap(), Verified::Match { needs_rehash: true });
         }
-        assert_eq!(
-            h.verify(BA_NFKC_HASH, "abc12345").await.unwrap(),
-            Verified::Mismatch
-        );
+        assert_eq!(h.verify(BA_NFKC_HASH, "abc12345").await.unwrap(), Verified::Mismatch);
     }
 
     #[tokio::test]
@@ -442,27 +362,13 @@ mod tests {
         let h = small();
         let phc = h.hash("correct horse").await.unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"), "{phc}");
-        assert_ne!(
-            phc,
-            h.hash("correct horse").await.unwrap(),
-            "salts must differ"
-        );
-        assert_eq!(
-            h.verify(&phc, "correct horse").await.unwrap(),
-            Verified::Match {
-                needs_rehash: false
-            }
-        );
-        assert_eq!(
-            h.verify(&phc, "correct horsf").await.unwrap(),
-            Verified::Mismatch
-        );
+        assert_ne!(phc, h.hash("correct horse").await.unwrap(), "salts must differ");
+        assert_eq!(h.verify(&phc, "correct horse").await.unwrap(), Verified::Match { needs_rehash: false });
+        assert_eq!(h.verify(&phc, "correct horsf").await.unwrap(), Verified::Mismatch);
         // The reference implementation agrees with the pooled one.
         use argon2::PasswordVerifier;
         let parsed = PasswordHash::new(&phc).unwrap();
-        assert!(Argon2::default()
-            .verify_password(b"correct horse", &parsed)
-            .is_ok());
+        assert!(Argon2::default().verify_password(b"correct horse", &parsed).is_ok());
     }
 
     #[tokio::test]
@@ -471,32 +377,16 @@ mod tests {
         let phc = stronger.hash("pw").await.unwrap();
         // Bigger than the small pool's buffer: verified with a one-off allocation.
         let h = small();
-        assert_eq!(
-            h.verify(&phc, "pw").await.unwrap(),
-            Verified::Match { needs_rehash: true }
-        );
+        assert_eq!(h.verify(&phc, "pw").await.unwrap(), Verified::Match { needs_rehash: true });
         assert_eq!(h.verify(&phc, "px").await.unwrap(), Verified::Mismatch);
         // Smaller than the buffer: reuses it.
-        assert_eq!(
-            stronger
-                .verify(&h.hash("pw").await.unwrap(), "pw")
-                .await
-                .unwrap(),
-            Verified::Match { needs_rehash: true }
-        );
+        assert_eq!(stronger.verify(&h.hash("pw").await.unwrap(), "pw").await.unwrap(), Verified::Match { needs_rehash: true });
         // An argon2i hash from the reference implementation.
         use argon2::PasswordHasher as _;
         let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
-        let argon2i = Argon2::new(
-            Algorithm::Argon2i,
-            Version::V0x13,
-            Params::new(1024, 1, 1, None).unwrap(),
-        );
+        let argon2i = Argon2::new(Algorithm::Argon2i, Version::V0x13, Params::new(1024, 1, 1, None).unwrap());
         let phc = argon2i.hash_password(b"pw", &salt).unwrap().to_string();
-        assert_eq!(
-            h.verify(&phc, "pw").await.unwrap(),
-            Verified::Match { needs_rehash: true }
-        );
+        assert_eq!(h.verify(&phc, "pw").await.unwrap(), Verified::Match { needs_rehash: true });
     }
 
     #[tokio::test]
@@ -504,12 +394,7 @@ mod tests {
         let h = PasswordHasher::new(1, 19456, 2, 1);
         let phc = h.hash("password123").await.unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
-        assert_eq!(
-            h.verify(&phc, "password123").await.unwrap(),
-            Verified::Match {
-                needs_rehash: false
-            }
-        );
+        assert_eq!(h.verify(&phc, "password123").await.unwrap(), Verified::Match { needs_rehash: false });
         h.dummy_verify("password123").await;
     }
 
@@ -532,14 +417,8 @@ mod tests {
             assert!(matches!(h.verify(bad, "pw").await, Err(PasswordError::Malformed)), "{bad:?}");
         }
         let huge = "$argon2id$v=19$m=4194304,t=1,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA";
-        assert!(matches!(
-            h.verify(huge, "pw").await,
-            Err(PasswordError::TooCostly)
-        ));
-        assert!(matches!(
-            h.verify(&"a".repeat(5000), "pw").await,
-            Err(PasswordError::Malformed)
-        ));
+        assert!(matches!(h.verify(huge, "pw").await, Err(PasswordError::TooCostly)));
+        assert!(matches!(h.verify(&"a".repeat(5000), "pw").await, Err(PasswordError::Malformed)));
     }
 
     #[tokio::test]
@@ -547,10 +426,7 @@ mod tests {
         let h = small();
         let long = "x".repeat(MAX_INPUT_BYTES + 1);
         assert!(matches!(h.hash(&long).await, Err(PasswordError::TooLong)));
-        assert!(matches!(
-            h.verify(BA_HASH, &long).await,
-            Err(PasswordError::TooLong)
-        ));
+        assert!(matches!(h.verify(BA_HASH, &long).await, Err(PasswordError::TooLong)));
         h.dummy_verify(&long).await; // must not panic
         assert!(h.hash(&"x".repeat(MAX_INPUT_BYTES)).await.is_ok());
     }
@@ -569,12 +445,7 @@ mod tests {
             })
             .collect();
         for t in tasks {
-            assert_eq!(
-                t.await.unwrap(),
-                Verified::Match {
-                    needs_rehash: false
-                }
-            );
+            assert_eq!(t.await.unwrap(), Verified::Match { needs_rehash: false });
         }
     }
 
@@ -583,11 +454,6 @@ mod tests {
         let h = PasswordHasher::new(0, 0, 0, 0);
         let phc = h.hash("pw").await.unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=8,t=1,p=1$"), "{phc}");
-        assert!(matches!(
-            h.verify(&phc, "pw").await,
-            Ok(Verified::Match {
-                needs_rehash: false
-            })
-        ));
+        assert!(matches!(h.verify(&phc, "pw").await, Ok(Verified::Match { needs_rehash: false })));
     }
 }

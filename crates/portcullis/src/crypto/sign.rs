@@ -70,16 +70,8 @@ pub fn verify_signed<'a>(secrets: &[&str], signed: &'a str) -> Option<&'a str> {
 }
 
 /// Characters JS `encodeURIComponent` leaves alone: `A-Z a-z 0-9 - _ . ! ~ * ' ( )`.
-const URI_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'!')
-    .remove(b'~')
-    .remove(b'*')
-    .remove(b'\'')
-    .remove(b'(')
-    .remove(b')');
+const URI_COMPONENT: &AsciiSet =
+    &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'!').remove(b'~').remove(b'*').remove(b'\'').remove(b'(').remove(b')');
 
 /// JS `encodeURIComponent`: how better-call writes cookie values (`+` → `%2B`, `/` → `%2F`,
 /// `=` → `%3D`).
@@ -135,10 +127,7 @@ mod tests {
 
     #[test]
     fn session_cookie_vector() {
-        assert_eq!(
-            STANDARD.encode(hmac_sha256(SECRET.as_bytes(), TOKEN.as_bytes())),
-            "Ti/xeH4hFO5G4Kofpp9E9KCgaAEDRZ5hrYLoq0FI2L8="
-        );
+        assert_eq!(STANDARD.encode(hmac_sha256(SECRET.as_bytes(), TOKEN.as_bytes())), "Ti/xeH4hFO5G4Kofpp9E9KCgaAEDRZ5hrYLoq0FI2L8=");
         let wire = encode_cookie_value(&sign_value(SECRET, TOKEN));
         assert_eq!(
             format!("better-auth.session_token={wire}; Max-Age=604800; Path=/; HttpOnly; SameSite=Lax"),
@@ -152,10 +141,7 @@ mod tests {
     fn dont_remember_vector() {
         let signed = sign_value(SECRET, "true");
         assert_eq!(signed, "true.2Q7qxj/11DldXW8be7RmiJCA7bM+Y0L1gL5sny1v/J8=");
-        assert_eq!(
-            encode_cookie_value(&signed),
-            "true.2Q7qxj%2F11DldXW8be7RmiJCA7bM%2BY0L1gL5sny1v%2FJ8%3D"
-        );
+        assert_eq!(encode_cookie_value(&signed), "true.2Q7qxj%2F11DldXW8be7RmiJCA7bM%2BY0L1gL5sny1v%2FJ8%3D");
         assert_eq!(verify_signed(&[SECRET], &signed), Some("true"));
     }
 
@@ -171,14 +157,8 @@ mod tests {
     #[test]
     fn long_key_matches_rfc4231_case_6() {
         let key = [0xaau8; 131];
-        let mac = hmac_sha256(
-            &key,
-            b"Test Using Larger Than Block-Size Key - Hash Key First",
-        );
-        assert_eq!(
-            hex::encode(mac),
-            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
-        );
+        let mac = hmac_sha256(&key, b"Test Using Larger Than Block-Size Key - Hash Key First");
+        assert_eq!(hex::encode(mac), "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
     }
 
     #[test]
@@ -190,10 +170,7 @@ mod tests {
         // A flipped signature character.
         let mut sig = signed.clone().into_bytes();
         sig[40] = if sig[40] == b'a' { b'b' } else { b'a' };
-        assert_eq!(
-            verify_signed(&[SECRET], std::str::from_utf8(&sig).unwrap_or("")),
-            None
-        );
+        assert_eq!(verify_signed(&[SECRET], std::str::from_utf8(&sig).unwrap_or("")), None);
         assert_eq!(verify_signed(&["another-secret"], &signed), None);
         assert_eq!(verify_signed(&[], &signed), None);
     }
@@ -209,10 +186,7 @@ mod tests {
         let empty_value = sign_value(SECRET, "");
         assert_eq!(verify_signed(&[SECRET], &empty_value), None);
         // 44 chars but no padding.
-        assert_eq!(
-            verify_signed(&[SECRET], &format!("{TOKEN}.{}", "A".repeat(44))),
-            None
-        );
+        assert_eq!(verify_signed(&[SECRET], &format!("{TOKEN}.{}", "A".repeat(44))), None);
         // Multi-byte characters around the split must not panic.
         assert_eq!(verify_signed(&[SECRET], "é.é"), None);
     }
@@ -243,10 +217,7 @@ mod tests {
 
     #[test]
     fn decode_cookie_value_cases() {
-        assert!(matches!(
-            decode_cookie_value("plain+value="),
-            Cow::Borrowed("plain+value=")
-        ));
+        assert!(matches!(decode_cookie_value("plain+value="), Cow::Borrowed("plain+value=")));
         assert_eq!(decode_cookie_value("a%2Bb%2fc%3D"), "a+b/c=");
         assert_eq!(decode_cookie_value("%C3%A9"), "é");
         // Invalid escapes and invalid UTF-8 come back untouched.

@@ -37,9 +37,7 @@ pub struct SmtpMailer {
 impl SmtpMailer {
     /// Parses `smtp_url` and `from` (e.g. `"Acme <no-reply@acme.com>"`); sends nothing yet.
     pub fn new(smtp_url: &str, from: &str) -> Result<Self, MailError> {
-        let from = from
-            .parse::<Mailbox>()
-            .map_err(|e| MailError::InvalidFrom { address: from.to_string(), reason: e.to_string() })?;
+        let from = from.parse::<Mailbox>().map_err(|e| MailError::InvalidFrom { address: from.to_string(), reason: e.to_string() })?;
         let target = parse_url(smtp_url)?;
         if target.security == Security::Plain {
             tracing::warn!(host = %target.host, port = target.port, "SMTP without TLS (smtp+plain): use it only for a local relay");

@@ -84,12 +84,7 @@ struct Template {
 }
 
 fn render(t: Template, app_name: &str, to: &str, url: &str, token: &str) -> Email {
-    let text = format!(
-        "{intro}\n\n{action}:\n{url}\n\n{outro}\n\n-- \n{app_name}\n",
-        intro = t.intro,
-        action = t.action,
-        outro = t.outro,
-    );
+    let text = format!("{intro}\n\n{action}:\n{url}\n\n{outro}\n\n-- \n{app_name}\n", intro = t.intro, action = t.action, outro = t.outro,);
     let html = format!(
         concat!(
             "<!doctype html>\n<html><body style=\"margin:0;padding:24px;background:#f4f4f5;",

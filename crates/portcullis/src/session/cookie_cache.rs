@@ -34,10 +34,8 @@ pub struct CachePayload {
 
 /// base64url decoding that tolerates `=` padding (some encoders add it) but still rejects
 /// non-canonical trailing bits.
-const B64URL_LENIENT: GeneralPurpose = GeneralPurpose::new(
-    &alphabet::URL_SAFE,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
+const B64URL_LENIENT: GeneralPurpose =
+    GeneralPurpose::new(&alphabet::URL_SAFE, GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent));
 
 /// The compact cookie value, byte-identical to Better Auth's:
 /// `b64url({"session":<payload>,"expiresAt":n,"signature":sig})`, where `sig` is the base64url
@@ -116,23 +114,15 @@ struct JwtIn {
 fn sign_hs256<T: Serialize>(secret: &str, claims: &T) -> Option<String> {
     let mut header = Header::new(Algorithm::HS256);
     header.typ = None;
-    jsonwebtoken::encode(
-        &header,
-        claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .map_err(|e| tracing::error!(error = %e, "cannot sign session cache JWT"))
-    .ok()
+    jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(secret.as_bytes()))
+        .map_err(|e| tracing::error!(error = %e, "cannot sign session cache JWT"))
+        .ok()
 }
 
 /// The `jwt` strategy: HS256 over the payload plus `iat = now_s` and `exp = now_s + max_age_s`.
 /// Returns `""` on a (practically impossible) signing error; see [`encode_compact`].
 pub fn encode_jwt(secret: &str, payload: &CachePayload, now_s: i64, max_age_s: i64) -> String {
-    let claims = JwtOut {
-        payload,
-        iat: now_s,
-        exp: now_s.saturating_add(max_age_s),
-    };
+    let claims = JwtOut { payload, iat: now_s, exp: now_s.saturating_add(max_age_s) };
     sign_hs256(secret, &claims).unwrap_or_default()
 }
 
@@ -222,10 +212,7 @@ mod tests {
     fn verifies_raw_bytes_not_reserialisation() {
         // A JS-made payload with a field we don't model: re-serialising would drop it and break
         // the signature; verifying the raw text keeps it valid.
-        let raw = SIGNED.replace(
-            r#""version":"1","expiresAt":1893456300000}"#,
-            r#""version":"1","extra":[1,2]}"#,
-        );
+        let raw = SIGNED.replace(r#""version":"1","expiresAt":1893456300000}"#, r#""version":"1","extra":[1,2]}"#);
         let sig = compact_signature(SECRET, &raw, EXPIRES);
         let outer = format!(r#"{{"session":{raw},"expiresAt":{EXPIRES},"signature":"{sig}"}}"#);
         let (p, _) = decode_compact(&[SECRET], &URL_SAFE_NO_PAD.encode(outer)).unwrap();
@@ -244,10 +231,7 @@ mod tests {
             (SIGNATURE, ""),
         ] {
             let forged = URL_SAFE_NO_PAD.encode(json.replacen(from, to, 1));
-            assert!(
-                decode_compact(&[SECRET], &forged).is_none(),
-                "{from} -> {to}"
-            );
+            assert!(decode_compact(&[SECRET], &forged).is_none(), "{from} -> {to}");
         }
         for junk in ["", "!!!", "e30", "bnVsbA", "eyJzZXNzaW9uIjoxfQ"] {
             assert!(decode_compact(&[SECRET], junk).is_none(), "{junk}");
@@ -266,12 +250,7 @@ mod tests {
             iat: i64,
             exp: i64,
         }
-        let claims = Claims {
-            email: "alice@example.com",
-            user_id: "user_1",
-            iat: 1893456000,
-            exp: 1893459600,
-        };
+        let claims = Claims { email: "alice@example.com", user_id: "user_1", iat: 1893456000, exp: 1893459600 };
         assert_eq!(
             sign_hs256(SECRET, &claims).unwrap(),
             "eyJhbGciOiJIUzI1NiJ9.eyJlbWFpbCI6ImFsaWNlQGV4YW1wbGUuY29tIiwidXNlcklkIjoidXNlcl8xIiwiaWF0IjoxODkzNDU2MDAwLCJleHAiOjE4OTM0NTk2MDB9.ouylnPo8R48-YGKUuZUNLeUX1ty_JdngtrTBW-fqVEg"
@@ -284,18 +263,10 @@ mod tests {
         let now = 1_893_456_000;
         let token = encode_jwt(SECRET, &p, now, 300);
         assert!(token.starts_with("eyJhbGciOiJIUzI1NiJ9."));
-        let claims: serde_json::Value = serde_json::from_slice(
-            &URL_SAFE_NO_PAD
-                .decode(token.split('.').nth(1).unwrap())
-                .unwrap(),
-        )
-        .unwrap();
+        let claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap()).unwrap();
         assert_eq!(claims["iat"], now);
         assert_eq!(claims["exp"], now + 300);
-        assert_eq!(
-            claims["session"]["token"],
-            "AbCdEfGhIjKlMnOpQrStUvWxYz012345"
-        );
+        assert_eq!(claims["session"]["token"], "AbCdEfGhIjKlMnOpQrStUvWxYz012345");
 
         assert_eq!(decode_jwt(&[SECRET], &token, now).unwrap(), p);
         assert_eq!(decode_jwt(&[SECRET], &token, now + 299).unwrap(), p);

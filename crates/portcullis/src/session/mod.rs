@@ -1,2 +1,158 @@
-//! Sessions (being assembled).
+//! Sessions: create, read (cookie cache or store), refresh, revoke, and the cookies that carry them.
+//!
+//! A session is a random 32-character token stored with its user; the browser holds it in the
+//! signed `session_token` cookie. When the cookie cache is on, a signed `session_data` cookie lets
+//! reads skip the store for at most `cookie_cache.max_age` seconds: that is the documented bound on
+//! how long a revoked session can still be answered from a cookie. Handlers that change security
+//! state use the "sensitive" read, which always goes to the store.
+//!
+//! This module never formats HTTP bodies; routes do.
+
 pub mod cookie_cache;
+mod guard;
+
+pub use guard::{FreshSession, MaybeSession, RequestMeta, SensitiveSession, SessionAuth};
+
+use crate::app::Auth;
+use crate::config::CookieCacheStrategy;
+use crate::crypto::{self, sign};
+use crate::error::ApiResult;
+use crate::http::cookies;
+use crate::store::model::{Session, User};
+use axum::http::{HeaderMap, HeaderValue};
+use chrono::Duration;
+use cookie_cache::CachePayload;
+
+/// Seconds a "don't remember me" session lives, independent of `expiresIn` (Better Auth §4.5).
+const DONT_REMEMBER_TTL: i64 = 86_400;
+
+/// The session a request is authenticated with.
+#[derive(Debug, Clone)]
+pub struct Current {
+    pub session: Session,
+    pub user: User,
+    pub dont_remember: bool,
+    /// Answered from the cookie cache (not re-read from the store).
+    pub from_cache: bool,
+}
+
+/// The verified raw token from the `session_token` cookie.
+pub fn token_from(auth: &Auth, headers: &HeaderMap) -> Option<String> {
+    let raw = cookies::get(headers, &auth.cookies.session_token)?;
+    let decoded = sign::decode_cookie_value(raw);
+    sign::verify_signed(&auth.secret_refs(), &decoded).map(str::to_string)
+}
+
+/// Whether a valid `dont_remember` cookie is present.
+pub fn dont_remember_from(auth: &Auth, headers: &HeaderMap) -> bool {
+    cookies::get(headers, &auth.cookies.dont_remember)
+        .map(sign::decode_cookie_value)
+        .is_some_and(|v| sign::verify_signed(&auth.secret_refs(), &v) == Some("true"))
+}
+
+/// Creates and stores a session for `user`.
+pub async fn create(auth: &Auth, user_id: &str, meta: &RequestMeta, remember: bool) -> ApiResult<Session> {
+    let now = auth.now();
+    let ttl = if remember { auth.config.session.expires_in as i64 } else { DONT_REMEMBER_TTL };
+    let session = Session {
+        id: crypto::random_id(32),
+        token: crypto::random_id(32),
+        expires_at: now + Duration::seconds(ttl),
+        created_at: now,
+        updated_at: now,
+        ip_address: meta.ip.clone().unwrap_or_default(),
+        user_agent: meta.user_agent.clone(),
+        user_id: user_id.to_string(),
+    };
+    auth.store.create_session(&session).await?;
+    Ok(session)
+}
+
+/// Reads a session by token from the store; an expired one is deleted and reads as absent.
+pub async fn find(auth: &Auth, token: &str) -> ApiResult<Option<(Session, User)>> {
+    match auth.store.find_session(token).await? {
+        Some((s, _)) if s.expires_at <= auth.now() => {
+            auth.store.delete_session(token).await?;
+            Ok(None)
+        }
+        other => Ok(other),
+    }
+}
+
+/// The session from a valid `session_data` cookie bound to `token`, if the cache is on.
+pub fn from_cache(auth: &Auth, headers: &HeaderMap, token: &str) -> Option<(Session, User)> {
+    let cc = &auth.config.session.cookie_cache;
+    if !cc.enabled {
+        return None;
+    }
+    let raw = cookies::get(headers, &auth.cookies.session_data)?;
+    let now = auth.now();
+    let secrets = auth.secret_refs();
+    let payload = match cc.strategy {
+        CookieCacheStrategy::Compact => {
+            let (p, expires_at) = cookie_cache::decode_compact(&secrets, raw)?;
+            if expires_at <= now.timestamp_millis() {
+                return None;
+            }
+            p
+        }
+        CookieCacheStrategy::Jwt => cookie_cache::decode_jwt(&secrets, raw, now.timestamp())?,
+    };
+    let ok = payload.session.token == token && payload.version == cc.version && payload.session.expires_at > now;
+    ok.then_some((payload.session, payload.user))
+}
+
+/// `Set-Cookie` values for a signed-in session: token, `dont_remember` and the cookie cache.
+pub fn issue_cookies(auth: &Auth, session: &Session, user: &User, dont_remember: bool) -> Vec<HeaderValue> {
+    let c = &auth.cookies;
+    let signed = sign::encode_cookie_value(&sign::sign_value(auth.secret(), &session.token));
+    let max_age = (!dont_remember).then_some(auth.config.session.expires_in);
+    let mut out = vec![c.set(&c.session_token, &signed, max_age)];
+    if dont_remember {
+        let v = sign::encode_cookie_value(&sign::sign_value(auth.secret(), "true"));
+        out.push(c.set(&c.dont_remember, &v, None));
+    }
+    if let Some(cache) = cache_cookie(auth, session, user, dont_remember) {
+        out.push(cache);
+    }
+    out
+}
+
+/// Re-issues only the cookie cache (after a store read), when it is enabled.
+pub fn cache_cookie(auth: &Auth, session: &Session, user: &User, dont_remember: bool) -> Option<HeaderValue> {
+    let cc = &auth.config.session.cookie_cache;
+    if !cc.enabled {
+        return None;
+    }
+    let now = auth.now();
+    let payload =
+        CachePayload { session: session.clone(), user: user.clone(), updated_at: now.timestamp_millis(), version: cc.version.clone() };
+    let value = match cc.strategy {
+        CookieCacheStrategy::Compact => {
+            let inner = if dont_remember { 60 } else { cc.max_age as i64 };
+            cookie_cache::encode_compact(auth.secret(), &payload, now.timestamp_millis() + inner * 1000)
+        }
+        CookieCacheStrategy::Jwt => {
+            let inner = if dont_remember { 300 } else { cc.max_age as i64 };
+            cookie_cache::encode_jwt(auth.secret(), &payload, now.timestamp(), inner)
+        }
+    };
+    let max_age = (!dont_remember).then_some(cc.max_age);
+    Some(auth.cookies.set(&auth.cookies.session_data, &value, max_age))
+}
+
+/// `Set-Cookie` values that sign the browser out.
+pub fn clear_cookies(auth: &Auth) -> Vec<HeaderValue> {
+    let c = &auth.cookies;
+    vec![c.delete(&c.session_token), c.delete(&c.session_data), c.delete(&c.dont_remember)]
+}
+
+/// Whether a session is due for its sliding refresh.
+pub fn needs_refresh(auth: &Auth, s: &Session) -> bool {
+    let cfg = &auth.config.session;
+    if cfg.disable_session_refresh {
+        return false;
+    }
+    let due = s.expires_at - Duration::seconds(cfg.expires_in as i64) + Duration::seconds(cfg.update_age as i64);
+    due <= auth.now()
+}

@@ -221,7 +221,7 @@ fn sql_type(d: Dialect, t: ColType) -> &'static str {
 fn column_ddl(d: Dialect, names: &Names, table: &Table, c: &Column, adding: bool) -> String {
     let mut s = format!("{} {}", names.col(table.name, c.name), sql_type(d, c.ty));
     // A NOT NULL column without a default cannot be added to a table that has rows.
-    if !c.nullable && !(adding && !c.default_now) {
+    if !c.nullable && (!adding || c.default_now) {
         s.push_str(" not null");
     }
     if c.primary {
@@ -275,7 +275,7 @@ pub async fn migrate(db: &Db, names: &Names, tables: &[Table]) -> Result<Vec<Str
         }
         for c in &t.columns {
             let phys = names.column_raw(t.name, c.name);
-            if !have.iter().any(|h| *h == phys) {
+            if !have.contains(&phys) {
                 let stmt = format!("alter table {} add column {}", names.table(t.name), column_ddl(d, names, t, c, true));
                 db.execute(&stmt, &[]).await?;
                 applied.push(stmt);

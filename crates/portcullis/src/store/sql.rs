@@ -361,9 +361,7 @@ impl Store for SqlStore {
 
     async fn find_session(&self, token: &str) -> StoreResult<Option<(Session, User)>> {
         self.db
-            .fetch_optional(&self.sql.session_with_user, &[Arg::Text(token)], |r| {
-                Ok((session_row(r, 0)?, user_row(r, SESSION.len())?))
-            })
+            .fetch_optional(&self.sql.session_with_user, &[Arg::Text(token)], |r| Ok((session_row(r, 0)?, user_row(r, SESSION.len())?)))
             .await
     }
 

@@ -127,9 +127,7 @@ pub async fn reset_password(State(auth): State<Auth>, Query(q): Query<HashMap<St
     }
     match auth.store.find_credential_account(&user.id).await? {
         Some(a) => auth.store.update_password(&a.id, &hash, now).await?,
-        None => {
-            auth.store.create_account(&Account::credential(crypto::random_id(32), &user.id, hash, now)).await?
-        }
+        None => auth.store.create_account(&Account::credential(crypto::random_id(32), &user.id, hash, now)).await?,
     }
     Ok(Reply::json(&json!({"status": true})))
 }

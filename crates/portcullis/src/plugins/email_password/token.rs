@@ -63,7 +63,14 @@ mod tests {
     const VECTOR: &str = "eyJhbGciOiJIUzI1NiJ9.eyJlbWFpbCI6ImFsaWNlQGV4YW1wbGUuY29tIiwidXNlcklkIjoidXNlcl8xIiwiaWF0IjoxODkzNDU2MDAwLCJleHAiOjE4OTM0NTk2MDB9.ouylnPo8R48-YGKUuZUNLeUX1ty_JdngtrTBW-fqVEg";
 
     fn claims() -> Claims {
-        Claims { email: "alice@example.com".into(), update_to: None, request_type: None, user_id: Some("user_1".into()), iat: 1893456000, exp: 1893459600 }
+        Claims {
+            email: "alice@example.com".into(),
+            update_to: None,
+            request_type: None,
+            user_id: Some("user_1".into()),
+            iat: 1893456000,
+            exp: 1893459600,
+        }
     }
 
     #[test]

@@ -168,11 +168,8 @@ async fn change_email_callback(
         return Ok(done(callback, json!({"status": true})));
     }
     let legacy = claims.request_type.is_none();
-    let patch = UserPatch {
-        email: Some(new_email.to_string()),
-        email_verified: if legacy { Some(false) } else { None },
-        ..Default::default()
-    };
+    let patch =
+        UserPatch { email: Some(new_email.to_string()), email_verified: if legacy { Some(false) } else { None }, ..Default::default() };
     let updated = match auth.store.update_user(&user.id, &patch, auth.now()).await {
         Ok(u) => u.ok_or(codes::USER_NOT_FOUND)?,
         Err(crate::store::StoreError::Conflict(_)) => return fail(callback, unauthorized(codes::INVALID_TOKEN)),
