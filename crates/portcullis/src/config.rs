@@ -44,6 +44,8 @@ pub struct Config {
     pub mail: MailConfig,
     pub schema: SchemaConfig,
     pub password_hashing: PasswordHashingConfig,
+    /// Social sign-in providers, account linking and provider-token storage (`[social]`).
+    pub social: crate::plugins::social::config::SocialConfig,
 }
 
 impl Default for Config {
@@ -68,6 +70,7 @@ impl Default for Config {
             mail: MailConfig::default(),
             schema: SchemaConfig::default(),
             password_hashing: PasswordHashingConfig::default(),
+            social: Default::default(),
         }
     }
 }
@@ -391,6 +394,7 @@ impl Config {
         if let Some(v) = get("PORTCULLIS_APP_NAME") {
             self.app_name = v;
         }
+        self.social.apply_env(&get);
         Ok(())
     }
 

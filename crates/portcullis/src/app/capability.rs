@@ -25,4 +25,9 @@ pub trait Capability: Send + Sync + 'static {
     fn form_csrf_paths(&self) -> &'static [&'static str] {
         &[]
     }
+    /// Path prefixes that accept `application/x-www-form-urlencoded` bodies without the form-CSRF
+    /// rules (e.g. an OAuth `form_post` callback, which is a cross-site navigation by design).
+    fn form_body_prefixes(&self) -> &'static [&'static str] {
+        &[]
+    }
 }

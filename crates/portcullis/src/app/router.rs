@@ -71,7 +71,8 @@ async fn checks(auth: &Auth, req: Request) -> Result<Request, Response> {
         None
     } else {
         let bytes = axum::body::to_bytes(body, auth.config.advanced.max_body_bytes).await.map_err(|_| body::too_large().into_response())?;
-        body::parse(&parts.headers, &bytes, form_csrf).map_err(IntoResponse::into_response)?
+        let form_ok = form_csrf || auth.capabilities.iter().any(|c| c.form_body_prefixes().iter().any(|p| path.starts_with(p)));
+        body::parse(&parts.headers, &bytes, form_ok).map_err(IntoResponse::into_response)?
     };
 
     // Better Auth's order: the cookie-origin rule, then callback URLs, then form CSRF (sign-in/up).

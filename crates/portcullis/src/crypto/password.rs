@@ -117,7 +117,9 @@ impl PasswordHasher {
     /// Hashes `password` into an argon2id PHC string with a fresh random 16-byte salt.
     pub async fn hash(&self, password: &str) -> Result<String, PasswordError> {
         check_input(password)?;
-        let pwd = password.as_bytes().to_vec();
+        // NFKC like Better Auth, so the accepted spellings of a password never change when a
+        // scrypt hash is upgraded to argon2id.
+        let pwd = password.nfkc().collect::<String>().into_bytes();
         let params = self.inner.params.clone();
         self.run(move |ws| hash_argon2id(ws, &params, &pwd)).await?
     }
@@ -136,7 +138,7 @@ impl PasswordHasher {
             }
             Stored::Scrypt { .. } => true,
         };
-        let pwd = password.to_owned();
+        let pwd: String = password.nfkc().collect();
         let matched = self.run(move |ws| stored.matches(ws, &pwd)).await??;
         Ok(if matched { Verified::Match { needs_rehash } } else { Verified::Mismatch })
     }

@@ -60,6 +60,16 @@ pub trait Store: Send + Sync + 'static {
     async fn find_credential_account(&self, user_id: &str) -> StoreResult<Option<Account>>;
     async fn list_accounts(&self, user_id: &str) -> StoreResult<Vec<Account>>;
     async fn update_password(&self, account_id: &str, hash: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Replaces the hash only if it is still `old` (a re-hash must never undo a concurrent change).
+    async fn replace_password(&self, account_id: &str, old: &str, new: &str, now: DateTime<Utc>) -> StoreResult<bool>;
+    /// The account with provider identity `(providerId, accountId)` (Better Auth's account key).
+    async fn find_account(&self, provider_id: &str, account_id: &str) -> StoreResult<Option<Account>>;
+    /// The account with this row id.
+    async fn find_account_by_id(&self, id: &str) -> StoreResult<Option<Account>>;
+    /// Writes an account's provider tokens, their expiries, `scope` and `updatedAt` (by row id).
+    async fn update_account_tokens(&self, account: &Account) -> StoreResult<()>;
+    /// Deletes an account row; true when a row was removed.
+    async fn delete_account(&self, id: &str) -> StoreResult<bool>;
 
     // sessions
     async fn create_session(&self, session: &Session) -> StoreResult<()>;

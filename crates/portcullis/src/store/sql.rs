@@ -42,6 +42,11 @@ struct Sql {
     credential_account: String,
     accounts_of_user: String,
     update_password: String,
+    replace_password: String,
+    account_by_provider: String,
+    account_by_id: String,
+    update_account_tokens: String,
+    delete_account: String,
     session_with_user: String,
     touch_session: String,
     sessions_of_user: String,
@@ -119,6 +124,45 @@ impl Sql {
                 ph(2),
                 c("account", "id"),
                 ph(3)
+            ),
+            account_by_provider: select(
+                "account",
+                ACCOUNT,
+                &format!("{} = {} and {} = {}", c("account", "providerId"), ph(1), c("account", "accountId"), ph(2)),
+            ),
+            account_by_id: select("account", ACCOUNT, &format!("{} = {}", c("account", "id"), ph(1))),
+            update_account_tokens: format!(
+                "update {} set {} = {}, {} = {}, {} = {}, {} = {}, {} = {}, {} = {}, {} = {} where {} = {}",
+                n.table("account"),
+                c("account", "accessToken"),
+                ph(1),
+                c("account", "refreshToken"),
+                ph(2),
+                c("account", "idToken"),
+                ph(3),
+                c("account", "accessTokenExpiresAt"),
+                ph(4),
+                c("account", "refreshTokenExpiresAt"),
+                ph(5),
+                c("account", "scope"),
+                ph(6),
+                c("account", "updatedAt"),
+                ph(7),
+                c("account", "id"),
+                ph(8)
+            ),
+            delete_account: format!("delete from {} where {} = {}", n.table("account"), c("account", "id"), ph(1)),
+            replace_password: format!(
+                "update {} set {} = {}, {} = {} where {} = {} and {} = {}",
+                n.table("account"),
+                c("account", "password"),
+                ph(1),
+                c("account", "updatedAt"),
+                ph(2),
+                c("account", "id"),
+                ph(3),
+                c("account", "password"),
+                ph(4)
             ),
             session_with_user: format!(
                 "select {}, {} from {} s join {} u on u.{} = s.{} where s.{} = {}",
@@ -343,6 +387,38 @@ impl Store for SqlStore {
     async fn update_password(&self, account_id: &str, hash: &str, now: DateTime<Utc>) -> StoreResult<()> {
         let args = [Arg::Text(hash), Arg::Time(now), Arg::Text(account_id)];
         self.db.execute(&self.sql.update_password, &args).await.map(|_| ())
+    }
+
+    async fn find_account(&self, provider_id: &str, account_id: &str) -> StoreResult<Option<Account>> {
+        let args = [Arg::Text(provider_id), Arg::Text(account_id)];
+        self.db.fetch_optional(&self.sql.account_by_provider, &args, account_row).await
+    }
+
+    async fn find_account_by_id(&self, id: &str) -> StoreResult<Option<Account>> {
+        self.db.fetch_optional(&self.sql.account_by_id, &[Arg::Text(id)], account_row).await
+    }
+
+    async fn update_account_tokens(&self, a: &Account) -> StoreResult<()> {
+        let args = [
+            Arg::OptText(a.access_token.as_deref()),
+            Arg::OptText(a.refresh_token.as_deref()),
+            Arg::OptText(a.id_token.as_deref()),
+            Arg::OptTime(a.access_token_expires_at),
+            Arg::OptTime(a.refresh_token_expires_at),
+            Arg::OptText(a.scope.as_deref()),
+            Arg::Time(a.updated_at),
+            Arg::Text(&a.id),
+        ];
+        self.db.execute(&self.sql.update_account_tokens, &args).await.map(|_| ())
+    }
+
+    async fn delete_account(&self, id: &str) -> StoreResult<bool> {
+        Ok(self.db.execute(&self.sql.delete_account, &[Arg::Text(id)]).await? > 0)
+    }
+
+    async fn replace_password(&self, account_id: &str, old: &str, new: &str, now: DateTime<Utc>) -> StoreResult<bool> {
+        let args = [Arg::Text(new), Arg::Time(now), Arg::Text(account_id), Arg::Text(old)];
+        Ok(self.db.execute(&self.sql.replace_password, &args).await? == 1)
     }
 
     async fn create_session(&self, s: &Session) -> StoreResult<()> {

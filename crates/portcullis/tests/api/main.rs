@@ -6,7 +6,9 @@
 mod harness;
 
 mod cookie_cache;
+mod origins;
 mod password;
+mod races;
 mod security;
 mod sessions;
 mod sign_in;

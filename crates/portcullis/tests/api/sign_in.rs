@@ -85,11 +85,8 @@ both!(invalid_email_and_missing_fields, |srv| async move {
 both!(form_urlencoded_sign_in, |srv| async move {
     let u = srv.user("form").await;
     let c = srv.client();
-    let r = c
-        .req(reqwest::Method::POST, "/sign-in/email")
-        .form(&[("email", u.email.as_str()), ("password", u.password.as_str())])
-        .send()
-        .await;
+    let r =
+        c.req(reqwest::Method::POST, "/sign-in/email").form(&[("email", u.email.as_str()), ("password", u.password.as_str())]).send().await;
     r.expect_status(200);
     assert_eq!(r.json()["user"]["id"], u.id.as_str());
     assert_eq!(c.session().await["user"]["id"], u.id.as_str());

@@ -85,7 +85,10 @@ both!(delete_user_with_password, config = |c| c.user.delete_user_enabled = true,
     assert_eq!(srv.count(&format!(r#"select count(*) from "user" where "id" = '{uid}'"#)).await, 0);
     assert_eq!(srv.count(&format!(r#"select count(*) from "account" where "userId" = '{uid}'"#)).await, 0);
     assert_eq!(srv.count(&format!(r#"select count(*) from "session" where "userId" = '{uid}'"#)).await, 0);
-    srv.client().post_json("/sign-in/email", json!({"email": u.email, "password": u.password})).await.expect_code(401, "INVALID_EMAIL_OR_PASSWORD");
+    srv.client()
+        .post_json("/sign-in/email", json!({"email": u.email, "password": u.password}))
+        .await
+        .expect_code(401, "INVALID_EMAIL_OR_PASSWORD");
     assert!(bystander.client.session_from_db().await.is_object());
     // The address is free again.
     sign_up(&srv.client(), &u.email, PASSWORD, "again").await;

@@ -5,11 +5,19 @@ use crate::error::{codes, ApiResult};
 use crate::http::body::Body;
 use crate::http::reply::Reply;
 use crate::session::{self, FreshSession, SensitiveSession};
+use crate::store::model::{Session, User};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use chrono::Duration;
 use serde_json::json;
 use std::collections::HashMap;
+
+/// `{"session": ..., "user": ...}`, serialised straight from the rows.
+#[derive(serde::Serialize)]
+struct SessionOut<'a> {
+    session: &'a Session,
+    user: &'a User,
+}
 
 /// `z.coerce.boolean()`: any non-empty string is true, `"false"` included.
 fn flag(q: &HashMap<String, String>, key: &str) -> bool {
@@ -18,25 +26,27 @@ fn flag(q: &HashMap<String, String>, key: &str) -> bool {
 
 /// Better Auth's get-session (§5.3): cookie cache, expiry, sliding refresh.
 pub async fn get_session(State(auth): State<Auth>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> ApiResult<Reply> {
-    let cc_enabled = auth.config.session.cookie_cache.enabled;
-    let Some(token) = session::token_from(&auth, &headers) else {
-        let mut reply = Reply::json(&serde_json::Value::Null).no_store();
-        if !cc_enabled && crate::http::cookies::get(&headers, &auth.cookies.session_data).is_some() {
-            reply = reply.cookie(auth.cookies.delete(&auth.cookies.session_data));
-        }
-        return Ok(reply);
+    // A cache cookie left over from when the cache was on is expired on every answer.
+    let leftover = !auth.config.session.cookie_cache.enabled && crate::http::cookies::get(&headers, &auth.cookies.session_data).is_some();
+    let reply = get_session_inner(&auth, &headers, &q).await?;
+    Ok(if leftover { reply.cookie(auth.cookies.delete(&auth.cookies.session_data)) } else { reply })
+}
+
+async fn get_session_inner(auth: &Auth, headers: &HeaderMap, q: &HashMap<String, String>) -> ApiResult<Reply> {
+    let Some(token) = session::token_from(auth, headers) else {
+        return Ok(Reply::json(&serde_json::Value::Null).no_store());
     };
-    if !flag(&q, "disableCookieCache") {
-        if let Some((s, u)) = session::from_cache(&auth, &headers, &token) {
-            return Ok(Reply::json(&json!({"session": s, "user": u})).no_store());
+    if !flag(q, "disableCookieCache") {
+        if let Some((s, u)) = session::from_cache(auth, headers, &token) {
+            return Ok(Reply::json(&SessionOut { session: &s, user: &u }).no_store());
         }
     }
-    let Some((mut s, user)) = session::find(&auth, &token).await? else {
-        return Ok(Reply::json(&serde_json::Value::Null).no_store().cookies(session::clear_cookies(&auth)));
+    let Some((mut s, user)) = session::find(auth, &token).await? else {
+        return Ok(Reply::json(&serde_json::Value::Null).no_store().cookies(session::clear_cookies(auth)));
     };
-    let dont_remember = session::dont_remember_from(&auth, &headers);
+    let dont_remember = session::dont_remember_from(auth, headers);
     let mut reply_cookies = Vec::new();
-    if !dont_remember && !flag(&q, "disableRefresh") && session::needs_refresh(&auth, &s) {
+    if !dont_remember && !flag(q, "disableRefresh") && session::needs_refresh(auth, &s) {
         let now = auth.now();
         let expires_at = now + Duration::seconds(auth.config.session.expires_in as i64);
         if !auth.store.touch_session(&token, expires_at, now).await? {
@@ -44,11 +54,11 @@ pub async fn get_session(State(auth): State<Auth>, headers: HeaderMap, Query(q):
         }
         s.expires_at = expires_at;
         s.updated_at = now;
-        reply_cookies = session::issue_cookies(&auth, &s, &user, false);
-    } else if let Some(c) = session::cache_cookie(&auth, &s, &user, dont_remember) {
+        reply_cookies = session::issue_cookies(auth, &s, &user, false);
+    } else if let Some(c) = session::cache_cookie(auth, &s, &user, dont_remember) {
         reply_cookies.push(c);
     }
-    Ok(Reply::json(&json!({"session": s, "user": user})).no_store().cookies(reply_cookies))
+    Ok(Reply::json(&SessionOut { session: &s, user: &user }).no_store().cookies(reply_cookies))
 }
 
 pub async fn post_get_session() -> ApiResult<Reply> {

@@ -71,7 +71,7 @@ pub async fn check_password(auth: &Auth, user_id: &str, password: &str) -> ApiRe
     match auth.hasher.verify(&hash, password).await {
         Ok(Verified::Match { needs_rehash }) => {
             if needs_rehash {
-                upgrade_hash(auth, &account.id, password);
+                upgrade_hash(auth, &account.id, &hash, password);
             }
             Ok(())
         }
@@ -84,12 +84,13 @@ pub async fn check_password(auth: &Auth, user_id: &str, password: &str) -> ApiRe
 }
 
 /// Re-hashes a correct password with the current algorithm (scrypt → argon2id) in the background.
-pub fn upgrade_hash(auth: &Auth, account_id: &str, password: &str) {
-    let (auth, account_id, password) = (auth.clone(), account_id.to_string(), password.to_string());
+/// The new hash replaces `old` only if nothing changed the password meanwhile.
+pub fn upgrade_hash(auth: &Auth, account_id: &str, old: &str, password: &str) {
+    let (auth, account_id, old, password) = (auth.clone(), account_id.to_string(), old.to_string(), password.to_string());
     tokio::spawn(async move {
         match auth.hasher.hash(&password).await {
             Ok(h) => {
-                if let Err(e) = auth.store.update_password(&account_id, &h, auth.now()).await {
+                if let Err(e) = auth.store.replace_password(&account_id, &old, &h, auth.now()).await {
                     tracing::warn!(error = %e, "could not store upgraded password hash");
                 }
             }

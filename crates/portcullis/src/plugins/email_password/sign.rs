@@ -114,7 +114,7 @@ pub async fn sign_in(State(auth): State<Auth>, meta: RequestMeta, headers: Heade
     match auth.hasher.verify(&hash, password).await {
         Ok(Verified::Match { needs_rehash }) => {
             if needs_rehash {
-                upgrade_hash(&auth, &account.id, password);
+                upgrade_hash(&auth, &account.id, &hash, password);
             }
         }
         Ok(Verified::Mismatch) => return Err(codes::INVALID_EMAIL_OR_PASSWORD),

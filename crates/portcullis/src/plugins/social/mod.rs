@@ -1,0 +1,106 @@
+//! Social sign-in (Better Auth's social OAuth, spec §11): Discord, GitHub, Google, Microsoft, Apple,
+//! any OpenID Connect provider (discovery) and any plain OAuth 2.0 provider (explicit endpoints and
+//! a field mapping), with account linking and provider tokens.
+//!
+//! What it owns: starting flows (`/sign-in/social`, `/link-social`, plus the Portcullis additions
+//! `GET /sign-in/social/{provider}` and `GET /auto-redirect/{provider}`), the OAuth state
+//! (verification row `auth-state:<state>` + signed `state` cookie), PKCE S256, the OIDC nonce,
+//! id_token verification against the provider's JWKS, the callback, account resolution and
+//! linking, and the account endpoints (`/unlink-account`, `/get-access-token`, `/refresh-token`,
+//! `/account-info`). Provider tokens are stored encrypted when `social.encrypt_oauth_tokens` is on,
+//! in Better Auth's format, so rows move between the two servers both ways.
+//!
+//! What it must never do: answer a callback with anything but a 302 (no 500s: failures redirect
+//! with Better Auth's `?error=` codes), redirect to a URL that did not pass the trusted-origin check,
+//! use a claim from an id_token it did not verify in the same flow, accept a state twice or from
+//! another browser, log a token, code or secret, or fetch a URL taken from a request.
+//!
+//! Providers without an e-mail (Discord with only `identify`): by default the callback fails with
+//! `email_not_found`, as Better Auth does. With `social.allow_missing_email = true` the user is
+//! created with the placeholder `<accountId>@<provider>.portcullis.invalid` (`.invalid` is reserved
+//! by RFC 2606, so nothing is ever delivered there) and `emailVerified = false`; the user stays
+//! identified by the provider account, and implicit linking by e-mail can never match a real user.
+
+pub mod account;
+pub mod callback;
+pub mod cipher;
+pub mod config;
+pub mod jwt;
+pub mod oauth;
+pub mod profile;
+pub mod provider;
+pub mod start;
+pub mod state;
+pub mod tokens;
+
+use crate::app::{Auth, Capability};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use std::sync::Arc;
+
+/// The social sign-in capability.
+#[derive(Default)]
+pub struct Social {
+    runtime: Arc<provider::Runtime>,
+}
+
+impl Social {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl Capability for Social {
+    fn id(&self) -> &'static str {
+        "social"
+    }
+    fn routes(&self) -> Router<Auth> {
+        Router::new()
+            .route("/sign-in/social", post(start::sign_in_social))
+            .route("/sign-in/social/{provider}", get(start::sign_in_social_get))
+            .route("/auto-redirect/{provider}", get(start::auto_redirect))
+            .route("/link-social", post(start::link_social))
+            .route("/callback/{provider}", get(callback::get).post(callback::post))
+            .route("/unlink-account", post(tokens::unlink_account))
+            .route("/get-access-token", post(tokens::get_access_token))
+            .route("/refresh-token", post(tokens::refresh_token))
+            .route("/account-info", get(tokens::account_info))
+            .layer(Extension(self.runtime.clone()))
+    }
+    fn form_body_prefixes(&self) -> &'static [&'static str] {
+        // Apple posts the authorization response as a form (`response_mode=form_post`).
+        &["/callback/"]
+    }
+}
+
+/// Route-level error codes of the social endpoints (spec §2.3–§2.5).
+pub mod errors {
+    use crate::error::ApiError;
+    use axum::http::StatusCode as S;
+
+    pub const PROVIDER_NOT_FOUND: ApiError = ApiError::new(S::NOT_FOUND, "PROVIDER_NOT_FOUND", "Provider not found");
+    pub const ID_TOKEN_NOT_SUPPORTED: ApiError = ApiError::new(S::NOT_FOUND, "ID_TOKEN_NOT_SUPPORTED", "id token not supported");
+    pub const LINKING_NOT_ALLOWED: ApiError =
+        ApiError::new(S::UNAUTHORIZED, "LINKING_NOT_ALLOWED", "Account not linked - linking not allowed");
+    pub const FAILED_TO_GET_ACCESS_TOKEN: ApiError =
+        ApiError::new(S::BAD_REQUEST, "FAILED_TO_GET_ACCESS_TOKEN", "Failed to get a valid access token");
+    pub const TOKEN_REFRESH_NOT_SUPPORTED: ApiError =
+        ApiError::new(S::BAD_REQUEST, "TOKEN_REFRESH_NOT_SUPPORTED", "Refresh token not supported");
+    pub const REFRESH_TOKEN_NOT_FOUND: ApiError = ApiError::new(S::BAD_REQUEST, "REFRESH_TOKEN_NOT_FOUND", "Refresh token not found");
+    pub const FAILED_TO_REFRESH_ACCESS_TOKEN: ApiError =
+        ApiError::new(S::BAD_REQUEST, "FAILED_TO_REFRESH_ACCESS_TOKEN", "Failed to refresh access token");
+    pub const PROVIDER_NOT_CONFIGURED: ApiError = ApiError::new(S::BAD_REQUEST, "PROVIDER_NOT_CONFIGURED", "Provider not configured");
+    pub const ACCESS_TOKEN_NOT_FOUND: ApiError = ApiError::new(S::BAD_REQUEST, "ACCESS_TOKEN_NOT_FOUND", "Access token not found");
+    pub const FAILED_TO_GET_USER_INFO: ApiError = ApiError::new(S::UNAUTHORIZED, "FAILED_TO_GET_USER_INFO", "Failed to get user info");
+
+    pub fn provider_not_supported(id: &str) -> ApiError {
+        ApiError::new(S::BAD_REQUEST, "PROVIDER_NOT_SUPPORTED", "Provider is not supported.")
+            .with_message(format!("Provider {id} is not supported."))
+    }
+
+    /// The provider's discovery document or endpoints could not be read (IdP down). A 502, not a
+    /// 500: Portcullis itself is fine.
+    pub fn provider_unavailable() -> ApiError {
+        ApiError::new(S::BAD_GATEWAY, "PROVIDER_UNAVAILABLE", "The identity provider is unavailable")
+    }
+}

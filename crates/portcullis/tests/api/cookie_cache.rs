@@ -1,0 +1,171 @@
+//! The `session_data` cookie cache (spec §4.4, §5.3, §15.3).
+
+use crate::harness::*;
+use base64::Engine;
+use chrono::{Duration, Utc};
+use serde_json::{json, Value};
+
+const DATA: &str = "better-auth.session_data";
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+fn enable(c: &mut portcullis::Config) {
+    c.session.cookie_cache.enabled = true;
+}
+
+/// base64url(HMAC-SHA256(secret, msg)) without padding.
+fn sign_url(msg: &str) -> String {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(msg.as_bytes());
+    B64.encode(mac.finalize().into_bytes())
+}
+
+/// Decodes a compact cache cookie: (raw text of the payload, outer expiresAt, signature).
+fn decode(cookie: &str) -> (String, i64, String) {
+    let text = String::from_utf8(B64.decode(cookie).expect("base64url cookie")).expect("utf-8 JSON");
+    let outer: Value = serde_json::from_str(&text).unwrap();
+    (member(&text, "session"), outer["expiresAt"].as_i64().expect("expiresAt"), outer["signature"].as_str().unwrap().to_string())
+}
+
+/// Builds a compact cache cookie for `payload` (raw JSON) expiring at `expires_at`, signed with the test secret.
+fn encode(payload: &str, expires_at: i64) -> String {
+    let signed = format!("{},\"expiresAt\":{expires_at}}}", &payload[..payload.len() - 1]);
+    let outer = format!("{{\"session\":{payload},\"expiresAt\":{expires_at},\"signature\":\"{}\"}}", sign_url(&signed));
+    B64.encode(outer)
+}
+
+both!(compact_cookie_format, config = enable, |srv| async move {
+    let u = srv.user("fmt").await;
+    let line = srv.client().post_json("/sign-in/email", json!({"email": u.email, "password": u.password})).await;
+    let line = line.cookie_line(DATA).expect("session_data is set on sign-in").to_string();
+    assert!(line.ends_with("; Max-Age=300; Path=/; HttpOnly; SameSite=Lax"), "{line}");
+    let value = line.split(';').next().unwrap()[DATA.len() + 1..].to_string();
+    let (payload, expires_at, signature) = decode(&value);
+    let signed = format!("{},\"expiresAt\":{expires_at}}}", &payload[..payload.len() - 1]);
+    assert_eq!(signature, sign_url(&signed), "compact signature over the payload plus expiresAt");
+    let p: Value = serde_json::from_str(&payload).unwrap();
+    assert_eq!(key_order(&payload), ["session", "user", "updatedAt", "version"]);
+    assert_eq!(p["version"], "1");
+    assert_session_shape(&p["session"]);
+    assert_user_shape(&p["user"]);
+    assert_eq!(p["user"]["id"], u.id.as_str());
+    let ttl = expires_at - Utc::now().timestamp_millis();
+    assert!(ttl > 290_000 && ttl <= 300_000, "outer expiry is maxAge: {ttl} ms");
+    // The sign-up client got one too.
+    assert!(u.client.cookie(DATA).is_some());
+});
+
+both!(cache_answers_until_bypassed, config = enable, |srv| async move {
+    let u = srv.user("cached").await;
+    assert!(u.client.session().await.is_object());
+    // Revoked behind the cookie's back: the cache still answers (bounded by maxAge, documented).
+    srv.sql(&format!(r#"delete from "session" where "token" = '{}'"#, u.token)).await;
+    let r = u.client.get("/get-session").await;
+    r.expect_status(200);
+    assert_eq!(r.json()["user"]["id"], u.id.as_str(), "served from the cookie cache");
+    assert_eq!(r.json()["session"]["token"], u.token.as_str());
+    assert!(r.set_cookies.is_empty(), "a cache hit writes no cookie: {:?}", r.set_cookies);
+    // Sensitive endpoints re-read the store.
+    u.client.fork().post_empty("/revoke-other-sessions").await.expect_error(401, "UNAUTHORIZED", "Unauthorized");
+    // disableCookieCache goes to the database.
+    let r = u.client.get("/get-session?disableCookieCache=true").await;
+    assert_eq!(r.text, "null");
+    assert!(r.deletes_cookie("better-auth.session_token"), "{:?}", r.set_cookies);
+    assert!(r.deletes_cookie(DATA), "{:?}", r.set_cookies);
+    assert_eq!(u.client.session().await, Value::Null);
+});
+
+both!(cache_is_bound_to_the_session_token, config = enable, |srv| async move {
+    let alice = srv.user("alice").await;
+    let bob = srv.user("bob").await;
+    // Bob's token with Alice's cache: the cache is ignored.
+    bob.client.set_cookie(DATA, &alice.client.cookie(DATA).unwrap());
+    let s = bob.client.session().await;
+    assert_eq!(s["user"]["id"], bob.id.as_str());
+    // A cache without a session token is not a session.
+    let c = srv.client();
+    c.set_cookie(DATA, &alice.client.cookie(DATA).unwrap());
+    assert_eq!(c.session().await, Value::Null);
+});
+
+both!(invalid_cache_falls_through_to_the_database, config = enable, |srv| async move {
+    let u = srv.user("crafted").await;
+    let (payload, _, _) = decode(&u.client.cookie(DATA).unwrap());
+    srv.sql(&format!(r#"delete from "session" where "token" = '{}'"#, u.token)).await;
+    let now = Utc::now().timestamp_millis();
+    let probe = |cookie: String| {
+        let c = u.client.fork();
+        c.set_cookie(DATA, &cookie);
+        async move { c.session().await }
+    };
+    // Control: a cookie we re-sign ourselves with a later expiry is accepted.
+    assert!(probe(encode(&payload, now + 60_000)).await.is_object(), "re-signed cache is valid");
+    // Outer expiry passed.
+    assert_eq!(probe(encode(&payload, now - 1_000)).await, Value::Null);
+    // Wrong version.
+    assert_eq!(probe(encode(&payload.replace(r#""version":"1""#, r#""version":"0""#), now + 60_000)).await, Value::Null);
+    // The embedded session has expired.
+    let p: Value = serde_json::from_str(&payload).unwrap();
+    let old = p["session"]["expiresAt"].as_str().unwrap();
+    let past = (Utc::now() - Duration::minutes(1)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    assert_eq!(probe(encode(&payload.replacen(old, &past, 1), now + 60_000)).await, Value::Null);
+    // A bad signature, a changed payload, garbage.
+    let (_, exp, _) = decode(&u.client.cookie(DATA).unwrap());
+    let forged = encode(&payload.replace(&u.email, "admin@example.com"), exp);
+    let tampered = {
+        let text = String::from_utf8(B64.decode(&forged).unwrap()).unwrap();
+        B64.encode(text.replace("admin@example.com", "root@example.com"))
+    };
+    assert_eq!(probe(tampered).await, Value::Null);
+    assert_eq!(probe("not-base64!".into()).await, Value::Null);
+    assert_eq!(probe(B64.encode("{}")).await, Value::Null);
+});
+
+both!(database_answer_reissues_cache, config = enable, |srv| async move {
+    let u = srv.user("reissue").await;
+    u.client.set_cookie(DATA, "garbage");
+    let r = u.client.get("/get-session").await;
+    assert_eq!(r.json()["user"]["id"], u.id.as_str());
+    let line = r.cookie_line(DATA).expect("a fresh cache cookie");
+    assert!(line.contains("; Max-Age=300;"), "{line}");
+    let (payload, _, _) = decode(&u.client.cookie(DATA).unwrap());
+    assert_eq!(serde_json::from_str::<Value>(&payload).unwrap()["user"]["id"], u.id.as_str());
+});
+
+both!(leftover_cache_cookie_is_expired_when_disabled, |srv| async move {
+    let u = srv.user("leftover").await;
+    u.client.set_cookie(DATA, "stale");
+    let r = u.client.get("/get-session").await;
+    assert_eq!(r.json()["user"]["id"], u.id.as_str());
+    assert!(r.deletes_cookie(DATA), "a leftover session_data must be expired (§4.4, §5.3 step 3); Set-Cookie: {:?}", r.set_cookies);
+});
+
+both!(remember_me_off_cache_cookie_has_no_max_age, config = enable, |srv| async move {
+    let u = srv.user("forget").await;
+    let r = srv.client().post_json("/sign-in/email", json!({"email": u.email, "password": u.password, "rememberMe": false})).await;
+    r.expect_status(200);
+    let line = r.cookie_line(DATA).expect("session_data");
+    assert!(!line.contains("Max-Age"), "{line}");
+});
+
+both!(
+    jwt_strategy,
+    config = |c| {
+        c.session.cookie_cache.enabled = true;
+        c.session.cookie_cache.strategy = portcullis::config::CookieCacheStrategy::Jwt;
+    },
+    |srv| async move {
+        let u = srv.user("jwt").await;
+        let value = u.client.cookie(DATA).expect("session_data");
+        let parts: Vec<&str> = value.split('.').collect();
+        assert_eq!(parts.len(), 3, "a JWT: {value}");
+        assert_eq!(B64.decode(parts[0]).unwrap(), br#"{"alg":"HS256"}"#);
+        assert_eq!(parts[2], sign_url(&format!("{}.{}", parts[0], parts[1])), "HS256 with the secret");
+        let claims: Value = serde_json::from_slice(&B64.decode(parts[1]).unwrap()).unwrap();
+        assert_eq!(claims["user"]["id"], u.id.as_str());
+        assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 300);
+        srv.sql(r#"delete from "session""#).await;
+        assert_eq!(u.client.session().await["user"]["id"], u.id.as_str(), "served from the JWT cache");
+        assert_eq!(u.client.session_from_db().await, Value::Null);
+    }
+);

@@ -1,0 +1,354 @@
+//! Origin and CSRF checks, redirect validation, rate limiting, routing and bad input (spec §1, §6, §7).
+
+use crate::harness::*;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+both!(cookie_post_from_untrusted_origin, |srv| async move {
+    let u = srv.user("hank").await;
+    let evil = u.client.fork_with_origin(Some("http://evil.example"));
+    evil.post_empty("/sign-out").await.expect_error(403, "INVALID_ORIGIN", "Invalid origin");
+    assert!(u.client.session().await.is_object(), "still signed in");
+    // Look-alikes of the trusted origin are untrusted too.
+    let port = srv.origin().rsplit(':').next().unwrap().to_string();
+    for o in [format!("https://127.0.0.1:{port}"), format!("http://127.0.0.1:{port}.evil.com"), "http://127.0.0.1".into()] {
+        let c = u.client.fork_with_origin(Some(&o));
+        c.post_json("/update-user", json!({"name": "pwned"})).await.expect_code(403, "INVALID_ORIGIN");
+    }
+    // A Referer is reduced to its origin.
+    let r = u
+        .client
+        .req(Method::POST, "/update-user")
+        .origin(None)
+        .header("referer", "http://evil.example/page")
+        .json(&json!({"name": "pwned"}))
+        .send()
+        .await;
+    r.expect_code(403, "INVALID_ORIGIN");
+    let r = u
+        .client
+        .req(Method::POST, "/update-user")
+        .origin(None)
+        .header("referer", &format!("{}/some/page?x=1", srv.origin()))
+        .json(&json!({"name": "via referer"}))
+        .send()
+        .await;
+    r.expect_status(200);
+    assert_eq!(u.client.session_from_db().await["user"]["name"], "via referer");
+});
+
+both!(cookie_post_without_origin, |srv| async move {
+    let u = srv.user("noorigin").await;
+    let bare = u.client.fork_with_origin(None);
+    bare.post_empty("/sign-out").await.expect_error(403, "MISSING_OR_NULL_ORIGIN", "Missing or null Origin");
+    let null = u.client.fork_with_origin(Some("null"));
+    null.post_json("/update-user", json!({"name": "x"})).await.expect_error(403, "MISSING_OR_NULL_ORIGIN", "Missing or null Origin");
+    // Any cookie at all triggers the check, not only auth cookies.
+    let c = srv.client_with_origin(None);
+    c.set_cookie("unrelated", "1");
+    c.post_json("/sign-in/email", json!({"email": u.email, "password": u.password})).await.expect_code(403, "MISSING_OR_NULL_ORIGIN");
+    // GETs are not origin-checked.
+    assert!(bare.session().await.is_object());
+});
+
+both!(extra_trusted_origins, config = |c| c.trusted_origins = vec!["https://app.example.com".into()], |srv| async move {
+    let u = srv.user("trusted").await;
+    let app = u.client.fork_with_origin(Some("https://app.example.com"));
+    app.post_json("/update-user", json!({"name": "from app"})).await.expect_status(200);
+    let r = srv
+        .client()
+        .post_json("/sign-in/email", json!({"email": u.email, "password": u.password, "callbackURL": "https://app.example.com/home"}))
+        .await;
+    r.expect_status(200);
+    assert_eq!(r.json()["url"], "https://app.example.com/home");
+    let sub = u.client.fork_with_origin(Some("https://evil.app.example.com"));
+    sub.post_json("/update-user", json!({"name": "x"})).await.expect_code(403, "INVALID_ORIGIN");
+});
+
+both!(login_csrf_rules, |srv| async move {
+    let u = srv.user("csrf").await;
+    let body = json!({"email": u.email, "password": u.password});
+    let r = srv
+        .client_with_origin(None)
+        .req(Method::POST, "/sign-in/email")
+        .header("sec-fetch-site", "cross-site")
+        .header("sec-fetch-mode", "navigate")
+        .json(&body)
+        .send()
+        .await;
+    r.expect_error(
+        403,
+        "CROSS_SITE_NAVIGATION_LOGIN_BLOCKED",
+        "Cross-site navigation login blocked. This request appears to be a CSRF attack.",
+    );
+    assert!(r.set_cookies.is_empty());
+    // Fetch metadata without an Origin: the origin is required.
+    let r =
+        srv.client_with_origin(None).req(Method::POST, "/sign-in/email").header("sec-fetch-site", "same-origin").json(&body).send().await;
+    r.expect_error(403, "MISSING_OR_NULL_ORIGIN", "Missing or null Origin");
+    // Fetch metadata with the right Origin is fine.
+    let r = srv
+        .client()
+        .req(Method::POST, "/sign-in/email")
+        .header("sec-fetch-site", "same-origin")
+        .header("sec-fetch-mode", "cors")
+        .json(&body)
+        .send()
+        .await;
+    r.expect_status(200);
+    // No cookies, but a bad Origin on a login: refused.
+    let r = srv.client_with_origin(Some("http://evil.example")).post_json("/sign-in/email", body.clone()).await;
+    r.expect_error(403, "INVALID_ORIGIN", "Invalid origin");
+    let r = srv
+        .client_with_origin(Some("http://evil.example"))
+        .post_json("/sign-up/email", json!({"name": "x", "email": "x@example.com", "password": PASSWORD}))
+        .await;
+    r.expect_code(403, "INVALID_ORIGIN");
+    // No cookies, no Origin, no fetch metadata (curl, servers): allowed.
+    srv.client_with_origin(None).post_json("/sign-in/email", body.clone()).await.expect_status(200);
+    // sign-out is not a login: a bad Origin without cookies passes.
+    srv.client_with_origin(Some("http://evil.example")).post_empty("/sign-out").await.expect_status(200);
+});
+
+both!(callback_urls_are_validated, |srv| async move {
+    let u = srv.user("redirect").await;
+    let sign_in = |cb: Value| json!({"email": u.email, "password": u.password, "callbackURL": cb});
+    for bad in [
+        "https://evil.example",
+        "https://evil.example/x",
+        "//evil.com",
+        "/\\evil.com",
+        "/%2fevil.com",
+        "/%5Cevil.com",
+        "javascript:alert(1)",
+    ] {
+        let r = srv.client().post_json("/sign-in/email", sign_in(json!(bad))).await;
+        r.expect_error(403, "INVALID_CALLBACK_URL", "Invalid callbackURL");
+        assert!(r.set_cookies.is_empty(), "{bad}: no session on a refused callback");
+    }
+    let port = srv.origin().rsplit(':').next().unwrap().to_string();
+    let lookalike = format!("http://127.0.0.1:{port}.evil.com/");
+    srv.client().post_json("/sign-in/email", sign_in(json!(lookalike))).await.expect_code(403, "INVALID_CALLBACK_URL");
+    for good in ["/dashboard", "/a#frag", "/path:colon?x=1"] {
+        let r = srv.client().post_json("/sign-in/email", sign_in(json!(good))).await;
+        r.expect_status(200);
+        assert_eq!(r.json()["url"], good);
+    }
+    // Sign-up's callbackURL and a query-string callbackURL are checked too.
+    let r = srv
+        .client()
+        .post_json(
+            "/sign-up/email",
+            json!({"name": "n", "email": "n@example.com", "password": PASSWORD, "callbackURL": "https://evil.example"}),
+        )
+        .await;
+    r.expect_code(403, "INVALID_CALLBACK_URL");
+    let r = srv
+        .client()
+        .post_json("/sign-in/email?callbackURL=https%3A%2F%2Fevil.example", json!({"email": u.email, "password": u.password}))
+        .await;
+    r.expect_code(403, "INVALID_CALLBACK_URL");
+    // Not a string.
+    let r = srv.client().post_json("/sign-in/email", sign_in(json!(5))).await;
+    assert_eq!((r.status, r.text.as_str()), (400, r#"{"message":"Invalid callbackURL: expected a string"}"#));
+});
+
+both!(malformed_bodies, |srv| async move {
+    let u = srv.user("bodies").await;
+    let c = &u.client;
+    c.post_raw("/sign-in/email", "application/json", "{bad json").await.expect_error(400, "BAD_REQUEST", "Invalid JSON in request body");
+    c.post_raw("/update-user", "application/json; charset=utf-8", "{\"name\":").await.expect_error(
+        400,
+        "BAD_REQUEST",
+        "Invalid JSON in request body",
+    );
+    c.post_raw("/update-user", "text/plain", "{\"name\":\"x\"}").await.expect_error(
+        415,
+        "UNSUPPORTED_MEDIA_TYPE",
+        "Content-Type \"text/plain\" is not allowed. Allowed types: application/json",
+    );
+    c.post_raw("/sign-in/email", "text/plain", "x").await.expect_code(415, "UNSUPPORTED_MEDIA_TYPE");
+    let r = c.req(Method::POST, "/update-user").raw_untyped("{\"name\":\"x\"}").send().await;
+    r.expect_error(415, "UNSUPPORTED_MEDIA_TYPE", "Content-Type is required. Allowed types: application/json");
+    // Wrong types are validation errors.
+    srv.client().post_json("/sign-in/email", json!({"email": 5})).await.expect_code(400, "VALIDATION_ERROR");
+    srv.client().post_json("/sign-up/email", json!({"email": "a@example.com", "password": PASSWORD, "name": ["x"]})).await.expect_error(
+        400,
+        "VALIDATION_ERROR",
+        "[body.name] Invalid input: expected string, received array",
+    );
+    let r = srv.client().post_json("/sign-in/email", json!([1, 2])).await;
+    r.expect_code(400, "VALIDATION_ERROR");
+    assert_eq!(u.client.session_from_db().await["user"]["name"], "bodies", "nothing above changed the user");
+});
+
+both!(oversized_body_is_413, config = |c| c.advanced.max_body_bytes = 1024, |srv| async move {
+    let big = json!({"email": "a@example.com", "password": "x".repeat(4096), "name": "n"});
+    let r = srv.client().post_json("/sign-up/email", big).await;
+    r.expect_status(413);
+    let u = srv.user("big").await;
+    let r = u.client.post_json("/update-user", json!({"name": "x".repeat(2000)})).await;
+    r.expect_status(413);
+    // Just under the limit is fine.
+    u.client.post_json("/update-user", json!({"name": "y".repeat(900)})).await.expect_status(200);
+});
+
+both!(unknown_routes_and_wrong_methods_are_empty_404s, |srv| async move {
+    let c = srv.client();
+    for (m, p) in [
+        (Method::GET, "/no-such-endpoint"),
+        (Method::POST, "/no-such-endpoint"),
+        (Method::GET, "/sign-in/email"),
+        (Method::PUT, "/sign-in/email"),
+        (Method::DELETE, "/get-session"),
+        (Method::GET, "/sign-out"),
+        (Method::POST, "/list-sessions"),
+        (Method::POST, "/sign-in/email/"),
+        (Method::OPTIONS, "/sign-in/email"),
+        (Method::GET, ""),
+        (Method::GET, "/"),
+    ] {
+        let r = c.req(m.clone(), p).send().await;
+        assert_eq!((r.status, r.text.as_str()), (404, ""), "{m} {p}");
+    }
+    let r = c.req(Method::HEAD, "/get-session").send().await;
+    r.expect_status(404);
+    let r = c.get(&format!("{}/nope", srv.origin())).await;
+    r.expect_empty_404();
+    let r = c.get(&format!("{}/api/nope", srv.origin())).await;
+    r.expect_empty_404();
+    let r = c.get("/ok").await;
+    r.expect_status(200);
+    assert_eq!(r.json(), &json!({"ok": true}));
+});
+
+both!(rate_limit_on_sign_in, config = |c| c.rate_limit.enabled = Some(true), |srv| async move {
+    let body = json!({"email": "nobody@example.com", "password": "wrong-password-1"});
+    for i in 0..3 {
+        let r = srv.client().post_json("/sign-in/email", body.clone()).await;
+        assert_eq!(r.status, 401, "request {i} is allowed");
+    }
+    let r = srv.client().post_json("/sign-in/email", body.clone()).await;
+    r.expect_status(429);
+    assert_eq!(r.text, r#"{"message":"Too many requests. Please try again later."}"#);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let retry: u64 = r.header("x-retry-after").expect("X-Retry-After").parse().expect("seconds");
+    assert!((1..=10).contains(&retry), "retry after {retry}");
+    assert!(r.header("retry-after").is_none());
+    // Other paths have their own bucket.
+    srv.client().get("/get-session").await.expect_status(200);
+    srv.client().get("/ok").await.expect_status(200);
+    // Another client IP has its own bucket too (X-Forwarded-For with a single address).
+    let r = srv.client().req(Method::POST, "/sign-in/email").header("x-forwarded-for", "203.0.113.9").json(&body).send().await;
+    r.expect_status(401);
+});
+
+both!(
+    rate_limit_custom_rule,
+    config = |c| {
+        c.rate_limit.enabled = Some(true);
+        c.rate_limit.custom_rules = vec![portcullis::config::RateLimitRule { path: "/ok".into(), window: 60, max: 2, enabled: true }];
+    },
+    |srv| async move {
+        let c = srv.client();
+        c.get("/ok").await.expect_status(200);
+        c.get("/ok").await.expect_status(200);
+        c.get("/ok").await.expect_status(429);
+        // Sign-up shares the special 3-per-10-s rule.
+        for i in 0..3 {
+            let r = srv
+                .client()
+                .post_json("/sign-up/email", json!({"name": "n", "email": format!("n{i}@example.com"), "password": PASSWORD}))
+                .await;
+            r.expect_status(200);
+        }
+        srv.client()
+            .post_json("/sign-up/email", json!({"name": "n", "email": "n9@example.com", "password": PASSWORD}))
+            .await
+            .expect_status(429);
+    }
+);
+
+both!(garbage_inputs_never_500, |srv| async move {
+    let u = srv.user("fuzz").await;
+    let anon = srv.client();
+    let posts = [
+        "/sign-up/email",
+        "/sign-in/email",
+        "/sign-out",
+        "/revoke-session",
+        "/revoke-sessions",
+        "/revoke-other-sessions",
+        "/update-user",
+        "/delete-user",
+        "/change-email",
+        "/change-password",
+        "/request-password-reset",
+        "/reset-password",
+        "/send-verification-email",
+        "/get-session",
+        "/no-such-endpoint",
+    ];
+    let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
+    let bodies: Vec<Vec<u8>> = vec![
+        b"null".to_vec(),
+        b"[]".to_vec(),
+        b"\"str\"".to_vec(),
+        b"123".to_vec(),
+        b"{}".to_vec(),
+        b"true".to_vec(),
+        br#"{"email":[],"password":{},"name":null,"token":5,"newPassword":[1],"currentPassword":false}"#.to_vec(),
+        br#"{"email":"a@example.com","password":"x","callbackURL":{"a":1},"redirectTo":[]}"#.to_vec(),
+        br#"{"email":"\u0000@example.com","password":"\ud800","name":"\u0000"}"#.to_vec(),
+        br#"{"email":"a@example.com","newEmail":"a@example.com","password":"1e999","rememberMe":null}"#.to_vec(),
+        br#"{"newEmail":1e999,"image":{"x":[]},"name":123456789012345678901234567890}"#.to_vec(),
+        vec![0xff, 0xfe, 0x00, 0x7b],
+        deep.into_bytes(),
+        b"{\"a\":".repeat(100),
+    ];
+    let mut signed_in = u.client;
+    for path in posts {
+        for body in &bodies {
+            // sign-out and revoke-sessions end the session: sign in again to keep exercising the guards.
+            if signed_in.session_cookie().is_none() {
+                signed_in = srv.sign_in(&u.email, &u.password).await;
+            }
+            for c in [&anon, &signed_in] {
+                let r = c.post_raw(path, "application/json", body.clone()).await;
+                assert!(r.status < 500, "POST {path} {:?}: {} {}", String::from_utf8_lossy(&body[..body.len().min(60)]), r.status, r.text);
+            }
+        }
+        let r = anon.req(Method::POST, path).form(&[("email", "%%%"), ("password", ""), ("rememberMe", "true")]).send().await;
+        assert!(r.status < 500, "form POST {path}: {} {}", r.status, r.text);
+    }
+    for q in [
+        "/get-session?disableCookieCache=%ZZ",
+        "/get-session?disableRefresh[]=1&disableRefresh=2",
+        "/reset-password/%00?callbackURL=%00",
+        "/reset-password/x?callbackURL=http://[::1",
+        "/reset-password/x?callbackURL=",
+        "/verify-email?token=a.b.c",
+        "/verify-email?token=",
+        "/verify-email?token=eyJ.eyJ.x&callbackURL=%2F%2Fevil",
+        "/list-accounts?x=%F0%28",
+        "/error?error=%3Cscript%3E",
+    ] {
+        for c in [&anon, &signed_in] {
+            let r = c.get(q).await;
+            assert!(r.status < 500, "GET {q}: {} {}", r.status, r.text);
+        }
+    }
+    // Garbage cookies.
+    let long = "x".repeat(3000);
+    for v in ["", "%", "%E0%A4%A", ".", "a.b.c.d", long.as_str(), "eyJ9", "%ZZ.%ZZ"] {
+        let c = srv.client();
+        c.set_cookie("better-auth.session_token", v);
+        c.set_cookie("better-auth.session_data", v);
+        c.set_cookie("better-auth.dont_remember", v);
+        for r in [c.get("/get-session").await, c.post_json("/update-user", json!({"name": "x"})).await, c.post_empty("/sign-out").await] {
+            assert!(r.status < 500, "cookie {v:?}: {} {}", r.status, r.text);
+        }
+    }
+    // Nothing above damaged the account.
+    srv.sign_in(&u.email, &u.password).await;
+});

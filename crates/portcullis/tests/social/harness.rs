@@ -1,0 +1,238 @@
+//! Harness for the social sign-in tests: a Portcullis server on SQLite or a fresh PostgreSQL
+//! database, a browser-like client with a cookie jar, and direct database counts.
+
+#![allow(dead_code)]
+
+use crate::idp::{Idp, CLIENT_ID, CLIENT_SECRET};
+use portcullis::plugins::social::config::{ProviderConfig, ProviderKind};
+use portcullis::store::schema::Names;
+use portcullis::store::{Db, PoolOptions, SqlStore};
+use portcullis::{Auth, Config};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub const SECRET: &str = "test-secret-0123456789abcdefghijklmnopqrstuvwxyz";
+const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct Server {
+    pub origin: String,
+    pub auth: Auth,
+    pub db: Db,
+    pub idp: Idp,
+    cleanup: Option<(String, String)>,
+    sqlite_path: Option<std::path::PathBuf>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+fn suffix() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 6];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+/// The generic OIDC provider `fake`, plus `github` and `discord`, all pointing at the fake IdP.
+pub fn providers(idp: &Idp) -> BTreeMap<String, ProviderConfig> {
+    let mut m = BTreeMap::new();
+    let base = ProviderConfig { client_id: CLIENT_ID.into(), client_secret: Some(CLIENT_SECRET.into()), ..Default::default() };
+    m.insert(
+        "fake".to_string(),
+        ProviderConfig {
+            kind: Some(ProviderKind::Oidc),
+            discovery_url: Some(format!("{}/.well-known/openid-configuration", idp.url)),
+            scopes: vec!["openid".into(), "email".into(), "profile".into()],
+            ..base.clone()
+        },
+    );
+    m.insert(
+        "github".to_string(),
+        ProviderConfig {
+            authorization_url: Some(format!("{}/authorize", idp.url)),
+            token_url: Some(format!("{}/token", idp.url)),
+            api_url: Some(idp.url.clone()),
+            ..base.clone()
+        },
+    );
+    m.insert(
+        "discord".to_string(),
+        ProviderConfig {
+            authorization_url: Some(format!("{}/authorize", idp.url)),
+            token_url: Some(format!("{}/token", idp.url)),
+            userinfo_url: Some(format!("{}/api/users/%40me", idp.url)),
+            scopes: vec![],
+            ..base
+        },
+    );
+    m
+}
+
+impl Server {
+    pub async fn start(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Server {
+        let idp = Idp::start().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let origin = format!("http://{}", listener.local_addr().unwrap());
+        let (url, cleanup, sqlite_path) = match backend {
+            Backend::Sqlite => {
+                let path = std::env::temp_dir().join(format!("portcullis-social-{}.db", suffix()));
+                (format!("sqlite://{}?mode=rwc", path.display()), None, Some(path))
+            }
+            Backend::Postgres => {
+                let admin = std::env::var("PORTCULLIS_TEST_PG").unwrap_or_else(|_| DEFAULT_PG.into());
+                let name = format!("social_{}", suffix());
+                let a = Db::connect(&admin, &PoolOptions { max_connections: 1 }).await.expect("PostgreSQL reachable");
+                a.execute(&format!("create database \"{name}\""), &[]).await.unwrap();
+                a.close().await;
+                let mut u = url::Url::parse(&admin).unwrap();
+                u.set_path(&format!("/{name}"));
+                (u.to_string(), Some((admin, name)), None)
+            }
+        };
+        let mut cfg =
+            Config { base_url: Some(origin.clone()), secret: Some(SECRET.into()), database_url: url.clone(), ..Default::default() };
+        cfg.social.providers = providers(&idp);
+        tweak(&mut cfg);
+        let db = Db::connect(&url, &PoolOptions::default()).await.unwrap();
+        let store = Arc::new(SqlStore::new(db.clone(), Names::new(cfg.schema.clone())));
+        let auth = Auth::builder(cfg).store(store).build().await.unwrap();
+        let task = tokio::spawn(portcullis::serve_on(auth.clone(), listener));
+        Server { origin, auth, db, idp, cleanup, sqlite_path, task }
+    }
+
+    pub async fn stop(self) {
+        self.task.abort();
+        self.db.close().await;
+        if let Some((admin, name)) = self.cleanup {
+            if let Ok(a) = Db::connect(&admin, &PoolOptions { max_connections: 1 }).await {
+                let _ = a.execute(&format!("drop database if exists \"{name}\" with (force)"), &[]).await;
+                a.close().await;
+            }
+        }
+        if let Some(p) = self.sqlite_path {
+            for ext in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{ext}", p.display()));
+            }
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/api/auth{path}", self.origin)
+    }
+
+    pub async fn count(&self, table: &str) -> i64 {
+        self.db.fetch_optional(&format!("select count(*) from \"{table}\""), &[], |r| r.int(0)).await.unwrap().unwrap_or(0)
+    }
+
+    pub async fn scalar(&self, sql: &str) -> Option<String> {
+        self.db.fetch_optional(sql, &[], |r| r.opt_text(0)).await.unwrap().flatten()
+    }
+}
+
+/// A browser: one cookie jar, an Origin header on requests, redirects not followed.
+pub struct Browser {
+    pub http: reqwest::Client,
+    pub jar: BTreeMap<String, String>,
+    pub origin: String,
+}
+
+pub struct Res {
+    pub status: u16,
+    pub location: Option<String>,
+    pub set_cookies: Vec<String>,
+    pub body: Value,
+}
+
+impl Browser {
+    pub fn new(srv: &Server) -> Browser {
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Browser { http, jar: BTreeMap::new(), origin: srv.origin.clone() }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+    }
+
+    async fn finish(&mut self, res: reqwest::Response) -> Res {
+        let status = res.status().as_u16();
+        let location = res.headers().get("location").map(|v| v.to_str().unwrap().to_string());
+        let set_cookies: Vec<String> = res.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
+        for c in &set_cookies {
+            let pair = c.split(';').next().unwrap();
+            let (k, v) = pair.split_once('=').unwrap();
+            if v.is_empty() || c.contains("Max-Age=0") {
+                self.jar.remove(k);
+            } else {
+                self.jar.insert(k.to_string(), v.to_string());
+            }
+        }
+        let text = res.text().await.unwrap();
+        Res { status, location, set_cookies, body: serde_json::from_str(&text).unwrap_or(Value::Null) }
+    }
+
+    pub async fn post(&mut self, url: &str, body: Value) -> Res {
+        let mut req = self.http.post(url).json(&body).header("origin", &self.origin);
+        if !self.jar.is_empty() {
+            req = req.header("cookie", self.cookie_header());
+        }
+        let res = req.send().await.unwrap();
+        self.finish(res).await
+    }
+
+    pub async fn get(&mut self, url: &str) -> Res {
+        let mut req = self.http.get(url);
+        if !self.jar.is_empty() {
+            req = req.header("cookie", self.cookie_header());
+        }
+        let res = req.send().await.unwrap();
+        self.finish(res).await
+    }
+
+    pub fn has_session(&self) -> bool {
+        self.jar.contains_key("better-auth.session_token")
+    }
+}
+
+/// Follows an authorization URL at the IdP (no login page) and returns where it sends the browser.
+pub async fn at_idp(url: &str) -> String {
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let res = http.get(url).send().await.unwrap();
+    assert!(matches!(res.status().as_u16(), 302 | 303), "IdP refused: {}", res.text().await.unwrap_or_default());
+    res.headers().get("location").unwrap().to_str().unwrap().to_string()
+}
+
+pub fn query_param(url: &str, key: &str) -> Option<String> {
+    let u = url::Url::parse(url).unwrap_or_else(|_| url::Url::parse("http://x").unwrap().join(url).unwrap());
+    u.query_pairs().find(|(k, _)| k == key).map(|(_, v)| v.into_owned())
+}
+
+/// Declares a test running on SQLite and PostgreSQL.
+#[macro_export]
+macro_rules! both {
+    ($name:ident, config = $tweak:expr, $test:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[tokio::test]
+            async fn sqlite() {
+                let srv = $crate::harness::Server::start($crate::harness::Backend::Sqlite, $tweak).await;
+                let srv = ($test)(srv).await;
+                srv.stop().await;
+            }
+            #[tokio::test]
+            async fn postgres() {
+                let srv = $crate::harness::Server::start($crate::harness::Backend::Postgres, $tweak).await;
+                let srv = ($test)(srv).await;
+                srv.stop().await;
+            }
+        }
+    };
+    ($name:ident, $test:expr) => {
+        $crate::both!($name, config = |_: &mut portcullis::Config| {}, $test);
+    };
+}
