@@ -1,11 +1,14 @@
 //! The contract between core and a capability (Better Auth's plugin shape:
-//! `{ id, endpoints, schema, rateLimit }`).
+//! `{ id, endpoints, schema, rateLimit, onRequest, hooks.after }`).
 
 use super::Auth;
 use crate::http::rate_limit::Rule;
 use crate::store::schema::Table;
+use axum::http::request::Parts;
+use axum::response::Response;
 use axum::Router;
 
+#[async_trait::async_trait]
 pub trait Capability: Send + Sync + 'static {
     /// A stable identifier, e.g. `"email-password"`.
     fn id(&self) -> &'static str;
@@ -30,4 +33,11 @@ pub trait Capability: Send + Sync + 'static {
     fn form_body_prefixes(&self) -> &'static [&'static str] {
         &[]
     }
+    /// Runs for every request under the base path after the origin/CSRF checks and before the
+    /// handler (e.g. the bearer capability turns `Authorization: Bearer` into the session cookie).
+    /// `path` is relative to the base path.
+    fn on_request(&self, _auth: &Auth, _path: &str, _parts: &mut Parts) {}
+    /// Runs after the handler on every response under the base path; may add headers
+    /// (e.g. `set-auth-jwt` on get-session, `set-auth-token` when a session cookie is set).
+    async fn on_response(&self, _auth: &Auth, _path: &str, _res: &mut Response) {}
 }

@@ -39,10 +39,15 @@ async fn not_found() -> Response {
 pub struct ClientIp(pub Option<String>);
 
 async fn pipeline(State(auth): State<Auth>, req: Request, next: Next) -> Response {
-    match checks(&auth, req).await {
+    let path = req.uri().path().trim_end_matches('/').to_string();
+    let mut res = match checks(&auth, req).await {
         Ok(req) => next.run(req).await,
         Err(res) => res,
+    };
+    for c in &auth.capabilities {
+        c.on_response(&auth, &path, &mut res).await;
     }
+    res
 }
 
 async fn checks(auth: &Auth, req: Request) -> Result<Request, Response> {
@@ -92,6 +97,9 @@ async fn checks(auth: &Auth, req: Request) -> Result<Request, Response> {
         origin::csrf_check(&auth.origins, &parts.method, &parts.headers, true).map_err(reject)?;
     }
 
+    for c in &auth.capabilities {
+        c.on_request(auth, &path, &mut parts);
+    }
     parts.extensions.insert(ClientIp(client_ip));
     parts.extensions.insert(body::Body(parsed));
     Ok(Request::from_parts(parts, AxumBody::empty()))
