@@ -46,6 +46,30 @@ pub struct Config {
     pub password_hashing: PasswordHashingConfig,
     /// Social sign-in providers, account linking and provider-token storage (`[social]`).
     pub social: crate::plugins::social::config::SocialConfig,
+    /// JWT/JWKS (`[jwt]`, Better Auth's `jwt()` plugin); off unless `jwt.enabled`.
+    pub jwt: crate::plugins::jwt::config::JwtConfig,
+    /// `Authorization: Bearer` sessions (`[bearer]`, Better Auth's `bearer()` plugin); off unless `bearer.enabled`.
+    pub bearer: crate::plugins::bearer::BearerConfig,
+    /// Better Auth's `secondaryStorage` (Redis): sessions, active-session lists and rate-limit
+    /// counters shared by every instance. `REDIS_URL` sets it from the environment.
+    pub secondary_storage: Option<SecondaryStorageConfig>,
+}
+
+/// `secondary_storage = { url = "redis://127.0.0.1:6379", prefix = "better-auth:" }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecondaryStorageConfig {
+    /// `redis://[user:pass@]host:port[/db]`, `rediss://…`, or `memory://` (in-process).
+    pub url: String,
+    /// Prepended to every key; `@better-auth/redis-storage`'s default, so both can share a Redis.
+    pub prefix: String,
+    /// Upper bound on one storage call, in milliseconds; a slower Redis counts as down.
+    pub timeout_ms: u64,
+}
+impl Default for SecondaryStorageConfig {
+    fn default() -> Self {
+        Self { url: "redis://127.0.0.1:6379".into(), prefix: "better-auth:".into(), timeout_ms: 250 }
+    }
 }
 
 impl Default for Config {
@@ -71,6 +95,9 @@ impl Default for Config {
             schema: SchemaConfig::default(),
             password_hashing: PasswordHashingConfig::default(),
             social: Default::default(),
+            jwt: Default::default(),
+            bearer: Default::default(),
+            secondary_storage: None,
         }
     }
 }
@@ -86,6 +113,15 @@ pub struct SessionConfig {
     pub fresh_age: u64,
     pub disable_session_refresh: bool,
     pub cookie_cache: CookieCacheConfig,
+    /// With secondary storage: also write sessions to the database, and fall back to it when a
+    /// session is not in secondary storage (or secondary storage is down). Better Auth's default,
+    /// false, keeps sessions only in secondary storage. Without secondary storage sessions are
+    /// always in the database.
+    pub store_session_in_database: bool,
+    /// With `store_session_in_database`: a revoked session's row is kept (its `expiresAt` set to
+    /// now) instead of deleted, and a session missing from secondary storage is not looked up in
+    /// the database.
+    pub preserve_session_in_database: bool,
 }
 impl Default for SessionConfig {
     fn default() -> Self {
@@ -95,6 +131,8 @@ impl Default for SessionConfig {
             fresh_age: 86_400,
             disable_session_refresh: false,
             cookie_cache: CookieCacheConfig::default(),
+            store_session_in_database: false,
+            preserve_session_in_database: false,
         }
     }
 }
@@ -115,10 +153,14 @@ pub struct CookieCacheConfig {
     pub max_age: u64,
     pub strategy: CookieCacheStrategy,
     pub version: String,
+    /// With secondary storage: a cookie-cache hit is still checked against secondary storage (one
+    /// GET of the session key, no database access), so a revoked session is refused at once
+    /// instead of for up to `max_age` seconds. Costs one Redis round trip per cached read.
+    pub revocation_check: bool,
 }
 impl Default for CookieCacheConfig {
     fn default() -> Self {
-        Self { enabled: false, max_age: 300, strategy: CookieCacheStrategy::Compact, version: "1".into() }
+        Self { enabled: false, max_age: 300, strategy: CookieCacheStrategy::Compact, version: "1".into(), revocation_check: false }
     }
 }
 
@@ -182,7 +224,7 @@ pub struct UserConfig {
 impl Default for UserConfig {
     fn default() -> Self {
         Self {
-            change_email_enabled: true,
+            change_email_enabled: false,
             update_email_without_verification: false,
             change_email_confirmation: false,
             delete_user_enabled: false,
@@ -213,11 +255,22 @@ pub struct RateLimitConfig {
     pub window: u64,
     pub max: u64,
     pub custom_rules: Vec<RateLimitRule>,
+    /// Where counters live. Defaults to `secondary-storage` when secondary storage is configured,
+    /// else `memory` (Better Auth's rule); `database` uses the `rateLimit` table.
+    pub storage: Option<RateLimitStorage>,
 }
 impl Default for RateLimitConfig {
     fn default() -> Self {
-        Self { enabled: None, window: 10, max: 100, custom_rules: Vec::new() }
+        Self { enabled: None, window: 10, max: 100, custom_rules: Vec::new(), storage: None }
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RateLimitStorage {
+    Memory,
+    SecondaryStorage,
+    Database,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -394,8 +447,30 @@ impl Config {
         if let Some(v) = get("PORTCULLIS_APP_NAME") {
             self.app_name = v;
         }
+        if let Some(url) = get("REDIS_URL") {
+            self.secondary_storage.get_or_insert_with(SecondaryStorageConfig::default).url = url;
+        }
         self.social.apply_env(&get);
+        if let Some(v) = get("PORTCULLIS_JWT") {
+            self.jwt.enabled = parse_bool("PORTCULLIS_JWT", &v)?;
+        }
+        if let Some(v) = get("PORTCULLIS_BEARER") {
+            self.bearer.enabled = parse_bool("PORTCULLIS_BEARER", &v)?;
+        }
         Ok(())
+    }
+
+    /// The effective rate-limit storage (Better Auth's default rule).
+    pub fn rate_limit_storage(&self) -> RateLimitStorage {
+        self.rate_limit.storage.unwrap_or(if self.secondary_storage.is_some() {
+            RateLimitStorage::SecondaryStorage
+        } else {
+            RateLimitStorage::Memory
+        })
+    }
+    /// Whether sessions are written to the database (always, without secondary storage).
+    pub fn sessions_in_database(&self) -> bool {
+        self.secondary_storage.is_none() || self.session.store_session_in_database
     }
 
     pub fn rate_limit_enabled(&self) -> bool {
@@ -477,8 +552,15 @@ impl Config {
                 return Err(ConfigError::Invalid(format!("base URL {u:?} must start with http:// or https://")));
             }
         }
+        self.jwt.check().map_err(ConfigError::Invalid)?;
         if self.session.expires_in > 34_560_000 {
             return Err(ConfigError::Invalid("session.expires_in must be at most 400 days".into()));
+        }
+        if self.rate_limit.storage == Some(RateLimitStorage::SecondaryStorage) && self.secondary_storage.is_none() {
+            return Err(ConfigError::Invalid("rate_limit.storage = \"secondary-storage\" needs secondary_storage".into()));
+        }
+        if self.secondary_storage.is_some() && self.session.preserve_session_in_database && !self.session.store_session_in_database {
+            warnings.push("session.preserve_session_in_database has no effect without session.store_session_in_database".into());
         }
         if self.email_and_password.min_password_length > self.email_and_password.max_password_length {
             return Err(ConfigError::Invalid("min_password_length is larger than max_password_length".into()));

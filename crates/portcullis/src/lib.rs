@@ -12,6 +12,7 @@ pub mod error;
 pub mod http;
 pub mod mail;
 pub mod plugins;
+pub mod secondary;
 pub mod session;
 pub mod store;
 

@@ -19,6 +19,8 @@ use crate::http::cookies::CookieSettings;
 use crate::http::origin::TrustedOrigins;
 use crate::http::rate_limit::{MemoryStore, RateLimitStore, Rules};
 use crate::mail::{outbox::Outbox, Mailer};
+use crate::secondary::{Health, Secondary};
+use crate::session::store::SessionStore;
 use crate::store::{schema::Names, Db, PoolOptions, SqlStore, Store, StoreError};
 use axum::Router;
 use chrono::{DateTime, Utc};
@@ -57,6 +59,12 @@ pub struct AuthState {
     pub capabilities: Vec<Arc<dyn Capability>>,
     /// Paths (relative to the base path) guarded by Better Auth's form-CSRF rules.
     pub form_csrf_paths: Vec<&'static str>,
+    /// Every session read and write goes through here (database, secondary storage or both).
+    pub sessions: Arc<SessionStore>,
+    /// The guarded secondary storage (Redis), when configured.
+    pub secondary: Option<Secondary>,
+    /// Secondary-storage failures (`failures`) and state, also when none is configured (all zero).
+    pub secondary_health: Arc<Health>,
 }
 
 impl std::ops::Deref for Auth {
@@ -74,6 +82,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("mail: {0}")]
     Mail(String),
+    #[error("secondary storage: {0}")]
+    Secondary(String),
 }
 
 impl Auth {
@@ -83,7 +93,8 @@ impl Auth {
     }
 
     pub fn builder(config: Config) -> AuthBuilder {
-        AuthBuilder { config, capabilities: crate::plugins::standard(), store: None, clock: Arc::new(SystemClock) }
+        let capabilities = crate::plugins::standard(&config);
+        AuthBuilder { config, capabilities, store: None, clock: Arc::new(SystemClock), secondary: None }
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -98,8 +109,16 @@ impl Auth {
 
     /// Creates or updates the schema of every capability.
     pub async fn migrate(&self) -> Result<Vec<String>, StoreError> {
-        let extra: Vec<_> = self.capabilities.iter().flat_map(|c| c.schema()).collect();
+        let mut extra: Vec<_> = self.capabilities.iter().flat_map(|c| c.schema()).collect();
+        if self.rate_limit_in_database() {
+            extra.push(crate::http::rate_limit_shared::rate_limit_table());
+        }
         self.store.migrate(&extra).await
+    }
+
+    fn rate_limit_in_database(&self) -> bool {
+        // As Better Auth: the table is part of the schema whenever database storage is chosen.
+        self.config.rate_limit.storage == Some(crate::config::RateLimitStorage::Database)
     }
 
     /// The whole application: auth routes under the base path, plus the development outbox when enabled.
@@ -113,9 +132,15 @@ pub struct AuthBuilder {
     capabilities: Vec<Arc<dyn Capability>>,
     store: Option<Arc<dyn Store>>,
     clock: Arc<dyn Clock>,
+    secondary: Option<Arc<dyn crate::secondary::SecondaryStorage>>,
 }
 
 impl AuthBuilder {
+    /// Uses this secondary storage instead of the one named by `config.secondary_storage`.
+    pub fn secondary_storage(mut self, s: Arc<dyn crate::secondary::SecondaryStorage>) -> Self {
+        self.secondary = Some(s);
+        self
+    }
     pub fn capability(mut self, c: Arc<dyn Capability>) -> Self {
         self.capabilities.push(c);
         self
@@ -156,8 +181,28 @@ impl AuthBuilder {
             form_csrf_paths.extend_from_slice(c.form_csrf_paths());
         }
         let rate_rules = Rules::new(&config.rate_limit, plugin_rules);
-        let rate_store: Option<Arc<dyn RateLimitStore>> =
-            if config.rate_limit_enabled() { Some(Arc::new(MemoryStore::new())) } else { None };
+        let secondary_health = Arc::new(Health::default());
+        let secondary = match (self.secondary, &config.secondary_storage) {
+            (Some(s), c) => {
+                let timeout = c.as_ref().map_or(crate::secondary::DEFAULT_TIMEOUT, |c| std::time::Duration::from_millis(c.timeout_ms));
+                Some(Secondary::new(s, timeout, secondary_health.clone()))
+            }
+            (None, Some(c)) => {
+                let s = crate::secondary::open(&c.url, &c.prefix).map_err(StartError::Secondary)?;
+                Some(Secondary::new(s, std::time::Duration::from_millis(c.timeout_ms), secondary_health.clone()))
+            }
+            (None, None) => None,
+        };
+        let sessions = Arc::new(SessionStore::new(store.clone(), secondary.clone(), &config));
+        SessionStore::spawn_replayer(&sessions);
+        let rate_store: Option<Arc<dyn RateLimitStore>> = if config.rate_limit_enabled() {
+            Some(
+                crate::http::rate_limit_shared::for_config(&config, secondary.as_ref(), &store)
+                    .unwrap_or_else(|| Arc::new(MemoryStore::new())),
+            )
+        } else {
+            None
+        };
         let auth_url = config.auth_url();
         let auth = Auth(Arc::new(AuthState {
             config,
@@ -174,6 +219,9 @@ impl AuthBuilder {
             auth_url,
             capabilities: self.capabilities,
             form_csrf_paths,
+            sessions,
+            secondary,
+            secondary_health,
         }));
         if auth.config.migrate_on_start {
             let applied = auth.migrate().await?;

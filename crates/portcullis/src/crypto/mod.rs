@@ -1,5 +1,6 @@
 //! Cryptographic building blocks: random identifiers, constant-time comparison, Better Auth's
-//! signed-cookie format ([`sign`]) and password hashing on a bounded worker pool ([`password`]).
+//! signed-cookie format ([`sign`]), `symmetricEncrypt` ([`symmetric`]) and password hashing on a
+//! bounded worker pool ([`password`]).
 //!
 //! This module owns every source of randomness used for secrets (ids, session tokens, salts): all
 //! of it comes from the operating system's CSPRNG. It must never use a seeded or thread-local
@@ -8,6 +9,7 @@
 
 pub mod password;
 pub mod sign;
+pub mod symmetric;
 
 use rand::rngs::OsRng;
 use rand::RngCore;

@@ -112,7 +112,7 @@ pub fn parse(headers: &HeaderMap, bytes: &[u8], allow_form: bool) -> Result<Opti
     if bytes.is_empty() {
         return Ok(None);
     }
-    let allowed = if allow_form { "application/json, application/x-www-form-urlencoded" } else { "application/json" };
+    let allowed = if allow_form { "application/x-www-form-urlencoded, application/json" } else { "application/json" };
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let Some(ct) = ct else {
         return Err(codes::UNSUPPORTED_MEDIA_TYPE.with_message(format!("Content-Type is required. Allowed types: {allowed}")));

@@ -4,4 +4,5 @@ pub mod cookies;
 pub mod ip;
 pub mod origin;
 pub mod rate_limit;
+pub mod rate_limit_shared;
 pub mod reply;

@@ -3,13 +3,19 @@
 //! A session is a random 32-character token stored with its user; the browser holds it in the
 //! signed `session_token` cookie. When the cookie cache is on, a signed `session_data` cookie lets
 //! reads skip the store for at most `cookie_cache.max_age` seconds: that is the documented bound on
-//! how long a revoked session can still be answered from a cookie. Handlers that change security
-//! state use the "sensitive" read, which always goes to the store.
+//! how long a revoked session can still be answered from a cookie. With secondary storage and
+//! `cookie_cache.revocation_check`, a cache hit is confirmed by one secondary-storage GET (no
+//! database access), so revocation is immediate. Handlers that change security state use the
+//! "sensitive" read, which always goes to the store.
+//!
+//! Where sessions are stored (database, secondary storage, both) is [`store::SessionStore`]'s
+//! business; this module and the routes call it without branching on configuration.
 //!
 //! This module never formats HTTP bodies; routes do.
 
 pub mod cookie_cache;
 mod guard;
+pub mod store;
 
 pub use guard::{FreshSession, MaybeSession, RequestMeta, SensitiveSession, SessionAuth};
 
@@ -64,15 +70,15 @@ pub async fn create(auth: &Auth, user_id: &str, meta: &RequestMeta, remember: bo
         user_agent: meta.user_agent.clone(),
         user_id: user_id.to_string(),
     };
-    auth.store.create_session(&session).await?;
+    auth.sessions.create(&session, now).await?;
     Ok(session)
 }
 
 /// Reads a session by token from the store; an expired one is deleted and reads as absent.
 pub async fn find(auth: &Auth, token: &str) -> ApiResult<Option<(Session, User)>> {
-    match auth.store.find_session(token).await? {
+    match auth.sessions.find(token).await? {
         Some((s, _)) if s.expires_at <= auth.now() => {
-            auth.store.delete_session(token).await?;
+            auth.sessions.delete(token, auth.now()).await?;
             Ok(None)
         }
         other => Ok(other),
@@ -100,6 +106,17 @@ pub fn from_cache(auth: &Auth, headers: &HeaderMap, token: &str) -> Option<(Sess
     };
     let ok = payload.session.token == token && payload.version == cc.version && payload.session.expires_at > now;
     ok.then_some((payload.session, payload.user))
+}
+
+/// [`from_cache`], confirmed against secondary storage when `cookie_cache.revocation_check` is on:
+/// a hit whose session key is gone (revoked) or unreadable is not trusted, and the caller then
+/// reads the session normally.
+pub async fn from_cache_checked(auth: &Auth, headers: &HeaderMap, token: &str) -> Option<(Session, User)> {
+    let hit = from_cache(auth, headers, token)?;
+    if auth.config.session.cookie_cache.revocation_check && !auth.sessions.still_cached(token).await {
+        return None;
+    }
+    Some(hit)
 }
 
 /// `Set-Cookie` values for a signed-in session: token, `dont_remember` and the cookie cache.

@@ -7,6 +7,7 @@
 
 pub mod driver;
 pub mod model;
+mod rate_limit;
 pub mod schema;
 mod sql;
 
@@ -14,7 +15,7 @@ pub use driver::{Db, PoolOptions};
 pub use sql::SqlStore;
 
 use chrono::{DateTime, Utc};
-use model::{Account, Session, User, UserPatch, Verification};
+use model::{Account, Jwk, Session, User, UserPatch, Verification};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -90,6 +91,18 @@ pub trait Store: Send + Sync + 'static {
     async fn consume_verification(&self, id: &str) -> StoreResult<bool>;
     async fn delete_expired_verifications(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 
+    // jwt signing keys (`jwks`, created only when the jwt capability is on)
+    /// Every row of `jwks`, oldest first.
+    async fn list_jwks(&self) -> StoreResult<Vec<Jwk>>;
+    async fn create_jwk(&self, key: &Jwk) -> StoreResult<()>;
+
     /// Checks the database answers.
     async fn ping(&self) -> StoreResult<()>;
+
+    /// Better Auth's database rate limiting: records one request for `key` in the `rateLimit`
+    /// table, atomically; `Ok(Err(seconds))` when it must be refused. Stores without that table
+    /// report an error (the limiter then lets the request through).
+    async fn rate_limit_consume(&self, _key: &str, _rule: crate::http::rate_limit::Rule, _now_ms: i64) -> StoreResult<Result<(), u64>> {
+        Err(StoreError::Db("this store does not support database rate limiting".into()))
+    }
 }

@@ -107,6 +107,29 @@ pub struct Verification {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A row of the jwt capability's `jwks` table (Better Auth's jwt plugin, spec §5.1). `id` is the
+/// JWT `kid`; `private_key` is stored as Better Auth writes it (encrypted unless disabled).
+#[derive(Clone, PartialEq)]
+pub struct Jwk {
+    pub id: String,
+    /// JSON of the public JWK.
+    pub public_key: String,
+    pub private_key: String,
+    pub created_at: DateTime<Utc>,
+    /// Set when key rotation is configured; the key signs nothing after it.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// `NULL` in rows written before Better Auth 1.7: the configured algorithm applies.
+    pub alg: Option<String>,
+    pub crv: Option<String>,
+}
+
+impl std::fmt::Debug for Jwk {
+    // Never print key material, even encrypted.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Jwk").field("id", &self.id).field("alg", &self.alg).field("expires_at", &self.expires_at).finish_non_exhaustive()
+    }
+}
+
 /// A partial update of a user; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
 pub struct UserPatch {

@@ -4,7 +4,7 @@
 //! mapping only) and run through [`Db`], which hides the dialect.
 
 use super::driver::{Arg, Db, RowRead};
-use super::model::{Account, Session, User, UserPatch, Verification, CREDENTIAL_PROVIDER};
+use super::model::{Account, Jwk, Session, User, UserPatch, Verification, CREDENTIAL_PROVIDER};
 use super::schema::{self, Names, Table};
 use super::{Store, StoreResult};
 use chrono::{DateTime, Utc};
@@ -27,6 +27,7 @@ const ACCOUNT: &[&str] = &[
     "updatedAt",
 ];
 const VERIFICATION: &[&str] = &["id", "identifier", "value", "expiresAt", "createdAt", "updatedAt"];
+const JWKS: &[&str] = &["id", "publicKey", "privateKey", "createdAt", "expiresAt", "alg", "crv"];
 
 /// Every statement the store runs, rendered for one dialect and naming.
 struct Sql {
@@ -56,6 +57,8 @@ struct Sql {
     verification_by_identifier: String,
     delete_verification: String,
     delete_expired_verifications: String,
+    insert_jwk: String,
+    all_jwks: String,
 }
 
 impl Sql {
@@ -212,6 +215,8 @@ impl Sql {
                 c("verification", "expiresAt"),
                 ph(1)
             ),
+            insert_jwk: insert("jwks", JWKS),
+            all_jwks: format!("select {} from {} order by {}", n.cols("jwks", JWKS, None), n.table("jwks"), c("jwks", "createdAt")),
         }
     }
 }
@@ -270,6 +275,18 @@ fn verification_row(r: &dyn RowRead) -> StoreResult<Verification> {
     })
 }
 
+fn jwk_row(r: &dyn RowRead) -> StoreResult<Jwk> {
+    Ok(Jwk {
+        id: r.text(0)?,
+        public_key: r.text(1)?,
+        private_key: r.text(2)?,
+        created_at: r.time(3)?,
+        expires_at: r.opt_time(4)?,
+        alg: r.opt_text(5)?,
+        crv: r.opt_text(6)?,
+    })
+}
+
 fn user_args(u: &User) -> Vec<Arg<'_>> {
     vec![
         Arg::Text(&u.id),
@@ -305,12 +322,14 @@ pub struct SqlStore {
     db: Db,
     names: Names,
     sql: Sql,
+    rate_sql: super::rate_limit::RateSql,
 }
 
 impl SqlStore {
     pub fn new(db: Db, names: Names) -> Self {
         let sql = Sql::render(&db, &names);
-        Self { db, names, sql }
+        let rate_sql = super::rate_limit::RateSql::render(&db, &names);
+        Self { db, names, sql, rate_sql }
     }
     pub fn db(&self) -> &Db {
         &self.db
@@ -486,7 +505,28 @@ impl Store for SqlStore {
         self.db.execute(&self.sql.delete_expired_verifications, &[Arg::Time(now)]).await
     }
 
+    async fn list_jwks(&self) -> StoreResult<Vec<Jwk>> {
+        self.db.fetch_all(&self.sql.all_jwks, &[], jwk_row).await
+    }
+
+    async fn create_jwk(&self, k: &Jwk) -> StoreResult<()> {
+        let args = [
+            Arg::Text(&k.id),
+            Arg::Text(&k.public_key),
+            Arg::Text(&k.private_key),
+            Arg::Time(k.created_at),
+            Arg::OptTime(k.expires_at),
+            Arg::OptText(k.alg.as_deref()),
+            Arg::OptText(k.crv.as_deref()),
+        ];
+        self.db.execute(&self.sql.insert_jwk, &args).await.map(|_| ())
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.db.execute("select 1", &[]).await.map(|_| ())
+    }
+
+    async fn rate_limit_consume(&self, key: &str, rule: crate::http::rate_limit::Rule, now_ms: i64) -> StoreResult<Result<(), u64>> {
+        super::rate_limit::consume(&self.db, &self.rate_sql, key, rule, now_ms).await
     }
 }

@@ -130,32 +130,43 @@ both!(list_accounts_shows_credential_account, |srv| async move {
     srv.client().get("/list-accounts").await.expect_error(401, "UNAUTHORIZED", "Unauthorized");
 });
 
-both!(change_email_without_verification, config = |c| c.user.update_email_without_verification = true, |srv| async move {
-    let u = srv.user("mover").await;
-    let taken = srv.user("taken").await;
-    let r = u.client.post_json("/change-email", json!({"newEmail": "Moved@Example.com"})).await;
-    r.expect_status(200);
-    assert_eq!(r.json(), &json!({"status": true}));
-    let s = u.client.session_from_db().await;
-    assert_eq!(s["user"]["email"], "moved@example.com");
-    assert_eq!(s["user"]["emailVerified"], false);
-    srv.sign_in("moved@example.com", &u.password).await;
-    srv.client().post_json("/sign-in/email", json!({"email": u.email, "password": u.password})).await.expect_status(401);
+both!(
+    change_email_without_verification,
+    config = |c| {
+        c.user.change_email_enabled = true;
+        c.user.update_email_without_verification = true
+    },
+    |srv| async move {
+        let u = srv.user("mover").await;
+        let taken = srv.user("taken").await;
+        let r = u.client.post_json("/change-email", json!({"newEmail": "Moved@Example.com"})).await;
+        r.expect_status(200);
+        assert_eq!(r.json(), &json!({"status": true}));
+        let s = u.client.session_from_db().await;
+        assert_eq!(s["user"]["email"], "moved@example.com");
+        assert_eq!(s["user"]["emailVerified"], false);
+        srv.sign_in("moved@example.com", &u.password).await;
+        srv.client().post_json("/sign-in/email", json!({"email": u.email, "password": u.password})).await.expect_status(401);
 
-    u.client.post_json("/change-email", json!({"newEmail": "moved@example.com"})).await.expect_status(400);
-    let same = u.client.post_json("/change-email", json!({"newEmail": "MOVED@example.com"})).await;
-    assert_eq!((same.status, same.text.as_str()), (400, r#"{"message":"Email is the same"}"#));
+        u.client.post_json("/change-email", json!({"newEmail": "moved@example.com"})).await.expect_status(400);
+        let same = u.client.post_json("/change-email", json!({"newEmail": "MOVED@example.com"})).await;
+        assert_eq!((same.status, same.text.as_str()), (400, r#"{"message":"Email is the same"}"#));
 
-    // A taken address answers the same, and changes nothing.
-    let r = u.client.post_json("/change-email", json!({"newEmail": taken.email})).await;
-    r.expect_status(200);
-    assert_eq!(r.json(), &json!({"status": true}));
-    assert_eq!(u.client.session_from_db().await["user"]["email"], "moved@example.com");
-    assert_eq!(taken.client.session_from_db().await["user"]["email"], taken.email.as_str());
+        // A taken address answers the same, and changes nothing.
+        let r = u.client.post_json("/change-email", json!({"newEmail": taken.email})).await;
+        r.expect_status(200);
+        assert_eq!(r.json(), &json!({"status": true}));
+        assert_eq!(u.client.session_from_db().await["user"]["email"], "moved@example.com");
+        assert_eq!(taken.client.session_from_db().await["user"]["email"], taken.email.as_str());
 
-    u.client.post_json("/change-email", json!({"newEmail": "bad"})).await.expect_code(400, "VALIDATION_ERROR");
-    srv.client().post_json("/change-email", json!({"newEmail": "x@example.com"})).await.expect_error(401, "UNAUTHORIZED", "Unauthorized");
-});
+        u.client.post_json("/change-email", json!({"newEmail": "bad"})).await.expect_code(400, "VALIDATION_ERROR");
+        srv.client().post_json("/change-email", json!({"newEmail": "x@example.com"})).await.expect_error(
+            401,
+            "UNAUTHORIZED",
+            "Unauthorized",
+        );
+    }
+);
 
 both!(change_email_disabled, config = |c| c.user.change_email_enabled = false, |srv| async move {
     let u = srv.user("fixed").await;
@@ -166,9 +177,16 @@ both!(change_email_disabled, config = |c| c.user.change_email_enabled = false, |
     );
 });
 
-both!(change_email_without_any_flow, config = |c| c.email_verification.enabled = false, |srv| async move {
-    let u = srv.user("noflow").await;
-    let r = u.client.post_json("/change-email", json!({"newEmail": "x@example.com"})).await;
-    assert_eq!((r.status, r.text.as_str()), (400, r#"{"message":"Verification email isn't enabled"}"#));
-    assert_eq!(u.client.session_from_db().await["user"]["email"], u.email.as_str());
-});
+both!(
+    change_email_without_any_flow,
+    config = |c| {
+        c.user.change_email_enabled = true;
+        c.email_verification.enabled = false
+    },
+    |srv| async move {
+        let u = srv.user("noflow").await;
+        let r = u.client.post_json("/change-email", json!({"newEmail": "x@example.com"})).await;
+        assert_eq!((r.status, r.text.as_str()), (400, r#"{"message":"Verification email isn't enabled"}"#));
+        assert_eq!(u.client.session_from_db().await["user"]["email"], u.email.as_str());
+    }
+);

@@ -141,7 +141,7 @@ both!(auto_sign_in_after_verification, config = |c| c.email_verification.auto_si
     assert_eq!(s["user"]["emailVerified"], true);
 });
 
-both!(change_email_through_verification, |srv| async move {
+both!(change_email_through_verification, config = |c| c.user.change_email_enabled = true, |srv| async move {
     let u = srv.user("changer").await;
     let r = u.client.post_json("/change-email", json!({"newEmail": "New@Example.com", "callbackURL": "/done"})).await;
     r.expect_status(200);
@@ -175,31 +175,38 @@ both!(change_email_token_without_user_id_is_refused, |srv| async move {
     assert_eq!(u.client.session_from_db().await["user"]["email"], u.email.as_str());
 });
 
-both!(change_email_with_confirmation_of_the_old_address, config = |c| c.user.change_email_confirmation = true, |srv| async move {
-    let u = srv.user("confirm").await;
-    // Verify the current address first: confirmation only applies to verified users.
-    u.client.post_json("/send-verification-email", json!({"email": u.email})).await.expect_status(200);
-    let t = srv.mail_of_kind(&u.email, "verify-email").await["token"].as_str().unwrap().to_string();
-    srv.client().get(&format!("/verify-email?token={}", enc(&t))).await.expect_status(200);
+both!(
+    change_email_with_confirmation_of_the_old_address,
+    config = |c| {
+        c.user.change_email_enabled = true;
+        c.user.change_email_confirmation = true
+    },
+    |srv| async move {
+        let u = srv.user("confirm").await;
+        // Verify the current address first: confirmation only applies to verified users.
+        u.client.post_json("/send-verification-email", json!({"email": u.email})).await.expect_status(200);
+        let t = srv.mail_of_kind(&u.email, "verify-email").await["token"].as_str().unwrap().to_string();
+        srv.client().get(&format!("/verify-email?token={}", enc(&t))).await.expect_status(200);
 
-    u.client.post_json("/change-email", json!({"newEmail": "next@example.com"})).await.expect_status(200);
-    let confirm = srv.mail_of_kind(&u.email, "change-email-confirmation").await;
-    let token = confirm["token"].as_str().unwrap().to_string();
-    let claims = jwt_claims(&token);
-    assert_eq!(claims["requestType"], "change-email-confirmation");
-    assert_eq!(claims["updateTo"], "next@example.com");
-    assert!(srv.outbox("next@example.com").await.is_empty(), "nothing goes to the new address before confirmation");
+        u.client.post_json("/change-email", json!({"newEmail": "next@example.com"})).await.expect_status(200);
+        let confirm = srv.mail_of_kind(&u.email, "change-email-confirmation").await;
+        let token = confirm["token"].as_str().unwrap().to_string();
+        let claims = jwt_claims(&token);
+        assert_eq!(claims["requestType"], "change-email-confirmation");
+        assert_eq!(claims["updateTo"], "next@example.com");
+        assert!(srv.outbox("next@example.com").await.is_empty(), "nothing goes to the new address before confirmation");
 
-    let r = u.client.get(&format!("/verify-email?token={}", enc(&token))).await;
-    r.expect_status(200);
-    assert_eq!(r.json()["status"], true);
-    assert_eq!(u.client.session_from_db().await["user"]["email"], u.email.as_str(), "not changed yet");
+        let r = u.client.get(&format!("/verify-email?token={}", enc(&token))).await;
+        r.expect_status(200);
+        assert_eq!(r.json()["status"], true);
+        assert_eq!(u.client.session_from_db().await["user"]["email"], u.email.as_str(), "not changed yet");
 
-    let second = srv.wait_mail("next@example.com", |m| m["token"].is_string()).await;
-    let token = second["token"].as_str().unwrap().to_string();
-    assert_eq!(jwt_claims(&token)["requestType"], "change-email-verification");
-    let r = u.client.get(&format!("/verify-email?token={}", enc(&token))).await;
-    r.expect_status(200);
-    assert_eq!(r.json()["user"]["email"], "next@example.com");
-    assert_eq!(u.client.session_from_db().await["user"]["email"], "next@example.com");
-});
+        let second = srv.wait_mail("next@example.com", |m| m["token"].is_string()).await;
+        let token = second["token"].as_str().unwrap().to_string();
+        assert_eq!(jwt_claims(&token)["requestType"], "change-email-verification");
+        let r = u.client.get(&format!("/verify-email?token={}", enc(&token))).await;
+        r.expect_status(200);
+        assert_eq!(r.json()["user"]["email"], "next@example.com");
+        assert_eq!(u.client.session_from_db().await["user"]["email"], "next@example.com");
+    }
+);

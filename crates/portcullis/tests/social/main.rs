@@ -2,6 +2,7 @@
 //! PostgreSQL (`PORTCULLIS_TEST_PG`, default postgres://postgres@127.0.0.1:5432/postgres).
 
 mod harness;
+mod id_token;
 mod idp;
 
 use harness::{at_idp, query_param, Browser, Res, Server};

@@ -26,6 +26,7 @@ impl Capability for Core {
             .route("/revoke-sessions", post(sessions::revoke_sessions))
             .route("/revoke-other-sessions", post(sessions::revoke_other_sessions))
             .route("/update-user", post(user::update_user))
+            .route("/update-session", post(user::update_session))
             .route("/delete-user", post(user::delete_user))
             .route("/list-accounts", get(user::list_accounts))
     }

@@ -37,7 +37,7 @@ async fn get_session_inner(auth: &Auth, headers: &HeaderMap, q: &HashMap<String,
         return Ok(Reply::json(&serde_json::Value::Null).no_store());
     };
     if !flag(q, "disableCookieCache") {
-        if let Some((s, u)) = session::from_cache(auth, headers, &token) {
+        if let Some((s, u)) = session::from_cache_checked(auth, headers, &token).await {
             return Ok(Reply::json(&SessionOut { session: &s, user: &u }).no_store());
         }
     }
@@ -49,11 +49,11 @@ async fn get_session_inner(auth: &Auth, headers: &HeaderMap, q: &HashMap<String,
     if !dont_remember && !flag(q, "disableRefresh") && session::needs_refresh(auth, &s) {
         let now = auth.now();
         let expires_at = now + Duration::seconds(auth.config.session.expires_in as i64);
-        if !auth.store.touch_session(&token, expires_at, now).await? {
-            return Err(codes::FAILED_TO_GET_SESSION);
-        }
         s.expires_at = expires_at;
         s.updated_at = now;
+        if !auth.sessions.touch(&s, &user, now).await? {
+            return Err(codes::FAILED_TO_GET_SESSION);
+        }
         reply_cookies = session::issue_cookies(auth, &s, &user, false);
     } else if let Some(c) = session::cache_cookie(auth, &s, &user, dont_remember) {
         reply_cookies.push(c);
@@ -68,16 +68,14 @@ pub async fn post_get_session() -> ApiResult<Reply> {
 /// Deletes the current session (if any) and always clears the cookies.
 pub async fn sign_out(State(auth): State<Auth>, headers: HeaderMap) -> ApiResult<Reply> {
     if let Some(token) = session::token_from(&auth, &headers) {
-        auth.store.delete_session(&token).await?;
+        auth.sessions.delete(&token, auth.now()).await?;
     }
     Ok(Reply::json(&json!({"success": true})).cookies(session::clear_cookies(&auth)))
 }
 
 /// Active sessions of the user, tokens included (the client passes them to revoke-session).
 pub async fn list_sessions(State(auth): State<Auth>, FreshSession(cur): FreshSession) -> ApiResult<Reply> {
-    let now = auth.now();
-    let mut list = auth.store.list_sessions(&cur.user.id).await?;
-    list.retain(|s| s.expires_at > now);
+    let list = auth.sessions.list(&cur.user.id, auth.now()).await?;
     Ok(Reply::json(&list))
 }
 
@@ -85,9 +83,9 @@ pub async fn list_sessions(State(auth): State<Auth>, FreshSession(cur): FreshSes
 pub async fn revoke_session(State(auth): State<Auth>, SensitiveSession(cur): SensitiveSession, body: Body) -> ApiResult<Reply> {
     let fields = body.object()?;
     let token = fields.str("token")?;
-    if let Some((s, _)) = auth.store.find_session(token).await? {
+    if let Some((s, _)) = auth.sessions.find(token).await? {
         if s.user_id == cur.user.id {
-            auth.store.delete_session(token).await?;
+            auth.sessions.delete(token, auth.now()).await?;
         }
     }
     let mut reply = Reply::json(&json!({"status": true}));
@@ -98,11 +96,11 @@ pub async fn revoke_session(State(auth): State<Auth>, SensitiveSession(cur): Sen
 }
 
 pub async fn revoke_sessions(State(auth): State<Auth>, SensitiveSession(cur): SensitiveSession) -> ApiResult<Reply> {
-    auth.store.delete_user_sessions(&cur.user.id, None).await?;
+    auth.sessions.delete_user_sessions(&cur.user.id, None, auth.now()).await?;
     Ok(Reply::json(&json!({"status": true})).cookies(session::clear_cookies(&auth)))
 }
 
 pub async fn revoke_other_sessions(State(auth): State<Auth>, SensitiveSession(cur): SensitiveSession) -> ApiResult<Reply> {
-    auth.store.delete_user_sessions(&cur.user.id, Some(&cur.session.token)).await?;
+    auth.sessions.delete_user_sessions(&cur.user.id, Some(&cur.session.token), auth.now()).await?;
     Ok(Reply::json(&json!({"status": true})))
 }

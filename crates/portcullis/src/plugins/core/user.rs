@@ -14,7 +14,11 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 pub async fn update_user(State(auth): State<Auth>, SessionAuth(cur): SessionAuth, body: Body) -> ApiResult<Reply> {
-    let Some(Value::Object(_)) = &body.0 else { return Err(codes::BODY_MUST_BE_AN_OBJECT) };
+    match &body.0 {
+        Some(Value::Object(_)) => {}
+        Some(Value::Array(_)) => return Err(ApiError::validation("[body] Invalid input: expected record, received array")),
+        _ => return Err(codes::BODY_MUST_BE_AN_OBJECT),
+    }
     let f = body.object()?;
     if f.get("email").is_some() {
         return Err(codes::EMAIL_CAN_NOT_BE_UPDATED);
@@ -30,8 +34,16 @@ pub async fn update_user(State(auth): State<Auth>, SessionAuth(cur): SessionAuth
         return Err(ApiError::uncoded(StatusCode::BAD_REQUEST, "No fields to update"));
     }
     let user = auth.store.update_user(&cur.user.id, &patch, auth.now()).await?.ok_or(codes::USER_NOT_FOUND)?;
+    auth.sessions.refresh_user(&user, auth.now()).await;
     let cookies = session::issue_cookies(&auth, &cur.session, &user, cur.dont_remember);
     Ok(Reply::json(&json!({"status": true})).cookies(cookies))
+}
+
+/// `POST /update-session` changes additional session fields; core sessions have none, so every
+/// call is "No fields to update", as in Better Auth without `session.additionalFields`.
+pub async fn update_session(SessionAuth(_cur): SessionAuth, body: Body) -> ApiResult<Reply> {
+    body.object()?;
+    Err(ApiError::uncoded(StatusCode::BAD_REQUEST, "No fields to update"))
 }
 
 pub async fn delete_user(State(auth): State<Auth>, SensitiveSession(cur): SensitiveSession, body: Body) -> ApiResult<Reply> {
@@ -55,7 +67,7 @@ pub async fn delete_user(State(auth): State<Auth>, SensitiveSession(cur): Sensit
             return Err(codes::SESSION_EXPIRED);
         }
     }
-    auth.store.delete_user(&cur.user.id).await?;
+    auth.sessions.delete_user(&cur.user.id, auth.now()).await?;
     Ok(Reply::json(&json!({"success": true, "message": "User deleted"})).cookies(session::clear_cookies(&auth)))
 }
 

@@ -29,6 +29,7 @@ impl Capability for EmailPassword {
             .route("/send-verification-email", post(verify::send_verification_email))
             .route("/verify-email", get(verify::verify_email))
             .route("/change-email", post(verify::change_email))
+            .route("/verify-password", post(password::verify_password))
     }
     fn form_csrf_paths(&self) -> &'static [&'static str] {
         &["/sign-in/email", "/sign-up/email"]

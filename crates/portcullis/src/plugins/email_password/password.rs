@@ -33,10 +33,18 @@ pub async fn change_password(
     if !revoke {
         return Ok(Reply::json(&json!({"token": null, "user": cur.user})));
     }
-    auth.store.delete_user_sessions(&cur.user.id, None).await?;
+    auth.sessions.delete_user_sessions(&cur.user.id, None, auth.now()).await?;
     let s = session::create(&auth, &cur.user.id, &meta, !cur.dont_remember).await?;
     let cookies = session::issue_cookies(&auth, &s, &cur.user, cur.dont_remember);
     Ok(Reply::json(&json!({"token": s.token, "user": cur.user})).cookies(cookies))
+}
+
+/// `POST /verify-password`: confirms the signed-in user's password (for re-authentication prompts).
+pub async fn verify_password(State(auth): State<Auth>, SensitiveSession(cur): SensitiveSession, body: Body) -> ApiResult<Reply> {
+    let f = body.object()?;
+    let password = f.str("password")?;
+    check_password(&auth, &cur.user.id, password).await?;
+    Ok(Reply::json(&json!({"status": true})))
 }
 
 const RESET_PREFIX: &str = "reset-password:";
@@ -123,7 +131,7 @@ pub async fn reset_password(State(auth): State<Auth>, Query(q): Query<HashMap<St
         return Err(codes::INVALID_TOKEN);
     }
     if auth.config.email_and_password.revoke_sessions_on_password_reset {
-        auth.store.delete_user_sessions(&user.id, None).await?;
+        auth.sessions.delete_user_sessions(&user.id, None, now).await?;
     }
     match auth.store.find_credential_account(&user.id).await? {
         Some(a) => auth.store.update_password(&a.id, &hash, now).await?,

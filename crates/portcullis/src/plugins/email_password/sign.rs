@@ -3,7 +3,7 @@
 use super::{check_length, check_max_length, upgrade_hash, verify::send_verification};
 use crate::app::Auth;
 use crate::crypto::{self, password::Verified};
-use crate::error::{codes, ApiResult};
+use crate::error::{codes, ApiError, ApiResult};
 use crate::http::body::{is_email, Body};
 use crate::http::reply::Reply;
 use crate::session::{self, RequestMeta};
@@ -28,6 +28,9 @@ pub async fn sign_up(State(auth): State<Auth>, meta: RequestMeta, headers: Heade
     let name = f.str("name")?;
     let email = f.email("email")?.to_lowercase();
     let password = f.str("password")?;
+    if password.is_empty() {
+        return Err(ApiError::validation("[body.password] Too small: expected string to have >=1 characters"));
+    }
     let image = f.opt_str("image")?;
     let callback = f.opt_str("callbackURL")?;
     let remember = f.opt_bool("rememberMe")?.unwrap_or(true);

@@ -127,6 +127,7 @@ pub async fn verify_email(
     }
     let patch = UserPatch { email_verified: Some(true), ..Default::default() };
     let user = auth.store.update_user(&user.id, &patch, auth.now()).await?.ok_or(codes::USER_NOT_FOUND)?;
+    auth.sessions.refresh_user(&user, auth.now()).await;
     let mut cookies = Vec::new();
     if auth.config.email_verification.auto_sign_in_after_verification {
         match cur.filter(|c| c.user.id == user.id) {
@@ -175,6 +176,7 @@ async fn change_email_callback(
         Err(crate::store::StoreError::Conflict(_)) => return fail(callback, unauthorized(codes::INVALID_TOKEN)),
         Err(e) => return Err(e.into()),
     };
+    auth.sessions.refresh_user(&updated, auth.now()).await;
     if legacy {
         send_verification(auth, &updated, callback, None, None);
     }
@@ -210,6 +212,7 @@ pub async fn change_email(State(auth): State<Auth>, SensitiveSession(cur): Sensi
             Err(crate::store::StoreError::Conflict(_)) => return Ok(Reply::json(&json!({"status": true}))),
             Err(e) => return Err(e.into()),
         };
+        auth.sessions.refresh_user(&user, auth.now()).await;
         if can_send {
             send_verification(&auth, &user, callback, None, None);
         }

@@ -59,7 +59,8 @@ pub fn apply_tokens(auth: &Auth, a: &mut Account, t: &Tokens, now: DateTime<Utc>
     a.updated_at = now;
 }
 
-fn new_account(auth: &Auth, provider_id: &str, user_id: &str, p: &Profile, t: &Tokens, scopes: &[String]) -> Account {
+/// A new account row for `user_id` from a provider profile and tokens.
+pub fn new_account(auth: &Auth, provider_id: &str, user_id: &str, p: &Profile, t: &Tokens, scopes: &[String]) -> Account {
     let now = auth.now();
     let mut a = Account {
         id: crypto::random_id(32),
@@ -71,7 +72,7 @@ fn new_account(auth: &Auth, provider_id: &str, user_id: &str, p: &Profile, t: &T
         id_token: None,
         access_token_expires_at: None,
         refresh_token_expires_at: None,
-        scope: Some(scopes.join(",")),
+        scope: (!scopes.is_empty()).then(|| scopes.join(",")),
         password: None,
         created_at: now,
         updated_at: now,

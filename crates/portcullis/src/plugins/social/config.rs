@@ -172,6 +172,15 @@ pub struct ProviderConfig {
     pub private_key: Option<String>,
     /// Plain OAuth 2.0: where the user fields are in the user-info JSON.
     pub mapping: FieldMapping,
+    /// Extra `aud` values accepted for ID tokens a client submits to `/sign-in/social` or
+    /// `/link-social` (`idToken`): e.g. Apple's app bundle id, Google's iOS/Android client ids.
+    /// `client_id` is always accepted.
+    pub audience: Vec<String>,
+    /// Refuse client-submitted ID tokens for this provider (`ID_TOKEN_NOT_SUPPORTED`), like
+    /// Better Auth's `disableIdTokenSignIn`.
+    pub disable_id_token_sign_in: bool,
+    /// Never send the user to this provider's `end_session_endpoint` on sign-out.
+    pub disable_provider_logout: bool,
 }
 
 const BUILTIN: &[&str] = &["discord", "github", "google", "microsoft", "apple"];

@@ -1,8 +1,10 @@
 //! ID tokens: signature (RS256/ES256 family, keys from the provider's JWKS), `iss`, `aud`, `exp`
-//! and the flow's nonce; and Apple's ES256 client-secret JWT.
+//! and the flow's nonce; for tokens a client submits also their age (`iat`, 1 h) and, for
+//! Microsoft, the tenant binding; and Apple's ES256 client-secret JWT.
 //!
 //! `alg: none`, HMAC algorithms and keys of the wrong type are refused. Tokens are never logged.
 
+use super::config::ProviderKind;
 use super::provider::{Endpoints, Provider};
 use crate::crypto::ct_eq;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -10,7 +12,25 @@ use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::Value;
 
-/// Verifies an id_token and returns its claims.
+/// What an ID token must satisfy beyond signature, `iss`, `aud` (the client id) and `exp`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Checks<'a> {
+    /// The nonce the token must carry, when one is expected.
+    pub nonce: Option<&'a str>,
+    /// Also accept `hex(SHA-256(nonce))` (Apple's native SDKs send the hashed nonce).
+    pub nonce_sha256: bool,
+    /// Refuse tokens issued (`iat`) longer ago than this many seconds.
+    pub max_age: Option<i64>,
+    /// Accept the provider's extra `audience` values, not only the client id.
+    pub extra_audiences: bool,
+    /// Only RS256 (Better Auth's rule for Google, Apple and Microsoft client-submitted tokens).
+    pub rs256_only: bool,
+}
+
+/// Clock skew allowed on `exp`, `nbf` and `iat` (Better Auth's, from openid-client).
+const LEEWAY: u64 = 30;
+
+/// Verifies an id_token obtained in a flow (bound to the flow's nonce) and returns its claims.
 pub async fn verify_id_token(
     http: &reqwest::Client,
     p: &Provider,
@@ -18,19 +38,53 @@ pub async fn verify_id_token(
     token: &str,
     nonce: Option<&str>,
 ) -> Result<Value, String> {
+    verify(http, p, ep, token, &Checks { nonce, ..Default::default() }).await
+}
+
+/// Verifies an id_token a client submitted (`idToken` on `/sign-in/social`, `/link-social`), as
+/// Better Auth's `verifyProviderIdToken` does: at most one hour old, and the nonce when given.
+pub async fn verify_client_id_token(
+    http: &reqwest::Client,
+    p: &Provider,
+    ep: &Endpoints,
+    token: &str,
+    nonce: Option<&str>,
+) -> Result<Value, String> {
+    let builtin = p.kind != ProviderKind::Oidc;
+    let checks = Checks {
+        nonce: nonce.filter(|n| !n.is_empty()),
+        nonce_sha256: p.kind == ProviderKind::Apple,
+        max_age: Some(3600),
+        extra_audiences: true,
+        rs256_only: builtin,
+    };
+    verify(http, p, ep, token, &checks).await
+}
+
+fn sha256_hex(s: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+async fn verify(http: &reqwest::Client, p: &Provider, ep: &Endpoints, token: &str, c: &Checks<'_>) -> Result<Value, String> {
     let header = jsonwebtoken::decode_header(token).map_err(|e| format!("id_token header: {e}"))?;
     let alg = header.alg;
-    if !matches!(
-        alg,
-        Algorithm::RS256
-            | Algorithm::RS384
-            | Algorithm::RS512
-            | Algorithm::PS256
-            | Algorithm::PS384
-            | Algorithm::PS512
-            | Algorithm::ES256
-            | Algorithm::ES384
-    ) {
+    let accepted = if c.rs256_only {
+        alg == Algorithm::RS256
+    } else {
+        matches!(
+            alg,
+            Algorithm::RS256
+                | Algorithm::RS384
+                | Algorithm::RS512
+                | Algorithm::PS256
+                | Algorithm::PS384
+                | Algorithm::PS512
+                | Algorithm::ES256
+                | Algorithm::ES384
+        )
+    };
+    if !accepted {
         return Err(format!("id_token algorithm {alg:?} is not accepted"));
     }
     let jwks_url = ep.jwks.as_deref().ok_or("the provider has no JWKS")?;
@@ -50,26 +104,60 @@ pub async fn verify_id_token(
     };
     let key = DecodingKey::from_jwk(&jwk).map_err(|e| format!("JWK: {e}"))?;
     let mut v = Validation::new(alg);
-    v.set_audience(&[&p.cfg.client_id]);
+    let mut audiences: Vec<&str> = vec![p.cfg.client_id.as_str()];
+    if c.extra_audiences {
+        audiences.extend(p.cfg.audience.iter().map(String::as_str).filter(|a| !a.is_empty()));
+    }
+    v.set_audience(&audiences);
     v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-    v.leeway = 30;
+    v.leeway = LEEWAY;
     match (p.kind, &ep.issuer) {
         // Google documents both spellings.
-        (super::config::ProviderKind::Google, Some(iss)) if iss == "https://accounts.google.com" => {
+        (ProviderKind::Google, Some(iss)) if iss == "https://accounts.google.com" => {
             v.set_issuer(&["https://accounts.google.com", "accounts.google.com"])
         }
         (_, Some(iss)) => v.set_issuer(&[iss]),
-        // Microsoft multi-tenant: `iss` carries the user's tenant; audience and signature still bind it.
+        // Microsoft multi-tenant: `iss` carries the user's tenant; bound to `tid` below.
         (_, None) => {}
     }
     let data = jsonwebtoken::decode::<Value>(token, &key, &v).map_err(|e| format!("id_token: {e}"))?;
-    if let Some(expected) = nonce {
-        let got = data.claims.get("nonce").and_then(Value::as_str).unwrap_or("");
-        if !ct_eq(got.as_bytes(), expected.as_bytes()) {
-            return Err("id_token nonce does not match the flow".into());
+    let claims = data.claims;
+    if p.kind == ProviderKind::Microsoft && p.cfg.issuer.is_none() {
+        microsoft_tenant_ok(p, &claims)?;
+    }
+    if let Some(max_age) = c.max_age {
+        let iat = claims.get("iat").and_then(Value::as_i64).ok_or("id_token has no iat")?;
+        let now = chrono::Utc::now().timestamp();
+        if iat > now + LEEWAY as i64 || now - iat > max_age + LEEWAY as i64 {
+            return Err("id_token is too old (iat)".into());
         }
     }
-    Ok(data.claims)
+    if let Some(expected) = c.nonce {
+        let got = claims.get("nonce").and_then(Value::as_str).unwrap_or("");
+        let ok = ct_eq(got.as_bytes(), expected.as_bytes()) || (c.nonce_sha256 && ct_eq(got.as_bytes(), sha256_hex(expected).as_bytes()));
+        if !ok {
+            return Err("id_token nonce does not match".into());
+        }
+    }
+    Ok(claims)
+}
+
+/// The consumer ("personal account") tenant of Microsoft Entra ID.
+const MICROSOFT_CONSUMER_TENANT: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
+
+/// Microsoft: `iss` must name the token's own tenant (`{authority}/{tid}/v2.0`), and the account
+/// class must match a `organizations`/`consumers` restriction (Better Auth's `verifyClaims`).
+fn microsoft_tenant_ok(p: &Provider, claims: &Value) -> Result<(), String> {
+    let authority = p.cfg.authority.as_deref().unwrap_or("https://login.microsoftonline.com").trim_end_matches('/');
+    let tid = claims.get("tid").and_then(Value::as_str).ok_or("id_token has no tid")?;
+    if claims.get("iss").and_then(Value::as_str) != Some(format!("{authority}/{tid}/v2.0").as_str()) {
+        return Err("id_token issuer does not match its tenant".into());
+    }
+    match p.cfg.tenant_id.as_deref().unwrap_or("common") {
+        "organizations" if tid == MICROSOFT_CONSUMER_TENANT => Err("personal accounts are not allowed".into()),
+        "consumers" if tid != MICROSOFT_CONSUMER_TENANT => Err("only personal accounts are allowed".into()),
+        _ => Ok(()),
+    }
 }
 
 /// The claims of a JWT without verifying it: only for tokens this server verified when it stored

@@ -25,6 +25,7 @@ pub mod account;
 pub mod callback;
 pub mod cipher;
 pub mod config;
+pub mod id_token;
 pub mod jwt;
 pub mod oauth;
 pub mod profile;
@@ -79,7 +80,14 @@ pub mod errors {
     use axum::http::StatusCode as S;
 
     pub const PROVIDER_NOT_FOUND: ApiError = ApiError::new(S::NOT_FOUND, "PROVIDER_NOT_FOUND", "Provider not found");
-    pub const ID_TOKEN_NOT_SUPPORTED: ApiError = ApiError::new(S::NOT_FOUND, "ID_TOKEN_NOT_SUPPORTED", "id token not supported");
+    pub const ID_TOKEN_NOT_SUPPORTED: ApiError = ApiError::new(S::NOT_FOUND, "ID_TOKEN_NOT_SUPPORTED", "id_token not supported");
+    pub const USER_EMAIL_NOT_FOUND: ApiError = ApiError::new(S::UNAUTHORIZED, "USER_EMAIL_NOT_FOUND", "User email not found");
+    pub const SOCIAL_ACCOUNT_ALREADY_LINKED: ApiError =
+        ApiError::new(S::CONFLICT, "SOCIAL_ACCOUNT_ALREADY_LINKED", "Social account already linked");
+    pub const LINKING_DIFFERENT_EMAILS_NOT_ALLOWED: ApiError =
+        ApiError::new(S::UNAUTHORIZED, "LINKING_DIFFERENT_EMAILS_NOT_ALLOWED", "Account not linked - different emails not allowed");
+    pub const LINKING_FAILED: ApiError =
+        ApiError::new(S::EXPECTATION_FAILED, "LINKING_FAILED", "Account not linked - unable to create account");
     pub const LINKING_NOT_ALLOWED: ApiError =
         ApiError::new(S::UNAUTHORIZED, "LINKING_NOT_ALLOWED", "Account not linked - linking not allowed");
     pub const FAILED_TO_GET_ACCESS_TOKEN: ApiError =

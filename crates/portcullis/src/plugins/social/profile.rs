@@ -144,6 +144,16 @@ pub async fn for_account(
     }
 }
 
+/// The profile of a verified ID token a client submitted (`idToken`); `apple_user` is the
+/// `user` object the client passed along (Apple's one-time name), as JSON.
+pub fn from_id_token(p: &Provider, claims: Value, apple_user: Option<&str>) -> Result<Profile, String> {
+    match p.kind {
+        ProviderKind::Microsoft => microsoft(claims),
+        ProviderKind::Apple => apple(claims, apple_user),
+        _ => from_claims(claims, None),
+    }
+}
+
 fn microsoft(claims: Value) -> Result<Profile, String> {
     // 1.7: the account id is the object id, stable across the user's apps (`sub` is per app).
     let id = str_of(&claims, "oid").or_else(|| str_of(&claims, "sub"));

@@ -82,6 +82,8 @@ pub struct Endpoints {
     pub jwks: Option<String>,
     /// Expected `iss` of id_tokens and of the authorization response (RFC 9207), when known.
     pub issuer: Option<String>,
+    /// OIDC RP-initiated logout (`end_session_endpoint` from discovery).
+    pub end_session: Option<String>,
 }
 
 pub struct Provider {
@@ -140,6 +142,13 @@ impl Provider {
         self.kind == ProviderKind::Oidc && scopes.iter().any(|s| s == "openid")
     }
 
+    /// Whether a client may submit an ID token for this provider (`idToken` on `/sign-in/social`
+    /// and `/link-social`): the providers whose identity is an OIDC ID token.
+    pub fn supports_id_token(&self) -> bool {
+        !self.cfg.disable_id_token_sign_in
+            && matches!(self.kind, ProviderKind::Google | ProviderKind::Microsoft | ProviderKind::Apple | ProviderKind::Oidc)
+    }
+
     pub fn redirect_uri(&self, auth: &Auth) -> String {
         self.cfg.redirect_uri.clone().unwrap_or_else(|| format!("{}/callback/{}", auth.auth_url, self.id))
     }
@@ -166,6 +175,7 @@ impl Provider {
                 userinfo: Some(over(&c.userinfo_url, "https://discord.com/api/users/%40me")),
                 jwks: None,
                 issuer: None,
+                end_session: None,
             },
             ProviderKind::Github => Endpoints {
                 authorization: over(&c.authorization_url, "https://github.com/login/oauth/authorize"),
@@ -173,6 +183,7 @@ impl Provider {
                 userinfo: Some(over(&c.userinfo_url, &format!("{}/user", self.github_api()))),
                 jwks: None,
                 issuer: None,
+                end_session: None,
             },
             ProviderKind::Google => Endpoints {
                 authorization: over(&c.authorization_url, "https://accounts.google.com/o/oauth2/v2/auth"),
@@ -180,18 +191,22 @@ impl Provider {
                 userinfo: c.userinfo_url.clone(),
                 jwks: Some(over(&c.jwks_url, "https://www.googleapis.com/oauth2/v3/certs")),
                 issuer: Some(over(&c.issuer, "https://accounts.google.com")),
+                end_session: None,
             },
             ProviderKind::Microsoft => {
                 let authority = c.authority.clone().unwrap_or_else(|| "https://login.microsoftonline.com".into());
                 let authority = authority.trim_end_matches('/');
                 let tenant = c.tenant_id.clone().unwrap_or_else(|| "common".into());
+                // Multi-tenant issuers carry the user's tenant id (checked in `jwt`); a single
+                // tenant has a fixed issuer.
+                let single = !matches!(tenant.as_str(), "common" | "organizations" | "consumers");
                 Endpoints {
                     authorization: over(&c.authorization_url, &format!("{authority}/{tenant}/oauth2/v2.0/authorize")),
                     token: over(&c.token_url, &format!("{authority}/{tenant}/oauth2/v2.0/token")),
                     userinfo: c.userinfo_url.clone(),
                     jwks: Some(over(&c.jwks_url, &format!("{authority}/{tenant}/discovery/v2.0/keys"))),
-                    // Multi-tenant issuers carry the user's tenant id; checked in `jwt` instead.
-                    issuer: c.issuer.clone(),
+                    issuer: c.issuer.clone().or_else(|| single.then(|| format!("{authority}/{tenant}/v2.0"))),
+                    end_session: None,
                 }
             }
             ProviderKind::Apple => Endpoints {
@@ -200,6 +215,7 @@ impl Provider {
                 userinfo: None,
                 jwks: Some(over(&c.jwks_url, "https://appleid.apple.com/auth/keys")),
                 issuer: Some(over(&c.issuer, "https://appleid.apple.com")),
+                end_session: None,
             },
             ProviderKind::Oauth2 => Endpoints {
                 authorization: c.authorization_url.clone().unwrap_or_default(),
@@ -207,6 +223,7 @@ impl Provider {
                 userinfo: c.userinfo_url.clone(),
                 jwks: c.jwks_url.clone(),
                 issuer: c.issuer.clone(),
+                end_session: None,
             },
             ProviderKind::Oidc => return self.discover(http).await,
         };
@@ -243,6 +260,7 @@ impl Provider {
             userinfo: c.userinfo_url.clone().or_else(|| field("userinfo_endpoint")),
             jwks: c.jwks_url.clone().or_else(|| field("jwks_uri")),
             issuer,
+            end_session: field("end_session_endpoint"),
         };
         let ep = Arc::new(ep);
         *cache = Some((ep.clone(), Instant::now()));

@@ -1,15 +1,16 @@
 //! Starting a flow: `POST /sign-in/social`, `POST /link-social` (spec §2.3, §2.4, §11.1), and the
 //! Portcullis additions `GET /sign-in/social/{provider}` (a plain link answering 302) and
 //! `GET /auto-redirect/{provider}?client=tauri|extension` (native hand-off to a configured scheme).
+//! A body with `idToken` skips the redirect and is handled by [`super::id_token`].
 
 use super::provider::{Provider, Runtime};
 use super::state::{self, Handoff, LinkData, StateData};
-use super::{cipher::Keys, errors, oauth};
+use super::{cipher::Keys, errors, id_token, oauth};
 use crate::app::Auth;
 use crate::error::{codes, ApiError, ApiResult};
 use crate::http::body::{Body, Fields};
 use crate::http::reply::Reply;
-use crate::session::SensitiveSession;
+use crate::session::{RequestMeta, SensitiveSession};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue};
 use axum::Extension;
@@ -147,12 +148,17 @@ fn start_reply(url: String, cookie: HeaderValue, disable_redirect: bool) -> Repl
     r
 }
 
-pub async fn sign_in_social(State(auth): State<Auth>, Extension(rt): Extension<Arc<Runtime>>, body: Body) -> ApiResult<Reply> {
+pub async fn sign_in_social(
+    State(auth): State<Auth>,
+    Extension(rt): Extension<Arc<Runtime>>,
+    meta: RequestMeta,
+    body: Body,
+) -> ApiResult<Reply> {
     let f = body.object()?;
     let provider = f.str("provider")?;
     let p = provider_of(&auth, &rt, provider)?;
-    if f.get("idToken").is_some_and(|v| !v.is_null()) {
-        return Err(errors::ID_TOKEN_NOT_SUPPORTED);
+    if let Some(t) = id_token::parse(f.get("idToken"))? {
+        return id_token::sign_in(&auth, &rt, &p, &t, &meta).await;
     }
     let disable_redirect = f.opt_bool("disableRedirect")?.unwrap_or(false);
     let o = body_options(&f)?;
@@ -247,8 +253,8 @@ pub async fn link_social(
     let f = body.object()?;
     let provider = f.str("provider")?;
     let p = provider_of(&auth, &rt, provider)?;
-    if f.get("idToken").is_some_and(|v| !v.is_null()) {
-        return Err(errors::ID_TOKEN_NOT_SUPPORTED);
+    if let Some(t) = id_token::parse(f.get("idToken"))? {
+        return id_token::link(&auth, &rt, &p, &t, &cur).await;
     }
     if !auth.config.social.account_linking.enabled {
         return Err(errors::LINKING_NOT_ALLOWED);

@@ -25,10 +25,11 @@ pub async fn unlink_account(State(auth): State<Auth>, FreshSession(cur): FreshSe
     let f = body.object()?;
     let id = f.str("accountId")?;
     let accounts = auth.store.list_accounts(&cur.user.id).await?;
-    let Some(target) = accounts.iter().find(|a| a.id == id) else { return Err(codes::ACCOUNT_NOT_FOUND) };
+    // Better Auth's order: the last account is refused before the id is even looked at.
     if accounts.len() <= 1 {
         return Err(codes::FAILED_TO_UNLINK_LAST_ACCOUNT);
     }
+    let Some(target) = accounts.iter().find(|a| a.id == id) else { return Err(codes::ACCOUNT_NOT_FOUND) };
     auth.store.delete_account(&target.id).await?;
     Ok(Reply::json(&json!({"status": true})))
 }

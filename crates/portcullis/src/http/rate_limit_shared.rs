@@ -1,0 +1,119 @@
+//! Rate-limit counters shared by every instance: in secondary storage (Redis) or in the database.
+//!
+//! Owns the two shared [`RateLimitStore`]s and the choice between them (`rate_limit.storage`,
+//! Better Auth's default: `secondary-storage` when secondary storage is configured, else
+//! `memory`). Semantics (spec core §7):
+//! - **secondary storage**: `increment(key, window)`, a fixed window that starts at the first hit;
+//!   allowed while the count is at most `max`, else `X-Retry-After: window`;
+//! - **database**: the `rateLimit` table (`id`, `key` unique, `count`, `lastRequest` ms) with the
+//!   same debounced decision as memory ([`decide`]), applied atomically across instances by a
+//!   compare-and-set on `(count, lastRequest)` (see `store::rate_limit`).
+//!
+//! A storage failure lets the request through (fail open, counted by the secondary-storage guard
+//! or logged): an outage of Redis or the database must not lock every user out of sign-in. It
+//! must never panic or block a request beyond the storage's own timeout.
+
+use super::rate_limit::{MemoryStore, RateLimitStore, Rule};
+use crate::config::{Config, RateLimitStorage};
+use crate::secondary::Secondary;
+use crate::store::schema::{ColType, Column, Table};
+use crate::store::Store;
+use std::sync::Arc;
+
+/// Counters in secondary storage under Better Auth's key `<ip>|<path>`.
+pub struct SecondaryRateLimit {
+    storage: Secondary,
+}
+
+impl SecondaryRateLimit {
+    pub fn new(storage: Secondary) -> Self {
+        Self { storage }
+    }
+}
+
+#[async_trait::async_trait]
+impl RateLimitStore for SecondaryRateLimit {
+    async fn consume(&self, key: &str, rule: Rule, _now_ms: i64) -> Result<(), u64> {
+        if rule.window_s == 0 {
+            return Ok(());
+        }
+        match self.storage.increment(key, rule.window_s).await {
+            Ok(n) if u64::try_from(n).unwrap_or(0) <= rule.max => Ok(()),
+            Ok(_) => Err(rule.window_s),
+            // Fail open; the guard has logged the outage and counted the failure.
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+/// Counters in the `rateLimit` table.
+pub struct DatabaseRateLimit {
+    store: Arc<dyn Store>,
+}
+
+impl DatabaseRateLimit {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+}
+
+#[async_trait::async_trait]
+impl RateLimitStore for DatabaseRateLimit {
+    async fn consume(&self, key: &str, rule: Rule, now_ms: i64) -> Result<(), u64> {
+        match self.store.rate_limit_consume(key, rule, now_ms).await {
+            Ok(decision) => decision,
+            Err(e) => {
+                tracing::warn!(error = %e, "database rate limiting failed; request allowed");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The store `config` asks for; `None` means the in-process [`MemoryStore`].
+pub fn for_config(config: &Config, secondary: Option<&Secondary>, store: &Arc<dyn Store>) -> Option<Arc<dyn RateLimitStore>> {
+    match config.rate_limit_storage() {
+        RateLimitStorage::Memory => None,
+        RateLimitStorage::SecondaryStorage => match secondary {
+            Some(s) => Some(Arc::new(SecondaryRateLimit::new(s.clone()))),
+            None => {
+                tracing::warn!("rate_limit.storage is secondary-storage but none is configured; counting in memory");
+                Some(Arc::new(MemoryStore::new()))
+            }
+        },
+        RateLimitStorage::Database => Some(Arc::new(DatabaseRateLimit::new(store.clone()))),
+    }
+}
+
+/// Better Auth's `rateLimit` table.
+pub fn rate_limit_table() -> Table {
+    use ColType::*;
+    Table {
+        name: "rateLimit",
+        columns: vec![
+            Column::new("id", Text).pk(),
+            Column::new("key", Text).unique(),
+            Column::new("count", Int),
+            Column::new("lastRequest", BigInt),
+        ],
+        indexes: vec![],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secondary::{MemoryStorage, DEFAULT_TIMEOUT};
+
+    #[tokio::test]
+    async fn secondary_counts_in_a_fixed_window() {
+        let s = Secondary::new(Arc::new(MemoryStorage::new()), DEFAULT_TIMEOUT, Arc::default());
+        let rl = SecondaryRateLimit::new(s);
+        let rule = Rule { window_s: 10, max: 3 };
+        for _ in 0..3 {
+            assert_eq!(rl.consume("1.2.3.4|/sign-in/email", rule, 0).await, Ok(()));
+        }
+        assert_eq!(rl.consume("1.2.3.4|/sign-in/email", rule, 0).await, Err(10));
+        assert_eq!(rl.consume("1.2.3.5|/sign-in/email", rule, 0).await, Ok(()));
+    }
+}

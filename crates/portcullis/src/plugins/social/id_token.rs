@@ -1,0 +1,212 @@
+//! The `idToken` variants of `POST /sign-in/social` and `POST /link-social` (spec §2.3, §2.4):
+//! a native or one-tap client already holds an ID token from the provider (Google One Tap,
+//! Sign in with Apple on iOS, MSAL) and hands it to the server instead of doing the redirect dance.
+//!
+//! Only providers whose identity is an OIDC ID token accept it (Google, Apple, Microsoft, generic
+//! OIDC); the token is verified against the provider's JWKS (signature, `iss`, `aud`, `exp`, at
+//! most one hour old, the nonce when the client gives one) before a single claim is used. The
+//! answers and error codes are Better Auth's: sign-in returns `{redirect:false, token, user}` with
+//! the session cookies, linking returns `{url:"", status:true, redirect:false}` and never creates a
+//! session. Nothing here answers a 500.
+
+use super::account::{self, Code};
+use super::oauth::Tokens;
+use super::profile::{self, Profile};
+use super::provider::{Provider, Runtime};
+use super::{errors, jwt};
+use crate::app::Auth;
+use crate::error::{codes, ApiError, ApiResult};
+use crate::http::reply::Reply;
+use crate::session::{self, Current, RequestMeta};
+use axum::http::StatusCode;
+use serde_json::{json, Map, Value};
+
+/// The body's `idToken` object.
+pub struct IdTokenBody {
+    pub token: String,
+    pub nonce: Option<String>,
+    pub access_token: Option<String>,
+    pub refresh_token: Option<String>,
+    /// Apple's `user` object (`{name:{firstName,lastName}, email}`), as JSON.
+    pub user: Option<String>,
+}
+
+fn invalid(key: &str, expected: &str, got: Option<&Value>) -> ApiError {
+    let kind = match got {
+        None => "undefined",
+        Some(Value::Null) => "null",
+        Some(Value::Bool(_)) => "boolean",
+        Some(Value::Number(_)) => "number",
+        Some(Value::String(_)) => "string",
+        Some(Value::Array(_)) => "array",
+        Some(Value::Object(_)) => "object",
+    };
+    ApiError::validation(format!("[body.idToken.{key}] Invalid input: expected {expected}, received {kind}"))
+}
+
+fn opt_string(m: &Map<String, Value>, key: &str) -> ApiResult<Option<String>> {
+    match m.get(key) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        other => Err(invalid(key, "string", other)),
+    }
+}
+
+/// Parses `idToken` (zod: `{token, nonce?, accessToken?, refreshToken?, expiresAt?: number, user?}`).
+/// `None` when the body has no `idToken` (the redirect flow).
+pub fn parse(v: Option<&Value>) -> ApiResult<Option<IdTokenBody>> {
+    let m = match v {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Object(m)) => m,
+        Some(_) => return Err(ApiError::validation("[body.idToken] Invalid input: expected object")),
+    };
+    let token = match m.get("token") {
+        Some(Value::String(s)) => s.clone(),
+        other => return Err(invalid("token", "string", other)),
+    };
+    if !matches!(m.get("expiresAt"), None | Some(Value::Number(_))) {
+        return Err(invalid("expiresAt", "number", m.get("expiresAt")));
+    }
+    let user = match m.get("user") {
+        None => None,
+        Some(u @ Value::Object(_)) => Some(u.to_string()),
+        other => return Err(invalid("user", "object", other)),
+    };
+    Ok(Some(IdTokenBody {
+        token,
+        nonce: opt_string(m, "nonce")?,
+        access_token: opt_string(m, "accessToken")?,
+        refresh_token: opt_string(m, "refreshToken")?,
+        user,
+    }))
+}
+
+fn unauthorized(e: ApiError) -> ApiError {
+    ApiError { status: StatusCode::UNAUTHORIZED, ..e }
+}
+
+/// Verifies the token and maps it to a profile: `ID_TOKEN_NOT_SUPPORTED` (404), `INVALID_TOKEN`
+/// (401) or `FAILED_TO_GET_USER_INFO` (401).
+async fn verified_profile(rt: &Runtime, p: &Provider, body: &IdTokenBody) -> ApiResult<Profile> {
+    if !p.supports_id_token() {
+        return Err(errors::ID_TOKEN_NOT_SUPPORTED);
+    }
+    let http = rt.http().map_err(|e| {
+        tracing::error!(error = %e, "id-token sign-in: no HTTP client");
+        unauthorized(codes::INVALID_TOKEN)
+    })?;
+    // As in Better Auth, anything that stops the verification (IdP discovery or JWKS down
+    // included) is an invalid token: the server cannot vouch for it.
+    let ep = p.endpoints(http).await.map_err(|e| {
+        tracing::warn!(provider = %p.id, error = %e, "id-token sign-in: provider endpoints unavailable");
+        unauthorized(codes::INVALID_TOKEN)
+    })?;
+    let claims = jwt::verify_client_id_token(http, p, &ep, &body.token, body.nonce.as_deref()).await.map_err(|e| {
+        tracing::warn!(provider = %p.id, error = %e, "invalid id token");
+        unauthorized(codes::INVALID_TOKEN)
+    })?;
+    profile::from_id_token(p, claims, body.user.as_deref()).map_err(|e| {
+        tracing::warn!(provider = %p.id, error = %e, "id-token sign-in: no user info");
+        errors::FAILED_TO_GET_USER_INFO
+    })
+}
+
+fn tokens_of(body: &IdTokenBody, with_refresh: bool) -> Tokens {
+    Tokens {
+        access_token: body.access_token.clone(),
+        refresh_token: if with_refresh { body.refresh_token.clone() } else { None },
+        id_token: Some(body.token.clone()),
+        ..Default::default()
+    }
+}
+
+/// Better Auth's `OAUTH_LINK_ERROR`: 401 with the linking error's text as the message.
+fn link_error(code: Code) -> ApiError {
+    if code == "email_not_verified" {
+        return codes::EMAIL_NOT_VERIFIED;
+    }
+    ApiError::new(StatusCode::UNAUTHORIZED, "OAUTH_LINK_ERROR", "").with_message(code.replace('_', " "))
+}
+
+/// `POST /sign-in/social` with `idToken`.
+pub async fn sign_in(auth: &Auth, rt: &Runtime, p: &Provider, body: &IdTokenBody, meta: &RequestMeta) -> ApiResult<Reply> {
+    let prof = verified_profile(rt, p, body).await?;
+    let email = account::email_of(auth, &p.id, &prof).ok_or(errors::USER_EMAIL_NOT_FOUND)?;
+    // Better Auth stores the access token and the id token on sign-in, not the refresh token.
+    let (user, _) = account::sign_in(auth, &p.id, &email, &prof, &tokens_of(body, false), &[]).await.map_err(link_error)?;
+    let s = session::create(auth, &user.id, meta, true).await.map_err(|e| {
+        tracing::warn!(error = %e, "id-token sign-in: creating the session failed");
+        link_error("unable_to_create_session")
+    })?;
+    let cookies = session::issue_cookies(auth, &s, &user, false);
+    Ok(Reply::json(&json!({"redirect": false, "token": s.token, "user": user})).cookies(cookies))
+}
+
+/// `POST /link-social` with `idToken`: links the provider account to the session's user.
+pub async fn link(auth: &Auth, rt: &Runtime, p: &Provider, body: &IdTokenBody, cur: &Current) -> ApiResult<Reply> {
+    let prof = verified_profile(rt, p, body).await?;
+    let email = account::email_of(auth, &p.id, &prof).ok_or(errors::USER_EMAIL_NOT_FOUND)?;
+    let existing = auth.store.find_account(&p.id, &prof.id).await.map_err(|e| {
+        tracing::error!(error = %e, "link-social: store");
+        errors::LINKING_FAILED
+    })?;
+    let done = Reply::json(&json!({"url": "", "status": true, "redirect": false}));
+    match existing {
+        Some(mut a) if a.user_id == cur.user.id => {
+            // Already linked: refresh the stored tokens (only those the client sent).
+            if body.access_token.is_some() {
+                a.access_token = account::seal(auth, body.access_token.as_deref());
+            }
+            if body.refresh_token.is_some() {
+                a.refresh_token = account::seal(auth, body.refresh_token.as_deref());
+            }
+            a.id_token = Some(body.token.clone());
+            a.updated_at = auth.now();
+            auth.store.update_account_tokens(&a).await.map_err(|e| {
+                tracing::warn!(error = %e, "link-social: updating the account failed");
+                errors::LINKING_FAILED
+            })?;
+            return Ok(done);
+        }
+        Some(_) => return Err(errors::SOCIAL_ACCOUNT_ALREADY_LINKED),
+        None => {}
+    }
+    let l = &auth.config.social.account_linking;
+    let trusted = l.trusted_providers.iter().any(|x| x == &p.id);
+    if (!trusted && !prof.email_verified) || !l.enabled {
+        return Err(errors::LINKING_NOT_ALLOWED);
+    }
+    if email.to_lowercase() != cur.user.email.to_lowercase() && !l.allow_different_emails {
+        return Err(errors::LINKING_DIFFERENT_EMAILS_NOT_ALLOWED);
+    }
+    let a = account::new_account(auth, &p.id, &cur.user.id, &prof, &tokens_of(body, true), &[]);
+    auth.store.create_account(&a).await.map_err(|e| {
+        tracing::warn!(error = %e, "link-social: creating the account failed");
+        errors::LINKING_FAILED
+    })?;
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_id_token_object() {
+        assert!(parse(None).unwrap().is_none());
+        let b = parse(Some(&json!({"token": "t", "nonce": "n", "expiresAt": 1, "user": {"name": {"firstName": "A"}}}))).unwrap().unwrap();
+        assert_eq!((b.token.as_str(), b.nonce.as_deref()), ("t", Some("n")));
+        assert!(b.user.unwrap().contains("firstName"));
+        let e = parse(Some(&json!({"nonce": "n"}))).err().unwrap();
+        assert_eq!(e.message, "[body.idToken.token] Invalid input: expected string, received undefined");
+        assert!(parse(Some(&json!("t"))).is_err());
+        assert!(parse(Some(&json!({"token": "t", "expiresAt": "x"}))).is_err());
+    }
+
+    #[test]
+    fn link_errors_keep_better_auths_text() {
+        let e = link_error("account_not_linked");
+        assert_eq!((e.status.as_u16(), e.code, e.message.as_ref()), (401, Some("OAUTH_LINK_ERROR"), "account not linked"));
+        assert_eq!(link_error("email_not_verified").status.as_u16(), 403);
+    }
+}

@@ -1,0 +1,525 @@
+//! Where sessions live: the database, secondary storage (Redis), or both, behind one API.
+//!
+//! Owns every read and write of a session and of Better Auth's secondary-storage session keys
+//! (spec core §5.4, plugins §11; all keys below are under the storage's prefix, `better-auth:`):
+//!
+//! | key | value | TTL |
+//! |---|---|---|
+//! | `<token>` | `{"session":{…},"user":{…}}` | seconds until `session.expiresAt` |
+//! | `active-sessions-<userId>` | `[{"token","expiresAt":<ms>}]` sorted by `expiresAt`, expired pruned | until the latest `expiresAt`; deleted when empty |
+//! | `revoked-sessions-before-<userId>` | ms timestamp; cached sessions created earlier count as revoked | `max(expiresIn, 86400)` |
+//!
+//! Modes, from [`Config`](crate::config::Config):
+//! - no secondary storage: the database only (unchanged behaviour);
+//! - secondary storage (Better Auth's default): sessions only in secondary storage;
+//! - plus `store_session_in_database`: written to both; reads try secondary storage first and fall
+//!   back to the database when the key is missing; lists come from the database;
+//! - plus `preserve_session_in_database`: revocation ends the row (`expiresAt = now`) instead of
+//!   deleting it, and a key missing from secondary storage is not looked up in the database.
+//!
+//! **Degraded mode.** When secondary storage fails (down, slow: every call is bounded by
+//! [`Secondary`]'s timeout) and sessions are also in the database, every operation answers from and
+//! writes to the database. Revocations that could not reach secondary storage are queued here and
+//! replayed as soon as it answers again (a background task), and until then this instance treats
+//! those sessions as revoked even if a stale copy is read. Without the database copy, an outage is
+//! a clean 503 `SECONDARY_STORAGE_UNAVAILABLE`, never a 500.
+//!
+//! **Races.** Updates of a cached session (refresh, new user data) use `replace` (Redis `SET … XX`),
+//! so an update racing a revocation can never resurrect the revoked key. The active-session list is
+//! read-modify-write as in Better Auth (its #11073): a lost list entry can only make list-sessions
+//! miss a session; revoke-all is still complete through `revoked-sessions-before-<userId>`.
+//!
+//! Must never: log tokens or keys, branch on configuration outside this module, or let a secondary
+//! storage failure panic or surface as a 500.
+
+use crate::error::{ApiError, ApiResult};
+use crate::secondary::{Secondary, SecondaryError};
+use crate::store::model::{Session, User};
+use crate::store::Store;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+/// Most revocations kept for replay during one outage; beyond it the oldest are dropped (they
+/// still expire with their TTL) and a warning says so.
+const PENDING_CAP: usize = 100_000;
+
+pub fn active_key(user_id: &str) -> String {
+    format!("active-sessions-{user_id}")
+}
+pub fn revoked_before_key(user_id: &str) -> String {
+    format!("revoked-sessions-before-{user_id}")
+}
+
+/// Seconds from `now_ms` until `expires_ms`, floored, never negative (Better Auth's `getTTLSeconds`).
+pub fn ttl_seconds(expires_ms: i64, now_ms: i64) -> u64 {
+    u64::try_from(expires_ms.saturating_sub(now_ms) / 1000).unwrap_or(0)
+}
+
+#[derive(Serialize)]
+struct CachedRef<'a> {
+    session: &'a Session,
+    user: &'a User,
+}
+
+#[derive(Deserialize)]
+struct Cached {
+    session: Session,
+    user: User,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActiveRef {
+    pub token: String,
+    pub expires_at: i64,
+}
+
+/// Revocations that did not reach secondary storage yet.
+#[derive(Default)]
+struct Pending {
+    tokens: HashSet<String>,
+    /// user id → revoked-before (ms).
+    markers: HashMap<String, i64>,
+}
+
+pub struct SessionStore {
+    db: Arc<dyn Store>,
+    secondary: Option<Secondary>,
+    in_db: bool,
+    preserve: bool,
+    revoked_before_ttl: u64,
+    pending: Mutex<Pending>,
+    has_pending: AtomicBool,
+}
+
+fn unavailable(_: SecondaryError) -> ApiError {
+    crate::secondary::SECONDARY_STORAGE_UNAVAILABLE
+}
+
+impl SessionStore {
+    pub fn new(db: Arc<dyn Store>, secondary: Option<Secondary>, cfg: &crate::config::Config) -> Self {
+        let in_db = cfg.sessions_in_database();
+        Self {
+            db,
+            in_db,
+            preserve: secondary.is_some() && in_db && cfg.session.preserve_session_in_database,
+            secondary,
+            revoked_before_ttl: cfg.session.expires_in.max(86_400),
+            pending: Mutex::default(),
+            has_pending: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether sessions are written to the database.
+    pub fn in_database(&self) -> bool {
+        self.in_db
+    }
+    pub fn secondary(&self) -> Option<&Secondary> {
+        self.secondary.as_ref()
+    }
+
+    /// Starts the task that replays queued revocations once secondary storage answers again. It
+    /// ends when the store is dropped.
+    pub fn spawn_replayer(this: &Arc<Self>) {
+        if this.secondary.is_none() {
+            return;
+        }
+        let weak: Weak<Self> = Arc::downgrade(this);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                let Some(me) = weak.upgrade() else { return };
+                if me.has_pending.load(Ordering::Relaxed) {
+                    me.replay().await;
+                }
+            }
+        });
+    }
+
+    fn lock_pending(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn queue(&self, tokens: impl IntoIterator<Item = String>, marker: Option<(&str, i64)>) {
+        let mut p = self.lock_pending();
+        for t in tokens {
+            if p.tokens.len() >= PENDING_CAP {
+                tracing::warn!("too many revocations queued during a secondary-storage outage; older ones rely on their TTL");
+                break;
+            }
+            p.tokens.insert(t);
+        }
+        if let Some((user, at)) = marker {
+            let e = p.markers.entry(user.to_string()).or_insert(at);
+            *e = (*e).max(at);
+        }
+        self.has_pending.store(true, Ordering::Relaxed);
+    }
+
+    /// Replays queued revocations; keeps whatever still fails.
+    async fn replay(&self) {
+        let Some(sec) = &self.secondary else { return };
+        let (tokens, markers) = {
+            let p = self.lock_pending();
+            (p.tokens.iter().cloned().collect::<Vec<_>>(), p.markers.clone())
+        };
+        for (user, at) in markers {
+            if self.write_marker(sec, &user, at).await.is_ok() {
+                self.lock_pending().markers.remove(&user);
+            } else {
+                return;
+            }
+        }
+        for t in tokens {
+            if sec.delete(&t).await.is_ok() {
+                self.lock_pending().tokens.remove(&t);
+            } else {
+                return;
+            }
+        }
+        let p = self.lock_pending();
+        if p.tokens.is_empty() && p.markers.is_empty() {
+            self.has_pending.store(false, Ordering::Relaxed);
+            tracing::info!("revocations queued during the secondary-storage outage were replayed");
+        }
+    }
+
+    /// Whether this instance revoked the session while secondary storage was unreachable.
+    fn locally_revoked(&self, s: &Session) -> bool {
+        if !self.has_pending.load(Ordering::Relaxed) {
+            return false;
+        }
+        let p = self.lock_pending();
+        p.tokens.contains(&s.token) || p.markers.get(&s.user_id).is_some_and(|at| s.created_at.timestamp_millis() < *at)
+    }
+
+    // ----- secondary-storage helpers (errors are returned, the caller decides) -----
+
+    async fn read_list(sec: &Secondary, user_id: &str) -> Result<Vec<ActiveRef>, SecondaryError> {
+        Ok(sec.get(&active_key(user_id)).await?.and_then(|raw| serde_json::from_str(&raw).ok()).unwrap_or_default())
+    }
+
+    async fn write_list(sec: &Secondary, user_id: &str, mut list: Vec<ActiveRef>, now_ms: i64) -> Result<(), SecondaryError> {
+        list.sort_by_key(|r| r.expires_at);
+        let ttl = list.last().map_or(0, |r| ttl_seconds(r.expires_at, now_ms));
+        if ttl == 0 {
+            return sec.delete(&active_key(user_id)).await;
+        }
+        let json = serde_json::to_string(&list).map_err(|e| SecondaryError::Unavailable(e.to_string()))?;
+        sec.set(&active_key(user_id), &json, Some(ttl)).await
+    }
+
+    /// Removes `remove` and expired entries, then adds `add` (replacing its token's entry).
+    async fn update_list(
+        sec: &Secondary,
+        user_id: &str,
+        remove: &HashSet<&str>,
+        add: Option<ActiveRef>,
+        now_ms: i64,
+    ) -> Result<(), SecondaryError> {
+        let mut list = Self::read_list(sec, user_id).await?;
+        list.retain(|r| r.expires_at > now_ms && !remove.contains(r.token.as_str()) && add.as_ref().is_none_or(|a| a.token != r.token));
+        list.extend(add);
+        Self::write_list(sec, user_id, list, now_ms).await
+    }
+
+    async fn read_cached(&self, sec: &Secondary, token: &str) -> Result<Option<(Session, User)>, SecondaryError> {
+        let Some(raw) = sec.get(token).await? else { return Ok(None) };
+        // Unparseable data reads as absent (Better Auth's `safeJSONParse`).
+        let Ok(c) = serde_json::from_str::<Cached>(&raw) else { return Ok(None) };
+        if self.revoked_by_marker(sec, &c.session).await? || self.locally_revoked(&c.session) {
+            return Ok(None);
+        }
+        Ok(Some((c.session, c.user)))
+    }
+
+    async fn revoked_by_marker(&self, sec: &Secondary, s: &Session) -> Result<bool, SecondaryError> {
+        let before = sec.get(&revoked_before_key(&s.user_id)).await?.and_then(|v| v.parse::<f64>().ok());
+        Ok(before.is_some_and(|b| (s.created_at.timestamp_millis() as f64) < b))
+    }
+
+    async fn write_marker(&self, sec: &Secondary, user_id: &str, at_ms: i64) -> Result<(), SecondaryError> {
+        let key = revoked_before_key(user_id);
+        let prev = sec.get(&key).await?.and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+        sec.set(&key, &at_ms.max(prev).to_string(), Some(self.revoked_before_ttl)).await
+    }
+
+    fn cached_json(session: &Session, user: &User) -> ApiResult<String> {
+        serde_json::to_string(&CachedRef { session, user }).map_err(ApiError::internal)
+    }
+
+    // ----- the API handlers use -----
+
+    /// Stores a new session (both stores as configured).
+    pub async fn create(&self, s: &Session, now: DateTime<Utc>) -> ApiResult<()> {
+        if self.in_db {
+            self.db.create_session(s).await?;
+        }
+        let Some(sec) = &self.secondary else { return Ok(()) };
+        let mirrored: Result<(), ApiError> = async {
+            let user = self.db.find_user_by_id(&s.user_id).await?.ok_or(crate::error::codes::USER_NOT_FOUND)?;
+            let now_ms = now.timestamp_millis();
+            let expires_ms = s.expires_at.timestamp_millis();
+            let add = ActiveRef { token: s.token.clone(), expires_at: expires_ms };
+            Self::update_list(sec, &s.user_id, &HashSet::new(), Some(add), now_ms).await.map_err(ApiError::from)?;
+            let ttl = ttl_seconds(expires_ms, now_ms);
+            if ttl > 0 {
+                sec.set(&s.token, &Self::cached_json(s, &user)?, Some(ttl)).await.map_err(ApiError::from)?;
+            }
+            Ok(())
+        }
+        .await;
+        match mirrored {
+            // The database copy serves the session; the guard has logged and counted the failure.
+            Err(e) if self.in_db && e.code == Some("SECONDARY_STORAGE_UNAVAILABLE") => Ok(()),
+            other => other,
+        }
+    }
+
+    /// The session with this token and its user, or `None`. Expiry is the caller's business.
+    pub async fn find(&self, token: &str) -> ApiResult<Option<(Session, User)>> {
+        if let Some(sec) = &self.secondary {
+            match self.read_cached(sec, token).await {
+                Ok(Some(found)) => return Ok(Some(found)),
+                Ok(None) if !self.in_db || self.preserve => return Ok(None),
+                Ok(None) => {}
+                // Degraded: the database has every session (ended ones included, when preserved).
+                Err(_) if self.in_db => {}
+                Err(e) => return Err(unavailable(e)),
+            }
+        }
+        let found = self.db.find_session(token).await?;
+        Ok(found.filter(|(s, _)| !self.locally_revoked(s)))
+    }
+
+    /// Whether a session answered from the cookie cache still exists in secondary storage (one
+    /// GET, no database). `false` means "do not trust the cookie, read the session normally".
+    pub async fn still_cached(&self, token: &str) -> bool {
+        match &self.secondary {
+            Some(sec) => matches!(sec.get(token).await, Ok(Some(_))),
+            None => true,
+        }
+    }
+
+    /// Sliding refresh: `s` carries the new `expiresAt`/`updatedAt`. False when the session is gone.
+    pub async fn touch(&self, s: &Session, user: &User, now: DateTime<Utc>) -> ApiResult<bool> {
+        if self.in_db && !self.db.touch_session(&s.token, s.expires_at, s.updated_at).await? {
+            return Ok(false);
+        }
+        let Some(sec) = &self.secondary else { return Ok(true) };
+        let now_ms = now.timestamp_millis();
+        let expires_ms = s.expires_at.timestamp_millis();
+        let res: Result<bool, SecondaryError> = async {
+            // `replace` never recreates a key a concurrent revocation just deleted.
+            if !sec
+                .replace(
+                    &s.token,
+                    &Self::cached_json(s, user).map_err(|_| SecondaryError::Unavailable("encode".into()))?,
+                    Some(ttl_seconds(expires_ms, now_ms)),
+                )
+                .await?
+            {
+                return Ok(false);
+            }
+            let add = ActiveRef { token: s.token.clone(), expires_at: expires_ms };
+            Self::update_list(sec, &s.user_id, &HashSet::new(), Some(add), now_ms).await?;
+            Ok(true)
+        }
+        .await;
+        match res {
+            Ok(cached) => Ok(cached || self.in_db),
+            Err(_) if self.in_db => Ok(true),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// The user's live sessions.
+    pub async fn list(&self, user_id: &str, now: DateTime<Utc>) -> ApiResult<Vec<Session>> {
+        let from_db = |mut l: Vec<Session>| {
+            l.retain(|s| s.expires_at > now);
+            l
+        };
+        let Some(sec) = self.secondary.as_ref().filter(|_| !self.in_db || self.preserve) else {
+            return Ok(from_db(self.db.list_sessions(user_id).await?));
+        };
+        let res: Result<Vec<Session>, SecondaryError> = async {
+            let now_ms = now.timestamp_millis();
+            let mut seen = HashSet::new();
+            let mut out = Vec::new();
+            for r in Self::read_list(sec, user_id).await? {
+                if r.expires_at <= now_ms || !seen.insert(r.token.clone()) {
+                    continue;
+                }
+                if let Some((s, _)) = self.read_cached(sec, &r.token).await? {
+                    out.push(s);
+                }
+            }
+            Ok(out)
+        }
+        .await;
+        match res {
+            Ok(l) => Ok(l),
+            Err(_) if self.in_db => Ok(from_db(self.db.list_sessions(user_id).await?)),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// Revokes one session everywhere.
+    pub async fn delete(&self, token: &str, now: DateTime<Utc>) -> ApiResult<()> {
+        if let Some(sec) = &self.secondary {
+            let res: Result<(), SecondaryError> = async {
+                if let Some(raw) = sec.get(token).await? {
+                    if let Ok(c) = serde_json::from_str::<Cached>(&raw) {
+                        let remove = HashSet::from([token]);
+                        Self::update_list(sec, &c.session.user_id, &remove, None, now.timestamp_millis()).await?;
+                    }
+                }
+                sec.delete(token).await
+            }
+            .await;
+            match res {
+                Ok(()) => {}
+                Err(_) if self.in_db => self.queue([token.to_string()], None),
+                Err(e) => return Err(unavailable(e)),
+            }
+        }
+        if self.in_db {
+            if self.preserve {
+                // "Ended", not deleted: the row stays for audit and reads as expired.
+                self.db.touch_session(token, now, now).await?;
+            } else {
+                self.db.delete_session(token).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Revokes every session of a user, except `keep` when given.
+    pub async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>, now: DateTime<Utc>) -> ApiResult<()> {
+        let mut tokens: HashSet<String> = HashSet::new();
+        if self.in_db {
+            let rows = self.db.list_sessions(user_id).await?;
+            if self.preserve {
+                for s in rows.iter().filter(|s| s.expires_at > now && Some(s.token.as_str()) != keep) {
+                    self.db.touch_session(&s.token, now, now).await?;
+                }
+            } else {
+                self.db.delete_user_sessions(user_id, keep).await?;
+            }
+            tokens.extend(rows.into_iter().map(|s| s.token));
+        }
+        self.uncache_user_sessions(user_id, tokens, keep, now).await
+    }
+
+    /// Deletes the user (with its sessions and accounts) and every cached session of it.
+    pub async fn delete_user(&self, user_id: &str, now: DateTime<Utc>) -> ApiResult<()> {
+        let tokens: HashSet<String> =
+            if self.in_db { self.db.list_sessions(user_id).await?.into_iter().map(|s| s.token).collect() } else { HashSet::new() };
+        self.db.delete_user(user_id).await?;
+        self.uncache_user_sessions(user_id, tokens, None, now).await
+    }
+
+    async fn uncache_user_sessions(
+        &self,
+        user_id: &str,
+        mut tokens: HashSet<String>,
+        keep: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> ApiResult<()> {
+        let Some(sec) = &self.secondary else { return Ok(()) };
+        let now_ms = now.timestamp_millis();
+        let res: Result<(), SecondaryError> = async {
+            tokens.extend(Self::read_list(sec, user_id).await?.into_iter().map(|r| r.token));
+            if let Some(k) = keep {
+                tokens.remove(k);
+            } else {
+                // Catches sessions missing from the list (lost list updates, other writers).
+                self.write_marker(sec, user_id, now_ms).await?;
+            }
+            for t in &tokens {
+                sec.delete(t).await?;
+            }
+            let remove: HashSet<&str> = tokens.iter().map(String::as_str).collect();
+            Self::update_list(sec, user_id, &remove, None, now_ms).await
+        }
+        .await;
+        match res {
+            Ok(()) => Ok(()),
+            Err(_) if self.in_db => {
+                self.queue(tokens, keep.is_none().then_some((user_id, now_ms)));
+                Ok(())
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// Rewrites the cached user in every active session after a profile change (Better Auth's
+    /// `refreshUserSessions`). Best effort: a failure leaves the old copy until its next refresh.
+    pub async fn refresh_user(&self, user: &User, now: DateTime<Utc>) {
+        let Some(sec) = &self.secondary else { return };
+        let now_ms = now.timestamp_millis();
+        let Ok(list) = Self::read_list(sec, &user.id).await else { return };
+        for r in list.into_iter().filter(|r| r.expires_at > now_ms) {
+            let Ok(Some(raw)) = sec.get(&r.token).await else { continue };
+            let Ok(c) = serde_json::from_str::<Cached>(&raw) else { continue };
+            let Ok(json) = Self::cached_json(&c.session, user) else { continue };
+            let ttl = ttl_seconds(c.session.expires_at.timestamp_millis(), now_ms);
+            if ttl > 0 && sec.replace(&r.token, &json, Some(ttl)).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_layout() {
+        assert_eq!(active_key("u1"), "active-sessions-u1");
+        assert_eq!(revoked_before_key("u1"), "revoked-sessions-before-u1");
+        assert_eq!(ttl_seconds(10_999, 1_000), 9);
+        assert_eq!(ttl_seconds(0, 1_000), 0);
+        let list = vec![ActiveRef { token: "t".into(), expires_at: 1_700_000_000_000 }];
+        assert_eq!(serde_json::to_string(&list).unwrap(), r#"[{"token":"t","expiresAt":1700000000000}]"#);
+    }
+
+    #[test]
+    fn cached_value_is_better_auths_shape() {
+        let t = DateTime::from_timestamp_millis(1_700_000_000_123).unwrap();
+        let s = Session {
+            expires_at: t,
+            token: "tok".into(),
+            created_at: t,
+            updated_at: t,
+            ip_address: String::new(),
+            user_agent: "ua".into(),
+            user_id: "u".into(),
+            id: "s".into(),
+        };
+        let u = User {
+            name: "n".into(),
+            email: "e@x.com".into(),
+            email_verified: false,
+            image: None,
+            created_at: t,
+            updated_at: t,
+            id: "u".into(),
+        };
+        let json = SessionStore::cached_json(&s, &u).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["session"]["expiresAt"], "2023-11-14T22:13:20.123Z");
+        assert_eq!(v["session"]["userId"], "u");
+        assert_eq!(v["user"]["emailVerified"], false);
+        // A value written by Better Auth (extra fields, other key order) reads back.
+        let ba = r#"{"session":{"id":"s","token":"tok","userId":"u","expiresAt":"2023-11-14T22:13:20.123Z","createdAt":"2023-11-14T22:13:20.123Z","updatedAt":"2023-11-14T22:13:20.123Z","ipAddress":"","userAgent":"ua","activeOrganizationId":null},"user":{"id":"u","name":"n","email":"e@x.com","emailVerified":false,"image":null,"createdAt":"2023-11-14T22:13:20.123Z","updatedAt":"2023-11-14T22:13:20.123Z","role":"user"}}"#;
+        let c: Cached = serde_json::from_str(ba).unwrap();
+        assert_eq!(c.session, s);
+        assert_eq!(c.user, u);
+    }
+}
