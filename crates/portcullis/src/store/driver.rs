@@ -158,33 +158,27 @@ pub trait Bind: Database {
     fn bind<'q>(q: Query<'q, Self, Self::Arguments<'q>>, arg: Arg<'q>) -> Query<'q, Self, Self::Arguments<'q>>;
 }
 
-impl Bind for Postgres {
-    fn bind<'q>(q: Query<'q, Self, Self::Arguments<'q>>, arg: Arg<'q>) -> Query<'q, Self, Self::Arguments<'q>> {
-        match arg {
-            Arg::Text(s) => q.bind(s),
-            Arg::OptText(s) => q.bind(s),
-            Arg::Bool(b) => q.bind(b),
-            Arg::OptBool(b) => q.bind(b),
-            Arg::Int(i) => q.bind(i),
-            Arg::Time(t) => q.bind(t),
-            Arg::OptTime(t) => q.bind(t),
+/// One body for both dialects; only the timestamp encoding (`$time`) differs.
+macro_rules! impl_bind {
+    ($db:ty, $time:expr) => {
+        impl Bind for $db {
+            fn bind<'q>(q: Query<'q, Self, Self::Arguments<'q>>, arg: Arg<'q>) -> Query<'q, Self, Self::Arguments<'q>> {
+                let time = $time;
+                match arg {
+                    Arg::Text(s) => q.bind(s),
+                    Arg::OptText(s) => q.bind(s),
+                    Arg::Bool(b) => q.bind(b),
+                    Arg::OptBool(b) => q.bind(b),
+                    Arg::Int(i) => q.bind(i),
+                    Arg::Time(t) => q.bind(time(t)),
+                    Arg::OptTime(t) => q.bind(t.map(time)),
+                }
+            }
         }
-    }
+    };
 }
-
-impl Bind for Sqlite {
-    fn bind<'q>(q: Query<'q, Self, Self::Arguments<'q>>, arg: Arg<'q>) -> Query<'q, Self, Self::Arguments<'q>> {
-        match arg {
-            Arg::Text(s) => q.bind(s),
-            Arg::OptText(s) => q.bind(s),
-            Arg::Bool(b) => q.bind(b),
-            Arg::OptBool(b) => q.bind(b),
-            Arg::Int(i) => q.bind(i),
-            Arg::Time(t) => q.bind(super::model::iso_ms::format(&t)),
-            Arg::OptTime(t) => q.bind(t.map(|t| super::model::iso_ms::format(&t))),
-        }
-    }
-}
+impl_bind!(Postgres, |t: DateTime<Utc>| t);
+impl_bind!(Sqlite, |t: DateTime<Utc>| super::model::iso_ms::format(&t));
 
 fn build<'q, DB: Bind>(sql: &'q str, args: &[Arg<'q>]) -> Query<'q, DB, DB::Arguments<'q>> {
     args.iter().fold(sqlx::query::<DB>(sql), |q, a| DB::bind(q, *a))
@@ -265,47 +259,53 @@ fn col_err(i: usize, e: sqlx::Error) -> StoreError {
     StoreError::Db(format!("column {i}: {e}"))
 }
 
-impl RowRead for PgRow {
-    fn text(&self, i: usize) -> Result<String, StoreError> {
-        self.try_get(i).map_err(|e| col_err(i, e))
-    }
-    fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
-        self.try_get(i).map_err(|e| col_err(i, e))
-    }
-    fn boolean(&self, i: usize) -> Result<bool, StoreError> {
-        self.try_get(i).map_err(|e| col_err(i, e))
-    }
-    fn int(&self, i: usize) -> Result<i64, StoreError> {
-        self.try_get::<i64, _>(i).or_else(|_| self.try_get::<i32, _>(i).map(i64::from)).map_err(|e| col_err(i, e))
-    }
-    fn opt_time(&self, i: usize) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let t: Option<DateTime<Utc>> = self.try_get(i).map_err(|e| col_err(i, e))?;
-        Ok(t.map(super::model::ms))
-    }
+/// One body for both dialects; integers and timestamps are read by `$int` and `$time`.
+macro_rules! impl_row_read {
+    ($row:ty, $int:expr, $time:expr) => {
+        impl RowRead for $row {
+            fn text(&self, i: usize) -> Result<String, StoreError> {
+                self.try_get(i).map_err(|e| col_err(i, e))
+            }
+            fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
+                self.try_get(i).map_err(|e| col_err(i, e))
+            }
+            fn boolean(&self, i: usize) -> Result<bool, StoreError> {
+                self.try_get(i).map_err(|e| col_err(i, e))
+            }
+            fn int(&self, i: usize) -> Result<i64, StoreError> {
+                $int(self, i)
+            }
+            fn opt_time(&self, i: usize) -> Result<Option<DateTime<Utc>>, StoreError> {
+                $time(self, i)
+            }
+        }
+    };
+}
+impl_row_read!(PgRow, pg_int, pg_time);
+impl_row_read!(SqliteRow, sqlite_int, sqlite_time);
+
+/// PostgreSQL `integer` columns decode as i32, `bigint` as i64.
+fn pg_int(r: &PgRow, i: usize) -> Result<i64, StoreError> {
+    r.try_get::<i64, _>(i).or_else(|_| r.try_get::<i32, _>(i).map(i64::from)).map_err(|e| col_err(i, e))
 }
 
-impl RowRead for SqliteRow {
-    fn text(&self, i: usize) -> Result<String, StoreError> {
-        self.try_get(i).map_err(|e| col_err(i, e))
+fn pg_time(r: &PgRow, i: usize) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let t: Option<DateTime<Utc>> = r.try_get(i).map_err(|e| col_err(i, e))?;
+    Ok(t.map(super::model::ms))
+}
+
+fn sqlite_int(r: &SqliteRow, i: usize) -> Result<i64, StoreError> {
+    r.try_get(i).map_err(|e| col_err(i, e))
+}
+
+/// Better Auth on SQLite stores ISO text; epoch milliseconds and SQLite's own
+/// `CURRENT_TIMESTAMP` format are read too, so rows written by other tools still load.
+fn sqlite_time(r: &SqliteRow, i: usize) -> Result<Option<DateTime<Utc>>, StoreError> {
+    if let Ok(v) = r.try_get::<Option<String>, _>(i) {
+        return v.map(|s| parse_sqlite_time(&s).ok_or_else(|| StoreError::Db(format!("column {i}: bad timestamp {s:?}")))).transpose();
     }
-    fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
-        self.try_get(i).map_err(|e| col_err(i, e))
-    }
-    fn boolean(&self, i: usize) -> Result<bool, StoreError> {
-        self.try_get(i).map_err(|e| col_err(i, e))
-    }
-    fn int(&self, i: usize) -> Result<i64, StoreError> {
-        self.try_get(i).map_err(|e| col_err(i, e))
-    }
-    fn opt_time(&self, i: usize) -> Result<Option<DateTime<Utc>>, StoreError> {
-        // Better Auth on SQLite stores ISO text; tolerate epoch milliseconds and SQLite's own
-        // `CURRENT_TIMESTAMP` format too, so rows written by other tools still read.
-        if let Ok(v) = self.try_get::<Option<String>, _>(i) {
-            return v.map(|s| parse_sqlite_time(&s).ok_or_else(|| StoreError::Db(format!("column {i}: bad timestamp {s:?}")))).transpose();
-        }
-        let v: Option<i64> = self.try_get(i).map_err(|e| col_err(i, e))?;
-        Ok(v.and_then(DateTime::from_timestamp_millis))
-    }
+    let v: Option<i64> = r.try_get(i).map_err(|e| col_err(i, e))?;
+    Ok(v.and_then(DateTime::from_timestamp_millis))
 }
 
 fn parse_sqlite_time(s: &str) -> Option<DateTime<Utc>> {
