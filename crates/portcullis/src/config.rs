@@ -211,7 +211,8 @@ impl Default for EmailVerificationConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// Every switch is off by default, as in Better Auth (change-email included).
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct UserConfig {
     pub change_email_enabled: bool,
@@ -220,16 +221,6 @@ pub struct UserConfig {
     /// (Better Auth's `sendChangeEmailConfirmation`). Off by default, as in Better Auth.
     pub change_email_confirmation: bool,
     pub delete_user_enabled: bool,
-}
-impl Default for UserConfig {
-    fn default() -> Self {
-        Self {
-            change_email_enabled: false,
-            update_email_without_verification: false,
-            change_email_confirmation: false,
-            delete_user_enabled: false,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -451,6 +442,9 @@ impl Config {
             self.secondary_storage.get_or_insert_with(SecondaryStorageConfig::default).url = url;
         }
         self.social.apply_env(&get);
+        if let Some(v) = get("PORTCULLIS_STORE_SESSION_IN_DATABASE") {
+            self.session.store_session_in_database = parse_bool("PORTCULLIS_STORE_SESSION_IN_DATABASE", &v)?;
+        }
         if let Some(v) = get("PORTCULLIS_JWT") {
             self.jwt.enabled = parse_bool("PORTCULLIS_JWT", &v)?;
         }

@@ -4,13 +4,12 @@
 //! Eviction only forgets early (a session must sign in again, a counter restarts), which is what
 //! a Redis with `maxmemory-policy volatile-ttl` does too.
 //!
-//! Time is `tokio::time::Instant`, so tests can pause and advance it.
+//! Time is a monotonic `Instant` plus a skew that only tests move (see `advance`).
 
 use super::{SecondaryResult, SecondaryStorage};
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
-use tokio::time::Instant;
+use std::time::{Duration, Instant};
 
 const DEFAULT_CAPACITY: usize = 100_000;
 
@@ -22,6 +21,7 @@ struct Entry {
 pub struct MemoryStorage {
     map: Mutex<HashMap<String, Entry>>,
     capacity: usize,
+    skew: Mutex<Duration>,
 }
 
 impl Default for MemoryStorage {
@@ -30,8 +30,8 @@ impl Default for MemoryStorage {
     }
 }
 
-fn deadline(ttl: Option<u64>) -> Option<Instant> {
-    ttl.filter(|t| *t > 0).map(|t| Instant::now() + Duration::from_secs(t))
+fn deadline(now: Instant, ttl: Option<u64>) -> Option<Instant> {
+    ttl.filter(|t| *t > 0).map(|t| now + Duration::from_secs(t))
 }
 
 impl MemoryStorage {
@@ -39,7 +39,17 @@ impl MemoryStorage {
         Self::with_capacity(DEFAULT_CAPACITY)
     }
     pub fn with_capacity(capacity: usize) -> Self {
-        Self { map: Mutex::new(HashMap::new()), capacity: capacity.max(1) }
+        Self { map: Mutex::new(HashMap::new()), capacity: capacity.max(1), skew: Mutex::default() }
+    }
+
+    fn now(&self) -> Instant {
+        Instant::now() + *self.skew.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Moves this store's clock forward (tests).
+    #[cfg(test)]
+    fn advance(&self, d: Duration) {
+        *self.skew.lock().unwrap() += d;
     }
 
     pub fn len(&self) -> usize {
@@ -64,7 +74,7 @@ impl MemoryStorage {
 
     fn insert(&self, map: &mut HashMap<String, Entry>, key: &str, entry: Entry) {
         if !map.contains_key(key) && map.len() >= self.capacity {
-            let now = Instant::now();
+            let now = self.now();
             map.retain(|_, e| e.expires.is_none_or(|t| t > now));
             if map.len() >= self.capacity {
                 let mut by_expiry: Vec<(Option<Instant>, String)> = map.iter().map(|(k, e)| (e.expires, k.clone())).collect();
@@ -84,12 +94,12 @@ impl MemoryStorage {
 impl SecondaryStorage for MemoryStorage {
     async fn get(&self, key: &str) -> SecondaryResult<Option<String>> {
         let mut map = self.lock();
-        Ok(Self::live(&mut map, key, Instant::now()).map(|e| e.value.clone()))
+        Ok(Self::live(&mut map, key, self.now()).map(|e| e.value.clone()))
     }
 
     async fn set(&self, key: &str, value: &str, ttl: Option<u64>) -> SecondaryResult<()> {
         let mut map = self.lock();
-        self.insert(&mut map, key, Entry { value: value.to_string(), expires: deadline(ttl) });
+        self.insert(&mut map, key, Entry { value: value.to_string(), expires: deadline(self.now(), ttl) });
         Ok(())
     }
 
@@ -100,28 +110,29 @@ impl SecondaryStorage for MemoryStorage {
 
     async fn increment(&self, key: &str, ttl: u64) -> SecondaryResult<i64> {
         let mut map = self.lock();
-        if let Some(e) = Self::live(&mut map, key, Instant::now()) {
+        if let Some(e) = Self::live(&mut map, key, self.now()) {
             // Like Redis INCR on a non-integer, a garbage value is an error, never a panic.
             let n = e.value.parse::<i64>().map_err(|_| super::SecondaryError::Unavailable("value is not an integer".into()))?;
             let n = n.saturating_add(1);
             e.value = n.to_string();
             return Ok(n);
         }
-        self.insert(&mut map, key, Entry { value: "1".into(), expires: deadline(Some(ttl)) });
+        self.insert(&mut map, key, Entry { value: "1".into(), expires: deadline(self.now(), Some(ttl)) });
         Ok(1)
     }
 
     async fn get_and_delete(&self, key: &str) -> SecondaryResult<Option<String>> {
         let mut map = self.lock();
-        let now = Instant::now();
+        let now = self.now();
         Ok(Self::live(&mut map, key, now).is_some().then(|| map.remove(key)).flatten().map(|e| e.value))
     }
 
     async fn replace(&self, key: &str, value: &str, ttl: Option<u64>) -> SecondaryResult<bool> {
         let mut map = self.lock();
-        match Self::live(&mut map, key, Instant::now()) {
+        let now = self.now();
+        match Self::live(&mut map, key, now) {
             Some(e) => {
-                *e = Entry { value: value.to_string(), expires: deadline(ttl) };
+                *e = Entry { value: value.to_string(), expires: deadline(now, ttl) };
                 Ok(true)
             }
             None => Ok(false),
@@ -133,13 +144,13 @@ impl SecondaryStorage for MemoryStorage {
 mod tests {
     use super::*;
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn ttl_and_operations() {
         let s = MemoryStorage::new();
         s.set("a", "1", Some(10)).await.unwrap();
         s.set("forever", "x", None).await.unwrap();
         assert_eq!(s.get("a").await.unwrap().as_deref(), Some("1"));
-        tokio::time::advance(Duration::from_secs(10)).await;
+        s.advance(Duration::from_secs(10));
         assert_eq!(s.get("a").await.unwrap(), None, "expired at exactly its TTL");
         assert_eq!(s.get("forever").await.unwrap().as_deref(), Some("x"));
 
@@ -153,19 +164,19 @@ mod tests {
         assert_eq!(s.get("d").await.unwrap(), None);
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn increment_is_a_fixed_window() {
         let s = MemoryStorage::new();
         assert_eq!(s.increment("k", 10).await.unwrap(), 1);
-        tokio::time::advance(Duration::from_secs(6)).await;
+        s.advance(Duration::from_secs(6));
         assert_eq!(s.increment("k", 10).await.unwrap(), 2, "counts within the window");
-        tokio::time::advance(Duration::from_secs(4)).await;
+        s.advance(Duration::from_secs(4));
         assert_eq!(s.increment("k", 10).await.unwrap(), 1, "the window was not extended by the second hit");
         s.set("bad", "x", None).await.unwrap();
         assert!(s.increment("bad", 10).await.is_err());
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn bounded() {
         let s = MemoryStorage::with_capacity(16);
         s.set("keep", "v", None).await.unwrap();

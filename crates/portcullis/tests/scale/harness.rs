@@ -17,7 +17,11 @@ use std::time::Duration;
 pub const SECRET: &str = "test-secret-0123456789abcdefghijklmnopqrstuvwxyz";
 pub const PASSWORD: &str = "correct-horse-battery";
 const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-pub const SHARED_REDIS: &str = "redis://127.0.0.1:6379";
+/// The shared Redis (PORTCULLIS_TEST_REDIS, default redis://127.0.0.1:6379); every test uses a
+/// random key prefix on it and deletes its keys afterwards.
+pub fn shared_redis() -> String {
+    std::env::var("PORTCULLIS_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string())
+}
 
 pub fn random_hex() -> String {
     format!("{:016x}", rand::thread_rng().gen::<u64>())

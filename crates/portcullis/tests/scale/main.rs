@@ -3,12 +3,12 @@
 //! instance, rate limits counted across instances, degraded mode while Redis is down, and races.
 //!
 //! Needs PostgreSQL (PORTCULLIS_TEST_PG, default postgres://postgres@127.0.0.1:5432/postgres),
-//! Redis on 127.0.0.1:6379 (each test uses its own random key prefix and deletes it afterwards)
+//! Redis (PORTCULLIS_TEST_REDIS, default 127.0.0.1:6379; each test uses its own random key prefix and deletes it afterwards)
 //! and /usr/bin/redis-server for the outage tests.
 
 mod harness;
 
-use harness::{Cluster, RedisProc, SHARED_REDIS};
+use harness::{shared_redis, Cluster, RedisProc};
 use portcullis::config::RateLimitStorage;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -19,7 +19,7 @@ fn both_stores(c: &mut portcullis::Config) {
 
 #[tokio::test]
 async fn a_session_from_a_works_on_b_with_better_auths_key_layout() {
-    let cl = Cluster::start(SHARED_REDIS, |_| {}).await;
+    let cl = Cluster::start(&shared_redis(), |_| {}).await;
     let alice = cl.client();
     let u = alice.sign_up(&cl.a, "alice").await;
     let s = alice.session(&cl.b).await;
@@ -63,7 +63,7 @@ async fn a_session_from_a_works_on_b_with_better_auths_key_layout() {
 
 #[tokio::test]
 async fn revoke_all_password_change_and_delete_user_reach_every_instance() {
-    let cl = Cluster::start(SHARED_REDIS, |c| {
+    let cl = Cluster::start(&shared_redis(), |c| {
         both_stores(c);
         c.user.delete_user_enabled = true;
     })
@@ -109,7 +109,7 @@ async fn revoke_all_password_change_and_delete_user_reach_every_instance() {
 #[tokio::test]
 async fn the_cookie_cache_is_bounded_and_revocation_check_makes_it_immediate() {
     for check in [false, true] {
-        let cl = Cluster::start(SHARED_REDIS, |c| {
+        let cl = Cluster::start(&shared_redis(), |c| {
             c.session.cookie_cache.enabled = true;
             c.session.cookie_cache.max_age = 2;
             c.session.cookie_cache.revocation_check = check;
@@ -133,7 +133,7 @@ async fn the_cookie_cache_is_bounded_and_revocation_check_makes_it_immediate() {
 }
 
 async fn rate_limit_across_instances(storage: Option<RateLimitStorage>) {
-    let cl = Cluster::start(SHARED_REDIS, |c| {
+    let cl = Cluster::start(&shared_redis(), |c| {
         c.rate_limit.enabled = Some(true);
         c.rate_limit.storage = storage;
     })
@@ -165,7 +165,7 @@ async fn rate_limits_count_across_instances_in_the_database() {
 
 #[tokio::test]
 async fn database_rate_limit_is_atomic_under_concurrency() {
-    let cl = Cluster::start(SHARED_REDIS, |c| {
+    let cl = Cluster::start(&shared_redis(), |c| {
         c.rate_limit.enabled = Some(true);
         c.rate_limit.storage = Some(RateLimitStorage::Database);
     })
@@ -292,7 +292,7 @@ async fn a_revocation_during_a_redis_stall_is_replayed_when_it_answers() {
 
 #[tokio::test]
 async fn parallel_refreshes_of_one_session_stay_consistent() {
-    let cl = Cluster::start(SHARED_REDIS, |c| {
+    let cl = Cluster::start(&shared_redis(), |c| {
         both_stores(c);
         c.session.update_age = 0;
     })
@@ -320,7 +320,7 @@ async fn parallel_refreshes_of_one_session_stay_consistent() {
 #[tokio::test]
 async fn parallel_revoke_and_get_session_never_resurrect_a_session() {
     for in_db in [false, true] {
-        let cl = Cluster::start(SHARED_REDIS, |c| {
+        let cl = Cluster::start(&shared_redis(), |c| {
             c.session.store_session_in_database = in_db;
             c.session.update_age = 0;
         })

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Portcullis and the Better Auth peer, side by side, in one run on this machine.
+#
+#   bench/compare.sh                 every configuration below, 15 s per workload
+#   CONFIGS="pc-db peer-db" bench/compare.sh
+#   DURATION=5 bench/compare.sh      a quick look
+#
+# Configurations (both servers on PostgreSQL 127.0.0.1:5432, each on a fresh database):
+#   peer-db / peer-cc     Better Auth 1.7.24 (../shared/peer), cookie cache off / on (maxAge 300),
+#                         JWT_HEADER=off so neither server signs a JWT per get-session
+#   peer-redis            the peer with Redis secondary storage (cookie cache off)
+#   pc-db / pc-cc         Portcullis (release build), cookie cache off / on (max_age 300)
+#   pc-redis              Portcullis with Redis secondary storage, sessions also in PostgreSQL
+# Each runs ../shared/peer/bench/run.sh (get-session DB path, get-session cookie-cache path,
+# sign-in, sign-up, get-session while sign-ins run), then bench/coldstart.sh for both servers
+# (COLDSTART=0 skips it). Results: bench/results/*.jsonl and the tables on stdout.
+#
+# Everything it starts it stops (trap), and it drops the databases it created.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+peer="${PEER_DIR:-$root/../shared/peer}"
+[ -x "$peer/bench/run.sh" ] || { echo "no Better Auth peer at $peer (../shared/peer)" >&2; exit 2; }
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 2; }
+CONFIGS="${CONFIGS:-peer-db peer-cc pc-db pc-cc peer-redis pc-redis}"
+export DURATION="${DURATION:-15}" RESULTS_DIR="${RESULTS_DIR:-$root/bench/results}"
+PG_ADMIN="${PG_ADMIN:-postgres://postgres@127.0.0.1:5432/postgres}"
+SECRET="bench-secret-0123456789abcdefghijklmnopqrstuvwxyz"
+PORT_PEER=4110 PORT_PC=4111
+mkdir -p "$RESULTS_DIR"
+work="$(mktemp -d)"
+pids=() dbs=()
+cleanup() {
+  for p in "${pids[@]:-}"; do [ -n "$p" ] && kill -TERM "$p" 2>/dev/null || true; done
+  sleep 0.5
+  for p in "${pids[@]:-}"; do [ -n "$p" ] && kill -KILL "$p" 2>/dev/null || true; done
+  for d in "${dbs[@]:-}"; do [ -n "$d" ] && psql -X -q "$PG_ADMIN" -c "drop database if exists \"$d\" with (force)" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+fresh_db() { # name -> URL
+  psql -X -q "$PG_ADMIN" -c "drop database if exists \"$1\" with (force)" -c "create database \"$1\"" >/dev/null
+  dbs+=("$1")
+  echo "${PG_ADMIN%/*}/$1"
+}
+wait_ok() { for _ in $(seq 1 600); do curl -fs -o /dev/null "$1/api/auth/ok" && return 0; sleep 0.05; done; echo "no answer from $1" >&2; return 1; }
+stop_pid() { kill -TERM "$1" 2>/dev/null || true; for _ in $(seq 1 50); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done; kill -KILL "$1" 2>/dev/null || true; }
+
+echo "# building the release binary" >&2
+(cd "$root" && cargo build --release -q -p portcullis-cli)
+bin="$root/target/release/portcullis"
+(cd "$peer" && [ -d node_modules/better-auth ] || npm ci --no-audit --no-fund >/dev/null)
+
+run_peer() { # label, env...
+  local label=$1; shift
+  local url; url="$(fresh_db bench_peer)"
+  (cd "$peer" && DATABASE_URL="$url" PASSKEY=on node migrate.mjs >/dev/null)
+  (cd "$peer" && env "$@" PORT=$PORT_PEER DATABASE_URL="$url" BETTER_AUTH_SECRET="$SECRET" OUTBOX="$work/outbox.jsonl" \
+    NODE_ENV=production JWT_HEADER=off node server.mjs >"$work/peer.log" 2>&1) &
+  local pid=$!; pids+=("$pid"); echo "$pid" >"$work/pid"
+  wait_ok "http://127.0.0.1:$PORT_PEER"
+  "$peer/bench/run.sh" "http://127.0.0.1:$PORT_PEER" "$label" "$work/pid" || true
+  stop_pid "$pid"
+}
+run_pc() { # label, env...
+  local label=$1; shift
+  local url; url="$(fresh_db bench_pc)"
+  env "$@" RUST_LOG=warn DATABASE_URL="$url" BETTER_AUTH_SECRET="$SECRET" BETTER_AUTH_URL="http://127.0.0.1:$PORT_PC" \
+    "$bin" serve --listen "127.0.0.1:$PORT_PC" >"$work/pc.log" 2>&1 &
+  local pid=$!; pids+=("$pid"); echo "$pid" >"$work/pid"
+  wait_ok "http://127.0.0.1:$PORT_PC"
+  "$peer/bench/run.sh" "http://127.0.0.1:$PORT_PC" "$label" "$work/pid" || true
+  stop_pid "$pid"
+}
+
+for c in $CONFIGS; do
+  case "$c" in
+    peer-db) run_peer peer-db COOKIE_CACHE=off ;;
+    peer-cc) run_peer peer-cc COOKIE_CACHE=on ;;
+    peer-redis) run_peer peer-redis COOKIE_CACHE=off SECONDARY=redis ;;
+    pc-db) run_pc pc-db PORTCULLIS_COOKIE_CACHE=false ;;
+    pc-cc) run_pc pc-cc PORTCULLIS_COOKIE_CACHE=true ;;
+    pc-redis) run_pc pc-redis PORTCULLIS_COOKIE_CACHE=false REDIS_URL=redis://127.0.0.1:6379 PORTCULLIS_STORE_SESSION_IN_DATABASE=true ;;
+    *) echo "unknown configuration $c" >&2; exit 2 ;;
+  esac
+done
+
+if [ "${COLDSTART:-1}" = 1 ]; then
+  url="$(fresh_db bench_cold)"
+  (cd "$peer" && DATABASE_URL="$url" PASSKEY=on node migrate.mjs >/dev/null)
+  echo "== cold start and idle RSS: Better Auth peer" >&2
+  (cd "$peer" && PORT=$PORT_PEER DATABASE_URL="$url" BETTER_AUTH_SECRET="$SECRET" NODE_ENV=production JWT_HEADER=off \
+    bench/coldstart.sh "http://127.0.0.1:$PORT_PEER" 7 -- node server.mjs) | tail -1
+  echo "== cold start and idle RSS: Portcullis (schema already migrated)" >&2
+  DATABASE_URL="$url" BETTER_AUTH_SECRET="$SECRET" RUST_LOG=warn "$bin" migrate >/dev/null
+  DATABASE_URL="$url" BETTER_AUTH_SECRET="$SECRET" RUST_LOG=warn PORTCULLIS_MIGRATE=false \
+    "$peer/bench/coldstart.sh" "http://127.0.0.1:$PORT_PC" 7 -- "$bin" serve --listen "127.0.0.1:$PORT_PC" | tail -1
+fi
