@@ -40,4 +40,9 @@ pub trait Capability: Send + Sync + 'static {
     /// Runs after the handler on every response under the base path; may add headers
     /// (e.g. `set-auth-jwt` on get-session, `set-auth-token` when a session cookie is set).
     async fn on_response(&self, _auth: &Auth, _path: &str, _res: &mut Response) {}
+    /// On `POST /sign-out`, before the session `token` is deleted: a URL the browser should visit
+    /// next (OIDC RP-initiated logout at the identity provider). `body` is the sign-out body.
+    async fn sign_out_url(&self, _auth: &Auth, _token: &str, _body: Option<&serde_json::Value>) -> Option<String> {
+        None
+    }
 }

@@ -5,18 +5,12 @@ use axum::http::{HeaderMap, HeaderValue};
 /// Adds `name` to `Access-Control-Expose-Headers`, keeping what is there (Better Auth's jwt and
 /// bearer plugins both do this: split on `,`, trim, de-duplicate, join with `, `).
 pub fn expose(headers: &mut HeaderMap, name: &str) {
-    let mut names: Vec<String> = headers
-        .get_all("access-control-expose-headers")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect();
-    names.dedup();
-    if !names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
-        names.push(name.to_string());
+    let mut names: Vec<String> = Vec::new();
+    let present = headers.get_all("access-control-expose-headers").iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(','));
+    for n in present.map(str::trim).chain(std::iter::once(name)) {
+        if !n.is_empty() && !names.iter().any(|have| have.eq_ignore_ascii_case(n)) {
+            names.push(n.to_string());
+        }
     }
     if let Ok(v) = HeaderValue::from_str(&names.join(", ")) {
         headers.insert("access-control-expose-headers", v);

@@ -241,9 +241,7 @@ impl Server {
     /// Signs up a fresh user; returns the answer (token, user, cookies).
     pub async fn sign_up(&self, name: &str) -> Resp {
         let email = format!("{name}-{}@example.com", random_suffix());
-        let r = self
-            .post("/sign-up/email", json!({"email": email, "password": PASSWORD, "name": name}), &[("origin", &self.origin)])
-            .await;
+        let r = self.post("/sign-up/email", json!({"email": email, "password": PASSWORD, "name": name}), &[("origin", &self.origin)]).await;
         assert_eq!(r.status, 200, "sign-up: {}", r.text);
         r
     }
