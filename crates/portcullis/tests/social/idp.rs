@@ -115,6 +115,7 @@ async fn discovery(State(c): State<Ctx>) -> Json<Value> {
         "token_endpoint": format!("{}/token", c.url),
         "userinfo_endpoint": format!("{}/userinfo", c.url),
         "jwks_uri": format!("{}/jwks", c.url),
+        "end_session_endpoint": format!("{}/end-session?x=1", c.url),
         "id_token_signing_alg_values_supported": ["RS256"],
     }))
 }

@@ -66,11 +66,25 @@ pub async fn post_get_session() -> ApiResult<Reply> {
 }
 
 /// Deletes the current session (if any) and always clears the cookies.
-pub async fn sign_out(State(auth): State<Auth>, headers: HeaderMap) -> ApiResult<Reply> {
+/// A capability may answer a provider logout URL (`{"success":true,"url":...,"redirect":...}`).
+pub async fn sign_out(State(auth): State<Auth>, headers: HeaderMap, body: Body) -> ApiResult<Reply> {
+    let mut url = None;
     if let Some(token) = session::token_from(&auth, &headers) {
+        for c in &auth.capabilities {
+            url = c.sign_out_url(&auth, &token, body.0.as_ref()).await;
+            if url.is_some() {
+                break;
+            }
+        }
         auth.sessions.delete(&token, auth.now()).await?;
     }
-    Ok(Reply::json(&json!({"success": true})).cookies(session::clear_cookies(&auth)))
+    let Some(url) = url else { return Ok(Reply::json(&json!({"success": true})).cookies(session::clear_cookies(&auth))) };
+    let redirect = !matches!(body.0.as_ref().and_then(|b| b.get("disableRedirect")), Some(serde_json::Value::Bool(true)));
+    let mut reply = Reply::json(&json!({"success": true, "url": url, "redirect": redirect})).cookies(session::clear_cookies(&auth));
+    if let Some(v) = redirect.then(|| axum::http::HeaderValue::from_str(&url).ok()).flatten() {
+        reply = reply.header(axum::http::header::LOCATION, v);
+    }
+    Ok(reply)
 }
 
 /// Active sessions of the user, tokens included (the client passes them to revoke-session).

@@ -192,6 +192,29 @@ mod tests {
     }
 
     #[test]
+    fn microsoft_tenant_binding() {
+        use crate::plugins::social::config::ProviderConfig;
+        let p = |tenant: &str| {
+            let cfg = ProviderConfig { client_id: "c".into(), tenant_id: Some(tenant.into()), ..Default::default() };
+            Provider::new("microsoft", ProviderKind::Microsoft, cfg)
+        };
+        let claims = |tid: &str, iss: &str| serde_json::json!({"tid": tid, "iss": iss});
+        let org = "11111111-2222-3333-4444-555555555555";
+        let org_iss = format!("https://login.microsoftonline.com/{org}/v2.0");
+        assert!(microsoft_tenant_ok(&p("common"), &claims(org, &org_iss)).is_ok());
+        assert!(microsoft_tenant_ok(&p("common"), &claims(org, "https://login.microsoftonline.com/other/v2.0")).is_err());
+        assert!(microsoft_tenant_ok(&p("consumers"), &claims(org, &org_iss)).is_err());
+        let personal = format!("https://login.microsoftonline.com/{MICROSOFT_CONSUMER_TENANT}/v2.0");
+        assert!(microsoft_tenant_ok(&p("organizations"), &claims(MICROSOFT_CONSUMER_TENANT, &personal)).is_err());
+        assert!(microsoft_tenant_ok(&p("common"), &serde_json::json!({"iss": org_iss})).is_err(), "no tid");
+    }
+
+    #[test]
+    fn apple_nonce_hash_is_hex_sha256() {
+        assert_eq!(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+
+    #[test]
     fn apple_secret_rejects_bad_key() {
         assert!(apple_client_secret("c", "t", "k", "not a key").is_err());
     }

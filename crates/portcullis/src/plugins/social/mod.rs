@@ -8,7 +8,9 @@
 //! id_token verification against the provider's JWKS, the callback, account resolution and
 //! linking, and the account endpoints (`/unlink-account`, `/get-access-token`, `/refresh-token`,
 //! `/account-info`). Provider tokens are stored encrypted when `social.encrypt_oauth_tokens` is on,
-//! in Better Auth's format, so rows move between the two servers both ways.
+//! in Better Auth's format, so rows move between the two servers both ways. Also the `idToken`
+//! variants of sign-in and linking ([`id_token`]) and the sign-out hook that answers an OIDC
+//! provider's end-session URL ([`logout`]).
 //!
 //! What it must never do: answer a callback with anything but a 302 (no 500s: failures redirect
 //! with Better Auth's `?error=` codes), redirect to a URL that did not pass the trusted-origin check,
@@ -27,6 +29,7 @@ pub mod cipher;
 pub mod config;
 pub mod id_token;
 pub mod jwt;
+pub mod logout;
 pub mod oauth;
 pub mod profile;
 pub mod provider;
@@ -51,6 +54,7 @@ impl Social {
     }
 }
 
+#[async_trait::async_trait]
 impl Capability for Social {
     fn id(&self) -> &'static str {
         "social"
@@ -71,6 +75,9 @@ impl Capability for Social {
     fn form_body_prefixes(&self) -> &'static [&'static str] {
         // Apple posts the authorization response as a form (`response_mode=form_post`).
         &["/callback/"]
+    }
+    async fn sign_out_url(&self, auth: &Auth, token: &str, body: Option<&serde_json::Value>) -> Option<String> {
+        logout::end_session_url(auth, &self.runtime, token, body).await
     }
 }
 
