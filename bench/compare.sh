@@ -11,6 +11,9 @@
 #   peer-redis            the peer with Redis secondary storage (cookie cache off)
 #   pc-db / pc-cc         Portcullis (release build), cookie cache off / on (max_age 300)
 #   pc-redis              Portcullis with Redis secondary storage, sessions also in PostgreSQL
+#   peer-jwt / pc-jwt     the jwt plugin on: every get-session answer carries a freshly signed
+#                         `set-auth-jwt` (EdDSA), the peer's default configuration
+# The db configurations run every workload; the others only the ones they change (WORKLOADS_*).
 # Each runs ../shared/peer/bench/run.sh (get-session DB path, get-session cookie-cache path,
 # sign-in, sign-up, get-session while sign-ins run), then bench/coldstart.sh for both servers
 # (COLDSTART=0 skips it). Results: bench/results/*.jsonl and the tables on stdout.
@@ -21,7 +24,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 peer="${PEER_DIR:-$root/../shared/peer}"
 [ -x "$peer/bench/run.sh" ] || { echo "no Better Auth peer at $peer (../shared/peer)" >&2; exit 2; }
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 2; }
-CONFIGS="${CONFIGS:-peer-db peer-cc pc-db pc-cc peer-redis pc-redis}"
+CONFIGS="${CONFIGS:-peer-db pc-db peer-cc pc-cc peer-redis pc-redis peer-jwt pc-jwt}"
+W_ALL="a b c d e" W_CC="${WORKLOADS_CC:-a b}" W_REDIS="${WORKLOADS_REDIS:-a c e}" W_JWT="${WORKLOADS_JWT:-a}"
 export DURATION="${DURATION:-15}" RESULTS_DIR="${RESULTS_DIR:-$root/bench/results}"
 PG_ADMIN="${PG_ADMIN:-postgres://postgres@127.0.0.1:5432/postgres}"
 SECRET="bench-secret-0123456789abcdefghijklmnopqrstuvwxyz"
@@ -56,7 +60,7 @@ run_peer() { # label, env...
   local url; url="$(fresh_db bench_peer)"
   (cd "$peer" && DATABASE_URL="$url" PASSKEY=on node migrate.mjs >/dev/null)
   (cd "$peer" && env "$@" PORT=$PORT_PEER DATABASE_URL="$url" BETTER_AUTH_SECRET="$SECRET" OUTBOX="$work/outbox.jsonl" \
-    NODE_ENV=production JWT_HEADER=off node server.mjs >"$work/peer.log" 2>&1) &
+    NODE_ENV=production node server.mjs >"$work/peer.log" 2>&1) &
   local pid=$!; pids+=("$pid"); echo "$pid" >"$work/pid"
   wait_ok "http://127.0.0.1:$PORT_PEER"
   "$peer/bench/run.sh" "http://127.0.0.1:$PORT_PEER" "$label" "$work/pid" || true
@@ -75,12 +79,14 @@ run_pc() { # label, env...
 
 for c in $CONFIGS; do
   case "$c" in
-    peer-db) run_peer peer-db COOKIE_CACHE=off ;;
-    peer-cc) run_peer peer-cc COOKIE_CACHE=on ;;
-    peer-redis) run_peer peer-redis COOKIE_CACHE=off SECONDARY=redis ;;
-    pc-db) run_pc pc-db PORTCULLIS_COOKIE_CACHE=false ;;
-    pc-cc) run_pc pc-cc PORTCULLIS_COOKIE_CACHE=true ;;
-    pc-redis) run_pc pc-redis PORTCULLIS_COOKIE_CACHE=false REDIS_URL=redis://127.0.0.1:6379 PORTCULLIS_STORE_SESSION_IN_DATABASE=true ;;
+    peer-db) WORKLOADS="$W_ALL" run_peer peer-db COOKIE_CACHE=off JWT_HEADER=off ;;
+    peer-cc) WORKLOADS="$W_CC" run_peer peer-cc COOKIE_CACHE=on JWT_HEADER=off ;;
+    peer-redis) WORKLOADS="$W_REDIS" run_peer peer-redis COOKIE_CACHE=off JWT_HEADER=off SECONDARY=redis ;;
+    peer-jwt) WORKLOADS="$W_JWT" run_peer peer-jwt COOKIE_CACHE=off JWT_HEADER=on ;;
+    pc-db) WORKLOADS="$W_ALL" run_pc pc-db PORTCULLIS_COOKIE_CACHE=false ;;
+    pc-cc) WORKLOADS="$W_CC" run_pc pc-cc PORTCULLIS_COOKIE_CACHE=true ;;
+    pc-redis) WORKLOADS="$W_REDIS" run_pc pc-redis PORTCULLIS_COOKIE_CACHE=false REDIS_URL=redis://127.0.0.1:6379 PORTCULLIS_STORE_SESSION_IN_DATABASE=true ;;
+    pc-jwt) WORKLOADS="$W_JWT" run_pc pc-jwt PORTCULLIS_COOKIE_CACHE=false PORTCULLIS_JWT=true ;;
     *) echo "unknown configuration $c" >&2; exit 2 ;;
   esac
 done
