@@ -206,11 +206,26 @@ fn check_input(password: &str) -> Result<(), PasswordError> {
 fn worker_loop(rx: &Mutex<mpsc::Receiver<Job>>, block_count: usize) {
     let mut ws = Workspace { blocks: Vec::new(), size: block_count };
     loop {
-        // The guard is a temporary of this statement, so the lock is released before the job runs.
+        // The guard lives only inside the block below, so the lock is released before the job runs.
         // Poisoning cannot leave the receiver inconsistent, so a poisoned lock is still used.
-        let next = rx.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).recv();
-        let Ok(job) = next else {
-            return; // every PasswordHasher clone is gone
+        // A worker holding a buffer waits at most IDLE_RELEASE for work, then gives the buffer
+        // back to the OS (workers waiting for the lock follow in turn, so all are freed within
+        // `workers` x IDLE_RELEASE of the last hash).
+        let next = {
+            let rx = rx.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if ws.blocks.is_empty() {
+                rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected)
+            } else {
+                rx.recv_timeout(IDLE_RELEASE)
+            }
+        };
+        let job = match next {
+            Ok(job) => job,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                ws.blocks = Vec::new();
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return, // every PasswordHasher clone is gone
         };
         // A panicking job (a bug) drops its oneshot sender, which the caller sees as Unavailable;
         // the thread lives on so the pool never silently shrinks.
@@ -220,8 +235,26 @@ fn worker_loop(rx: &Mutex<mpsc::Receiver<Job>>, block_count: usize) {
     }
 }
 
-/// A worker's reusable argon2 memory, sized for the configured parameters and allocated on first
-/// use (so an idle pool costs no memory).
+/// How long a worker keeps its argon2 buffer without work before returning it to the OS.
+const IDLE_RELEASE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Capacity (in 1 KiB blocks) below which a buffer is over-reserved to 32 MiB + 1 block. glibc
+/// serves allocations above its largest dynamic mmap threshold (32 MiB on 64-bit) with their own
+/// mmap and unmaps them on free, without raising the threshold. A 19 MiB buffer would instead raise
+/// the threshold when freed, so the next one would land in a malloc arena, which (trim threshold
+/// then 2 x 19 MiB) keeps the memory after free: exactly the pile-up this pool exists to avoid.
+/// Only the blocks in use are touched, so the unused reserve costs address space, not memory.
+const MMAP_RESERVE_BLOCKS: usize = 32 * 1024 + 1;
+
+/// An argon2 buffer of `n` blocks that the allocator hands back to the OS when dropped.
+fn block_buffer(n: usize) -> Vec<Block> {
+    let mut v = Vec::with_capacity(n.max(MMAP_RESERVE_BLOCKS));
+    v.resize(n, Block::new());
+    v
+}
+
+/// A worker's reusable argon2 memory, sized for the configured parameters, allocated on first
+/// use (so an idle pool costs no memory) and released after [`IDLE_RELEASE`] without work.
 struct Workspace {
     blocks: Vec<Block>,
     size: usize,
@@ -233,10 +266,10 @@ impl Workspace {
         if need > self.size {
             // A stored hash costlier than our config (e.g. written before the cost was lowered):
             // a one-off buffer, freed right after; its size is capped by `MAX_STORED_M_COST`.
-            return ctx.hash_password_into_with_memory(pwd, salt, out, vec![Block::new(); need]);
+            return ctx.hash_password_into_with_memory(pwd, salt, out, block_buffer(need));
         }
         if self.blocks.len() != self.size {
-            self.blocks = vec![Block::new(); self.size];
+            self.blocks = block_buffer(self.size);
         }
         // argon2 overwrites every block it uses, so leftovers from the previous hash are harmless.
         ctx.hash_password_into_with_memory(pwd, salt, out, &mut self.blocks[..need])
@@ -449,6 +482,15 @@ mod tests {
         for t in tasks {
             assert_eq!(t.await.unwrap(), Verified::Match { needs_rehash: false });
         }
+    }
+
+    #[test]
+    fn buffers_are_reserved_past_glibc_dynamic_mmap_threshold() {
+        // Past 32 MiB glibc always mmaps and unmaps on free, so a released buffer returns to the OS.
+        let b = block_buffer(19 * 1024);
+        assert_eq!(b.len(), 19 * 1024);
+        assert!(b.capacity() * std::mem::size_of::<Block>() > 32 * 1024 * 1024);
+        assert_eq!(block_buffer(MMAP_RESERVE_BLOCKS + 5).len(), MMAP_RESERVE_BLOCKS + 5);
     }
 
     #[tokio::test]

@@ -24,25 +24,31 @@ const JWKS_MIN_REFRESH: Duration = Duration::from_secs(5);
 
 /// Shared by every social route of one engine instance.
 pub struct Runtime {
-    http: Option<reqwest::Client>,
+    /// Built on first use: the TLS root store and client cost start-up time and memory that a
+    /// server without social providers never needs.
+    http: OnceLock<Option<reqwest::Client>>,
     providers: OnceLock<BTreeMap<String, Arc<Provider>>>,
 }
 
 impl Runtime {
     pub fn new() -> Self {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(15))
-            .user_agent("better-auth")
-            .build()
-            .map_err(|e| tracing::error!(error = %e, "cannot build the HTTP client for social sign-in"))
-            .ok();
-        Self { http, providers: OnceLock::new() }
+        Self { http: OnceLock::new(), providers: OnceLock::new() }
     }
 
     pub fn http(&self) -> Result<&reqwest::Client, String> {
-        self.http.as_ref().ok_or_else(|| "no HTTP client".to_string())
+        self.http
+            .get_or_init(|| {
+                reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .connect_timeout(Duration::from_secs(5))
+                    .timeout(Duration::from_secs(15))
+                    .user_agent("better-auth")
+                    .build()
+                    .map_err(|e| tracing::error!(error = %e, "cannot build the HTTP client for social sign-in"))
+                    .ok()
+            })
+            .as_ref()
+            .ok_or_else(|| "no HTTP client".to_string())
     }
 
     fn all(&self, cfg: &SocialConfig) -> &BTreeMap<String, Arc<Provider>> {
