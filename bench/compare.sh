@@ -59,7 +59,7 @@ run_peer() { # label, env...
   local label=$1; shift
   local url; url="$(fresh_db bench_peer)"
   (cd "$peer" && DATABASE_URL="$url" PASSKEY=on node migrate.mjs >/dev/null)
-  (cd "$peer" && env "$@" PORT=$PORT_PEER DATABASE_URL="$url" BETTER_AUTH_SECRET="$SECRET" OUTBOX="$work/outbox.jsonl" \
+  (cd "$peer" && exec env "$@" PORT=$PORT_PEER DATABASE_URL="$url" BETTER_AUTH_SECRET="$SECRET" OUTBOX="$work/outbox.jsonl" \
     NODE_ENV=production node server.mjs >"$work/peer.log" 2>&1) &
   local pid=$!; pids+=("$pid"); echo "$pid" >"$work/pid"
   wait_ok "http://127.0.0.1:$PORT_PEER"
