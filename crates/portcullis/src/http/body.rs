@@ -47,7 +47,8 @@ pub struct Fields<'a> {
     prefix: &'static str,
 }
 
-fn kind(v: Option<&Value>) -> &'static str {
+/// zod's name for the type of a JSON value (`undefined` when absent).
+pub fn kind(v: Option<&Value>) -> &'static str {
     match v {
         None => "undefined",
         Some(Value::Null) => "null",

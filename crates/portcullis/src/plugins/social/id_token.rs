@@ -32,15 +32,7 @@ pub struct IdTokenBody {
 }
 
 fn invalid(key: &str, expected: &str, got: Option<&Value>) -> ApiError {
-    let kind = match got {
-        None => "undefined",
-        Some(Value::Null) => "null",
-        Some(Value::Bool(_)) => "boolean",
-        Some(Value::Number(_)) => "number",
-        Some(Value::String(_)) => "string",
-        Some(Value::Array(_)) => "array",
-        Some(Value::Object(_)) => "object",
-    };
+    let kind = crate::http::body::kind(got);
     ApiError::validation(format!("[body.idToken.{key}] Invalid input: expected {expected}, received {kind}"))
 }
 
