@@ -42,10 +42,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fresh_db() { # name -> URL
+fresh_db() { # name -> sets $url (not in a subshell, so cleanup knows the database)
   psql -X -q "$PG_ADMIN" -c "drop database if exists \"$1\" with (force)" -c "create database \"$1\"" >/dev/null
   dbs+=("$1")
-  echo "${PG_ADMIN%/*}/$1"
+  url="${PG_ADMIN%/*}/$1"
 }
 wait_ok() { for _ in $(seq 1 600); do curl -fs -o /dev/null "$1/api/auth/ok" && return 0; sleep 0.05; done; echo "no answer from $1" >&2; return 1; }
 stop_pid() { kill -TERM "$1" 2>/dev/null || true; for _ in $(seq 1 50); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done; kill -KILL "$1" 2>/dev/null || true; }
@@ -57,7 +57,7 @@ bin="$root/target/release/portcullis"
 
 run_peer() { # label, env...
   local label=$1; shift
-  local url; url="$(fresh_db bench_peer)"
+  local url; fresh_db bench_peer
   (cd "$peer" && DATABASE_URL="$url" PASSKEY=on node migrate.mjs >/dev/null)
   (cd "$peer" && exec env "$@" PORT=$PORT_PEER DATABASE_URL="$url" BETTER_AUTH_SECRET="$SECRET" OUTBOX="$work/outbox.jsonl" \
     NODE_ENV=production node server.mjs >"$work/peer.log" 2>&1) &
@@ -68,7 +68,7 @@ run_peer() { # label, env...
 }
 run_pc() { # label, env...
   local label=$1; shift
-  local url; url="$(fresh_db bench_pc)"
+  local url; fresh_db bench_pc
   env "$@" RUST_LOG=warn DATABASE_URL="$url" BETTER_AUTH_SECRET="$SECRET" BETTER_AUTH_URL="http://127.0.0.1:$PORT_PC" \
     "$bin" serve --listen "127.0.0.1:$PORT_PC" >"$work/pc.log" 2>&1 &
   local pid=$!; pids+=("$pid"); echo "$pid" >"$work/pid"
@@ -92,7 +92,7 @@ for c in $CONFIGS; do
 done
 
 if [ "${COLDSTART:-1}" = 1 ]; then
-  url="$(fresh_db bench_cold)"
+  fresh_db bench_cold
   (cd "$peer" && DATABASE_URL="$url" PASSKEY=on node migrate.mjs >/dev/null)
   echo "== cold start and idle RSS: Better Auth peer" >&2
   (cd "$peer" && PORT=$PORT_PEER DATABASE_URL="$url" BETTER_AUTH_SECRET="$SECRET" NODE_ENV=production JWT_HEADER=off \
