@@ -140,6 +140,12 @@ pub struct UserPatch {
 }
 
 impl Account {
+    /// The granted scopes: `scope` is stored comma-separated (Better Auth's format); entries are
+    /// trimmed and empty ones dropped.
+    pub fn scopes(&self) -> Vec<String> {
+        self.scope.as_deref().unwrap_or("").split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+    }
+
     /// The email/password account of a user: `providerId = "credential"`, `accountId = userId`.
     pub fn credential(id: String, user_id: &str, password_hash: String, now: DateTime<Utc>) -> Self {
         Self {

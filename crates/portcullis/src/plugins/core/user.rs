@@ -91,7 +91,7 @@ pub async fn list_accounts(State(auth): State<Auth>, SessionAuth(cur): SessionAu
     let out: Vec<AccountOut> = accounts
         .into_iter()
         .map(|a| AccountOut {
-            scopes: a.scope.as_deref().unwrap_or("").split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect(),
+            scopes: a.scopes(),
             account_id: a.account_id,
             provider_id: a.provider_id,
             user_id: a.user_id,

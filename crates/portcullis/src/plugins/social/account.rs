@@ -210,8 +210,7 @@ pub async fn link(
         Some(mut a) => {
             apply_tokens(auth, &mut a, t, auth.now());
             // Re-linking merges scopes (set union, insertion order).
-            let mut merged: Vec<String> =
-                a.scope.as_deref().unwrap_or("").split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect();
+            let mut merged = a.scopes();
             for s in scopes {
                 if !merged.contains(s) {
                     merged.push(s.clone());

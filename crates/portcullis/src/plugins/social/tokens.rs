@@ -63,10 +63,6 @@ async fn owned_account(auth: &Auth, user_id: &str, id: &str) -> ApiResult<Accoun
     }
 }
 
-fn scopes_of(a: &Account) -> Vec<String> {
-    a.scope.as_deref().unwrap_or("").split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
-}
-
 /// Refreshes with the stored refresh token and persists the result. Err = a message for the log.
 async fn do_refresh(auth: &Auth, rt: &Runtime, p: &Provider, a: &mut Account) -> Result<(), String> {
     let rt_token = account::open(auth, a.refresh_token.as_deref()).ok_or("no refresh token")?;
@@ -110,7 +106,7 @@ pub async fn get_access_token(
     if let Some(t) = a.access_token_expires_at {
         out.insert("accessTokenExpiresAt".into(), json!(iso_ms::format(&t)));
     }
-    out.insert("scopes".into(), json!(scopes_of(&a)));
+    out.insert("scopes".into(), json!(a.scopes()));
     if let Some(t) = &a.id_token {
         out.insert("idToken".into(), json!(t));
     }
