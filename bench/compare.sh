@@ -16,7 +16,10 @@
 # The db configurations run every workload; the others only the ones they change (WORKLOADS_*).
 # Each runs ../shared/peer/bench/run.sh (get-session DB path, get-session cookie-cache path,
 # sign-in, sign-up, get-session while sign-ins run), then bench/coldstart.sh for both servers
-# (COLDSTART=0 skips it). Results: bench/results/*.jsonl and the tables on stdout.
+# (COLDSTART=0 skips it). The db configurations also run bench/distinct.sh (get-session with 256
+# distinct sessions instead of run.sh's one; DISTINCT=0 skips it). Around pc-db, `portcullis hash-time` measures one argon2 hash on this
+# machine, for the sign-in bound (workers / hash time) of that very run.
+# Results: bench/results/*.jsonl (+ hash-time.log) and the tables on stdout.
 #
 # Everything it starts it stops (trap), and it drops the databases it created.
 set -euo pipefail
@@ -25,7 +28,7 @@ peer="${PEER_DIR:-$root/../shared/peer}"
 [ -x "$peer/bench/run.sh" ] || { echo "no Better Auth peer at $peer (../shared/peer)" >&2; exit 2; }
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 2; }
 CONFIGS="${CONFIGS:-peer-db pc-db peer-cc pc-cc peer-redis pc-redis peer-jwt pc-jwt}"
-W_ALL="a b c d e" W_CC="${WORKLOADS_CC:-a b}" W_REDIS="${WORKLOADS_REDIS:-a c e}" W_JWT="${WORKLOADS_JWT:-a}"
+W_ALL="${WORKLOADS_ALL:-a b c d e}" W_CC="${WORKLOADS_CC:-a b}" W_REDIS="${WORKLOADS_REDIS:-a c e}" W_JWT="${WORKLOADS_JWT:-a}"
 export DURATION="${DURATION:-15}" RESULTS_DIR="${RESULTS_DIR:-$root/bench/results}"
 PG_ADMIN="${PG_ADMIN:-postgres://postgres@127.0.0.1:5432/postgres}"
 SECRET="bench-secret-0123456789abcdefghijklmnopqrstuvwxyz"
@@ -55,6 +58,12 @@ echo "# building the release binary" >&2
 bin="$root/target/release/portcullis"
 (cd "$peer" && [ -d node_modules/better-auth ] || npm ci --no-audit --no-fund >/dev/null)
 
+distinct() { # base, label: get-session with 256 distinct sessions (db configurations only)
+  case "$2" in *-db) ;; *) return 0 ;; esac
+  [ "${DISTINCT:-1}" = 1 ] || return 0
+  echo "== $2: get-session, 256 distinct sessions" >&2
+  "$root/bench/distinct.sh" "$1" 256 64 "$DURATION" | sed "s/^/$2 /" | tee -a "$RESULTS_DIR/distinct.log" || true
+}
 run_peer() { # label, env...
   local label=$1; shift
   local url; fresh_db bench_peer
@@ -64,7 +73,12 @@ run_peer() { # label, env...
   local pid=$!; pids+=("$pid"); echo "$pid" >"$work/pid"
   wait_ok "http://127.0.0.1:$PORT_PEER"
   "$peer/bench/run.sh" "http://127.0.0.1:$PORT_PEER" "$label" "$work/pid" || true
+  distinct "http://127.0.0.1:$PORT_PEER" "$label"
   stop_pid "$pid"
+}
+hash_time() { # the sign-in bound (hashing workers / hash time) on this machine, now
+  echo "== hash time ($1)" >&2
+  BETTER_AUTH_SECRET="$SECRET" RUST_LOG=warn "$bin" hash-time --count 30 | tee -a "$RESULTS_DIR/hash-time.log"
 }
 run_pc() { # label, env...
   local label=$1; shift
@@ -74,6 +88,7 @@ run_pc() { # label, env...
   local pid=$!; pids+=("$pid"); echo "$pid" >"$work/pid"
   wait_ok "http://127.0.0.1:$PORT_PC"
   "$peer/bench/run.sh" "http://127.0.0.1:$PORT_PC" "$label" "$work/pid" || true
+  distinct "http://127.0.0.1:$PORT_PC" "$label"
   stop_pid "$pid"
 }
 
@@ -83,7 +98,7 @@ for c in $CONFIGS; do
     peer-cc) WORKLOADS="$W_CC" run_peer peer-cc COOKIE_CACHE=on JWT_HEADER=off ;;
     peer-redis) WORKLOADS="$W_REDIS" run_peer peer-redis COOKIE_CACHE=off JWT_HEADER=off SECONDARY=redis ;;
     peer-jwt) WORKLOADS="$W_JWT" run_peer peer-jwt COOKIE_CACHE=off JWT_HEADER=on ;;
-    pc-db) WORKLOADS="$W_ALL" run_pc pc-db PORTCULLIS_COOKIE_CACHE=false ;;
+    pc-db) hash_time "before pc-db"; WORKLOADS="$W_ALL" run_pc pc-db PORTCULLIS_COOKIE_CACHE=false; hash_time "after pc-db" ;;
     pc-cc) WORKLOADS="$W_CC" run_pc pc-cc PORTCULLIS_COOKIE_CACHE=true ;;
     pc-redis) WORKLOADS="$W_REDIS" run_pc pc-redis PORTCULLIS_COOKIE_CACHE=false REDIS_URL=redis://127.0.0.1:6379 PORTCULLIS_STORE_SESSION_IN_DATABASE=true ;;
     pc-jwt) WORKLOADS="$W_JWT" run_pc pc-jwt PORTCULLIS_COOKIE_CACHE=false PORTCULLIS_JWT=true ;;

@@ -1,4 +1,4 @@
-//! The `portcullis` binary: `serve`, `migrate`, `secret`.
+//! The `portcullis` binary: `serve`, `migrate`, `secret`, `hash-time`.
 
 use clap::{Parser, Subcommand};
 use portcullis::{Auth, Config};
@@ -41,6 +41,15 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Time one password hash with the configured argon2 parameters, and the sign-in bound
+    /// (hashing workers / hash time) they give on this machine. Use it to tune `password_hashing`.
+    HashTime {
+        #[command(flatten)]
+        common: Common,
+        /// Hashes to time, one after another on one thread (the median is reported).
+        #[arg(long, default_value_t = 40)]
+        count: usize,
+    },
     /// Print a new random secret for BETTER_AUTH_SECRET.
     Secret {
         /// Random bytes in the secret (encoded as base64).
@@ -80,6 +89,30 @@ async fn run(cli: Cli) -> Result<(), String> {
             let mut buf = vec![0u8; bytes.clamp(16, 256)];
             rand::rngs::OsRng.fill_bytes(&mut buf);
             println!("{}", base64::engine::general_purpose::STANDARD.encode(buf));
+            Ok(())
+        }
+        Command::HashTime { common, count } => {
+            let ph = load(&common)?.password_hashing;
+            let workers = ph.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+            let hasher = portcullis::crypto::password::PasswordHasher::new(1, ph.memory_kib, ph.iterations, ph.parallelism);
+            let mut times = Vec::with_capacity(count.max(1));
+            for i in 0..count.max(1) + 2 {
+                let start = std::time::Instant::now();
+                hasher.hash(&format!("hash-time-password-{i}")).await.map_err(|e| e.to_string())?;
+                if i >= 2 {
+                    times.push(start.elapsed().as_secs_f64() * 1000.0); // the first two warm up
+                }
+            }
+            times.sort_by(f64::total_cmp);
+            let median = times[times.len() / 2];
+            println!(
+                "argon2id m={} t={} p={}: median {median:.2} ms per hash ({} hashes, one thread); bound with {workers} workers: {:.1} hashes/s",
+                ph.memory_kib,
+                ph.iterations,
+                ph.parallelism,
+                times.len(),
+                workers as f64 * 1000.0 / median
+            );
             Ok(())
         }
         Command::Migrate { common } => {

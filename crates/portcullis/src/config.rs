@@ -343,11 +343,15 @@ pub struct PasswordHashingConfig {
     pub memory_kib: u32,
     pub iterations: u32,
     pub parallelism: u32,
+    /// CPU priority of the hashing threads against request handling (Linux; elsewhere `normal`).
+    /// The default, `idle`, lets any request preempt a hash, so session checks stay fast while
+    /// sign-ins run; hashing still gets every cycle nothing else wants. See BENCHMARKS.md.
+    pub priority: crate::crypto::password::Priority,
 }
 impl Default for PasswordHashingConfig {
     fn default() -> Self {
         // OWASP's argon2id recommendation: m=19 MiB, t=2, p=1.
-        Self { workers: None, memory_kib: 19 * 1024, iterations: 2, parallelism: 1 }
+        Self { workers: None, memory_kib: 19 * 1024, iterations: 2, parallelism: 1, priority: Default::default() }
     }
 }
 
@@ -444,6 +448,9 @@ impl Config {
         self.social.apply_env(&get);
         if let Some(v) = get("PORTCULLIS_STORE_SESSION_IN_DATABASE") {
             self.session.store_session_in_database = parse_bool("PORTCULLIS_STORE_SESSION_IN_DATABASE", &v)?;
+        }
+        if let Some(v) = get("PORTCULLIS_HASHING_PRIORITY") {
+            self.password_hashing.priority = v.parse().map_err(|e| ConfigError::Env("PORTCULLIS_HASHING_PRIORITY", e))?;
         }
         if let Some(v) = get("PORTCULLIS_JWT") {
             self.jwt.enabled = parse_bool("PORTCULLIS_JWT", &v)?;

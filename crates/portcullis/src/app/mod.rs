@@ -169,7 +169,7 @@ impl AuthBuilder {
         };
         let workers = config.password_hashing.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
         let ph = &config.password_hashing;
-        let hasher = PasswordHasher::new(workers, ph.memory_kib, ph.iterations, ph.parallelism);
+        let hasher = PasswordHasher::with_priority(workers, ph.memory_kib, ph.iterations, ph.parallelism, ph.priority);
         let (mailer, outbox) =
             crate::mail::from_config(&config.mail, config.dev_outbox_enabled()).map_err(|e| StartError::Mail(e.to_string()))?;
         let origins = TrustedOrigins::new(&config.origin(), config.trusted_origins.iter().cloned());

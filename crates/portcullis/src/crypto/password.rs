@@ -96,6 +96,11 @@ impl PasswordHasher {
     /// and `parallelism`. Out-of-range parameters are raised to argon2's minimums (logged) rather
     /// than failing, since a too-weak config must not take the server down at startup.
     pub fn new(workers: usize, memory_kib: u32, iterations: u32, parallelism: u32) -> Self {
+        Self::with_priority(workers, memory_kib, iterations, parallelism, Priority::Normal)
+    }
+
+    /// As [`new`](Self::new), the hashing threads running at `priority`.
+    pub fn with_priority(workers: usize, memory_kib: u32, iterations: u32, parallelism: u32, priority: Priority) -> Self {
         let params = configured_params(memory_kib, iterations, parallelism);
         let workers = workers.max(1);
         let (jobs, rx) = mpsc::channel::<Job>();
@@ -105,7 +110,10 @@ impl PasswordHasher {
         let block_count = params.block_count();
         for i in 0..workers {
             let rx = Arc::clone(&rx);
-            let spawned = std::thread::Builder::new().name(format!("portcullis-pwhash-{i}")).spawn(move || worker_loop(&rx, block_count));
+            let spawned = std::thread::Builder::new().name(format!("portcullis-pwhash-{i}")).spawn(move || {
+                priority.apply_to_this_thread();
+                worker_loop(&rx, block_count)
+            });
             if let Err(e) = spawned {
                 // With no worker at all the receiver is dropped and every call returns Unavailable.
                 tracing::error!(error = %e, "could not start password hashing thread {i}");
@@ -201,6 +209,56 @@ fn check_input(password: &str) -> Result<(), PasswordError> {
         return Err(PasswordError::TooLong);
     }
     Ok(())
+}
+
+/// CPU priority of the hashing threads relative to the threads that answer requests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    /// As every other thread: hashing and requests share the cores evenly.
+    Normal,
+    /// Niceness 19: requests come first, hashing keeps a small guaranteed share under full load.
+    Low,
+    /// `SCHED_IDLE`: any runnable request thread preempts a hash at once; hashing runs on the
+    /// cycles nothing else wants (all of them on a machine that is not saturated).
+    #[default]
+    Idle,
+}
+
+impl std::str::FromStr for Priority {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "normal" => Ok(Self::Normal),
+            "low" => Ok(Self::Low),
+            "idle" => Ok(Self::Idle),
+            _ => Err(format!("expected normal, low or idle, got {s:?}")),
+        }
+    }
+}
+
+impl Priority {
+    /// Lowers the calling thread's priority (on Linux, niceness and policy are per thread);
+    /// lowering needs no privilege. Elsewhere a no-op.
+    fn apply_to_this_thread(self) {
+        #[cfg(target_os = "linux")]
+        {
+            // SAFETY: plain syscalls on the calling thread itself (pid 0 / its own tid).
+            let rc = unsafe {
+                match self {
+                    Priority::Normal => 0,
+                    Priority::Low => libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 19),
+                    Priority::Idle => {
+                        let param = libc::sched_param { sched_priority: 0 };
+                        libc::sched_setscheduler(0, libc::SCHED_IDLE, &param)
+                    }
+                }
+            };
+            if rc != 0 {
+                tracing::warn!(priority = ?self, "could not lower the password hashing threads' priority");
+            }
+        }
+    }
 }
 
 fn worker_loop(rx: &Mutex<mpsc::Receiver<Job>>, block_count: usize) {
@@ -499,5 +557,19 @@ mod tests {
         let phc = h.hash("pw").await.unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=8,t=1,p=1$"), "{phc}");
         assert!(matches!(h.verify(&phc, "pw").await, Ok(Verified::Match { needs_rehash: false })));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashing_threads_run_at_the_configured_priority() {
+        let idle = PasswordHasher::with_priority(1, 1024, 1, 1, Priority::Idle);
+        // SAFETY: reads the calling (worker) thread's own scheduling settings.
+        assert_eq!(idle.run(|_| unsafe { libc::sched_getscheduler(0) }).await.unwrap(), libc::SCHED_IDLE);
+        let low = PasswordHasher::with_priority(1, 1024, 1, 1, Priority::Low);
+        let nice = low.run(|_| unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) }).await.unwrap();
+        assert_eq!(nice, 19);
+        assert_eq!(small().run(|_| unsafe { libc::sched_getscheduler(0) }).await.unwrap(), libc::SCHED_OTHER);
+        assert_eq!("idle".parse::<Priority>(), Ok(Priority::Idle));
+        assert!("lowest".parse::<Priority>().is_err());
     }
 }

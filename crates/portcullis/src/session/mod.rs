@@ -15,6 +15,7 @@
 
 pub mod cookie_cache;
 mod guard;
+mod lookup;
 pub mod store;
 
 pub use guard::{FreshSession, MaybeSession, RequestMeta, SensitiveSession, SessionAuth};

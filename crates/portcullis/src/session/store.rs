@@ -88,6 +88,7 @@ struct Pending {
 
 pub struct SessionStore {
     db: Arc<dyn Store>,
+    lookups: super::lookup::Lookups,
     secondary: Option<Secondary>,
     in_db: bool,
     preserve: bool,
@@ -104,6 +105,7 @@ impl SessionStore {
     pub fn new(db: Arc<dyn Store>, secondary: Option<Secondary>, cfg: &crate::config::Config) -> Self {
         let in_db = cfg.sessions_in_database();
         Self {
+            lookups: super::lookup::Lookups::new(db.clone()),
             db,
             in_db,
             preserve: secondary.is_some() && in_db && cfg.session.preserve_session_in_database,
@@ -292,7 +294,7 @@ impl SessionStore {
                 Err(e) => return Err(unavailable(e)),
             }
         }
-        let found = self.db.find_session(token).await?;
+        let found = self.lookups.find(token).await?;
         Ok(found.filter(|(s, _)| !self.locally_revoked(s)))
     }
 

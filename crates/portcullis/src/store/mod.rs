@@ -17,7 +17,7 @@ pub use sql::SqlStore;
 use chrono::{DateTime, Utc};
 use model::{Account, Jwk, Session, User, UserPatch, Verification};
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot connect to the database: {0}")]
     Connect(String),
@@ -74,8 +74,13 @@ pub trait Store: Send + Sync + 'static {
 
     // sessions
     async fn create_session(&self, session: &Session) -> StoreResult<()>;
+    /// The sessions with these tokens and their users, in one round trip for up to 32 tokens.
+    /// Tokens without a session are simply absent from the answer.
+    async fn find_sessions(&self, tokens: &[&str]) -> StoreResult<Vec<(Session, User)>>;
     /// The session and its user in one round trip.
-    async fn find_session(&self, token: &str) -> StoreResult<Option<(Session, User)>>;
+    async fn find_session(&self, token: &str) -> StoreResult<Option<(Session, User)>> {
+        Ok(self.find_sessions(&[token]).await?.into_iter().next())
+    }
     /// Moves `expiresAt`; returns false when the session no longer exists.
     async fn touch_session(&self, token: &str, expires_at: DateTime<Utc>, now: DateTime<Utc>) -> StoreResult<bool>;
     async fn list_sessions(&self, user_id: &str) -> StoreResult<Vec<Session>>;

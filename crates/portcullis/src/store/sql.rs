@@ -48,7 +48,8 @@ struct Sql {
     account_by_id: String,
     update_account_tokens: String,
     delete_account: String,
-    session_with_user: String,
+    /// `… where s.token in (…)` for each of [`SESSION_BATCHES`] placeholders.
+    sessions_with_user: Vec<String>,
     touch_session: String,
     sessions_of_user: String,
     delete_session: String,
@@ -60,6 +61,9 @@ struct Sql {
     insert_jwk: String,
     all_jwks: String,
 }
+
+/// Placeholder counts of the prepared batched session lookups (few statements, any batch size).
+const SESSION_BATCHES: [usize; 6] = [1, 2, 4, 8, 16, 32];
 
 impl Sql {
     fn render(db: &Db, n: &Names) -> Self {
@@ -167,17 +171,22 @@ impl Sql {
                 c("account", "password"),
                 ph(4)
             ),
-            session_with_user: format!(
-                "select {}, {} from {} s join {} u on u.{} = s.{} where s.{} = {}",
-                n.cols("session", SESSION, Some("s")),
-                n.cols("user", USER, Some("u")),
-                n.table("session"),
-                n.table("user"),
-                c("user", "id"),
-                c("session", "userId"),
-                c("session", "token"),
-                ph(1)
-            ),
+            sessions_with_user: SESSION_BATCHES
+                .iter()
+                .map(|&k| {
+                    format!(
+                        "select {}, {} from {} s join {} u on u.{} = s.{} where s.{} in ({})",
+                        n.cols("session", SESSION, Some("s")),
+                        n.cols("user", USER, Some("u")),
+                        n.table("session"),
+                        n.table("user"),
+                        c("user", "id"),
+                        c("session", "userId"),
+                        c("session", "token"),
+                        (1..=k).map(ph).collect::<Vec<_>>().join(", ")
+                    )
+                })
+                .collect(),
             touch_session: format!(
                 "update {} set {} = {}, {} = {} where {} = {}",
                 n.table("session"),
@@ -454,10 +463,19 @@ impl Store for SqlStore {
         self.db.execute(&self.sql.insert_session, &args).await.map(|_| ())
     }
 
-    async fn find_session(&self, token: &str) -> StoreResult<Option<(Session, User)>> {
-        self.db
-            .fetch_optional(&self.sql.session_with_user, &[Arg::Text(token)], |r| Ok((session_row(r, 0)?, user_row(r, SESSION.len())?)))
-            .await
+    async fn find_sessions(&self, tokens: &[&str]) -> StoreResult<Vec<(Session, User)>> {
+        let mut found = Vec::with_capacity(tokens.len());
+        let max = SESSION_BATCHES[SESSION_BATCHES.len() - 1];
+        for chunk in tokens.chunks(max) {
+            // The smallest prepared statement that fits; spare placeholders repeat the last token.
+            let slot = SESSION_BATCHES.iter().position(|&k| k >= chunk.len()).unwrap_or(SESSION_BATCHES.len() - 1);
+            let Some(&last) = chunk.last() else { continue };
+            let args: Vec<Arg<'_>> = (0..SESSION_BATCHES[slot]).map(|i| Arg::Text(chunk.get(i).copied().unwrap_or(last))).collect();
+            let rows =
+                self.db.fetch_all(&self.sql.sessions_with_user[slot], &args, |r| Ok((session_row(r, 0)?, user_row(r, SESSION.len())?)));
+            found.extend(rows.await?);
+        }
+        Ok(found)
     }
 
     async fn touch_session(&self, token: &str, expires_at: DateTime<Utc>, now: DateTime<Utc>) -> StoreResult<bool> {

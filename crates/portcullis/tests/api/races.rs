@@ -57,3 +57,41 @@ both!(concurrent_refreshes_keep_the_token, config = |c| c.session.update_age = 0
     }
     assert_eq!(srv.count(r#"select count(*) from "session""#).await, 1);
 });
+
+// Session lookups under load go out in batches (one `token in (…)` query); every request must
+// still get exactly its own session, and unknown or revoked tokens none.
+both!(concurrent_get_sessions_each_get_their_own_user, |srv| async move {
+    let mut users = Vec::new();
+    for i in 0..12 {
+        users.push(srv.user(&format!("batch{i}")).await);
+    }
+    let gone = srv.user("batchgone").await;
+    let revoked = srv.client();
+    revoked.set_cookie("better-auth.session_token", &gone.client.session_cookie().unwrap());
+    gone.client.post_json("/sign-out", serde_json::json!({})).await.expect_status(200);
+    let stranger = srv.client();
+    stranger.set_cookie("better-auth.session_token", "not-a-signed-token.abc");
+    let mut calls = Vec::new();
+    for round in 0..4 {
+        for u in &users {
+            let (c, id) = (u.client.fork(), u.id.clone());
+            calls.push(tokio::spawn(async move { (Some(id), c.get("/get-session").await) }));
+        }
+        if round % 2 == 0 {
+            let (c, s) = (revoked.fork(), stranger.fork());
+            calls.push(tokio::spawn(async move { (None, c.get("/get-session").await) }));
+            calls.push(tokio::spawn(async move { (None, s.get("/get-session").await) }));
+        }
+    }
+    for call in calls {
+        let (id, r) = call.await.unwrap();
+        r.expect_status(200);
+        match id {
+            Some(id) => {
+                assert_eq!(r.json()["user"]["id"], id.as_str(), "{}", r.text);
+                assert_eq!(r.json()["session"]["userId"], id.as_str());
+            }
+            None => assert_eq!(r.text, "null"),
+        }
+    }
+});
