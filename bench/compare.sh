@@ -10,6 +10,7 @@
 #                         JWT_HEADER=off so neither server signs a JWT per get-session
 #   peer-redis            the peer with Redis secondary storage (cookie cache off)
 #   pc-db / pc-cc         Portcullis (release build), cookie cache off / on (max_age 300)
+#   pc-normal             pc-db with password_hashing.priority = "normal" (mixed workload only)
 #   pc-redis              Portcullis with Redis secondary storage, sessions also in PostgreSQL
 #   peer-jwt / pc-jwt     the jwt plugin on: every get-session answer carries a freshly signed
 #                         `set-auth-jwt` (EdDSA), the peer's default configuration
@@ -27,7 +28,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 peer="${PEER_DIR:-$root/../shared/peer}"
 [ -x "$peer/bench/run.sh" ] || { echo "no Better Auth peer at $peer (../shared/peer)" >&2; exit 2; }
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 2; }
-CONFIGS="${CONFIGS:-peer-db pc-db peer-cc pc-cc peer-redis pc-redis peer-jwt pc-jwt}"
+CONFIGS="${CONFIGS:-peer-db pc-db pc-normal peer-cc pc-cc peer-redis pc-redis peer-jwt pc-jwt}"
 W_ALL="${WORKLOADS_ALL:-a b c d e}" W_CC="${WORKLOADS_CC:-a b}" W_REDIS="${WORKLOADS_REDIS:-a c e}" W_JWT="${WORKLOADS_JWT:-a}"
 export DURATION="${DURATION:-15}" RESULTS_DIR="${RESULTS_DIR:-$root/bench/results}"
 PG_ADMIN="${PG_ADMIN:-postgres://postgres@127.0.0.1:5432/postgres}"
@@ -99,6 +100,7 @@ for c in $CONFIGS; do
     peer-redis) WORKLOADS="$W_REDIS" run_peer peer-redis COOKIE_CACHE=off JWT_HEADER=off SECONDARY=redis ;;
     peer-jwt) WORKLOADS="$W_JWT" run_peer peer-jwt COOKIE_CACHE=off JWT_HEADER=on ;;
     pc-db) hash_time "before pc-db"; WORKLOADS="$W_ALL" run_pc pc-db PORTCULLIS_COOKIE_CACHE=false; hash_time "after pc-db" ;;
+    pc-normal) WORKLOADS="${WORKLOADS_NORMAL:-e}" run_pc pc-normal PORTCULLIS_COOKIE_CACHE=false PORTCULLIS_HASHING_PRIORITY=normal ;;
     pc-cc) WORKLOADS="$W_CC" run_pc pc-cc PORTCULLIS_COOKIE_CACHE=true ;;
     pc-redis) WORKLOADS="$W_REDIS" run_pc pc-redis PORTCULLIS_COOKIE_CACHE=false REDIS_URL=redis://127.0.0.1:6379 PORTCULLIS_STORE_SESSION_IN_DATABASE=true ;;
     pc-jwt) WORKLOADS="$W_JWT" run_pc pc-jwt PORTCULLIS_COOKIE_CACHE=false PORTCULLIS_JWT=true ;;
