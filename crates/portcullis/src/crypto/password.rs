@@ -307,8 +307,31 @@ const MMAP_RESERVE_BLOCKS: usize = 32 * 1024 + 1;
 /// An argon2 buffer of `n` blocks that the allocator hands back to the OS when dropped.
 fn block_buffer(n: usize) -> Vec<Block> {
     let mut v = Vec::with_capacity(n.max(MMAP_RESERVE_BLOCKS));
+    advise_huge_pages(&mut v);
     v.resize(n, Block::new());
     v
+}
+
+/// Asks for transparent huge pages for a not yet touched buffer (Linux, where THP is enabled for
+/// `madvise`d memory, as on Debian and Ubuntu). argon2 reads its blocks in a data-dependent
+/// order over all 19 MiB, so with 4 KiB pages nearly every block access misses the TLB; 2 MiB
+/// pages cut hash time by a few per cent alone and more while other threads share the cores.
+/// Purely advisory: without THP the buffer stays on small pages.
+fn advise_huge_pages(v: &mut Vec<Block>) {
+    #[cfg(target_os = "linux")]
+    {
+        const PAGE: usize = 4096;
+        let start = v.as_mut_ptr() as usize;
+        let end = start + v.capacity() * std::mem::size_of::<Block>();
+        let (first, last) = ((start + PAGE - 1) & !(PAGE - 1), end & !(PAGE - 1));
+        if last > first {
+            // SAFETY: the range lies inside this Vec's own allocation; MADV_HUGEPAGE changes how
+            // the kernel backs it, never its contents or validity.
+            unsafe { libc::madvise(first as *mut libc::c_void, last - first, libc::MADV_HUGEPAGE) };
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = v;
 }
 
 /// A worker's reusable argon2 memory, sized for the configured parameters, allocated on first
