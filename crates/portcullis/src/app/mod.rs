@@ -103,8 +103,9 @@ impl Auth {
     pub fn secret(&self) -> &str {
         &self.secrets[0]
     }
-    pub fn secret_refs(&self) -> Vec<&str> {
-        self.secrets.iter().map(String::as_str).collect()
+    /// Every configured secret: the first signs, all verify (rotation).
+    pub fn secrets(&self) -> &[String] {
+        &self.secrets
     }
 
     /// Creates or updates the schema of every capability.

@@ -59,7 +59,7 @@ pub fn encode_compact(secret: &str, payload: &CachePayload, expires_at_ms: i64) 
 
 /// Decodes and verifies a compact cookie against every secret; returns the payload and the outer
 /// `expiresAt` (ms), which the caller must still check against its clock.
-pub fn decode_compact(secrets: &[&str], cookie: &str) -> Option<(CachePayload, i64)> {
+pub fn decode_compact(secrets: &[impl AsRef<str>], cookie: &str) -> Option<(CachePayload, i64)> {
     #[derive(Deserialize)]
     struct Outer<'a> {
         #[serde(borrow)]
@@ -73,7 +73,7 @@ pub fn decode_compact(secrets: &[&str], cookie: &str) -> Option<(CachePayload, i
     let raw = outer.session.get();
     let mut ok = false;
     for secret in secrets {
-        let expected = compact_signature(secret, raw, outer.expires_at);
+        let expected = compact_signature(secret.as_ref(), raw, outer.expires_at);
         ok |= ct_eq(expected.as_bytes(), outer.signature.as_bytes());
     }
     if !ok {
@@ -128,14 +128,14 @@ pub fn encode_jwt(secret: &str, payload: &CachePayload, now_s: i64, max_age_s: i
 
 /// Verifies an HS256 cache JWT under any of `secrets` and checks `exp` (and `nbf` if present)
 /// against `now_s` with no leeway, as jose's `jwtVerify` does by default.
-pub fn decode_jwt(secrets: &[&str], token: &str, now_s: i64) -> Option<CachePayload> {
+pub fn decode_jwt(secrets: &[impl AsRef<str>], token: &str, now_s: i64) -> Option<CachePayload> {
     let mut validation = Validation::new(Algorithm::HS256);
     // The library would read the system clock; we check times ourselves against `now_s`.
     validation.validate_exp = false;
     validation.validate_nbf = false;
     validation.required_spec_claims.clear();
     let claims = secrets.iter().find_map(|secret| {
-        let key = DecodingKey::from_secret(secret.as_bytes());
+        let key = DecodingKey::from_secret(secret.as_ref().as_bytes());
         jsonwebtoken::decode::<JwtIn>(token, &key, &validation).ok()
     })?;
     let c = claims.claims;
@@ -222,7 +222,7 @@ mod tests {
     #[test]
     fn compact_tampering_rejected() {
         assert!(decode_compact(&["wrong-secret"], COOKIE).is_none());
-        assert!(decode_compact(&[], COOKIE).is_none());
+        assert!(decode_compact(&[] as &[&str], COOKIE).is_none());
         let json = String::from_utf8(URL_SAFE_NO_PAD.decode(COOKIE).unwrap()).unwrap();
         for (from, to) in [
             ("Alice", "Mallory"),

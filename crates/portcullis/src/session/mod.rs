@@ -47,14 +47,14 @@ pub struct Current {
 pub fn token_from(auth: &Auth, headers: &HeaderMap) -> Option<String> {
     let raw = cookies::get(headers, &auth.cookies.session_token)?;
     let decoded = sign::decode_cookie_value(raw);
-    sign::verify_signed(&auth.secret_refs(), &decoded).map(str::to_string)
+    sign::verify_signed(auth.secrets(), &decoded).map(str::to_string)
 }
 
 /// Whether a valid `dont_remember` cookie is present.
 pub fn dont_remember_from(auth: &Auth, headers: &HeaderMap) -> bool {
     cookies::get(headers, &auth.cookies.dont_remember)
         .map(sign::decode_cookie_value)
-        .is_some_and(|v| sign::verify_signed(&auth.secret_refs(), &v) == Some("true"))
+        .is_some_and(|v| sign::verify_signed(auth.secrets(), &v) == Some("true"))
 }
 
 /// Creates and stores a session for `user`.
@@ -94,16 +94,16 @@ pub fn from_cache(auth: &Auth, headers: &HeaderMap, token: &str) -> Option<(Sess
     }
     let raw = cookies::get(headers, &auth.cookies.session_data)?;
     let now = auth.now();
-    let secrets = auth.secret_refs();
+    let secrets = auth.secrets();
     let payload = match cc.strategy {
         CookieCacheStrategy::Compact => {
-            let (p, expires_at) = cookie_cache::decode_compact(&secrets, raw)?;
+            let (p, expires_at) = cookie_cache::decode_compact(secrets, raw)?;
             if expires_at <= now.timestamp_millis() {
                 return None;
             }
             p
         }
-        CookieCacheStrategy::Jwt => cookie_cache::decode_jwt(&secrets, raw, now.timestamp())?,
+        CookieCacheStrategy::Jwt => cookie_cache::decode_jwt(secrets, raw, now.timestamp())?,
     };
     let ok = payload.session.token == token && payload.version == cc.version && payload.session.expires_at > now;
     ok.then_some((payload.session, payload.user))

@@ -81,12 +81,12 @@ pub fn bearer_session(auth: &Auth, headers: &HeaderMap) -> Option<String> {
     }
     let decoded = sign::decode_cookie_value(token);
     let (value, sig) = decoded.rsplit_once('.')?;
-    verify(&auth.secret_refs(), value, sig)
+    verify(auth.secrets(), value, sig)
 }
 
 /// Checks `sig` (standard or URL-safe base64, padded or not) against every configured secret in
 /// constant time; returns the canonical signed value (what the session cookie carries).
-pub fn verify(secrets: &[&str], value: &str, sig: &str) -> Option<String> {
+pub fn verify(secrets: &[impl AsRef<str>], value: &str, sig: &str) -> Option<String> {
     if value.is_empty() {
         return None;
     }
@@ -94,9 +94,9 @@ pub fn verify(secrets: &[&str], value: &str, sig: &str) -> Option<String> {
     let mut matched: Option<&str> = None;
     // Every secret is tried, so timing does not tell which one matched.
     for secret in secrets {
-        let expected = sign::hmac_sha256(secret.as_bytes(), value.as_bytes());
+        let expected = sign::hmac_sha256(secret.as_ref().as_bytes(), value.as_bytes());
         if ct_eq(&expected, &sig_bytes) && matched.is_none() {
-            matched = Some(secret);
+            matched = Some(secret.as_ref());
         }
     }
     matched.map(|secret| sign::sign_value(secret, value))

@@ -35,7 +35,7 @@ pub fn sign(secret: &str, claims: &Claims) -> String {
 }
 
 /// Verifies signature (any configured secret), algorithm and expiry.
-pub fn verify(secrets: &[&str], token: &str, now_s: i64) -> Result<Claims, TokenError> {
+pub fn verify(secrets: &[impl AsRef<str>], token: &str, now_s: i64) -> Result<Claims, TokenError> {
     let mut parts = token.split('.');
     let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(TokenError::Invalid);
@@ -46,7 +46,7 @@ pub fn verify(secrets: &[&str], token: &str, now_s: i64) -> Result<Claims, Token
     }
     let sig = B64.decode(s).map_err(|_| TokenError::Invalid)?;
     let input = &token[..h.len() + 1 + p.len()];
-    if !secrets.iter().any(|k| crate::crypto::ct_eq(&hmac_sha256(k.as_bytes(), input.as_bytes()), &sig)) {
+    if !secrets.iter().any(|k| crate::crypto::ct_eq(&hmac_sha256(k.as_ref().as_bytes(), input.as_bytes()), &sig)) {
         return Err(TokenError::Invalid);
     }
     let claims: Claims = B64.decode(p).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or(TokenError::Invalid)?;

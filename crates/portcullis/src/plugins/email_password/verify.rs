@@ -108,7 +108,7 @@ pub async fn verify_email(
             return Err(codes::INVALID_CALLBACK_URL);
         }
     }
-    let claims = match token::verify(&auth.secret_refs(), jwt, auth.now().timestamp()) {
+    let claims = match token::verify(auth.secrets(), jwt, auth.now().timestamp()) {
         Ok(c) => c,
         Err(TokenError::Expired) => return fail(callback, codes::TOKEN_EXPIRED),
         Err(TokenError::Invalid) => return fail(callback, unauthorized(codes::INVALID_TOKEN)),

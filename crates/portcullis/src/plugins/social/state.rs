@@ -143,7 +143,7 @@ pub async fn take(auth: &Auth, headers: &HeaderMap, state: &str) -> Result<State
     }
     let cookie_ok = cookies::get(headers, &cookie_name(auth))
         .map(sign::decode_cookie_value)
-        .and_then(|v| sign::verify_signed(&auth.secret_refs(), &v).map(|s| ct_eq(s.as_bytes(), state.as_bytes())))
+        .and_then(|v| sign::verify_signed(auth.secrets(), &v).map(|s| ct_eq(s.as_bytes(), state.as_bytes())))
         .unwrap_or(false);
     if !cookie_ok {
         // Not this browser's flow: leave the row for the browser that owns it.
