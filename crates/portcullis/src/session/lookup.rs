@@ -12,7 +12,7 @@
 //! always seen, exactly as with one query per request.
 
 use super::super::store::model::{Session, User};
-use super::super::store::{Store, StoreError, StoreResult};
+use super::super::store::{Store, StoreResult};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot, Semaphore};
@@ -88,18 +88,27 @@ async fn run(db: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Waiter>) {
     }
 }
 
-async fn answer(db: &dyn Store, batch: Vec<Waiter>) {
-    let mut tokens: Vec<&str> = batch.iter().map(|w| w.token.as_str()).collect();
-    tokens.sort_unstable();
-    tokens.dedup();
-    let found = db.find_sessions(&tokens).await;
-    let by_token: Result<HashMap<&str, &(Session, User)>, &StoreError> =
-        found.as_ref().map(|rows| rows.iter().map(|row| (row.0.token.as_str(), row)).collect());
-    for w in batch {
-        let reply = match &by_token {
-            Ok(rows) => Ok(rows.get(w.token.as_str()).map(|&row| row.clone())),
-            Err(e) => Err((*e).clone()),
-        };
-        let _ = w.reply.send(reply);
+async fn answer(db: &dyn Store, mut batch: Vec<Waiter>) {
+    batch.sort_unstable_by(|a, b| a.token.cmp(&b.token));
+    let found = {
+        let mut tokens: Vec<&str> = batch.iter().map(|w| w.token.as_str()).collect();
+        tokens.dedup();
+        db.find_sessions(&tokens).await
+    };
+    let mut rows: HashMap<String, (Session, User)> = match found {
+        Ok(rows) => rows.into_iter().map(|row| (row.0.token.clone(), row)).collect(),
+        Err(e) => {
+            for w in batch {
+                let _ = w.reply.send(Err(e.clone()));
+            }
+            return;
+        }
+    };
+    // Waiters on one token are adjacent: all but the last get a copy, the last gets the row.
+    let mut waiters = batch.into_iter().peekable();
+    while let Some(w) = waiters.next() {
+        let last = waiters.peek().is_none_or(|next| next.token != w.token);
+        let row = if last { rows.remove(&w.token) } else { rows.get(&w.token).cloned() };
+        let _ = w.reply.send(Ok(row));
     }
 }
