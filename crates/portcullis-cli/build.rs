@@ -5,7 +5,8 @@
 fn main() {
     println!("cargo:rerun-if-changed=startup-order.ld");
     println!("cargo:rerun-if-env-changed=PORTCULLIS_NO_STARTUP_ORDER");
-    let linux_gnu = std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") && std::env::var("CARGO_CFG_TARGET_ENV").as_deref() == Ok("gnu");
+    let linux_gnu =
+        std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") && std::env::var("CARGO_CFG_TARGET_ENV").as_deref() == Ok("gnu");
     let script = std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default()).join("startup-order.ld");
     if linux_gnu && script.exists() && std::env::var_os("PORTCULLIS_NO_STARTUP_ORDER").is_none() {
         println!("cargo:rustc-link-arg-bins=-Wl,-T,{}", script.display());
