@@ -14,13 +14,16 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{mpsc, Arc, Mutex};
 
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
-use argon2::{Algorithm, Argon2, Block, Params, Version};
+use argon2::{Algorithm, Argon2, Params, Version};
 use rand::rngs::OsRng;
 use rand::RngCore;
 use tokio::sync::oneshot;
 use unicode_normalization::UnicodeNormalization;
 
 use super::ct_eq;
+use blocks::Blocks;
+
+mod blocks;
 
 /// Inputs longer than this are refused outright (callers enforce 128 chars; this is a backstop so
 /// nobody can make us hash megabytes).
@@ -262,7 +265,7 @@ impl Priority {
 }
 
 fn worker_loop(rx: &Mutex<mpsc::Receiver<Job>>, block_count: usize) {
-    let mut ws = Workspace { blocks: Vec::new(), size: block_count };
+    let mut ws = Workspace { blocks: None, size: block_count };
     loop {
         // The guard lives only inside the block below, so the lock is released before the job runs.
         // Poisoning cannot leave the receiver inconsistent, so a poisoned lock is still used.
@@ -271,7 +274,7 @@ fn worker_loop(rx: &Mutex<mpsc::Receiver<Job>>, block_count: usize) {
         // `workers` x IDLE_RELEASE of the last hash).
         let next = {
             let rx = rx.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            if ws.blocks.is_empty() {
+            if ws.blocks.is_none() {
                 rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected)
             } else {
                 rx.recv_timeout(IDLE_RELEASE)
@@ -280,7 +283,7 @@ fn worker_loop(rx: &Mutex<mpsc::Receiver<Job>>, block_count: usize) {
         let job = match next {
             Ok(job) => job,
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                ws.blocks = Vec::new();
+                ws.blocks = None;
                 continue;
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => return, // every PasswordHasher clone is gone
@@ -296,48 +299,10 @@ fn worker_loop(rx: &Mutex<mpsc::Receiver<Job>>, block_count: usize) {
 /// How long a worker keeps its argon2 buffer without work before returning it to the OS.
 const IDLE_RELEASE: std::time::Duration = std::time::Duration::from_secs(15);
 
-/// Capacity (in 1 KiB blocks) below which a buffer is over-reserved to 32 MiB + 1 block. glibc
-/// serves allocations above its largest dynamic mmap threshold (32 MiB on 64-bit) with their own
-/// mmap and unmaps them on free, without raising the threshold. A 19 MiB buffer would instead raise
-/// the threshold when freed, so the next one would land in a malloc arena, which (trim threshold
-/// then 2 x 19 MiB) keeps the memory after free: exactly the pile-up this pool exists to avoid.
-/// Only the blocks in use are touched, so the unused reserve costs address space, not memory.
-const MMAP_RESERVE_BLOCKS: usize = 32 * 1024 + 1;
-
-/// An argon2 buffer of `n` blocks that the allocator hands back to the OS when dropped.
-fn block_buffer(n: usize) -> Vec<Block> {
-    let mut v = Vec::with_capacity(n.max(MMAP_RESERVE_BLOCKS));
-    advise_huge_pages(&mut v);
-    v.resize(n, Block::new());
-    v
-}
-
-/// Asks for transparent huge pages for a not yet touched buffer (Linux, where THP is enabled for
-/// `madvise`d memory, as on Debian and Ubuntu). argon2 reads its blocks in a data-dependent
-/// order over all 19 MiB, so with 4 KiB pages nearly every block access misses the TLB; 2 MiB
-/// pages cut hash time by a few per cent alone and more while other threads share the cores.
-/// Purely advisory: without THP the buffer stays on small pages.
-fn advise_huge_pages(v: &mut Vec<Block>) {
-    #[cfg(target_os = "linux")]
-    {
-        const PAGE: usize = 4096;
-        let start = v.as_mut_ptr() as usize;
-        let end = start + v.capacity() * std::mem::size_of::<Block>();
-        let (first, last) = ((start + PAGE - 1) & !(PAGE - 1), end & !(PAGE - 1));
-        if last > first {
-            // SAFETY: the range lies inside this Vec's own allocation; MADV_HUGEPAGE changes how
-            // the kernel backs it, never its contents or validity.
-            unsafe { libc::madvise(first as *mut libc::c_void, last - first, libc::MADV_HUGEPAGE) };
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = v;
-}
-
 /// A worker's reusable argon2 memory, sized for the configured parameters, allocated on first
 /// use (so an idle pool costs no memory) and released after [`IDLE_RELEASE`] without work.
 struct Workspace {
-    blocks: Vec<Block>,
+    blocks: Option<Blocks>,
     size: usize,
 }
 
@@ -347,13 +312,11 @@ impl Workspace {
         if need > self.size {
             // A stored hash costlier than our config (e.g. written before the cost was lowered):
             // a one-off buffer, freed right after; its size is capped by `MAX_STORED_M_COST`.
-            return ctx.hash_password_into_with_memory(pwd, salt, out, block_buffer(need));
+            return ctx.hash_password_into_with_memory(pwd, salt, out, &mut *Blocks::new(need));
         }
-        if self.blocks.len() != self.size {
-            self.blocks = block_buffer(self.size);
-        }
+        let blocks = self.blocks.get_or_insert_with(|| Blocks::new(self.size));
         // argon2 overwrites every block it uses, so leftovers from the previous hash are harmless.
-        ctx.hash_password_into_with_memory(pwd, salt, out, &mut self.blocks[..need])
+        ctx.hash_password_into_with_memory(pwd, salt, out, &mut blocks[..need])
     }
 }
 
@@ -563,15 +526,6 @@ mod tests {
         for t in tasks {
             assert_eq!(t.await.unwrap(), Verified::Match { needs_rehash: false });
         }
-    }
-
-    #[test]
-    fn buffers_are_reserved_past_glibc_dynamic_mmap_threshold() {
-        // Past 32 MiB glibc always mmaps and unmaps on free, so a released buffer returns to the OS.
-        let b = block_buffer(19 * 1024);
-        assert_eq!(b.len(), 19 * 1024);
-        assert!(b.capacity() * std::mem::size_of::<Block>() > 32 * 1024 * 1024);
-        assert_eq!(block_buffer(MMAP_RESERVE_BLOCKS + 5).len(), MMAP_RESERVE_BLOCKS + 5);
     }
 
     #[tokio::test]

@@ -5,6 +5,7 @@
 //! here: placeholders (`$1` vs `?1`) and timestamps (PostgreSQL `timestamptz`; SQLite stores
 //! Better Auth's ISO-8601 text, `2026-01-01T00:00:00.000Z`).
 
+use super::kept::Kept;
 use super::StoreError;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgPoolOptions, PgRow};
@@ -12,6 +13,7 @@ use sqlx::query::Query;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Database, Executor, IntoArguments, Postgres, Row, Sqlite};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A bound parameter.
@@ -57,8 +59,8 @@ impl Dialect {
 /// A connection pool on one of the supported databases.
 #[derive(Clone, Debug)]
 pub enum Db {
-    Pg(sqlx::PgPool),
-    Sqlite(sqlx::SqlitePool),
+    Pg(sqlx::PgPool, Arc<Kept<Postgres>>),
+    Sqlite(sqlx::SqlitePool, Arc<Kept<Sqlite>>),
 }
 
 #[derive(Debug, Clone)]
@@ -81,7 +83,7 @@ impl Db {
                 .connect(url)
                 .await
                 .map_err(|e| StoreError::Connect(redact(&e.to_string())))?;
-            return Ok(Db::Pg(pool));
+            return Ok(Db::Pg(pool, Arc::default()));
         }
         let url = if url.starts_with("sqlite:") { url.to_string() } else { format!("sqlite://{url}?mode=rwc") };
         let options = SqliteConnectOptions::from_str(&url)
@@ -95,21 +97,21 @@ impl Db {
             .connect_with(options)
             .await
             .map_err(|e| StoreError::Connect(e.to_string()))?;
-        Ok(Db::Sqlite(pool))
+        Ok(Db::Sqlite(pool, Arc::default()))
     }
 
     pub fn dialect(&self) -> Dialect {
         match self {
-            Db::Pg(_) => Dialect::Postgres,
-            Db::Sqlite(_) => Dialect::Sqlite,
+            Db::Pg(..) => Dialect::Postgres,
+            Db::Sqlite(..) => Dialect::Sqlite,
         }
     }
 
     /// Runs a statement; returns the number of rows affected.
     pub async fn execute(&self, sql: &str, args: &[Arg<'_>]) -> Result<u64, StoreError> {
         match self {
-            Db::Pg(p) => execute_on(p, sql, args).await,
-            Db::Sqlite(p) => execute_on(p, sql, args).await,
+            Db::Pg(p, _) => execute_on(p, sql, args).await,
+            Db::Sqlite(p, _) => execute_on(p, sql, args).await,
         }
     }
 
@@ -120,8 +122,8 @@ impl Db {
         map: impl Fn(&dyn RowRead) -> Result<T, StoreError> + Send + Sync,
     ) -> Result<Vec<T>, StoreError> {
         match self {
-            Db::Pg(p) => fetch_all_on(p, sql, args, &map).await,
-            Db::Sqlite(p) => fetch_all_on(p, sql, args, &map).await,
+            Db::Pg(p, _) => fetch_all_on(p, sql, args, &map).await,
+            Db::Sqlite(p, _) => fetch_all_on(p, sql, args, &map).await,
         }
     }
 
@@ -132,23 +134,43 @@ impl Db {
         map: impl Fn(&dyn RowRead) -> Result<T, StoreError> + Send + Sync,
     ) -> Result<Option<T>, StoreError> {
         match self {
-            Db::Pg(p) => fetch_optional_on(p, sql, args, &map).await,
-            Db::Sqlite(p) => fetch_optional_on(p, sql, args, &map).await,
+            Db::Pg(p, _) => fetch_optional_on(p, sql, args, &map).await,
+            Db::Sqlite(p, _) => fetch_optional_on(p, sql, args, &map).await,
         }
     }
 
     /// Runs several statements in one transaction (all or nothing).
     pub async fn transaction(&self, stmts: &[(&str, Vec<Arg<'_>>)]) -> Result<(), StoreError> {
         match self {
-            Db::Pg(p) => transaction_on(p, stmts).await,
-            Db::Sqlite(p) => transaction_on(p, stmts).await,
+            Db::Pg(p, _) => transaction_on(p, stmts).await,
+            Db::Sqlite(p, _) => transaction_on(p, stmts).await,
+        }
+    }
+
+    /// A read (idempotent: it may run twice) on a connection kept out of the pool, so it costs one
+    /// round trip instead of the pool's three; see [`Kept`]. For the get-session lookup.
+    pub async fn fetch_all_kept<T>(
+        &self,
+        sql: &str,
+        args: &[Arg<'_>],
+        map: impl Fn(&dyn RowRead) -> Result<T, StoreError> + Send + Sync,
+    ) -> Result<Vec<T>, StoreError> {
+        match self {
+            Db::Pg(p, kept) => kept.fetch_all(p, sql, args, &map).await,
+            Db::Sqlite(p, kept) => kept.fetch_all(p, sql, args, &map).await,
         }
     }
 
     pub async fn close(&self) {
         match self {
-            Db::Pg(p) => p.close().await,
-            Db::Sqlite(p) => p.close().await,
+            Db::Pg(p, kept) => {
+                kept.release_all();
+                p.close().await
+            }
+            Db::Sqlite(p, kept) => {
+                kept.release_all();
+                p.close().await
+            }
         }
     }
 }
@@ -180,7 +202,7 @@ macro_rules! impl_bind {
 impl_bind!(Postgres, |t: DateTime<Utc>| t);
 impl_bind!(Sqlite, |t: DateTime<Utc>| super::model::iso_ms::format(&t));
 
-fn build<'q, DB: Bind>(sql: &'q str, args: &[Arg<'q>]) -> Query<'q, DB, DB::Arguments<'q>> {
+pub(super) fn build<'q, DB: Bind>(sql: &'q str, args: &[Arg<'q>]) -> Query<'q, DB, DB::Arguments<'q>> {
     args.iter().fold(sqlx::query::<DB>(sql), |q, a| DB::bind(q, *a))
 }
 

@@ -6,6 +6,7 @@
 //! handlers can answer a clean 4xx instead of a 500.
 
 pub mod driver;
+mod kept;
 pub mod model;
 mod rate_limit;
 pub mod schema;

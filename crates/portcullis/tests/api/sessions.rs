@@ -45,6 +45,36 @@ both!(get_session_shapes_and_dates, |srv| async move {
     assert_eq!(c.session().await["user"]["id"], u.id.as_str());
 });
 
+both!(get_session_survives_dropped_database_connections, |srv| async move {
+    // get-session's lookup runs on connections kept out of the pool (one round trip instead of
+    // the pool's three). When the database drops them (restart, idle timeout, an operator's
+    // pg_terminate_backend), the next lookup must still answer, on a fresh connection.
+    let u = srv.user("kept").await;
+    for _ in 0..3 {
+        assert_eq!(u.client.session().await["user"]["id"], u.id.as_str());
+    }
+    if srv.backend == Backend::Postgres {
+        let killed = srv
+            .count(
+                "select count(pg_terminate_backend(pid)) from pg_stat_activity \
+                 where datname = current_database() and pid <> pg_backend_pid()",
+            )
+            .await;
+        assert!(killed >= 1, "the server's connections were terminated");
+    }
+    for _ in 0..3 {
+        let r = u.client.get("/get-session").await;
+        r.expect_status(200);
+        assert_eq!(r.json()["user"]["id"], u.id.as_str());
+    }
+    // And a revocation is still seen at once.
+    let cookie = dec(&u.client.session_cookie().unwrap());
+    u.client.post_empty("/sign-out").await.expect_status(200);
+    let c = srv.client();
+    c.set_cookie(COOKIE, &cookie);
+    assert_eq!(c.get("/get-session").await.text, "null");
+});
+
 both!(get_session_key_order, |srv| async move {
     // Spec §2.0: keys in schema order with `id` last (DB-served sessions).
     let u = srv.user("order").await;
