@@ -84,15 +84,23 @@ impl<DB: Database> Kept<DB> {
         for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
         for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
     {
-        if let Some(mut conn) = self.take() {
-            if let Ok(rows) = build::<DB>(sql, args).fetch_all(&mut *conn).await {
-                self.keep(conn);
-                return rows.iter().map(|r| map(r)).collect();
+        let kept = self.take();
+        let was_kept = kept.is_some();
+        let mut conn = match kept {
+            Some(conn) => conn,
+            None => pool.acquire().await.map_err(StoreError::from)?,
+        };
+        let rows = match build::<DB>(sql, args).fetch_all(&mut *conn).await {
+            Ok(rows) => rows,
+            Err(e) if !was_kept => return Err(e.into()),
+            Err(_) => {
+                // The failed connection returns to the pool, whose release check closes it if
+                // broken; the read runs once more on a connection the pool has just checked.
+                drop(conn);
+                conn = pool.acquire().await.map_err(StoreError::from)?;
+                build::<DB>(sql, args).fetch_all(&mut *conn).await.map_err(StoreError::from)?
             }
-            // The failed connection returns to the pool, whose release check closes it if broken.
-        }
-        let mut conn = pool.acquire().await.map_err(StoreError::from)?;
-        let rows = build::<DB>(sql, args).fetch_all(&mut *conn).await.map_err(StoreError::from)?;
+        };
         self.keep(conn);
         rows.iter().map(|r| map(r)).collect()
     }
