@@ -18,8 +18,11 @@
 # Each runs ../shared/peer/bench/run.sh (get-session DB path, get-session cookie-cache path,
 # sign-in, sign-up, get-session while sign-ins run), then bench/coldstart.sh for both servers
 # (COLDSTART=0 skips it). The db configurations also run bench/distinct.sh (get-session with 256
-# distinct sessions instead of run.sh's one; DISTINCT=0 skips it). Around pc-db, `portcullis hash-time` measures one argon2 hash on this
-# machine, for the sign-in bound (workers / hash time) of that very run.
+# distinct sessions instead of run.sh's one; DISTINCT=0 skips it). Right before and right after
+# pc-db's sign-in workload, `portcullis hash-time` times argon2 on this machine, one hash alone and
+# the workers hashing side by side, for the sign-in bound (cores / hash time) of that very minute:
+# this VM's speed drifts by 15-30 % over tens of minutes, so a bound timed elsewhere in the run
+# does not describe the sign-in figure.
 # Results: bench/results/*.jsonl (+ hash-time.log) and the tables on stdout.
 #
 # Everything it starts it stops (trap), and it drops the databases it created.
@@ -77,18 +80,24 @@ run_peer() { # label, env...
   distinct "http://127.0.0.1:$PORT_PEER" "$label"
   stop_pid "$pid"
 }
-hash_time() { # the sign-in bound (hashing workers / hash time) on this machine, now
+hash_time() { # the sign-in bound (cores / hash time) on this machine, now: one hash alone, and the workers side by side
   echo "== hash time ($1)" >&2
-  BETTER_AUTH_SECRET="$SECRET" RUST_LOG=warn "$bin" hash-time --count 30 | tee -a "$RESULTS_DIR/hash-time.log"
+  { echo "# $1 $(date -u +%FT%TZ)"
+    BETTER_AUTH_SECRET="$SECRET" RUST_LOG=warn "$bin" hash-time --count 30
+    BETTER_AUTH_SECRET="$SECRET" RUST_LOG=warn "$bin" hash-time --count 15 --concurrent; } | tee -a "$RESULTS_DIR/hash-time.log"
 }
-run_pc() { # label, env...
+run_pc() { # label, env...; WORKLOADS: groups of run.sh workloads separated by '|', a group "hash" runs hash_time
   local label=$1; shift
   local url; fresh_db bench_pc
   env "$@" RUST_LOG=warn DATABASE_URL="$url" BETTER_AUTH_SECRET="$SECRET" BETTER_AUTH_URL="http://127.0.0.1:$PORT_PC" \
     "$bin" serve --listen "127.0.0.1:$PORT_PC" >"$work/pc.log" 2>&1 &
   local pid=$!; pids+=("$pid"); echo "$pid" >"$work/pid"
   wait_ok "http://127.0.0.1:$PORT_PC"
-  "$peer/bench/run.sh" "http://127.0.0.1:$PORT_PC" "$label" "$work/pid" || true
+  local groups g; IFS='|' read -ra groups <<<"$WORKLOADS"
+  for g in "${groups[@]}"; do
+    if [ "$g" = hash ]; then hash_time "$label, next to its sign-in workload"
+    else WORKLOADS="$g" "$peer/bench/run.sh" "http://127.0.0.1:$PORT_PC" "$label" "$work/pid" || true; fi
+  done
   distinct "http://127.0.0.1:$PORT_PC" "$label"
   stop_pid "$pid"
 }
@@ -99,7 +108,7 @@ for c in $CONFIGS; do
     peer-cc) WORKLOADS="$W_CC" run_peer peer-cc COOKIE_CACHE=on JWT_HEADER=off ;;
     peer-redis) WORKLOADS="$W_REDIS" run_peer peer-redis COOKIE_CACHE=off JWT_HEADER=off SECONDARY=redis ;;
     peer-jwt) WORKLOADS="$W_JWT" run_peer peer-jwt COOKIE_CACHE=off JWT_HEADER=on ;;
-    pc-db) hash_time "before pc-db"; WORKLOADS="$W_ALL" run_pc pc-db PORTCULLIS_COOKIE_CACHE=false; hash_time "after pc-db" ;;
+    pc-db) WORKLOADS="${W_ALL/ c/|hash|c|hash|}" run_pc pc-db PORTCULLIS_COOKIE_CACHE=false ;;
     pc-normal) WORKLOADS="${WORKLOADS_NORMAL:-e}" run_pc pc-normal PORTCULLIS_COOKIE_CACHE=false PORTCULLIS_HASHING_PRIORITY=normal ;;
     pc-cc) WORKLOADS="$W_CC" run_pc pc-cc PORTCULLIS_COOKIE_CACHE=true ;;
     pc-redis) WORKLOADS="$W_REDIS" run_pc pc-redis PORTCULLIS_COOKIE_CACHE=false REDIS_URL=redis://127.0.0.1:6379 PORTCULLIS_STORE_SESSION_IN_DATABASE=true ;;

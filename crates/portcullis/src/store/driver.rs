@@ -115,27 +115,38 @@ impl Db {
         }
     }
 
+    /// A read. Reads are idempotent, so they run on connections kept out of the pool: one round
+    /// trip instead of the pool's three, and once more on a checked connection if a kept one has
+    /// gone bad (see [`Kept`]). Writes stay on the pool.
     pub async fn fetch_all<T>(
         &self,
         sql: &str,
         args: &[Arg<'_>],
         map: impl Fn(&dyn RowRead) -> Result<T, StoreError> + Send + Sync,
     ) -> Result<Vec<T>, StoreError> {
-        match self {
-            Db::Pg(p, _) => fetch_all_on(p, sql, args, &map).await,
-            Db::Sqlite(p, _) => fetch_all_on(p, sql, args, &map).await,
-        }
+        self.fetch(sql, args, false, &map).await
     }
 
+    /// The first row of a read (see [`fetch_all`](Self::fetch_all)).
     pub async fn fetch_optional<T>(
         &self,
         sql: &str,
         args: &[Arg<'_>],
         map: impl Fn(&dyn RowRead) -> Result<T, StoreError> + Send + Sync,
     ) -> Result<Option<T>, StoreError> {
+        Ok(self.fetch(sql, args, true, &map).await?.into_iter().next())
+    }
+
+    async fn fetch<T>(
+        &self,
+        sql: &str,
+        args: &[Arg<'_>],
+        first_only: bool,
+        map: &(dyn Fn(&dyn RowRead) -> Result<T, StoreError> + Send + Sync),
+    ) -> Result<Vec<T>, StoreError> {
         match self {
-            Db::Pg(p, _) => fetch_optional_on(p, sql, args, &map).await,
-            Db::Sqlite(p, _) => fetch_optional_on(p, sql, args, &map).await,
+            Db::Pg(p, kept) => kept.fetch(p, sql, args, first_only, map).await,
+            Db::Sqlite(p, kept) => kept.fetch(p, sql, args, first_only, map).await,
         }
     }
 
@@ -144,20 +155,6 @@ impl Db {
         match self {
             Db::Pg(p, _) => transaction_on(p, stmts).await,
             Db::Sqlite(p, _) => transaction_on(p, stmts).await,
-        }
-    }
-
-    /// A read (idempotent: it may run twice) on a connection kept out of the pool, so it costs one
-    /// round trip instead of the pool's three; see [`Kept`]. For the get-session lookup.
-    pub async fn fetch_all_kept<T>(
-        &self,
-        sql: &str,
-        args: &[Arg<'_>],
-        map: impl Fn(&dyn RowRead) -> Result<T, StoreError> + Send + Sync,
-    ) -> Result<Vec<T>, StoreError> {
-        match self {
-            Db::Pg(p, kept) => kept.fetch_all(p, sql, args, &map).await,
-            Db::Sqlite(p, kept) => kept.fetch_all(p, sql, args, &map).await,
         }
     }
 
@@ -215,38 +212,6 @@ where
 {
     let res = build::<DB>(sql, args).execute(pool).await.map_err(StoreError::from)?;
     Ok(res.rows())
-}
-
-async fn fetch_all_on<DB, T>(
-    pool: &sqlx::Pool<DB>,
-    sql: &str,
-    args: &[Arg<'_>],
-    map: &(dyn Fn(&dyn RowRead) -> Result<T, StoreError> + Send + Sync),
-) -> Result<Vec<T>, StoreError>
-where
-    DB: Bind,
-    DB::Row: RowRead,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-{
-    let rows = build::<DB>(sql, args).fetch_all(pool).await.map_err(StoreError::from)?;
-    rows.iter().map(|r| map(r)).collect()
-}
-
-async fn fetch_optional_on<DB, T>(
-    pool: &sqlx::Pool<DB>,
-    sql: &str,
-    args: &[Arg<'_>],
-    map: &(dyn Fn(&dyn RowRead) -> Result<T, StoreError> + Send + Sync),
-) -> Result<Option<T>, StoreError>
-where
-    DB: Bind,
-    DB::Row: RowRead,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-{
-    let row = build::<DB>(sql, args).fetch_optional(pool).await.map_err(StoreError::from)?;
-    row.as_ref().map(|r| map(r)).transpose()
 }
 
 async fn transaction_on<DB>(pool: &sqlx::Pool<DB>, stmts: &[(&str, Vec<Arg<'_>>)]) -> Result<(), StoreError>

@@ -1,4 +1,4 @@
-//! Connections kept out of the pool for the hottest read (get-session's batched lookup).
+//! Connections kept out of the pool for reads (get-session's batched lookup and every other read).
 //!
 //! A query through sqlx's pool costs three round trips to the database, not one: acquiring an idle
 //! connection pings it first (`test_before_acquire`), and returning it pings it again before it
@@ -18,7 +18,9 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Database, Executor, IntoArguments, Pool};
 use std::sync::Mutex;
 
-/// More than the session lookups ever run at once (`session::lookup::IN_FLIGHT`).
+/// More than the session lookups ever run at once (`session::lookup::IN_FLIGHT`), and few enough
+/// that writes always find connections in the pool (10 on PostgreSQL, 8 on SQLite). Reads beyond
+/// these use the pool as usual.
 const MAX_KEPT: usize = 4;
 
 pub struct Kept<DB: Database> {
@@ -70,12 +72,14 @@ impl<DB: Database> Kept<DB> {
         drop(idle);
     }
 
-    /// `sql` (a read) on a kept connection; once more on a fresh one if a kept one fails.
-    pub async fn fetch_all<T>(
+    /// `sql` (a read) on a kept connection; once more on a fresh one if a kept one fails. `map`
+    /// reads each row, or only the first when `first_only`.
+    pub async fn fetch<T>(
         &self,
         pool: &Pool<DB>,
         sql: &str,
         args: &[Arg<'_>],
+        first_only: bool,
         map: &(dyn Fn(&dyn RowRead) -> Result<T, StoreError> + Send + Sync),
     ) -> Result<Vec<T>, StoreError>
     where
@@ -102,6 +106,7 @@ impl<DB: Database> Kept<DB> {
             }
         };
         self.keep(conn);
-        rows.iter().map(|r| map(r)).collect()
+        let take = if first_only { 1 } else { rows.len() };
+        rows.iter().take(take).map(|r| map(r)).collect()
     }
 }

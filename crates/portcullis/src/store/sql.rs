@@ -471,9 +471,8 @@ impl Store for SqlStore {
             let slot = SESSION_BATCHES.iter().position(|&k| k >= chunk.len()).unwrap_or(SESSION_BATCHES.len() - 1);
             let Some(&last) = chunk.last() else { continue };
             let args: Vec<Arg<'_>> = (0..SESSION_BATCHES[slot]).map(|i| Arg::Text(chunk.get(i).copied().unwrap_or(last))).collect();
-            let rows = self
-                .db
-                .fetch_all_kept(&self.sql.sessions_with_user[slot], &args, |r| Ok((session_row(r, 0)?, user_row(r, SESSION.len())?)));
+            let rows =
+                self.db.fetch_all(&self.sql.sessions_with_user[slot], &args, |r| Ok((session_row(r, 0)?, user_row(r, SESSION.len())?)));
             found.extend(rows.await?);
         }
         Ok(found)
