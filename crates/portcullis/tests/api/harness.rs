@@ -10,23 +10,14 @@ mod shapes;
 pub use client::{Client, Resp};
 pub use shapes::*;
 
+pub use crate::common::{Backend, PASSWORD, SECRET};
+
+use crate::common::db::TestDb;
+use crate::common::{bind_loopback, spawn_server, test_config};
 use portcullis::Config;
-use rand::Rng;
 use serde_json::Value;
 use std::future::Future;
-use std::path::PathBuf;
 use std::time::Duration;
-
-/// The harness secret of the spec's observed exchanges (§15.1).
-pub const SECRET: &str = "test-secret-0123456789abcdefghijklmnopqrstuvwxyz";
-pub const PASSWORD: &str = "correct-horse-battery";
-const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
 
 /// Runs `test` against a fresh server. Used by [`both!`].
 pub async fn run<T, F, Fut>(backend: Backend, tweak: T, test: F)
@@ -45,28 +36,9 @@ where
 /// `both!(name, config = |c| { c.x = y; }, |srv| async move { ... });`
 #[macro_export]
 macro_rules! both {
-    ($name:ident, config = $tweak:expr, $test:expr) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            #[tokio::test]
-            async fn sqlite() {
-                $crate::harness::run($crate::harness::Backend::Sqlite, $tweak, $test).await
-            }
-            #[tokio::test]
-            async fn postgres() {
-                $crate::harness::run($crate::harness::Backend::Postgres, $tweak, $test).await
-            }
-        }
+    ($name:ident, $($rest:tt)*) => {
+        $crate::on_both_backends_with_config!($name, $crate::harness::run, $($rest)*);
     };
-    ($name:ident, $test:expr) => {
-        $crate::both!($name, config = |_: &mut portcullis::Config| {}, $test);
-    };
-}
-
-enum TestDb {
-    Sqlite { path: PathBuf, pool: sqlx::SqlitePool },
-    Postgres { admin_url: String, name: String, pool: sqlx::PgPool },
 }
 
 pub struct TestServer {
@@ -79,72 +51,19 @@ pub struct TestServer {
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
-fn random_suffix() -> String {
-    let mut rng = rand::thread_rng();
-    format!("{}_{:016x}", std::process::id(), rng.gen::<u64>())
-}
-
 impl TestServer {
     /// Starts a server on a fresh database. Small argon2 parameters, rate limiting off and the
     /// development outbox on, unless `tweak` says otherwise.
     pub async fn start(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a port");
-        let port = listener.local_addr().expect("local addr").port();
-        let origin = format!("http://127.0.0.1:{port}");
-
-        let (db, database_url) = match backend {
-            Backend::Sqlite => {
-                let path = std::env::temp_dir().join(format!("portcullis_t_{}.db", random_suffix()));
-                let url = format!("sqlite://{}?mode=rwc", path.display());
-                let pool = sqlx::sqlite::SqlitePoolOptions::new()
-                    .max_connections(2)
-                    .connect_with(
-                        url.parse::<sqlx::sqlite::SqliteConnectOptions>().expect("sqlite url").busy_timeout(Duration::from_secs(10)),
-                    )
-                    .await
-                    .expect("open the SQLite test database");
-                (TestDb::Sqlite { path, pool }, url)
-            }
-            Backend::Postgres => {
-                let admin_url = std::env::var("PORTCULLIS_TEST_PG").unwrap_or_else(|_| DEFAULT_PG.to_string());
-                let name = format!("portcullis_t_{}", random_suffix());
-                {
-                    use sqlx::Connection;
-                    let mut admin = sqlx::PgConnection::connect(&admin_url)
-                        .await
-                        .unwrap_or_else(|e| panic!("PostgreSQL is required for the test suite ({admin_url}): {e}"));
-                    sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&mut admin).await.expect("create the test database");
-                    let _ = admin.close().await;
-                }
-                let mut url = url::Url::parse(&admin_url).expect("PORTCULLIS_TEST_PG is a URL");
-                url.set_path(&format!("/{name}"));
-                let url = url.to_string();
-                let pool =
-                    sqlx::postgres::PgPoolOptions::new().max_connections(2).connect(&url).await.expect("connect to the test database");
-                (TestDb::Postgres { admin_url, name, pool }, url)
-            }
-        };
-
-        let mut config = Config {
-            database_url,
-            listen: ([127, 0, 0, 1], port).into(),
-            secret: Some(SECRET.to_string()),
-            base_url: Some(origin.clone()),
-            production: false,
-            migrate_on_start: true,
-            ..Default::default()
-        };
-        config.rate_limit.enabled = Some(false);
-        config.mail.dev_outbox = Some(true);
-        config.password_hashing.workers = Some(2);
-        config.password_hashing.memory_kib = 1024;
-        config.password_hashing.iterations = 1;
-        config.password_hashing.parallelism = 1;
+        let bound = bind_loopback().await;
+        let db = TestDb::new(backend, "portcullis_t").await;
+        let mut config =
+            Config { listen: ([127, 0, 0, 1], bound.port).into(), production: false, ..test_config(db.url.clone(), &bound.origin) };
         tweak(&mut config);
 
         let auth = portcullis::Auth::builder(config.clone()).build().await.expect("build the server");
-        let task = tokio::spawn(portcullis::serve_on(auth, listener));
-        TestServer { backend, origin, config, db, task }
+        let task = spawn_server(auth, bound.listener);
+        TestServer { backend, origin: bound.origin, config, db, task }
     }
 
     /// `http://127.0.0.1:<port>`
@@ -215,78 +134,23 @@ impl TestServer {
 
     /// Runs a statement against the server's database; returns the rows affected.
     pub async fn sql(&self, statement: &str) -> u64 {
-        match &self.db {
-            TestDb::Sqlite { pool, .. } => {
-                sqlx::query(statement).execute(pool).await.unwrap_or_else(|e| panic!("{statement}: {e}")).rows_affected()
-            }
-            TestDb::Postgres { pool, .. } => {
-                sqlx::query(statement).execute(pool).await.unwrap_or_else(|e| panic!("{statement}: {e}")).rows_affected()
-            }
-        }
+        self.db.sql(statement).await
     }
 
     /// The first column of the first row, as text (integers and booleans are stringified).
     pub async fn sql_scalar(&self, query: &str) -> Option<String> {
-        use sqlx::Row;
-        macro_rules! pick {
-            ($row:expr) => {{
-                let row = $row;
-                if let Ok(v) = row.try_get::<Option<String>, _>(0) {
-                    v
-                } else if let Ok(v) = row.try_get::<Option<i64>, _>(0) {
-                    v.map(|v| v.to_string())
-                } else if let Ok(v) = row.try_get::<Option<i32>, _>(0) {
-                    v.map(|v| v.to_string())
-                } else {
-                    row.try_get::<Option<bool>, _>(0).ok().flatten().map(|v| v.to_string())
-                }
-            }};
-        }
-        match &self.db {
-            TestDb::Sqlite { pool, .. } => {
-                let row = sqlx::query(query).fetch_optional(pool).await.unwrap_or_else(|e| panic!("{query}: {e}"));
-                row.and_then(|r| pick!(&r))
-            }
-            TestDb::Postgres { pool, .. } => {
-                let row = sqlx::query(query).fetch_optional(pool).await.unwrap_or_else(|e| panic!("{query}: {e}"));
-                row.and_then(|r| pick!(&r))
-            }
-        }
+        self.db.sql_scalar(query).await
     }
 
     /// `select count(*) ...` as a number.
     pub async fn count(&self, query: &str) -> i64 {
-        self.sql_scalar(query).await.and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("{query}: not a count"))
+        self.db.count(query).await
     }
 }
 
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.task.abort();
-        match &self.db {
-            TestDb::Sqlite { path, .. } => {
-                for suffix in ["", "-wal", "-shm", "-journal"] {
-                    let mut p = path.clone().into_os_string();
-                    p.push(suffix);
-                    let _ = std::fs::remove_file(p);
-                }
-            }
-            TestDb::Postgres { admin_url, name, .. } => {
-                let (admin_url, name) = (admin_url.clone(), name.clone());
-                // Drop may run inside the test's runtime: do the async work on a thread of its own.
-                let done = std::thread::spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-                    rt.block_on(async move {
-                        use sqlx::Connection;
-                        if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
-                            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut admin).await;
-                            let _ = admin.close().await;
-                        }
-                    })
-                });
-                let _ = done.join();
-            }
-        }
     }
 }
 

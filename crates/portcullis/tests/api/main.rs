@@ -2,6 +2,8 @@
 //! PostgreSQL (`<area>::<case>::sqlite`, `<area>::<case>::postgres`). PostgreSQL is required:
 //! set PORTCULLIS_TEST_PG to override `postgres://postgres@127.0.0.1:5432/postgres`.
 
+#[path = "../common/mod.rs"]
+mod common;
 #[macro_use]
 mod harness;
 

@@ -7,72 +7,20 @@
 
 #![allow(dead_code)]
 
+pub use crate::common::db::PgDatabase as PgDb;
+pub use crate::common::{random_hex, PASSWORD};
+
+use crate::common::http::{no_redirects_with_timeout, CookieJar, RawResp};
+use crate::common::{bind_loopback, spawn_server, test_config};
 use portcullis::{Auth, Config};
-use rand::Rng;
 use serde_json::Value;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub const SECRET: &str = "test-secret-0123456789abcdefghijklmnopqrstuvwxyz";
-pub const PASSWORD: &str = "correct-horse-battery";
-const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 /// The shared Redis (PORTCULLIS_TEST_REDIS, default redis://127.0.0.1:6379); every test uses a
 /// random key prefix on it and deletes its keys afterwards.
 pub fn shared_redis() -> String {
     std::env::var("PORTCULLIS_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string())
-}
-
-pub fn random_hex() -> String {
-    format!("{:016x}", rand::thread_rng().gen::<u64>())
-}
-
-// ---------------------------------------------------------------- PostgreSQL
-
-pub struct PgDb {
-    admin_url: String,
-    name: String,
-    pub url: String,
-}
-
-impl PgDb {
-    pub async fn create() -> PgDb {
-        use sqlx::Connection;
-        let admin_url = std::env::var("PORTCULLIS_TEST_PG").unwrap_or_else(|_| DEFAULT_PG.to_string());
-        let name = format!("portcullis_scale_{}_{}", std::process::id(), random_hex());
-        let mut admin =
-            sqlx::PgConnection::connect(&admin_url).await.unwrap_or_else(|e| panic!("PostgreSQL is required ({admin_url}): {e}"));
-        sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&mut admin).await.expect("create the test database");
-        let _ = admin.close().await;
-        let mut url = url::Url::parse(&admin_url).expect("PORTCULLIS_TEST_PG is a URL");
-        url.set_path(&format!("/{name}"));
-        PgDb { admin_url, name, url: url.to_string() }
-    }
-
-    pub async fn count(&self, query: &str) -> i64 {
-        use sqlx::Connection;
-        let mut c = sqlx::PgConnection::connect(&self.url).await.expect("connect");
-        let n: i64 = sqlx::query_scalar(query).fetch_one(&mut c).await.unwrap_or_else(|e| panic!("{query}: {e}"));
-        let _ = c.close().await;
-        n
-    }
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-        let done = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-            rt.block_on(async move {
-                use sqlx::Connection;
-                if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut admin).await;
-                    let _ = admin.close().await;
-                }
-            })
-        });
-        let _ = done.join();
-    }
 }
 
 // ---------------------------------------------------------------- Redis
@@ -201,43 +149,31 @@ impl Drop for Cluster {
 impl Cluster {
     /// Starts A (which migrates) then B, both with `redis_url` and a random key prefix.
     pub async fn start(redis_url: &str, tweak: impl Fn(&mut Config)) -> Cluster {
-        let db = PgDb::create().await;
+        let db = PgDb::create("portcullis_scale").await;
         let prefix = format!("pc-test-{}:", random_hex());
-        let la = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let lb = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let oa = format!("http://127.0.0.1:{}", la.local_addr().expect("addr").port());
-        let ob = format!("http://127.0.0.1:{}", lb.local_addr().expect("addr").port());
+        let (la, lb) = (bind_loopback().await, bind_loopback().await);
+        let (oa, ob) = (la.origin, lb.origin);
         let mut config = Config {
-            database_url: db.url.clone(),
-            secret: Some(SECRET.to_string()),
-            base_url: Some(oa.clone()),
             trusted_origins: vec![ob.clone()],
-            migrate_on_start: true,
             secondary_storage: Some(portcullis::config::SecondaryStorageConfig {
                 url: redis_url.to_string(),
                 prefix: prefix.clone(),
                 ..Default::default()
             }),
-            ..Default::default()
+            ..test_config(db.url.clone(), &oa)
         };
-        config.rate_limit.enabled = Some(false);
-        config.mail.dev_outbox = Some(true);
-        config.password_hashing.workers = Some(2);
-        config.password_hashing.memory_kib = 1024;
-        config.password_hashing.iterations = 1;
-        config.password_hashing.parallelism = 1;
         tweak(&mut config);
-        let a = Self::instance(config.clone(), la, oa).await;
+        let a = Self::instance(config.clone(), la.listener, oa).await;
         let mut cb = config.clone();
         cb.base_url = Some(ob.clone());
         cb.trusted_origins = vec![a.origin.clone()];
-        let b = Self::instance(cb, lb, ob).await;
+        let b = Self::instance(cb, lb.listener, ob).await;
         Cluster { a, b, redis: RedisView::new(redis_url, &prefix), db, config }
     }
 
     async fn instance(config: Config, listener: tokio::net::TcpListener, origin: String) -> Instance {
         let auth = Auth::builder(config).build().await.expect("build the server");
-        let task = tokio::spawn(portcullis::serve_on(auth.clone(), listener));
+        let task = spawn_server(auth.clone(), listener);
         Instance { origin, auth, task }
     }
 
@@ -261,56 +197,36 @@ pub struct Client {
     http: reqwest::Client,
     origin: String,
     ip: String,
-    jar: Arc<Mutex<Vec<(String, String)>>>,
+    jar: CookieJar,
 }
 
 impl Client {
     pub fn new(origin: &str, ip: &str) -> Client {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("http client");
-        Client { http, origin: origin.to_string(), ip: ip.to_string(), jar: Arc::default() }
+        Client { http: no_redirects_with_timeout(), origin: origin.to_string(), ip: ip.to_string(), jar: CookieJar::default() }
     }
 
     /// A copy with its own jar (another device holding the same cookies).
     pub fn fork(&self) -> Client {
-        Client { jar: Arc::new(Mutex::new(self.jar.lock().expect("jar").clone())), ..self.clone() }
+        Client { jar: self.jar.copy(), ..self.clone() }
     }
 
     pub fn cookie(&self, name: &str) -> Option<String> {
-        self.jar.lock().expect("jar").iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
-    }
-
-    fn store(&self, set_cookie: &str) {
-        let mut parts = set_cookie.split(';');
-        let Some((name, value)) = parts.next().and_then(|p| p.split_once('=')) else { return };
-        let (name, value) = (name.trim(), value.trim());
-        let expired = parts
-            .any(|a| a.trim().to_ascii_lowercase().strip_prefix("max-age=").and_then(|n| n.parse::<i64>().ok()).is_some_and(|n| n <= 0));
-        let mut jar = self.jar.lock().expect("jar");
-        jar.retain(|(k, _)| k != name);
-        if !expired && !value.is_empty() {
-            jar.push((name.to_string(), value.to_string()));
-        }
+        self.jar.get(name)
     }
 
     pub async fn send(&self, method: reqwest::Method, url: String, body: Option<Value>) -> Resp {
         let mut req = self.http.request(method, url).header("origin", &self.origin).header("x-forwarded-for", &self.ip);
-        let cookies = self.jar.lock().expect("jar").iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
-        if !cookies.is_empty() {
+        if let Some(cookies) = self.jar.header() {
             req = req.header("cookie", cookies);
         }
         if let Some(b) = body {
             req = req.header("content-type", "application/json").body(b.to_string());
         }
         let res = req.send().await.expect("request");
-        let status = res.status().as_u16();
-        for v in res.headers().get_all("set-cookie") {
-            self.store(v.to_str().expect("ascii cookie"));
+        let RawResp { status, set_cookies, text, .. } = RawResp::read(res).await;
+        for v in &set_cookies {
+            self.jar.store(v);
         }
-        let text = res.text().await.expect("body");
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
         Resp { status, body, text }
     }

@@ -6,6 +6,8 @@
 //! Redis (PORTCULLIS_TEST_REDIS, default 127.0.0.1:6379; each test uses its own random key prefix and deletes it afterwards)
 //! and /usr/bin/redis-server for the outage tests.
 
+#[path = "../common/mod.rs"]
+mod common;
 mod harness;
 
 use harness::{shared_redis, Cluster, RedisProc};

@@ -3,6 +3,11 @@
 
 #![allow(dead_code)]
 
+pub use crate::common::{Backend, SECRET};
+
+use crate::common::db::{PgDatabase, SqliteFile};
+use crate::common::http::no_redirects;
+use crate::common::{bind_loopback, spawn_server};
 use crate::idp::{Idp, CLIENT_ID, CLIENT_SECRET};
 use portcullis::plugins::social::config::{ProviderConfig, ProviderKind};
 use portcullis::store::schema::Names;
@@ -10,32 +15,17 @@ use portcullis::store::{Db, PoolOptions, SqlStore};
 use portcullis::{Auth, Config};
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
-
-pub const SECRET: &str = "test-secret-0123456789abcdefghijklmnopqrstuvwxyz";
-const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
 
 pub struct Server {
     pub origin: String,
     pub auth: Auth,
     pub db: Db,
     pub idp: Idp,
-    cleanup: Option<(String, String)>,
-    sqlite_path: Option<std::path::PathBuf>,
+    pg: Option<PgDatabase>,
+    sqlite: Option<SqliteFile>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-fn suffix() -> String {
-    use rand::RngCore;
-    let mut b = [0u8; 6];
-    rand::rngs::OsRng.fill_bytes(&mut b);
-    hex::encode(b)
 }
 
 /// The generic OIDC provider `fake`, plus `github` and `discord`, all pointing at the fake IdP.
@@ -76,22 +66,16 @@ pub fn providers(idp: &Idp) -> BTreeMap<String, ProviderConfig> {
 impl Server {
     pub async fn start(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Server {
         let idp = Idp::start().await;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let origin = format!("http://{}", listener.local_addr().unwrap());
-        let (url, cleanup, sqlite_path) = match backend {
+        let bound = bind_loopback().await;
+        let (listener, origin) = (bound.listener, bound.origin);
+        let (url, pg, sqlite) = match backend {
             Backend::Sqlite => {
-                let path = std::env::temp_dir().join(format!("portcullis-social-{}.db", suffix()));
-                (format!("sqlite://{}?mode=rwc", path.display()), None, Some(path))
+                let file = SqliteFile::new("portcullis-social");
+                (file.url.clone(), None, Some(file))
             }
             Backend::Postgres => {
-                let admin = std::env::var("PORTCULLIS_TEST_PG").unwrap_or_else(|_| DEFAULT_PG.into());
-                let name = format!("social_{}", suffix());
-                let a = Db::connect(&admin, &PoolOptions { max_connections: 1 }).await.expect("PostgreSQL reachable");
-                a.execute(&format!("create database \"{name}\""), &[]).await.unwrap();
-                a.close().await;
-                let mut u = url::Url::parse(&admin).unwrap();
-                u.set_path(&format!("/{name}"));
-                (u.to_string(), Some((admin, name)), None)
+                let pg = PgDatabase::create("social").await;
+                (pg.url.clone(), Some(pg), None)
             }
         };
         let mut cfg =
@@ -101,24 +85,16 @@ impl Server {
         let db = Db::connect(&url, &PoolOptions::default()).await.unwrap();
         let store = Arc::new(SqlStore::new(db.clone(), Names::new(cfg.schema.clone())));
         let auth = Auth::builder(cfg).store(store).build().await.unwrap();
-        let task = tokio::spawn(portcullis::serve_on(auth.clone(), listener));
-        Server { origin, auth, db, idp, cleanup, sqlite_path, task }
+        let task = spawn_server(auth.clone(), listener);
+        Server { origin, auth, db, idp, pg, sqlite, task }
     }
 
     pub async fn stop(self) {
         self.task.abort();
         self.db.close().await;
-        if let Some((admin, name)) = self.cleanup {
-            if let Ok(a) = Db::connect(&admin, &PoolOptions { max_connections: 1 }).await {
-                let _ = a.execute(&format!("drop database if exists \"{name}\" with (force)"), &[]).await;
-                a.close().await;
-            }
-        }
-        if let Some(p) = self.sqlite_path {
-            for ext in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{}{ext}", p.display()));
-            }
-        }
+        // Dropping them drops the PostgreSQL database or deletes the SQLite files.
+        drop(self.pg);
+        drop(self.sqlite);
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -150,8 +126,7 @@ pub struct Res {
 
 impl Browser {
     pub fn new(srv: &Server) -> Browser {
-        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Browser { http, jar: BTreeMap::new(), origin: srv.origin.clone() }
+        Browser { http: no_redirects(), jar: BTreeMap::new(), origin: srv.origin.clone() }
     }
 
     fn cookie_header(&self) -> String {
@@ -200,8 +175,7 @@ impl Browser {
 
 /// Follows an authorization URL at the IdP (no login page) and returns where it sends the browser.
 pub async fn at_idp(url: &str) -> String {
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let res = http.get(url).send().await.unwrap();
+    let res = no_redirects().get(url).send().await.unwrap();
     assert!(matches!(res.status().as_u16(), 302 | 303), "IdP refused: {}", res.text().await.unwrap_or_default());
     res.headers().get("location").unwrap().to_str().unwrap().to_string()
 }
@@ -211,28 +185,22 @@ pub fn query_param(url: &str, key: &str) -> Option<String> {
     u.query_pairs().find(|(k, _)| k == key).map(|(_, v)| v.into_owned())
 }
 
+/// Runs `test` on a fresh server and stops the server it hands back. Used by [`both!`].
+pub async fn run<T, F, Fut>(backend: Backend, tweak: T, test: F)
+where
+    T: FnOnce(&mut Config),
+    F: FnOnce(Server) -> Fut,
+    Fut: Future<Output = Server>,
+{
+    let srv = Server::start(backend, tweak).await;
+    let srv = test(srv).await;
+    srv.stop().await;
+}
+
 /// Declares a test running on SQLite and PostgreSQL.
 #[macro_export]
 macro_rules! both {
-    ($name:ident, config = $tweak:expr, $test:expr) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            #[tokio::test]
-            async fn sqlite() {
-                let srv = $crate::harness::Server::start($crate::harness::Backend::Sqlite, $tweak).await;
-                let srv = ($test)(srv).await;
-                srv.stop().await;
-            }
-            #[tokio::test]
-            async fn postgres() {
-                let srv = $crate::harness::Server::start($crate::harness::Backend::Postgres, $tweak).await;
-                let srv = ($test)(srv).await;
-                srv.stop().await;
-            }
-        }
-    };
-    ($name:ident, $test:expr) => {
-        $crate::both!($name, config = |_: &mut portcullis::Config| {}, $test);
+    ($name:ident, $($rest:tt)*) => {
+        $crate::on_both_backends_with_config!($name, $crate::harness::run, $($rest)*);
     };
 }

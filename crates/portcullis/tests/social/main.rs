@@ -1,6 +1,8 @@
 //! Social sign-in end to end over HTTP, against a local fake identity provider, on SQLite and
 //! PostgreSQL (`PORTCULLIS_TEST_PG`, default postgres://postgres@127.0.0.1:5432/postgres).
 
+#[path = "../common/mod.rs"]
+mod common;
 mod harness;
 mod id_token;
 mod idp;

@@ -5,41 +5,20 @@
 
 #![allow(dead_code)]
 
+pub use crate::common::{Backend, PASSWORD};
+
+use crate::common::http::{no_redirects, RawResp};
+use crate::common::{bind_loopback, db::Pool, random_suffix, spawn_server, test_config};
 use portcullis::Config;
-use rand::Rng;
 use serde_json::{json, Value};
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
-
-/// The harness secret of the spec's observed exchanges (core §15.1).
-pub const SECRET: &str = "test-secret-0123456789abcdefghijklmnopqrstuvwxyz";
-pub const PASSWORD: &str = "correct-horse-battery";
-const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
 
 /// Declares a test that runs on SQLite and on PostgreSQL: `name::sqlite`, `name::postgres`.
 #[macro_export]
 macro_rules! both {
     ($name:ident, $test:expr) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            #[tokio::test]
-            async fn sqlite() {
-                $crate::harness::run($crate::harness::Backend::Sqlite, $test).await
-            }
-            #[tokio::test]
-            async fn postgres() {
-                $crate::harness::run($crate::harness::Backend::Postgres, $test).await
-            }
-        }
+        $crate::on_both_backends!($name, $crate::harness::run, $test);
     };
 }
 
@@ -51,74 +30,33 @@ where
     test(TestDb::new(backend).await).await;
 }
 
-fn random_suffix() -> String {
-    format!("{}_{:016x}", std::process::id(), rand::thread_rng().gen::<u64>())
-}
-
 /// A test database; dropped (PostgreSQL) or deleted (SQLite) with the last reference.
-pub struct TestDb {
-    pub backend: Backend,
-    pub url: String,
-    inner: Inner,
-}
+pub struct TestDb(crate::common::db::TestDb);
 
-enum Inner {
-    Sqlite { path: PathBuf, pool: sqlx::SqlitePool },
-    Postgres { admin_url: String, name: String, pool: sqlx::PgPool },
+impl std::ops::Deref for TestDb {
+    type Target = crate::common::db::TestDb;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 impl TestDb {
     pub async fn new(backend: Backend) -> Arc<TestDb> {
-        let db = match backend {
-            Backend::Sqlite => {
-                let path = std::env::temp_dir().join(format!("portcullis_tok_{}.db", random_suffix()));
-                let url = format!("sqlite://{}?mode=rwc", path.display());
-                let opts = url.parse::<sqlx::sqlite::SqliteConnectOptions>().expect("sqlite url").busy_timeout(Duration::from_secs(10));
-                let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(2).connect_with(opts).await.expect("open SQLite");
-                TestDb { backend, url, inner: Inner::Sqlite { path, pool } }
-            }
-            Backend::Postgres => {
-                let admin_url = std::env::var("PORTCULLIS_TEST_PG").unwrap_or_else(|_| DEFAULT_PG.to_string());
-                let name = format!("portcullis_tok_{}", random_suffix());
-                {
-                    use sqlx::Connection;
-                    let mut admin = sqlx::PgConnection::connect(&admin_url)
-                        .await
-                        .unwrap_or_else(|e| panic!("PostgreSQL is required for the test suite ({admin_url}): {e}"));
-                    sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&mut admin).await.expect("create the test database");
-                    let _ = admin.close().await;
-                }
-                let mut url = url::Url::parse(&admin_url).expect("PORTCULLIS_TEST_PG is a URL");
-                url.set_path(&format!("/{name}"));
-                let url = url.to_string();
-                let pool = sqlx::postgres::PgPoolOptions::new().max_connections(2).connect(&url).await.expect("connect");
-                TestDb { backend, url, inner: Inner::Postgres { admin_url, name, pool } }
-            }
-        };
-        Arc::new(db)
-    }
-
-    /// Runs a statement; returns the rows affected.
-    pub async fn sql(&self, statement: &str) -> u64 {
-        let r = match &self.inner {
-            Inner::Sqlite { pool, .. } => sqlx::query(statement).execute(pool).await.map(|r| r.rows_affected()),
-            Inner::Postgres { pool, .. } => sqlx::query(statement).execute(pool).await.map(|r| r.rows_affected()),
-        };
-        r.unwrap_or_else(|e| panic!("{statement}: {e}"))
+        Arc::new(TestDb(crate::common::db::TestDb::new(backend, "portcullis_tok").await))
     }
 
     /// Sets `jwks.expiresAt` of key `kid` to now + `offset_secs` (negative: in the past).
     pub async fn set_key_expiry(&self, kid: &str, offset_secs: i64) {
         let at = chrono::Utc::now() + chrono::Duration::seconds(offset_secs);
-        let n = match &self.inner {
-            Inner::Sqlite { pool, .. } => sqlx::query("update jwks set \"expiresAt\" = ?1 where id = ?2")
+        let n = match &self.pool {
+            Pool::Sqlite(pool) => sqlx::query("update jwks set \"expiresAt\" = ?1 where id = ?2")
                 .bind(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
                 .bind(kid)
                 .execute(pool)
                 .await
                 .expect("update jwks")
                 .rows_affected(),
-            Inner::Postgres { pool, .. } => sqlx::query("update jwks set \"expiresAt\" = $1 where id = $2")
+            Pool::Postgres(pool) => sqlx::query("update jwks set \"expiresAt\" = $1 where id = $2")
                 .bind(at)
                 .bind(kid)
                 .execute(pool)
@@ -132,38 +70,9 @@ impl TestDb {
     /// `(privateKey, alg, crv)` of every `jwks` row.
     pub async fn jwks_rows(&self) -> Vec<(String, Option<String>, Option<String>)> {
         let q = "select \"privateKey\", alg, crv from jwks order by \"createdAt\"";
-        match &self.inner {
-            Inner::Sqlite { pool, .. } => sqlx::query_as(q).fetch_all(pool).await.expect("read jwks"),
-            Inner::Postgres { pool, .. } => sqlx::query_as(q).fetch_all(pool).await.expect("read jwks"),
-        }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        match &self.inner {
-            Inner::Sqlite { path, .. } => {
-                for suffix in ["", "-wal", "-shm", "-journal"] {
-                    let mut p = path.clone().into_os_string();
-                    p.push(suffix);
-                    let _ = std::fs::remove_file(p);
-                }
-            }
-            Inner::Postgres { admin_url, name, .. } => {
-                let (admin_url, name) = (admin_url.clone(), name.clone());
-                // Drop may run inside the test's runtime: do the async work on a thread of its own.
-                let done = std::thread::spawn(move || {
-                    let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
-                    rt.block_on(async move {
-                        use sqlx::Connection;
-                        if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
-                            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut admin).await;
-                            let _ = admin.close().await;
-                        }
-                    })
-                });
-                let _ = done.join();
-            }
+        match &self.pool {
+            Pool::Sqlite(pool) => sqlx::query_as(q).fetch_all(pool).await.expect("read jwks"),
+            Pool::Postgres(pool) => sqlx::query_as(q).fetch_all(pool).await.expect("read jwks"),
         }
     }
 }
@@ -186,27 +95,13 @@ impl Drop for Server {
 impl Server {
     /// Starts a server with jwt and bearer off unless `tweak` turns them on.
     pub async fn start(db: &Arc<TestDb>, tweak: impl FnOnce(&mut Config)) -> Server {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a port");
-        let port = listener.local_addr().expect("local addr").port();
-        let origin = format!("http://127.0.0.1:{port}");
-        let mut config = Config {
-            database_url: db.url.clone(),
-            listen: ([127, 0, 0, 1], port).into(),
-            secret: Some(SECRET.to_string()),
-            base_url: Some(origin.clone()),
-            migrate_on_start: true,
-            ..Default::default()
-        };
-        config.rate_limit.enabled = Some(false);
+        let bound = bind_loopback().await;
+        let mut config = Config { listen: ([127, 0, 0, 1], bound.port).into(), ..test_config(db.url.clone(), &bound.origin) };
         config.mail.dev_outbox = Some(false);
-        config.password_hashing.workers = Some(2);
-        config.password_hashing.memory_kib = 1024;
-        config.password_hashing.iterations = 1;
-        config.password_hashing.parallelism = 1;
         tweak(&mut config);
         let auth = portcullis::Auth::builder(config.clone()).build().await.expect("build the server");
-        let task = tokio::spawn(portcullis::serve_on(auth, listener));
-        Server { origin, config, task, _db: db.clone() }
+        let task = spawn_server(auth, bound.listener);
+        Server { origin: bound.origin, config, task, _db: db.clone() }
     }
 
     /// jwt on with the given tweak on top.
@@ -223,7 +118,7 @@ impl Server {
     }
 
     pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Resp {
-        let mut req = http().get(self.url(path));
+        let mut req = no_redirects().get(self.url(path));
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -231,7 +126,7 @@ impl Server {
     }
 
     pub async fn post(&self, path: &str, body: Value, headers: &[(&str, &str)]) -> Resp {
-        let mut req = http().post(self.url(path)).json(&body);
+        let mut req = no_redirects().post(self.url(path)).json(&body);
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -254,10 +149,6 @@ impl Server {
     }
 }
 
-fn http() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client")
-}
-
 pub struct Resp {
     pub status: u16,
     pub headers: reqwest::header::HeaderMap,
@@ -266,9 +157,7 @@ pub struct Resp {
 
 impl Resp {
     async fn read(r: reqwest::Response) -> Self {
-        let status = r.status().as_u16();
-        let headers = r.headers().clone();
-        let text = r.text().await.expect("body");
+        let RawResp { status, headers, text, .. } = RawResp::read(r).await;
         Resp { status, headers, text }
     }
     pub fn json(&self) -> Value {

@@ -1,27 +1,21 @@
 //! An HTTP client with its own cookie jar (reqwest without its cookie feature). Redirects are not followed.
 
+use crate::common::http::{no_redirects_with_timeout, CookieJar, RawResp};
 use reqwest::header::HeaderMap;
 use reqwest::Method;
 use serde_json::Value;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// An HTTP client with its own cookie jar. Redirects are not followed.
 pub struct Client {
     http: reqwest::Client,
     server: String,
     origin: Option<String>,
-    jar: Arc<Mutex<Vec<(String, String)>>>,
+    jar: CookieJar,
 }
 
 impl Client {
     pub(super) fn new(server: &str, origin: Option<String>) -> Client {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("http client");
-        Client { http, server: server.to_string(), origin, jar: Arc::new(Mutex::new(Vec::new())) }
+        Client { http: no_redirects_with_timeout(), server: server.to_string(), origin, jar: CookieJar::default() }
     }
 
     /// A new client with a copy of this one's cookies (a "stolen" copy, or another tab).
@@ -30,46 +24,24 @@ impl Client {
     }
     /// A copy of the cookies on a client sending another `Origin` (or none).
     pub fn fork_with_origin(&self, origin: Option<&str>) -> Client {
-        Client {
-            http: self.http.clone(),
-            server: self.server.clone(),
-            origin: origin.map(str::to_string),
-            jar: Arc::new(Mutex::new(self.jar.lock().expect("jar").clone())),
-        }
+        Client { http: self.http.clone(), server: self.server.clone(), origin: origin.map(str::to_string), jar: self.jar.copy() }
     }
 
     pub fn cookie(&self, name: &str) -> Option<String> {
-        self.jar.lock().expect("jar").iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        self.jar.get(name)
     }
     pub fn cookie_names(&self) -> Vec<String> {
-        self.jar.lock().expect("jar").iter().map(|(k, _)| k.clone()).collect()
+        self.jar.names()
     }
     pub fn set_cookie(&self, name: &str, value: &str) {
-        let mut jar = self.jar.lock().expect("jar");
-        jar.retain(|(k, _)| k != name);
-        jar.push((name.to_string(), value.to_string()));
+        self.jar.set(name, value)
     }
     pub fn remove_cookie(&self, name: &str) {
-        self.jar.lock().expect("jar").retain(|(k, _)| k != name);
+        self.jar.remove(name)
     }
     /// The session cookie's value as stored (URL-encoded `token.signature`).
     pub fn session_cookie(&self) -> Option<String> {
         self.cookie("better-auth.session_token")
-    }
-
-    fn store(&self, set_cookie: &str) {
-        let mut parts = set_cookie.split(';');
-        let Some((name, value)) = parts.next().and_then(|p| p.split_once('=')) else { return };
-        let (name, value) = (name.trim(), value.trim());
-        let expired = parts.any(|a| {
-            let a = a.trim().to_ascii_lowercase();
-            a.strip_prefix("max-age=").and_then(|n| n.parse::<i64>().ok()).is_some_and(|n| n <= 0)
-        });
-        let mut jar = self.jar.lock().expect("jar");
-        jar.retain(|(k, _)| k != name);
-        if !expired && !value.is_empty() {
-            jar.push((name.to_string(), value.to_string()));
-        }
     }
 
     /// A request to `path`: relative to `/api/auth`, or an absolute URL.
@@ -160,9 +132,7 @@ impl Req<'_> {
             rb = rb.header("origin", o);
         }
         if self.cookies {
-            let jar = c.jar.lock().expect("jar").clone();
-            if !jar.is_empty() {
-                let header = jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
+            if let Some(header) = c.jar.header() {
                 rb = rb.header("cookie", header);
             }
         }
@@ -176,14 +146,10 @@ impl Req<'_> {
             rb = rb.body(bytes);
         }
         let res = rb.send().await.unwrap_or_else(|e| panic!("{} {}: {e}", self.method, self.url));
-        let status = res.status().as_u16();
-        let headers = res.headers().clone();
-        let set_cookies: Vec<String> =
-            headers.get_all("set-cookie").iter().map(|v| v.to_str().expect("ascii set-cookie").to_string()).collect();
+        let RawResp { status, headers, set_cookies, text } = RawResp::read_or_empty(res).await;
         for sc in &set_cookies {
-            c.store(sc);
+            c.jar.store(sc);
         }
-        let text = res.text().await.unwrap_or_default();
         let json = serde_json::from_str(&text).ok();
         Resp { status, headers, set_cookies, text, json, what: format!("{} {}", self.method, self.url) }
     }
