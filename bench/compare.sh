@@ -23,7 +23,8 @@
 # the workers hashing side by side, for the sign-in bound (cores / hash time) of that very minute:
 # this VM's speed drifts by 15-30 % over tens of minutes, so a bound timed elsewhere in the run
 # does not describe the sign-in figure.
-# Results: bench/results/*.jsonl (+ hash-time.log) and the tables on stdout.
+# Results: bench/results/*.jsonl (+ hash-time.log) and the tables on stdout;
+# `bench/table.py RESULTS_DIR` turns them into BENCHMARKS.md's side-by-side table and sign-in bound.
 #
 # Everything it starts it stops (trap), and it drops the databases it created.
 set -euo pipefail
