@@ -45,13 +45,19 @@ both!(get_session_shapes_and_dates, |srv| async move {
     assert_eq!(c.session().await["user"]["id"], u.id.as_str());
 });
 
+async fn sign_in(srv: &TestServer, u: &SignedUp) -> Resp {
+    srv.client().post_json("/sign-in/email", json!({"email": u.email, "password": u.password})).await
+}
+
 both!(get_session_survives_dropped_database_connections, |srv| async move {
-    // get-session's lookup runs on connections kept out of the pool (one round trip instead of
-    // the pool's three). When the database drops them (restart, idle timeout, an operator's
-    // pg_terminate_backend), the next lookup must still answer, on a fresh connection.
+    // Reads (get-session's lookup, sign-in's user and account, ...) run on connections kept out
+    // of the pool (one round trip instead of the pool's three). When the database drops them
+    // (restart, idle timeout, an operator's pg_terminate_backend), the next read must still
+    // answer, on a fresh connection.
     let u = srv.user("kept").await;
     for _ in 0..3 {
         assert_eq!(u.client.session().await["user"]["id"], u.id.as_str());
+        sign_in(&srv, &u).await.expect_status(200);
     }
     if srv.backend == Backend::Postgres {
         let killed = srv
@@ -63,10 +69,17 @@ both!(get_session_survives_dropped_database_connections, |srv| async move {
         assert!(killed >= 1, "the server's connections were terminated");
     }
     for _ in 0..3 {
+        let r = sign_in(&srv, &u).await;
+        r.expect_status(200);
+        assert_eq!(r.json()["user"]["id"], u.id.as_str());
         let r = u.client.get("/get-session").await;
         r.expect_status(200);
         assert_eq!(r.json()["user"]["id"], u.id.as_str());
     }
+    // The sign-ins' sessions were written: list-sessions (a read) sees all seven.
+    let r = u.client.get("/list-sessions").await;
+    r.expect_status(200);
+    assert_eq!(r.json().as_array().map(Vec::len), Some(7), "{}", r.text);
     // And a revocation is still seen at once.
     let cookie = dec(&u.client.session_cookie().unwrap());
     u.client.post_empty("/sign-out").await.expect_status(200);
