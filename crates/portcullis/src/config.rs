@@ -274,8 +274,10 @@ pub struct AdvancedConfig {
     pub disable_origin_check: bool,
     pub ip_address_headers: Vec<String>,
     pub disable_ip_tracking: bool,
-    /// IPs or CIDRs of proxies whose `X-Forwarded-For` hops are skipped.
-    pub trusted_proxies: Vec<String>,
+    /// IPs or CIDRs of the proxies in front of the server. Proxy headers are read only from a TCP
+    /// peer in this list, and these hops are skipped when walking the chain. `None` (unset) means
+    /// loopback only; an empty list trusts no proxy (headers are never read).
+    pub trusted_proxies: Option<Vec<String>>,
     /// Mask applied to IPv6 addresses stored on sessions and used for rate limiting.
     pub ipv6_subnet: u8,
     /// Largest accepted request body, in bytes.
@@ -290,7 +292,7 @@ impl Default for AdvancedConfig {
             disable_origin_check: false,
             ip_address_headers: vec!["x-forwarded-for".into()],
             disable_ip_tracking: false,
-            trusted_proxies: Vec::new(),
+            trusted_proxies: None,
             ipv6_subnet: 64,
             max_body_bytes: 64 * 1024,
         }
@@ -308,10 +310,18 @@ pub struct MailConfig {
     pub outbox_file: Option<PathBuf>,
     /// Serve the outbox at `/__outbox?to=EMAIL`. Defaults to on outside production, when no SMTP is set.
     pub dev_outbox: Option<bool>,
+    /// Allow `dev_outbox` on a listen address other than loopback (a private development network).
+    pub dev_outbox_allow_remote: bool,
 }
 impl Default for MailConfig {
     fn default() -> Self {
-        Self { from: "Portcullis <no-reply@localhost>".into(), smtp_url: None, outbox_file: None, dev_outbox: None }
+        Self {
+            from: "Portcullis <no-reply@localhost>".into(),
+            smtp_url: None,
+            outbox_file: None,
+            dev_outbox: None,
+            dev_outbox_allow_remote: false,
+        }
     }
 }
 
@@ -439,6 +449,12 @@ impl Config {
         if let Some(v) = get("PORTCULLIS_DEV_OUTBOX") {
             self.mail.dev_outbox = Some(parse_bool("PORTCULLIS_DEV_OUTBOX", &v)?);
         }
+        if let Some(v) = get("PORTCULLIS_TRUSTED_PROXIES") {
+            self.advanced.trusted_proxies = Some(v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect());
+        }
+        if let Some(v) = get("PORTCULLIS_DEV_OUTBOX_ALLOW_REMOTE") {
+            self.mail.dev_outbox_allow_remote = parse_bool("PORTCULLIS_DEV_OUTBOX_ALLOW_REMOTE", &v)?;
+        }
         if let Some(v) = get("PORTCULLIS_APP_NAME") {
             self.app_name = v;
         }
@@ -477,8 +493,11 @@ impl Config {
     pub fn rate_limit_enabled(&self) -> bool {
         self.rate_limit.enabled.unwrap_or(self.production)
     }
+    /// The outbox is on by default only in development without SMTP, and only on a loopback
+    /// listen address: it hands out every e-mailed credential, so it must not be reachable from
+    /// elsewhere unless asked for explicitly (see `validate`).
     pub fn dev_outbox_enabled(&self) -> bool {
-        self.mail.dev_outbox.unwrap_or(!self.production && self.mail.smtp_url.is_none())
+        self.mail.dev_outbox.unwrap_or(!self.production && self.mail.smtp_url.is_none() && self.listen.ip().is_loopback())
     }
     pub fn send_on_sign_up(&self) -> bool {
         self.email_verification.send_on_sign_up.unwrap_or(self.email_and_password.require_email_verification)
@@ -529,24 +548,60 @@ impl Config {
     pub fn validate(&self) -> Result<Vec<String>, ConfigError> {
         let mut warnings = Vec::new();
         let secrets = self.secret_list()?;
-        let current = &secrets[0].1;
         let is_dev = self.secret.is_none() && self.secrets.is_none();
+        // Every secret verifies cookies and tokens, not only the current one: an old weak secret
+        // in a rotation list forges as well as a weak current one.
+        let weak = |s: &str| s == DEV_SECRET || s.len() < MIN_SECRET_LEN;
+        let named = |v: u32| if self.secrets.is_some() { format!("secret version {v}") } else { "the secret".to_string() };
         if self.production {
-            if is_dev || current == DEV_SECRET {
+            if is_dev {
                 return Err(ConfigError::Invalid(
                     "production mode needs a secret: set BETTER_AUTH_SECRET (generate one with `portcullis secret`)".into(),
                 ));
             }
-            if current.len() < MIN_SECRET_LEN {
-                return Err(ConfigError::Invalid(format!(
-                    "the secret is {} characters; production mode needs at least {MIN_SECRET_LEN} (generate one with `portcullis secret`)",
-                    current.len()
-                )));
+            for (v, s) in &secrets {
+                if s == DEV_SECRET {
+                    return Err(ConfigError::Invalid(format!(
+                        "{} is Better Auth's development secret, refused in production (generate one with `portcullis secret`)",
+                        named(*v)
+                    )));
+                }
+                if s.len() < MIN_SECRET_LEN {
+                    return Err(ConfigError::Invalid(format!(
+                        "{} is {} characters; production mode needs at least {MIN_SECRET_LEN} (generate one with `portcullis secret`)",
+                        named(*v),
+                        s.len()
+                    )));
+                }
             }
         } else if is_dev {
             warnings.push("USING THE BUILT-IN DEVELOPMENT SECRET: sessions can be forged by anyone who knows it. Set BETTER_AUTH_SECRET before exposing this server.".into());
-        } else if current.len() < MIN_SECRET_LEN {
-            warnings.push(format!("the secret is shorter than {MIN_SECRET_LEN} characters"));
+        } else {
+            for (v, _) in secrets.iter().filter(|(_, s)| weak(s)) {
+                warnings.push(format!(
+                    "{} is the development secret or shorter than {MIN_SECRET_LEN} characters; production mode refuses it",
+                    named(*v)
+                ));
+            }
+        }
+        if self.production && self.base_url.as_deref().is_some_and(|u| u.starts_with("http://")) {
+            warnings.push(format!(
+                "PRODUCTION MODE WITH AN http:// BASE URL ({}): cookies are sent without the Secure flag and can leak over plain HTTP. Use an https:// BETTER_AUTH_URL.",
+                self.base_url.as_deref().unwrap_or_default()
+            ));
+        }
+        if self.mail.dev_outbox == Some(true) {
+            if self.production {
+                return Err(ConfigError::Invalid(
+                    "mail.dev_outbox is on in production mode: the development outbox serves every e-mailed credential to anyone who asks; turn it off".into(),
+                ));
+            }
+            if !self.listen.ip().is_loopback() && !self.mail.dev_outbox_allow_remote {
+                return Err(ConfigError::Invalid(format!(
+                    "mail.dev_outbox is on and the server listens on {}, beyond this machine: anyone who reaches it could read every e-mailed credential. Listen on 127.0.0.1, or set mail.dev_outbox_allow_remote = true if this network is yours alone",
+                    self.listen
+                )));
+            }
         }
         if let Some(u) = &self.base_url {
             if !(u.starts_with("http://") || u.starts_with("https://")) {
@@ -608,6 +663,61 @@ mod tests {
         assert!(c.validate().is_ok());
         let dev = Config::default();
         assert!(dev.validate().unwrap()[0].contains("DEVELOPMENT SECRET"));
+    }
+
+    #[test]
+    fn every_secret_in_a_rotation_list_is_checked() {
+        let strong = "s".repeat(40);
+        let prod = |secrets: String| Config { production: true, secrets: Some(secrets), ..Default::default() };
+        assert!(prod(format!("2:{strong},1:{}", "t".repeat(32))).validate().is_ok());
+        let short_old = prod(format!("2:{strong},1:short")).validate().unwrap_err().to_string();
+        assert!(short_old.contains("secret version 1") && short_old.contains("at least 32"), "{short_old}");
+        let dev_old = prod(format!("2:{strong},1:{DEV_SECRET}")).validate().unwrap_err().to_string();
+        assert!(dev_old.contains("secret version 1") && dev_old.contains("development secret"), "{dev_old}");
+        let dev_current = prod(format!("3:{DEV_SECRET},2:{strong}")).validate().unwrap_err().to_string();
+        assert!(dev_current.contains("secret version 3"), "{dev_current}");
+        let single_dev = Config { production: true, secret: Some(DEV_SECRET.into()), ..Default::default() };
+        assert!(single_dev.validate().is_err());
+        // Outside production the same secrets start, with a warning naming each weak one.
+        let dev = Config { secrets: Some(format!("2:{strong},1:short,0:{DEV_SECRET}")), ..Default::default() };
+        let w = dev.validate().unwrap();
+        assert!(w.iter().any(|w| w.contains("secret version 1")) && w.iter().any(|w| w.contains("secret version 0")), "{w:?}");
+    }
+
+    #[test]
+    fn production_over_plain_http_warns() {
+        let c = Config {
+            production: true,
+            secret: Some("x".repeat(40)),
+            base_url: Some("http://auth.example.com".into()),
+            ..Default::default()
+        };
+        assert!(c.validate().unwrap().iter().any(|w| w.contains("http://") && w.contains("Secure")));
+        let https = Config { base_url: Some("https://auth.example.com".into()), ..c.clone() };
+        assert!(https.validate().unwrap().is_empty());
+        let dev = Config { production: false, ..c };
+        assert!(!dev.validate().unwrap().iter().any(|w| w.contains("Secure")));
+    }
+
+    #[test]
+    fn the_dev_outbox_stays_on_this_machine() {
+        let on = |production: bool, listen: &str, allow_remote: bool| {
+            let mut c = Config { production, secret: Some("x".repeat(40)), listen: listen.parse().unwrap(), ..Default::default() };
+            c.mail.dev_outbox = Some(true);
+            c.mail.dev_outbox_allow_remote = allow_remote;
+            c.validate().map(|_| ()).map_err(|e| e.to_string())
+        };
+        assert!(on(false, "127.0.0.1:3000", false).is_ok());
+        assert!(on(false, "[::1]:3000", false).is_ok());
+        assert!(on(true, "127.0.0.1:3000", false).unwrap_err().contains("production"));
+        assert!(on(true, "127.0.0.1:3000", true).unwrap_err().contains("production"), "nothing allows it in production");
+        assert!(on(false, "0.0.0.0:3000", false).unwrap_err().contains("dev_outbox_allow_remote"));
+        assert!(on(false, "0.0.0.0:3000", true).is_ok());
+        // Unset, it is on only in development, without SMTP, on loopback.
+        let default = |listen: &str| Config { listen: listen.parse().unwrap(), ..Default::default() }.dev_outbox_enabled();
+        assert!(default("127.0.0.1:3000"));
+        assert!(!default("0.0.0.0:3000"));
+        assert!(!Config { production: true, ..Default::default() }.dev_outbox_enabled());
     }
 
     #[test]

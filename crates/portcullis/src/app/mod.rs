@@ -16,6 +16,7 @@ pub use capability::Capability;
 use crate::config::{Config, ConfigError};
 use crate::crypto::password::PasswordHasher;
 use crate::http::cookies::CookieSettings;
+use crate::http::ip::IpPolicy;
 use crate::http::origin::TrustedOrigins;
 use crate::http::rate_limit::{MemoryStore, RateLimitStore, Rules};
 use crate::mail::{outbox::Outbox, Mailer};
@@ -48,6 +49,8 @@ pub struct AuthState {
     pub mailer: Arc<dyn Mailer>,
     pub outbox: Option<Arc<Outbox>>,
     pub origins: TrustedOrigins,
+    /// Whom to believe about the client's address (`advanced.trusted_proxies`).
+    pub ip_policy: IpPolicy,
     pub cookies: CookieSettings,
     /// Signing secrets, current first.
     pub secrets: Vec<String>,
@@ -173,6 +176,15 @@ impl AuthBuilder {
         let hasher = PasswordHasher::with_priority(workers, ph.memory_kib, ph.iterations, ph.parallelism, ph.priority);
         let (mailer, outbox) =
             crate::mail::from_config(&config.mail, config.dev_outbox_enabled()).map_err(|e| StartError::Mail(e.to_string()))?;
+        if config.dev_outbox_enabled() {
+            tracing::warn!(
+                listen = %config.listen,
+                "development outbox ON: every e-mail (reset links, verification tokens) is readable at GET /__outbox; never expose this server"
+            );
+        } else {
+            tracing::info!("development outbox off");
+        }
+        let ip_policy = IpPolicy::new(&config.advanced).map_err(ConfigError::Invalid)?;
         let origins = TrustedOrigins::new(&config.origin(), config.trusted_origins.iter().cloned());
         let cookies = CookieSettings::new(&config);
         let mut plugin_rules = Vec::new();
@@ -212,6 +224,7 @@ impl AuthBuilder {
             mailer,
             outbox,
             origins,
+            ip_policy,
             cookies,
             secrets,
             rate_rules,

@@ -3,7 +3,7 @@
 //! empty body, as better-call does.
 
 use super::Auth;
-use crate::http::{body, ip, origin, rate_limit};
+use crate::http::{body, origin, rate_limit};
 use axum::body::Body as AxumBody;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{Method, StatusCode};
@@ -57,7 +57,7 @@ async fn checks(auth: &Auth, req: Request) -> Result<Request, Response> {
     }
     let path = req.uri().path().trim_end_matches('/').to_string();
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-    let client_ip = ip::client_ip(req.headers(), &auth.config.advanced, peer);
+    let client_ip = auth.ip_policy.client_ip(req.headers(), peer);
 
     if let Some(store) = &auth.rate_store {
         if !auth.config.advanced.disable_ip_tracking {

@@ -243,6 +243,39 @@ both!(rate_limit_on_sign_in, config = |c| c.rate_limit.enabled = Some(true), |sr
     r.expect_status(401);
 });
 
+// Issue 12 item 1: X-Forwarded-For is believed only from a trusted proxy. Here the only trusted
+// proxy is 10.0.0.1, so the test client (a loopback peer) is a direct client whose header is ignored.
+both!(
+    forwarded_for_from_an_untrusted_peer_is_ignored,
+    config = |c| {
+        c.rate_limit.enabled = Some(true);
+        c.advanced.trusted_proxies = Some(vec!["10.0.0.1".into()]);
+    },
+    |srv| async move {
+        let body = json!({"email": "nobody@example.com", "password": "wrong-password-1"});
+        let attempt = |i: u32| {
+            let c = srv.client();
+            let body = body.clone();
+            async move {
+                c.req(Method::POST, "/sign-in/email").header("x-forwarded-for", &format!("203.0.113.{i}")).json(&body).send().await.status
+            }
+        };
+        // A fresh forwarded address per request does not buy a fresh bucket.
+        let statuses = [attempt(1).await, attempt(2).await, attempt(3).await, attempt(4).await, attempt(5).await];
+        assert_eq!(statuses, [401, 401, 401, 429, 429]);
+        // Nor does it end up on the session: the peer address is recorded.
+        let c = srv.client();
+        let r = c
+            .req(Method::POST, "/sign-up/email")
+            .header("x-forwarded-for", "203.0.113.77")
+            .json(&json!({"name": "Ann", "email": "ann@example.com", "password": PASSWORD}))
+            .send()
+            .await;
+        r.expect_status(200);
+        assert_eq!(c.session().await["session"]["ipAddress"], "127.0.0.1");
+    }
+);
+
 both!(
     rate_limit_custom_rule,
     config = |c| {
