@@ -44,6 +44,8 @@ pub struct Config {
     pub mail: MailConfig,
     pub schema: SchemaConfig,
     pub password_hashing: PasswordHashingConfig,
+    /// Connection limits and timeouts of the standalone server (`[server]`).
+    pub server: ServerConfig,
     /// Social sign-in providers, account linking and provider-token storage (`[social]`).
     pub social: crate::plugins::social::config::SocialConfig,
     /// JWT/JWKS (`[jwt]`, Better Auth's `jwt()` plugin); off unless `jwt.enabled`.
@@ -94,6 +96,7 @@ impl Default for Config {
             mail: MailConfig::default(),
             schema: SchemaConfig::default(),
             password_hashing: PasswordHashingConfig::default(),
+            server: ServerConfig::default(),
             social: Default::default(),
             jwt: Default::default(),
             bearer: Default::default(),
@@ -362,6 +365,42 @@ impl Default for PasswordHashingConfig {
     fn default() -> Self {
         // OWASP's argon2id recommendation: m=19 MiB, t=2, p=1.
         Self { workers: None, memory_kib: 19 * 1024, iterations: 2, parallelism: 1, priority: Default::default() }
+    }
+}
+
+/// `[server]`: what a slow or greedy client may hold. Durations in seconds; `0` turns a timeout
+/// off (don't, on a public server).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// A request's headers must be complete this long after the connection opened or after the
+    /// previous response (a slowloris client is cut off here).
+    pub header_read_timeout: u64,
+    /// A request's body must be complete this long after its headers (408 otherwise).
+    pub body_read_timeout: u64,
+    /// Longest a request may take from its headers to the answer (503 otherwise); body included.
+    pub request_timeout: u64,
+    /// An idle keep-alive connection is closed after this long without a request (at most
+    /// `header_read_timeout`, which also bounds the wait for the next request's headers).
+    pub keep_alive_timeout: u64,
+    /// Open connections at most; further clients wait in the listen backlog until one closes.
+    pub max_connections: usize,
+    /// Largest request head (request line and headers), in bytes; larger gets a 431.
+    pub max_header_bytes: usize,
+    /// On SIGTERM/SIGINT, how long open requests may take to finish before the server exits.
+    pub shutdown_grace: u64,
+}
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: 10,
+            body_read_timeout: 10,
+            request_timeout: 30,
+            keep_alive_timeout: 5,
+            max_connections: 4096,
+            max_header_bytes: 16 * 1024,
+            shutdown_grace: 10,
+        }
     }
 }
 

@@ -20,6 +20,8 @@ pub struct ApiError {
     pub message: Cow<'static, str>,
     /// Some Better Auth errors carry no body at all (e.g. 401 from get-access-token).
     pub empty_body: bool,
+    /// Seconds for a `Retry-After` header (Portcullis's own 503s: the server is busy, not the client wrong).
+    pub retry_after: Option<u32>,
 }
 
 impl std::fmt::Display for ApiError {
@@ -33,7 +35,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub const fn new(status: StatusCode, code: &'static str, message: &'static str) -> Self {
-        Self { status, code: Some(code), message: Cow::Borrowed(message), empty_body: false }
+        Self { status, code: Some(code), message: Cow::Borrowed(message), empty_body: false, retry_after: None }
     }
     pub fn with_message(mut self, message: impl Into<Cow<'static, str>>) -> Self {
         self.message = message.into();
@@ -41,15 +43,21 @@ impl ApiError {
     }
     /// An error without a `code` member (Better Auth has a few, e.g. "No fields to update").
     pub fn uncoded(status: StatusCode, message: impl Into<Cow<'static, str>>) -> Self {
-        Self { status, code: None, message: message.into(), empty_body: false }
+        Self { status, code: None, message: message.into(), empty_body: false, retry_after: None }
     }
     /// A bare status with an empty body.
     pub fn bare(status: StatusCode) -> Self {
-        Self { status, code: None, message: Cow::Borrowed(""), empty_body: true }
+        Self { status, code: None, message: Cow::Borrowed(""), empty_body: true, retry_after: None }
     }
     /// `[body.email] Invalid email address`-style validation error (zod's shape).
     pub fn validation(message: impl Into<Cow<'static, str>>) -> Self {
-        Self { status: StatusCode::BAD_REQUEST, code: Some("VALIDATION_ERROR"), message: message.into(), empty_body: false }
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: Some("VALIDATION_ERROR"),
+            message: message.into(),
+            empty_body: false,
+            retry_after: None,
+        }
     }
     /// An unexpected internal failure. The cause is logged here and never sent to the client.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
@@ -59,7 +67,13 @@ impl ApiError {
             code: Some("INTERNAL_SERVER_ERROR"),
             message: Cow::Borrowed("Internal Server Error"),
             empty_body: false,
+            retry_after: None,
         }
+    }
+    /// Adds a `Retry-After` of `seconds`.
+    pub const fn retry_after(mut self, seconds: u32) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
     pub fn code(&self) -> Option<&'static str> {
         self.code
@@ -81,6 +95,9 @@ impl IntoResponse for ApiError {
         };
         let mut res = (self.status, body).into_response();
         res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(s) = self.retry_after {
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
         res
     }
 }
@@ -147,5 +164,12 @@ pub mod codes {
         BAD_REQUEST = BAD_REQUEST, "Invalid JSON in request body";
         UNSUPPORTED_MEDIA_TYPE = UNSUPPORTED_MEDIA_TYPE, "Content-Type is not allowed";
         PAYLOAD_TOO_LARGE = PAYLOAD_TOO_LARGE, "Request body is too large";
+    }
+
+    // Portcullis's own: the server protecting itself. Each has a status and a stable code.
+    codes! {
+        REQUEST_TIMEOUT = REQUEST_TIMEOUT, "Request body not received in time";
+        SERVICE_TIMEOUT = SERVICE_UNAVAILABLE, "The server took too long to answer. Please try again.";
+        SERVER_BUSY = SERVICE_UNAVAILABLE, "The server is busy. Please try again shortly.";
     }
 }

@@ -16,7 +16,7 @@ pub mod secondary;
 pub mod session;
 pub mod store;
 
-pub use app::{serve, serve_on, Auth, AuthBuilder, Capability};
+pub use app::{serve, serve_on, serve_until, Auth, AuthBuilder, Capability};
 pub use config::Config;
 pub use error::{ApiError, ApiResult};
 pub use session::{Current, MaybeSession, SensitiveSession, SessionAuth};

@@ -9,7 +9,7 @@ mod capability;
 pub(crate) mod router;
 mod serve;
 
-pub use serve::{serve, serve_on};
+pub use serve::{serve, serve_on, serve_until};
 
 pub use capability::Capability;
 

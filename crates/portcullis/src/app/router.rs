@@ -3,6 +3,7 @@
 //! empty body, as better-call does.
 
 use super::Auth;
+use crate::error::codes;
 use crate::http::{body, origin, rate_limit};
 use axum::body::Body as AxumBody;
 use axum::extract::{ConnectInfo, Request, State};
@@ -11,6 +12,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 pub fn build(auth: Auth) -> Router {
     let mut api: Router<Auth> = Router::new();
@@ -40,14 +42,55 @@ pub struct ClientIp(pub Option<String>);
 
 async fn pipeline(State(auth): State<Auth>, req: Request, next: Next) -> Response {
     let path = req.uri().path().trim_end_matches('/').to_string();
-    let mut res = match checks(&auth, req).await {
-        Ok(req) => next.run(req).await,
-        Err(res) => res,
+    let limit = secs(auth.config.server.request_timeout);
+    let mut res = if req.method() == Method::GET {
+        // Reads are safe to cancel: a timed-out GET is simply dropped.
+        let run = async {
+            match checks(&auth, req).await {
+                Ok(req) => next.run(req).await,
+                Err(res) => res,
+            }
+        };
+        within(limit, run).await.unwrap_or_else(|| codes::SERVICE_TIMEOUT.retry_after(1).into_response())
+    } else {
+        // A write that times out is not cut in half (e.g. a session revoked in the database but
+        // not yet in secondary storage): it is handed to a task of its own to finish while the
+        // client gets its 503. A client that goes away still cancels it, as before.
+        let mut run = Box::pin({
+            let auth = auth.clone();
+            async move {
+                match checks(&auth, req).await {
+                    Ok(req) => next.run(req).await,
+                    Err(res) => res,
+                }
+            }
+        });
+        match within(limit, &mut run).await {
+            Some(res) => res,
+            None => {
+                tracing::warn!(path = %path, "request exceeded server.request_timeout; it finishes in the background");
+                tokio::spawn(run);
+                codes::SERVICE_TIMEOUT.retry_after(1).into_response()
+            }
+        }
     };
     for c in &auth.capabilities {
         c.on_response(&auth, &path, &mut res).await;
     }
     res
+}
+
+/// A configured number of seconds; `0` means no limit.
+fn secs(n: u64) -> Option<Duration> {
+    (n > 0).then(|| Duration::from_secs(n))
+}
+
+/// `fut`'s output, or `None` when `limit` passed first.
+async fn within<F: std::future::Future>(limit: Option<Duration>, fut: F) -> Option<F::Output> {
+    match limit {
+        Some(d) => tokio::time::timeout(d, fut).await.ok(),
+        None => Some(fut.await),
+    }
 }
 
 async fn checks(auth: &Auth, req: Request) -> Result<Request, Response> {
@@ -75,7 +118,16 @@ async fn checks(auth: &Auth, req: Request) -> Result<Request, Response> {
     let parsed = if parts.method == Method::GET {
         None
     } else {
-        let bytes = axum::body::to_bytes(body, auth.config.advanced.max_body_bytes).await.map_err(|_| body::too_large().into_response())?;
+        let read = axum::body::to_bytes(body, auth.config.advanced.max_body_bytes);
+        let bytes = within(secs(auth.config.server.body_read_timeout), read)
+            .await
+            .ok_or_else(|| {
+                let mut res = codes::REQUEST_TIMEOUT.into_response();
+                // The rest of the body may still be on its way: the connection cannot be reused.
+                res.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+                res
+            })?
+            .map_err(|_| body::too_large().into_response())?;
         let form_ok = form_csrf || auth.capabilities.iter().any(|c| c.form_body_prefixes().iter().any(|p| path.starts_with(p)));
         body::parse(&parts.headers, &bytes, form_ok).map_err(IntoResponse::into_response)?
     };

@@ -1,23 +1,217 @@
-//! Running the engine as a standalone server, with graceful shutdown on SIGINT/SIGTERM.
+//! Running the engine as a standalone server: the accept loop, what one client may hold, and
+//! graceful shutdown on SIGINT/SIGTERM.
+//!
+//! `axum::serve` has no connection cap and no idle or header timeouts, so slow clients could hold
+//! every file descriptor. This loop bounds each connection ([`ServerConfig`]):
+//!
+//! ```text
+//!  accept ──(a permit of max_connections; beyond it clients wait in the kernel backlog)
+//!    │
+//!    ├─ request head: complete within header_read_timeout, at most max_header_bytes (hyper)
+//!    ├─ request body: within body_read_timeout            (router: 408 REQUEST_TIMEOUT)
+//!    ├─ whole request: within request_timeout             (router: 503 SERVICE_TIMEOUT)
+//!    └─ idle between requests: closed after keep_alive_timeout (the watchdog below)
+//! ```
+//!
+//! The header timer of hyper starts as soon as a connection waits for a request head, so it also
+//! bounds an idle keep-alive connection; the watchdog closes idle connections earlier
+//! (`keep_alive_timeout`) and counts only finished requests as activity, so bytes trickled without
+//! ever completing a request never keep a connection alive.
+//!
+//! It must never stop accepting because one connection failed (an `accept` error such as
+//! EMFILE is logged and retried after a pause), never hold a lock across an await, and never let
+//! shutdown wait on a client for longer than `shutdown_grace`.
 
 use super::Auth;
+use crate::config::ServerConfig;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio::time::Instant;
+use tower::ServiceExt;
 
 /// Listens on `config.listen` and serves until SIGINT or SIGTERM.
 pub async fn serve(auth: Auth) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(auth.config.listen).await?;
+    let listener = TcpListener::bind(auth.config.listen).await?;
     serve_on(auth, listener).await
 }
 
-/// Serves on an already-bound listener (tests bind port 0 and read the address first).
-pub async fn serve_on(auth: Auth, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-    let addr = listener.local_addr()?;
-    tracing::info!("portcullis listening on http://{addr} (auth routes at {})", auth.auth_url);
-    let app = auth.router().into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await
+/// Serves on an already-bound listener (tests bind port 0 and read the address first) until
+/// SIGINT or SIGTERM.
+pub async fn serve_on(auth: Auth, listener: TcpListener) -> std::io::Result<()> {
+    serve_until(auth, listener, shutdown_signal()).await
 }
 
-async fn shutdown() {
+/// Serves on `listener` until `stop` completes, then lets open requests finish for at most
+/// `server.shutdown_grace` seconds.
+pub async fn serve_until(auth: Auth, listener: TcpListener, stop: impl Future<Output = ()>) -> std::io::Result<()> {
+    let cfg = auth.config.server.clone();
+    let max = cfg.max_connections.max(1);
+    let max = open_file_headroom(max);
+    let addr = listener.local_addr()?;
+    tracing::info!("portcullis listening on http://{addr} (auth routes at {})", auth.auth_url);
+    let router = auth.router();
+    let slots = Arc::new(Semaphore::new(max));
+    let (closing_tx, closing) = watch::channel(false);
+    tokio::pin!(stop);
+    loop {
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => p.map_err(std::io::Error::other)?,
+            () = &mut stop => break,
+        };
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of descriptors or a connection reset before accept: never fatal.
+                    tracing::warn!(error = %e, "accept failed; retrying shortly");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut stop => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let conn = Connection { router: router.clone(), cfg: cfg.clone(), peer, closing: closing.clone() };
+        tokio::spawn(async move {
+            conn.run(stream).await;
+            drop(permit);
+        });
+    }
+    tracing::info!("shutting down: no new connections; open requests get {} s", cfg.shutdown_grace);
+    let _ = closing_tx.send(true);
+    let all = u32::try_from(max).unwrap_or(u32::MAX);
+    if tokio::time::timeout(Duration::from_secs(cfg.shutdown_grace), slots.acquire_many(all)).await.is_err() {
+        tracing::warn!("connections still open after the shutdown grace period; exiting anyway");
+    }
+    Ok(())
+}
+
+/// One accepted connection and what it needs.
+struct Connection {
+    router: axum::Router,
+    cfg: ServerConfig,
+    peer: SocketAddr,
+    closing: watch::Receiver<bool>,
+}
+
+/// Requests running on a connection and when the last one ended (ms since the connection opened).
+#[derive(Default)]
+struct Activity {
+    in_flight: AtomicUsize,
+    last_done_ms: AtomicU64,
+}
+
+/// Marks a request as running until dropped (answered, failed or cancelled).
+struct Running<'a>(&'a Activity, Instant);
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        let ms = u64::try_from(self.1.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.0.last_done_ms.store(ms, Ordering::Relaxed);
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Connection {
+    async fn run(mut self, stream: tokio::net::TcpStream) {
+        let opened = Instant::now();
+        let activity = Arc::new(Activity::default());
+        let service = {
+            let (router, peer, activity) = (self.router.clone(), self.peer, activity.clone());
+            hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+                let (router, activity) = (router.clone(), activity.clone());
+                req.extensions_mut().insert(ConnectInfo(peer));
+                async move {
+                    activity.in_flight.fetch_add(1, Ordering::Relaxed);
+                    let _running = Running(&activity, opened);
+                    router.oneshot(req.map(axum::body::Body::new)).await
+                }
+            })
+        };
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new()).keep_alive(true).max_buf_size(self.cfg.max_header_bytes.max(8192));
+        http.header_read_timeout((self.cfg.header_read_timeout > 0).then(|| Duration::from_secs(self.cfg.header_read_timeout)));
+        http.max_header_size(self.cfg.max_header_bytes);
+        let conn = http.serve_connection(TokioIo::new(stream), service);
+        tokio::pin!(conn);
+        let keep_alive = Duration::from_secs(self.cfg.keep_alive_timeout);
+        let mut ending = false;
+        loop {
+            tokio::select! {
+                res = conn.as_mut() => {
+                    if let Err(e) = res {
+                        // Timeouts, resets and malformed requests end here: the client's problem.
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                    return;
+                }
+                () = idle(&activity, opened, keep_alive), if !ending && self.cfg.keep_alive_timeout > 0 => {
+                    conn.as_mut().graceful_shutdown();
+                    ending = true;
+                }
+                _ = self.closing.changed(), if !ending => {
+                    conn.as_mut().graceful_shutdown();
+                    ending = true;
+                }
+            }
+        }
+    }
+}
+
+/// Completes once the connection has had no request running for `keep_alive`.
+async fn idle(activity: &Activity, opened: Instant, keep_alive: Duration) {
+    loop {
+        let last = opened + Duration::from_millis(activity.last_done_ms.load(Ordering::Relaxed));
+        let deadline = last + keep_alive;
+        if Instant::now() >= deadline && activity.in_flight.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        // Re-check at the deadline, or a moment later while a request is still running.
+        tokio::time::sleep_until(deadline.max(Instant::now() + Duration::from_millis(250))).await;
+    }
+}
+
+/// Raises the soft open-file limit to the hard one where it is lower (each connection is a
+/// descriptor) and returns how many connections fit, keeping 256 descriptors for the database
+/// pool, Redis, log files and the listener.
+fn open_file_headroom(wanted: usize) -> usize {
+    #[cfg(target_os = "linux")]
+    {
+        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: getrlimit/setrlimit on this process with a valid, owned struct.
+        let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0;
+        if !ok {
+            return wanted;
+        }
+        let need = wanted as u64 + 256;
+        if lim.rlim_cur < need && lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit { rlim_cur: need.min(lim.rlim_max), rlim_max: lim.rlim_max };
+            // SAFETY: as above; raising the soft limit up to the hard limit needs no privilege.
+            if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+                lim.rlim_cur = raised.rlim_cur;
+            }
+        }
+        let fits = usize::try_from(lim.rlim_cur.saturating_sub(256)).unwrap_or(usize::MAX).max(1);
+        if fits < wanted {
+            tracing::warn!(
+                max_connections = wanted,
+                open_file_limit = lim.rlim_cur,
+                "server.max_connections lowered to {fits} to fit the open-file limit (raise it with ulimit -n)"
+            );
+            return fits;
+        }
+    }
+    wanted
+}
+
+async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -33,5 +227,4 @@ async fn shutdown() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("shutting down");
 }
