@@ -18,6 +18,19 @@
 //! without `://` is matched against `URL.host`, which carries a non-default port; plain patterns are
 //! compared byte for byte with the URL's serialised origin; a `Referer` is passed through as is and
 //! reduced to its origin by that comparison.
+//!
+//! Two deliberate differences from Better Auth, both about what a pattern trusts (issue 12, item 7):
+//! - A host-only pattern (`*.example.com`, `*`, `*:3000`) admits only `http:` and `https:` URLs.
+//!   Better Auth matches it against `URL.host` whatever the scheme, so
+//!   `javascript://app.example.com/%0aalert(1)` passes `*.example.com` and any `myapp://` link passes
+//!   `*`. App deep-link schemes (`myapp://`, `exp://...`) are admitted only by a pattern that names
+//!   its scheme, as Better Auth already requires for plain patterns.
+//! - `javascript:`, `data:`, `vbscript:` and `file:` URLs are refused outright, even when an operator
+//!   lists the scheme (such a pattern is ignored with a warning at start-up). None of them is a place
+//!   an auth server may send a browser: the first three run or render attacker-chosen content in the
+//!   context of the page that follows the redirect, and no app receives a callback over `file:`
+//!   (desktop apps use a registered scheme or a loopback port). Honouring a listed scheme would keep
+//!   a foot-gun for no legitimate use, so the rule cannot be configured away.
 
 use crate::error::{codes, ApiError};
 use http::{header, HeaderMap, Method, StatusCode};
@@ -29,6 +42,9 @@ use url::Url;
 
 /// The base Better Auth resolves root-relative URLs against to prove they stay same-origin.
 const RELATIVE_URL_PARSER_ORIGIN: &str = "https://better-auth.invalid";
+
+/// Schemes no pattern admits, whatever the configuration (see the module doc).
+const REFUSED_SCHEMES: [&str; 4] = ["javascript", "data", "vbscript", "file"];
 
 /// The trusted-origin list: the server's own origin plus configured patterns, compiled once.
 pub struct TrustedOrigins {
@@ -48,6 +64,12 @@ impl TrustedOrigins {
     /// Better Auth does; every wildcard pattern is compiled here so matching never allocates regexes.
     pub fn new(base_origin: &str, patterns: impl IntoIterator<Item = String>) -> Self {
         let sources: Vec<String> = std::iter::once(base_origin.to_string()).chain(patterns).filter(|p| !p.is_empty()).collect();
+        for source in sources.iter().filter(|s| names_refused_scheme(s)) {
+            tracing::warn!(
+                pattern = source.as_str(),
+                "trusted origin names a scheme that is never trusted (javascript:, data:, vbscript:, file:); it matches nothing"
+            );
+        }
         Self {
             patterns: sources.iter().map(|s| Pattern::compile(s)).collect(),
             sources,
@@ -66,6 +88,9 @@ impl TrustedOrigins {
             return allow_relative && self.is_safe_relative(url);
         }
         let subject = Subject::new(url);
+        if subject.scheme.as_deref().is_some_and(|s| REFUSED_SCHEMES.contains(&s)) {
+            return false;
+        }
         self.patterns.iter().any(|p| p.matches(&subject))
     }
 
@@ -88,7 +113,7 @@ impl TrustedOrigins {
 enum Pattern {
     /// No `*` or `?`: equality with the URL's origin (http/https), or scheme/authority/path rules.
     Plain { raw: String, custom: Option<CustomParts> },
-    /// Wildcards and no `://`: matched against the URL's host (`host[:port]`).
+    /// Wildcards and no `://`: matched against the URL's host (`host[:port]`), http/https only.
     Host { re: Regex, ipv4_only: bool },
     /// Wildcards and `://`: matched against the origin (http/https) or by parts (custom schemes).
     Origin { re: Regex, ipv4_only: bool, custom: Option<CustomWildcard> },
@@ -115,7 +140,10 @@ impl Pattern {
     fn matches(&self, s: &Subject) -> bool {
         match self {
             Pattern::Never => false,
-            Pattern::Host { re, ipv4_only } => s.host.as_deref().is_some_and(|h| re.is_match(h) && ipv4_allowed(*ipv4_only, h)),
+            // Only real web URLs: a host pattern says nothing about which schemes the operator trusts.
+            Pattern::Host { re, ipv4_only } => {
+                s.scheme.is_some() && s.is_web() && s.host.as_deref().is_some_and(|h| re.is_match(h) && ipv4_allowed(*ipv4_only, h))
+            }
             Pattern::Plain { raw, .. } if s.is_web() => s.origin.as_deref() == Some(raw.as_str()),
             Pattern::Plain { custom, .. } => match (custom, &s.custom) {
                 (Some(p), Some(u)) => p.admits(u),
@@ -165,6 +193,11 @@ impl Subject {
     fn is_web(&self) -> bool {
         is_web_scheme(self.scheme.as_deref())
     }
+}
+
+/// Whether a configured pattern names one of [`REFUSED_SCHEMES`] (`javascript:`, `FILE://`, ...).
+fn names_refused_scheme(pattern: &str) -> bool {
+    CustomParts::parse(pattern, pattern.contains(['*', '?'])).is_some_and(|p| REFUSED_SCHEMES.contains(&p.scheme.as_str()))
 }
 
 /// http, https, or unparseable (`None`): the branch of `matchesOriginPattern` that compares origins.
@@ -775,20 +808,97 @@ mod tests {
             (&["app://*.example.com"], "app://user@a.example.com", false, false),
             (&["app://*.example.com"], "app://a.example.com", false, true),
             (&["https://a\\*.example.com"], "https://ab.example.com", false, false),
-            (&["*"], "myapp://anything", false, true),
             (&["*"], "mailto:x@y", false, false),
             (&["*"], "null", false, false),
             (&["myapp://"], "myapp:anything", false, true),
             (&["http://[::1]:3000"], "http://[::1]:3000/x", false, true),
             (&["*:3000"], "http://[::1]:3000/x", false, true),
             (&["https://*.example.com"], "https://a.example.com.evil.com", false, false),
-            (&["file://"], "file:///etc/passwd", false, true),
             (&["myapp://cb"], "myapp://cb?x=/evil", false, true),
             (&["myapp://cb"], "myapp://CB", false, true),
         ];
         for (patterns, url, relative, expected) in rows {
             assert_eq!(origins(patterns).matches(url, *relative), *expected, "{patterns:?} {url:?}");
         }
+    }
+
+    /// The rows where Portcullis answers differently on purpose (module doc); the last column is
+    /// Better Auth 1.7.24's answer, which is always `true` here.
+    #[test]
+    fn deliberate_differences_from_better_auth() {
+        #[rustfmt::skip]
+        let rows: &[(&[&str], &str)] = &[
+            (&["*"], "myapp://anything"),
+            (&["*.example.com"], "javascript://app.example.com/%0aalert(1)"),
+            (&["*"], "javascript://x/%0aalert(1)"),
+            (&["*.example.com"], "myapp://app.example.com"),
+            (&["file://"], "file:///etc/passwd"),
+        ];
+        for (patterns, url) in rows {
+            assert!(!origins(patterns).matches(url, true), "{patterns:?} {url:?}");
+        }
+    }
+
+    #[test]
+    fn host_patterns_admit_only_http_and_https() {
+        let t = origins(&["*.example.com", "*:3000"]);
+        assert!(t.matches("https://a.example.com/cb", true));
+        assert!(t.matches("http://a.example.com/cb", true));
+        assert!(t.matches("http://localhost:3000/cb", true));
+        for bad in [
+            "javascript://app.example.com/%0aalert(1)",
+            "JavaScript://app.example.com/%0aalert(1)",
+            " javascript://app.example.com/%0aalert(1)",
+            "java\tscript://app.example.com/%0aalert(1)",
+            "vbscript://app.example.com/msgbox(1)",
+            "data://app.example.com/text/html,<script>alert(1)</script>",
+            "file://app.example.com/etc/passwd",
+            "myapp://app.example.com",
+            "ftp://app.example.com",
+            "ws://app.example.com",
+            "myapp://localhost:3000",
+        ] {
+            assert!(!t.matches(bad, true), "{bad:?}");
+            assert!(!t.matches(bad, false), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn star_trusts_every_web_origin_and_no_app_scheme() {
+        let t = origins(&["*"]);
+        assert!(t.matches("https://anything.io/x", true));
+        assert!(t.matches("http://10.0.0.1:8080", false));
+        assert!(t.matches("/dashboard", true), "relative paths keep their rules");
+        assert!(!t.matches("//evil.com", true));
+        for bad in
+            ["myapp://cb", "exp://192.168.1.2:8081/--/home", "javascript:alert(1)", "data:text/html,x", "vbscript:x", "file:///etc/passwd"]
+        {
+            assert!(!t.matches(bad, true), "{bad}");
+        }
+        let t = origins(&["*", "myapp://", "exp://192.168.*.*:*/**"]);
+        assert!(t.matches("myapp://cb", true), "an app scheme is trusted once it is listed with its scheme");
+        assert!(t.matches("exp://192.168.1.2:8081/--/home", true));
+        assert!(!t.matches("otherapp://cb", true));
+    }
+
+    #[test]
+    fn script_data_and_file_urls_are_never_trusted() {
+        let t = origins(&["*", "javascript:", "data:", "vbscript://", "FILE://", "javascript://*", "data:*"]);
+        for bad in [
+            "javascript:alert(1)",
+            "javascript://x/%0aalert(1)",
+            "JAVASCRIPT:alert(1)",
+            "data:text/html,<script>alert(1)</script>",
+            "vbscript:msgbox(1)",
+            "vbscript://x",
+            "file:///etc/passwd",
+            "file://host/share",
+        ] {
+            assert!(!t.matches(bad, true), "{bad}");
+            assert!(!t.matches(bad, false), "{bad}");
+        }
+        assert!(names_refused_scheme("javascript:") && names_refused_scheme("FILE://") && names_refused_scheme("data:*"));
+        assert!(!names_refused_scheme("*.example.com") && !names_refused_scheme("myapp://") && !names_refused_scheme("*"));
     }
 
     #[test]

@@ -92,3 +92,79 @@ both!(https_base_url_uses_secure_cookies, config = |c| c.base_url = Some("https:
     let mail = srv.mail_of_kind("s@example.com", "verify-email").await;
     assert!(mail["url"].as_str().unwrap().starts_with("https://auth.example.com/api/auth/verify-email?token="), "{mail}");
 });
+
+/// Issue 12 item 7: a host-only pattern trusts web URLs on matching hosts, never another scheme.
+fn host_only(c: &mut portcullis::Config) {
+    c.trusted_origins = vec!["*.example.com".into()];
+}
+
+fn star(c: &mut portcullis::Config) {
+    c.trusted_origins = vec!["*".into()];
+}
+
+fn star_and_app(c: &mut portcullis::Config) {
+    c.trusted_origins = vec!["*".into(), "myapp://".into()];
+}
+
+/// Signs in with `callbackURL = cb` and checks it is accepted (`ok`) or refused as Better Auth does.
+async fn callback_verdicts(srv: &TestServer, name: &str, cases: &[(&str, bool)]) {
+    let u = srv.user(name).await;
+    for (cb, ok) in cases {
+        let r = srv.client().post_json("/sign-in/email", json!({"email": u.email, "password": u.password, "callbackURL": cb})).await;
+        if *ok {
+            r.expect_status(200);
+            assert_eq!(r.json()["url"], *cb);
+        } else {
+            r.expect_error(403, "INVALID_CALLBACK_URL", "Invalid callbackURL");
+            assert!(r.cookie_line("better-auth.session_token").is_none(), "{cb}: a refused sign-in sets no session");
+        }
+    }
+}
+
+both!(host_only_patterns_refuse_other_schemes, config = host_only, |srv| async move {
+    callback_verdicts(
+        &srv,
+        "hostonly",
+        &[
+            ("https://app.example.com/done", true),
+            ("http://app.example.com/done", true),
+            ("javascript://app.example.com/%0aalert(1)", false),
+            ("data://app.example.com/text/html,x", false),
+            ("vbscript://app.example.com/x", false),
+            ("file://app.example.com/etc/passwd", false),
+            ("myapp://app.example.com", false),
+        ],
+    )
+    .await;
+    // The other redirect fields go through the same rule.
+    let r = srv
+        .client()
+        .post_json("/request-password-reset", json!({"email": "x@example.com", "redirectTo": "javascript://a.example.com/%0aalert(1)"}))
+        .await;
+    r.expect_code(403, "INVALID_REDIRECT_URL");
+});
+
+both!(star_pattern_trusts_web_origins_only, config = star, |srv| async move {
+    callback_verdicts(
+        &srv,
+        "star",
+        &[
+            ("https://anything.example.org/done", true),
+            ("/dashboard", true),
+            ("javascript://app.example.com/%0aalert(1)", false),
+            ("javascript:alert(1)", false),
+            ("data:text/html,<script>alert(1)</script>", false),
+            ("myapp://cb", false),
+        ],
+    )
+    .await;
+});
+
+both!(app_schemes_are_trusted_when_listed, config = star_and_app, |srv| async move {
+    callback_verdicts(
+        &srv,
+        "listed",
+        &[("myapp://cb", true), ("otherapp://cb", false), ("javascript://app.example.com/%0aalert(1)", false)],
+    )
+    .await;
+});

@@ -187,3 +187,45 @@ crate::both!(id_token_link, |srv: Server| async move {
     assert_eq!(code(&r), (404, "ID_TOKEN_NOT_SUPPORTED".into()));
     srv
 });
+
+// Issue 12 item 13: a trusted provider's unverified e-mail links nothing by default, here too.
+crate::both!(
+    id_token_trusted_provider_needs_a_verified_email,
+    config = |c: &mut portcullis::Config| {
+        c.social.account_linking.trusted_providers = vec!["fake".into()];
+        c.social.account_linking.require_local_email_verified = false;
+    },
+    |srv: Server| async move {
+        let mut local = Browser::new(&srv);
+        sign_up(&srv, &mut local, "erin@example.com").await;
+        let unverified = || Mint { verified: false, ..Mint::new("erin", Some("erin@example.com")) };
+        let mut b = Browser::new(&srv);
+        let r = sign_in(&srv, &mut b, "fake", json!({"token": unverified().sign(&srv)})).await;
+        assert_eq!(code(&r), (401, "OAUTH_LINK_ERROR".into()));
+        assert_eq!(r.body["message"], "account not linked");
+        assert!(!b.has_session());
+        let r = link(&srv, &mut local, json!({"token": unverified().sign(&srv)})).await;
+        assert_eq!(code(&r), (401, "LINKING_NOT_ALLOWED".into()));
+        assert_eq!(srv.count("account").await, 1);
+        srv
+    }
+);
+
+crate::both!(
+    id_token_trust_unverified_email_links,
+    config = |c: &mut portcullis::Config| {
+        c.social.account_linking.trusted_providers = vec!["fake".into()];
+        c.social.account_linking.trust_unverified_email = true;
+        c.social.account_linking.require_local_email_verified = false;
+    },
+    |srv: Server| async move {
+        let mut local = Browser::new(&srv);
+        sign_up(&srv, &mut local, "erin@example.com").await;
+        let r =
+            link(&srv, &mut local, json!({"token": Mint { verified: false, ..Mint::new("erin", Some("erin@example.com")) }.sign(&srv)}))
+                .await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        assert_eq!(srv.count("account").await, 2);
+        srv
+    }
+);

@@ -3,6 +3,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod hardening;
 mod harness;
 mod id_token;
 mod idp;
@@ -237,6 +238,7 @@ both!(
     trusted_linking_allowed,
     config = |c: &mut portcullis::Config| {
         c.social.account_linking.trusted_providers = vec!["fake".into()];
+        c.social.account_linking.trust_unverified_email = true;
         c.social.account_linking.require_local_email_verified = false;
     },
     |srv: Server| async move {

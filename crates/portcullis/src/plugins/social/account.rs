@@ -141,7 +141,7 @@ pub async fn sign_in(
     }
     if let Some(user) = auth.store.find_user_by_email(email).await.map_err(db)? {
         let l = &cfg.account_linking;
-        let trusted = l.trusted_providers.iter().any(|x| x == provider_id) || p.email_verified;
+        let trusted = l.email_vouched_for(provider_id, p.email_verified);
         let local_ok = !l.require_local_email_verified || user.email_verified;
         if !(trusted && local_ok && l.enabled && !l.disable_implicit_linking) {
             return Err("account_not_linked");
@@ -197,8 +197,7 @@ pub async fn link(
             _ => return Err("unable_to_link_account"),
         }
     }
-    let trusted = cfg.account_linking.trusted_providers.iter().any(|x| x == provider_id);
-    if !p.email_verified && !trusted {
+    if !cfg.account_linking.email_vouched_for(provider_id, p.email_verified) {
         return Err("unable_to_link_account");
     }
     if !cfg.account_linking.allow_different_emails && !email.is_some_and(|e| same_email(e, &l.email)) {

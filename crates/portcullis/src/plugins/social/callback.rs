@@ -102,7 +102,7 @@ pub async fn get(
     let Some(state_param) = first(&q, "state") else {
         return Reply::redirect(&with_error(&default_error_url(&auth), "state_not_found", None)).into_response();
     };
-    let data = match state::take(&auth, &headers, state_param).await {
+    let data = match state::take(&auth, &headers, state_param, &id).await {
         Ok(d) => d,
         Err(e) => {
             let url = e.error_url.unwrap_or_else(|| default_error_url(&auth));

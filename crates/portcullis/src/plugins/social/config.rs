@@ -88,8 +88,15 @@ impl Default for SocialConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct AccountLinkingConfig {
     pub enabled: bool,
-    /// Providers whose e-mail is trusted even when they do not say it is verified.
+    /// Better Auth's trusted providers: their e-mail is trusted even when they do not say it is
+    /// verified, but only with `trust_unverified_email` (see there).
     pub trusted_providers: Vec<String>,
+    /// Portcullis addition, off by default: let `trusted_providers` link accounts by an e-mail the
+    /// provider does not report verified (Better Auth's behaviour). Off, a trusted provider must
+    /// still say `email_verified`, because a provider that lets users claim any address (e.g. a
+    /// multi-tenant directory) would otherwise sign its users in to whichever local account owns
+    /// that address.
+    pub trust_unverified_email: bool,
     /// Implicit linking needs the local user's e-mail to be verified (Better Auth default: true).
     pub require_local_email_verified: bool,
     /// `link-social` may link a provider account with another e-mail.
@@ -103,10 +110,19 @@ impl Default for AccountLinkingConfig {
         Self {
             enabled: true,
             trusted_providers: Vec::new(),
+            trust_unverified_email: false,
             require_local_email_verified: true,
             allow_different_emails: false,
             disable_implicit_linking: false,
         }
+    }
+}
+
+impl AccountLinkingConfig {
+    /// Whether the e-mail `provider_id` returned may be used to link to a local account: the
+    /// provider says it is verified, or the provider is trusted and `trust_unverified_email` is on.
+    pub fn email_vouched_for(&self, provider_id: &str, provider_says_verified: bool) -> bool {
+        provider_says_verified || (self.trust_unverified_email && self.trusted_providers.iter().any(|x| x == provider_id))
     }
 }
 
@@ -289,5 +305,19 @@ mod tests {
         assert!(c.problems().is_empty());
         let bad: SocialConfig = toml::from_str("[providers.x]\nclient_id = \"c\"\n").unwrap();
         assert_eq!(bad.problems().len(), 1);
+    }
+
+    #[test]
+    fn trusted_providers_need_a_verified_email_unless_configured() {
+        let c: SocialConfig = toml::from_str("[account_linking]\ntrusted_providers = [\"github\"]\n").unwrap();
+        let l = &c.account_linking;
+        assert!(!l.trust_unverified_email, "off by default");
+        assert!(!l.email_vouched_for("github", false), "trusted, but the provider says unverified");
+        assert!(l.email_vouched_for("github", true));
+        assert!(l.email_vouched_for("discord", true));
+        let c: SocialConfig =
+            toml::from_str("[account_linking]\ntrusted_providers = [\"github\"]\ntrust_unverified_email = true\n").unwrap();
+        assert!(c.account_linking.email_vouched_for("github", false));
+        assert!(!c.account_linking.email_vouched_for("discord", false), "only the listed providers");
     }
 }

@@ -164,8 +164,7 @@ pub async fn link(auth: &Auth, rt: &Runtime, p: &Provider, body: &IdTokenBody, c
         None => {}
     }
     let l = &auth.config.social.account_linking;
-    let trusted = l.trusted_providers.iter().any(|x| x == &p.id);
-    if (!trusted && !prof.email_verified) || !l.enabled {
+    if !l.email_vouched_for(&p.id, prof.email_verified) || !l.enabled {
         return Err(errors::LINKING_NOT_ALLOWED);
     }
     if email.to_lowercase() != cur.user.email.to_lowercase() && !l.allow_different_emails {

@@ -128,6 +128,7 @@ async fn begin(auth: &Auth, rt: &Runtime, p: &Provider, o: Options) -> ApiResult
         pkce,
         scopes,
         handoff: o.handoff,
+        provider: Some(p.id.clone()),
         additional: o.additional_data,
     };
     let cookie = state::store(auth, &mut data).await?;

@@ -4,6 +4,14 @@
 //!
 //! The row is consumed only after the cookie matched, so a request from another browser cannot burn
 //! a victim's flow; replays find no row and get `state_mismatch`.
+//!
+//! Portcullis also records the provider the flow was started with (`portcullisProvider`; Better
+//! Auth does not) and refuses the state at any other provider's callback with `state_mismatch`, so
+//! a code and state from one provider cannot be replayed through another (an IdP mix-up). Such a
+//! state is consumed, not left: it can only arrive from the browser that owns the flow (the cookie
+//! matched), the flow has been diverted and its code delivered to the wrong place, and RFC 9207 /
+//! the OAuth security BCP say to abort a mixed-up flow rather than let it be finished later. A row
+//! written by Better Auth names no provider and is accepted at any callback, as Better Auth does.
 
 use crate::app::Auth;
 use crate::crypto::{self, ct_eq, sign};
@@ -60,6 +68,9 @@ pub struct StateData {
     pub scopes: Vec<String>,
     #[serde(rename = "portcullisHandoff", default, skip_serializing_if = "Option::is_none")]
     pub handoff: Option<Handoff>,
+    /// The provider the flow was started with; `None` in rows written by Better Auth.
+    #[serde(rename = "portcullisProvider", default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
     /// `additionalData` from the request, kept alongside as Better Auth does.
     #[serde(flatten)]
     pub additional: Map<String, Value>,
@@ -123,8 +134,8 @@ pub struct StateError {
     pub consumed: bool,
 }
 
-/// Loads, checks and consumes the state of a callback.
-pub async fn take(auth: &Auth, headers: &HeaderMap, state: &str) -> Result<StateData, StateError> {
+/// Loads, checks and consumes the state of a callback to `provider`.
+pub async fn take(auth: &Auth, headers: &HeaderMap, state: &str, provider: &str) -> Result<StateData, StateError> {
     let fail = |code, error_url, consumed| StateError { code, error_url, consumed };
     let row = match auth.store.find_verification(&format!("auth-state:{state}")).await {
         Ok(Some(r)) => r,
@@ -149,6 +160,12 @@ pub async fn take(auth: &Auth, headers: &HeaderMap, state: &str) -> Result<State
         // Not this browser's flow: leave the row for the browser that owns it.
         return Err(fail("state_mismatch", err_url, false));
     }
+    // Checked before the row's consumption can count as success; the row is consumed either way
+    // (module doc), so the diverted flow cannot be finished afterwards.
+    let provider_ok = match data.provider.as_deref() {
+        Some(issued_for) => issued_for == provider,
+        None => true,
+    };
     match auth.store.consume_verification(&row.id).await {
         Ok(true) => {}
         // Another request consumed it first (a concurrent replay).
@@ -157,6 +174,10 @@ pub async fn take(auth: &Auth, headers: &HeaderMap, state: &str) -> Result<State
             tracing::error!(error = %e, "consuming OAuth state");
             return Err(fail("internal_server_error", err_url, true));
         }
+    }
+    if !provider_ok {
+        tracing::warn!(callback = provider, "OAuth state presented at another provider's callback; the flow is aborted");
+        return Err(fail("state_mismatch", err_url, true));
     }
     if data.expires_at < auth.now().timestamp_millis() || row.expires_at < auth.now() {
         return Err(fail("state_mismatch", err_url, true));
@@ -183,16 +204,19 @@ mod tests {
             pkce: true,
             scopes: Vec::new(),
             handoff: None,
+            provider: Some("google".into()),
             additional: Map::new(),
         };
         let j = serde_json::to_string(&d).unwrap();
         assert!(j.starts_with(r#"{"callbackURL":"/dash","codeVerifier":"v","errorURL":"/err","expiresAt":1,"oauthState":"s""#), "{j}");
+        assert!(j.contains(r#""portcullisProvider":"google""#), "{j}");
         // A row written by Better Auth reads.
         let ba = r#"{"callbackURL":"/dash","codeVerifier":"AHeY","errorURL":"/err","newUserURL":"/welcome","expiresAt":1795354051193,"oauthState":"ujuT","foo":1}"#;
         let d: StateData = serde_json::from_str(ba).unwrap();
         assert_eq!(d.new_user_url.as_deref(), Some("/welcome"));
         assert!(d.pkce);
         assert_eq!(d.additional["foo"], 1);
+        assert_eq!(d.provider, None, "Better Auth's rows name no provider");
     }
 
     #[test]
