@@ -30,17 +30,22 @@ pub struct Rule {
     pub max: u64,
 }
 
-/// `/sign-in*`, `/sign-up*`, `/change-password*`, `/change-email*`.
+/// `/sign-in*`, `/sign-up*`, `/change-password*`, `/change-email*`, and Portcullis's additions
+/// `/verify-password` and `/delete-user`.
 const CREDENTIAL_RULE: Rule = Rule { window_s: 10, max: 3 };
 /// Endpoints that send e-mail.
 const MAIL_RULE: Rule = Rule { window_s: 60, max: 3 };
 
-/// Better Auth's built-in special rules (`getDefaultSpecialRules`).
+/// Better Auth's built-in special rules (`getDefaultSpecialRules`), plus the sign-in limit on the two
+/// password checks behind a session (`/verify-password`, `/delete-user` with a password), which
+/// Better Auth 1.7.24 leaves at the default 100 per 10 s: a stolen session cookie must not become a
+/// way to guess its user's password faster than sign-in allows. A custom rule still overrides them.
 fn special_rule(path: &str) -> Option<Rule> {
     const CREDENTIAL_PREFIXES: [&str; 4] = ["/sign-in", "/sign-up", "/change-password", "/change-email"];
+    const PASSWORD_CHECKS: [&str; 2] = ["/verify-password", "/delete-user"];
     const MAIL_PATHS: [&str; 4] =
         ["/request-password-reset", "/send-verification-email", "/email-otp/send-verification-otp", "/email-otp/request-password-reset"];
-    if CREDENTIAL_PREFIXES.iter().any(|p| path.starts_with(p)) {
+    if CREDENTIAL_PREFIXES.iter().any(|p| path.starts_with(p)) || PASSWORD_CHECKS.contains(&path) {
         Some(CREDENTIAL_RULE)
     } else if MAIL_PATHS.contains(&path) || path.starts_with("/forget-password") {
         Some(MAIL_RULE)
@@ -303,6 +308,21 @@ mod tests {
         for p in ["/get-session", "/request-password-reset/x", "/x/sign-in", "", "/"] {
             assert_eq!(rules.rule_for(p), default, "{p}");
         }
+    }
+
+    #[test]
+    fn password_checks_behind_a_session_get_the_sign_in_limit() {
+        let rules = Rules::new(&RateLimitConfig::default(), Vec::new());
+        for p in ["/verify-password", "/delete-user", "/delete-user/"] {
+            assert_eq!(rules.rule_for(p), Some(CREDENTIAL_RULE), "{p}");
+        }
+        let default = Some(Rule { window_s: 10, max: 100 });
+        for p in ["/verify-password-x", "/delete-user/callback", "/x/verify-password"] {
+            assert_eq!(rules.rule_for(p), default, "{p}");
+        }
+        // A custom rule still wins, e.g. to restore Better Auth's default.
+        let cfg = RateLimitConfig { custom_rules: vec![custom("/verify-password", 10, 100, true)], ..RateLimitConfig::default() };
+        assert_eq!(Rules::new(&cfg, Vec::new()).rule_for("/verify-password"), default);
     }
 
     #[test]

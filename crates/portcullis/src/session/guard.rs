@@ -2,8 +2,38 @@
 //!
 //! - [`SessionAuth`]: any valid session; may be answered from the cookie cache.
 //! - [`SensitiveSession`]: always re-read from the store (revocation is immediate).
-//! - [`FreshSession`]: like `SessionAuth`, and created within `fresh_age`.
-//! - [`MaybeSession`]: never rejects; `None` when signed out.
+//! - [`FreshSession`]: like `SensitiveSession` (store), and created within `fresh_age`.
+//! - [`MaybeSession`]: never rejects; `None` when signed out; may be answered from the cache.
+//! - [`MaybeSensitiveSession`]: never rejects; read from the store.
+//!
+//! A cookie-cache hit can be a session revoked up to `cookie_cache.max_age` ago (unless
+//! `cookie_cache.revocation_check` confirmed it). That bound is acceptable for reading one's own
+//! profile, as in Better Auth; it is not for anything that hands out a credential or changes the
+//! account, because the attacker the revocation was meant to shut out would keep both. So every
+//! route that reveals a token, mints one, re-issues session cookies or changes the account reads the
+//! store (Better Auth's `sensitiveSessionMiddleware`). Where Portcullis is stricter than Better Auth
+//! 1.7.24 it is marked "stricter"; the wire is unchanged, only a revoked session now gets 401.
+//!
+//! | route | read | why |
+//! | --- | --- | --- |
+//! | `get-session` | cache | Better Auth's documented bound; `?disableCookieCache=true` reads the store |
+//! | `set-auth-jwt` on get-session | cache hit confirmed in the store before signing | a JWT outlives revocation (stricter) |
+//! | `/token` (jwt) | store | mints a JWT (stricter) |
+//! | `list-sessions` | store + fresh | returns every session's raw token (stricter) |
+//! | `revoke-session`, `revoke-sessions`, `revoke-other-sessions` | store | as Better Auth |
+//! | `update-user` | store | changes the account; re-issues the cookies, which would renew a revoked cache (stricter) |
+//! | `change-password`, `verify-password`, `delete-user`, `change-email` | store | as Better Auth |
+//! | `link-social` | store | as Better Auth |
+//! | `unlink-account` | store + fresh | changes the account (stricter) |
+//! | `get-access-token`, `refresh-token`, `account-info` | store (`social::tokens`) | provider tokens; as Better Auth |
+//! | `verify-email` | maybe, store | re-issues the current session's cookies (stricter) |
+//! | `list-accounts` | cache | ids, providers and scopes only, no secret, nothing changed; as Better Auth |
+//! | `update-session` | cache | no session fields exist, so it always answers "No fields to update"; as Better Auth |
+//! | `send-verification-email` | maybe, cache | only mails the session user's own address (mail rate limit); as Better Auth |
+//!
+//! A new route that reveals or changes anything takes `SensitiveSession` (or `FreshSession`).
+//! Must never: answer `SensitiveSession`, `FreshSession` or `MaybeSensitiveSession` from the cookie
+//! cache.
 
 use super::Current;
 use crate::app::router::ClientIp;
@@ -31,6 +61,7 @@ pub struct SessionAuth(pub Current);
 pub struct SensitiveSession(pub Current);
 pub struct FreshSession(pub Current);
 pub struct MaybeSession(pub Option<Current>);
+pub struct MaybeSensitiveSession(pub Option<Current>);
 
 impl<S: Send + Sync> FromRequestParts<S> for SessionAuth
 where
@@ -58,7 +89,7 @@ where
 {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let cur = read(parts, state, true).await?.ok_or(codes::UNAUTHORIZED)?;
+        let cur = read(parts, state, false).await?.ok_or(codes::UNAUTHORIZED)?;
         let auth = Auth::from_ref(state);
         let fresh_age = auth.config.session.fresh_age as i64;
         if fresh_age > 0 && (auth.now() - cur.session.created_at).num_seconds() >= fresh_age {
@@ -75,6 +106,16 @@ where
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         Ok(MaybeSession(read(parts, state, true).await?))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for MaybeSensitiveSession
+where
+    Auth: FromRef<S>,
+{
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Ok(MaybeSensitiveSession(read(parts, state, false).await?))
     }
 }
 

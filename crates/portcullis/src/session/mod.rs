@@ -5,8 +5,9 @@
 //! reads skip the store for at most `cookie_cache.max_age` seconds: that is the documented bound on
 //! how long a revoked session can still be answered from a cookie. With secondary storage and
 //! `cookie_cache.revocation_check`, a cache hit is confirmed by one secondary-storage GET (no
-//! database access), so revocation is immediate. Handlers that change security state use the
-//! "sensitive" read, which always goes to the store.
+//! database access), so revocation is immediate. Handlers that reveal or mint tokens, re-issue
+//! session cookies or change the account use the "sensitive" read, which always goes to the store
+//! (the route-by-route table is in `guard`).
 //!
 //! Where sessions are stored (database, secondary storage, both) is [`store::SessionStore`]'s
 //! business; this module and the routes call it without branching on configuration.
@@ -18,7 +19,7 @@ mod guard;
 mod lookup;
 pub mod store;
 
-pub use guard::{FreshSession, MaybeSession, RequestMeta, SensitiveSession, SessionAuth};
+pub use guard::{FreshSession, MaybeSensitiveSession, MaybeSession, RequestMeta, SensitiveSession, SessionAuth};
 
 use crate::app::Auth;
 use crate::config::CookieCacheStrategy;
@@ -42,6 +43,12 @@ pub struct Current {
     /// Answered from the cookie cache (not re-read from the store).
     pub from_cache: bool,
 }
+
+/// Marks a get-session response answered from the cookie cache (a response extension; it never
+/// leaves the process). Holds the raw session token so a response hook that would mint a credential
+/// from the answer (jwt's `set-auth-jwt`) can first confirm the session in the store.
+#[derive(Clone)]
+pub struct CacheHit(pub String);
 
 /// The verified raw token from the `session_token` cookie.
 pub fn token_from(auth: &Auth, headers: &HeaderMap) -> Option<String> {

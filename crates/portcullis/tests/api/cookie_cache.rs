@@ -169,3 +169,95 @@ both!(
         assert_eq!(u.client.session_from_db().await, Value::Null);
     }
 );
+
+// Issue 12, item 4: "sign out everywhere" must shut a still-cached cookie out of every endpoint
+// that reveals tokens or changes the account, at once; only get-session may keep answering from
+// the cache until `max_age` (Better Auth's documented bound).
+both!(
+    revoked_session_is_refused_by_sensitive_endpoints_despite_the_cache,
+    config = |c| {
+        c.session.cookie_cache.enabled = true;
+        c.jwt.enabled = true;
+    },
+    |srv| async move {
+        let victim = srv.user("victim").await;
+        // A second browser (the attacker's copy) with a warm cache cookie.
+        let stolen = srv.sign_in(&victim.email, &victim.password).await;
+        assert!(stolen.cookie(DATA).is_some(), "sign-in sets the cache cookie");
+        // A second linked account, so unlink-account would really unlink something.
+        let second = format!(
+            r#"insert into "account" ("id", "accountId", "providerId", "userId", "createdAt", "updatedAt")
+               select 'second-account', 'gh-1', 'github', "userId", "createdAt", "updatedAt" from "account" where "userId" = '{}'"#,
+            victim.id
+        );
+        assert_eq!(srv.sql(&second).await, 1);
+
+        // Sign out everywhere, then sign in again: the new session's token must not leak.
+        victim.client.post_empty("/revoke-sessions").await.expect_status(200);
+        let fresh = srv.sign_in(&victim.email, &victim.password).await;
+
+        // get-session may still answer from the cache (bounded by cookie_cache.max_age) ...
+        let r = stolen.get("/get-session").await;
+        r.expect_status(200);
+        assert_eq!(r.json()["user"]["id"], victim.id.as_str(), "served from the cookie cache");
+        // ... but mints no JWT for the revoked session.
+        assert!(r.header("set-auth-jwt").is_none(), "set-auth-jwt from a revoked session: {:?}", r.header("set-auth-jwt"));
+
+        // Everything that reveals tokens or changes the account reads the store.
+        stolen.get("/list-sessions").await.expect_error(401, "UNAUTHORIZED", "Unauthorized");
+        stolen.get("/token").await.expect_error(401, "UNAUTHORIZED", "Unauthorized");
+        stolen.post_json("/update-user", json!({"name": "pwned"})).await.expect_error(401, "UNAUTHORIZED", "Unauthorized");
+        stolen.post_json("/unlink-account", json!({"accountId": "second-account"})).await.expect_error(401, "UNAUTHORIZED", "Unauthorized");
+        assert_eq!(srv.count(&format!(r#"select count(*) from "account" where "userId" = '{}'"#, victim.id)).await, 2);
+        assert_eq!(srv.sql_scalar(&format!(r#"select "name" from "user" where "id" = '{}'"#, victim.id)).await.as_deref(), Some("victim"));
+
+        // The live session is unaffected.
+        let r = fresh.get("/list-sessions").await;
+        r.expect_status(200);
+        assert_eq!(r.json().as_array().map(Vec::len), Some(1), "only the new session: {}", r.text);
+        assert!(fresh.get("/get-session").await.header("set-auth-jwt").is_some());
+        fresh.get("/token").await.expect_status(200);
+        fresh.post_json("/update-user", json!({"name": "renamed"})).await.expect_status(200);
+        fresh.post_json("/unlink-account", json!({"accountId": "second-account"})).await.expect_status(200);
+    }
+);
+
+// The store read on list-sessions and unlink-account keeps their `fresh_age` check.
+both!(
+    sensitive_reads_keep_the_fresh_age_check,
+    config = |c| {
+        c.session.cookie_cache.enabled = true;
+        c.session.fresh_age = 60;
+    },
+    |srv| async move {
+        let u = srv.user("stale").await;
+        u.client.get("/list-sessions").await.expect_status(200);
+        // Age the session in the store; the cached copy still says it is new.
+        let old = Utc::now() - Duration::minutes(5);
+        srv.sql(&format!(r#"update "session" set "createdAt" = {} where "token" = '{}'"#, ts(old), u.token)).await;
+        u.client.get("/list-sessions").await.expect_code(403, "SESSION_NOT_FRESH");
+        u.client.post_json("/unlink-account", json!({"accountId": "x"})).await.expect_code(403, "SESSION_NOT_FRESH");
+    }
+);
+
+// A cached copy of a revoked session must not be renewed: a response that re-issues the session
+// cookies (here the change-email link) would hand out a new cache cookie, valid another `max_age`.
+both!(
+    verification_link_does_not_renew_a_revoked_cached_session,
+    config = |c| {
+        c.session.cookie_cache.enabled = true;
+        c.user.change_email_enabled = true;
+    },
+    |srv| async move {
+        let u = srv.user("renew").await;
+        let stolen = srv.sign_in(&u.email, &u.password).await;
+        u.client.post_json("/change-email", json!({"newEmail": "renewed@example.com"})).await.expect_status(200);
+        let mail = srv.wait_mail("renewed@example.com", |m| m["token"].is_string()).await;
+        let token = mail["token"].as_str().unwrap().to_string();
+        u.client.post_empty("/revoke-sessions").await.expect_status(200);
+        let r = stolen.get(&format!("/verify-email?token={}", enc(&token))).await;
+        r.expect_status(200);
+        assert_eq!(r.json()["user"]["email"], "renewed@example.com", "the link itself still works");
+        assert!(r.set_cookies.is_empty(), "no cookies for a revoked session: {:?}", r.set_cookies);
+    }
+);

@@ -302,6 +302,34 @@ both!(
     }
 );
 
+// Issue 12, item 10: the password checks behind a session get the sign-in limit (3 per 10 s per
+// IP), so a stolen session cannot be used to guess the password.
+both!(
+    rate_limit_on_password_checks_behind_a_session,
+    config = |c| {
+        c.rate_limit.enabled = Some(true);
+        c.user.delete_user_enabled = true;
+    },
+    |srv| async move {
+        let u = srv.user("guessed").await;
+        for i in 0..3 {
+            let r = u.client.post_json("/verify-password", json!({"password": format!("guess-number-{i}")})).await;
+            r.expect_error(400, "INVALID_PASSWORD", "Invalid password");
+        }
+        let r = u.client.post_json("/verify-password", json!({"password": u.password})).await;
+        r.expect_status(429);
+        assert!(r.header("x-retry-after").is_some());
+        for i in 0..3 {
+            let r = u.client.post_json("/delete-user", json!({"password": format!("guess-number-{i}")})).await;
+            r.expect_error(400, "INVALID_PASSWORD", "Invalid password");
+        }
+        u.client.post_json("/delete-user", json!({"password": u.password})).await.expect_status(429);
+        assert_eq!(srv.count(&format!(r#"select count(*) from "user" where "id" = '{}'"#, u.id)).await, 1, "not deleted");
+        // Other paths keep the default limit.
+        u.client.get("/get-session").await.expect_status(200);
+    }
+);
+
 both!(garbage_inputs_never_500, |srv| async move {
     let u = srv.user("fuzz").await;
     let anon = srv.client();

@@ -39,7 +39,12 @@ both!(set_auth_token_matches_the_cookie, |db: Arc<TestDb>| async move {
 });
 
 both!(bearer_authenticates, |db: Arc<TestDb>| async move {
-    let srv = Server::start(&db, |c| c.bearer.enabled = true).await;
+    // Raw tokens are checked here too: they are an opt-in (`require_signature = false`).
+    let srv = Server::start(&db, |c| {
+        c.bearer.enabled = true;
+        c.bearer.require_signature = false;
+    })
+    .await;
     let up = srv.sign_up("api").await;
     let id = up.json()["user"]["id"].as_str().expect("id").to_string();
     let raw = up.json()["token"].as_str().expect("token").to_string();
@@ -85,17 +90,27 @@ both!(bearer_authenticates, |db: Arc<TestDb>| async move {
     verify_with_jwks(&both.jwks().await, &jwt, &both.origin).expect("verifies");
 });
 
-both!(require_signature_refuses_raw_tokens, |db: Arc<TestDb>| async move {
-    let srv = Server::start(&db, |c| {
-        c.bearer.enabled = true;
-        c.bearer.require_signature = true;
-    })
-    .await;
+// Issue 12, item 4: a raw session token (the one list-sessions and sign-in bodies show) is not a
+// credential by default; only the signed `set-auth-token` value is. Raw tokens are an opt-in.
+both!(raw_tokens_are_refused_unless_opted_in, |db: Arc<TestDb>| async move {
+    let srv = Server::start(&db, |c| c.bearer.enabled = true).await;
+    assert!(srv.config.bearer.require_signature, "signed tokens only, by default");
     let up = srv.sign_up("strict").await;
     let raw = up.json()["token"].as_str().expect("token").to_string();
     let signed = up.header("set-auth-token").expect("header");
-    assert_eq!(session_user(&srv, &[("authorization", &bearer(&raw))]).await, None);
+    assert_eq!(session_user(&srv, &[("authorization", &bearer(&raw))]).await, None, "raw token refused by default");
     assert!(session_user(&srv, &[("authorization", &bearer(&signed))]).await.is_some());
+    let r = srv.get("/list-sessions", &[("authorization", &bearer(&raw))]).await;
+    assert_eq!(r.status, 401, "{}", r.text);
+
+    let lax = Server::start(&db, |c| {
+        c.bearer.enabled = true;
+        c.bearer.require_signature = false;
+    })
+    .await;
+    let id = up.json()["user"]["id"].as_str().expect("id").to_string();
+    assert_eq!(session_user(&lax, &[("authorization", &bearer(&raw))]).await.as_deref(), Some(id.as_str()), "opted in");
+    assert_eq!(session_user(&lax, &[("authorization", &bearer(&signed))]).await.as_deref(), Some(id.as_str()));
 });
 
 both!(off_by_default, |db: Arc<TestDb>| async move {

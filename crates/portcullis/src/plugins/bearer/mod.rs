@@ -2,9 +2,9 @@
 //! §14.4): for clients without cookies (mobile apps, other services).
 //!
 //! Owns two hooks and nothing else (no routes, no table):
-//! - request: `Authorization: Bearer <token>.<sig>` (the signed cookie value, URL-encoded or not) or
-//!   `Bearer <token>` (the raw session token, unless `require_signature`) is checked with the
-//!   session-cookie HMAC and, when valid, put into the request's `Cookie` header as the signed
+//! - request: `Authorization: Bearer <token>.<sig>` (the signed cookie value, URL-encoded or not),
+//!   or `Bearer <token>` (the raw session token) only when `require_signature = false`, is checked
+//!   with the session-cookie HMAC and, when valid, put into the request's `Cookie` header as the signed
 //!   `session_token` cookie, replacing any session cookie there, so every guard and handler sees an
 //!   ordinary cookie session. An invalid bearer token is ignored (a valid cookie still works).
 //! - response: when the answer sets a non-empty, non-expiring `session_token` cookie, the header
@@ -14,6 +14,12 @@
 //! The request hook runs after the origin/CSRF checks, which key on a `Cookie` header the client
 //! really sent: a bearer-only request is a cross-origin API call by design and is not subject to
 //! them (as in Better Auth, whose checks also see the request before the bearer hook rewrites it).
+//!
+//! Raw tokens are refused by default, unlike Better Auth (`requireSignature: false`): the raw token
+//! is not kept by its owner's client alone. list-sessions returns every session's raw token and
+//! sign-in bodies carry it, so with raw tokens accepted, whoever reads one of those answers holds a
+//! credential for each listed session. The signed value travels only in the owner's cookie and in
+//! `set-auth-token`, and cannot be made from the raw token without the secret.
 //!
 //! Must never: accept a signature compared with `==`, log a token, or let a malformed header turn
 //! into anything but "no bearer session".
@@ -28,13 +34,20 @@ use base64::Engine;
 use serde::Deserialize;
 
 /// `[bearer]`: Better Auth's `bearer()` options.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BearerConfig {
     /// Accept `Authorization: Bearer` and send `set-auth-token`. Off by default (opt-in plugin).
     pub enabled: bool,
     /// Refuse the raw session token; only `<token>.<signature>` authenticates (`requireSignature`).
+    /// On by default, unlike Better Auth (see the module doc); `false` accepts raw tokens.
     pub require_signature: bool,
+}
+
+impl Default for BearerConfig {
+    fn default() -> Self {
+        Self { enabled: false, require_signature: true }
+    }
 }
 
 /// The bearer capability.
@@ -167,6 +180,15 @@ mod tests {
         );
         let got = issued_session_cookie(&h, "better-auth.session_token").unwrap();
         assert_eq!(sign::decode_cookie_value(&got), SET_AUTH_TOKEN);
+    }
+
+    #[test]
+    fn signatures_are_required_by_default() {
+        assert!(BearerConfig::default().require_signature);
+        let c: BearerConfig = toml::from_str("enabled = true").unwrap();
+        assert!(c.require_signature, "a [bearer] section without the key keeps the default");
+        let c: BearerConfig = toml::from_str("require_signature = false").unwrap();
+        assert!(!c.require_signature);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use crate::session::{self, FreshSession, SensitiveSession};
 use crate::store::model::{Session, User};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use chrono::Duration;
 use serde_json::json;
 use std::collections::HashMap;
@@ -24,25 +25,31 @@ fn flag(q: &HashMap<String, String>, key: &str) -> bool {
     q.get(key).is_some_and(|v| !v.is_empty())
 }
 
-/// Better Auth's get-session (§5.3): cookie cache, expiry, sliding refresh.
-pub async fn get_session(State(auth): State<Auth>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> ApiResult<Reply> {
+/// Better Auth's get-session (§5.3): cookie cache, expiry, sliding refresh. An answer from the
+/// cookie cache carries [`session::CacheHit`] for the response hooks.
+pub async fn get_session(State(auth): State<Auth>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> ApiResult<Response> {
     // A cache cookie left over from when the cache was on is expired on every answer.
     let leftover = !auth.config.session.cookie_cache.enabled && crate::http::cookies::get(&headers, &auth.cookies.session_data).is_some();
-    let reply = get_session_inner(&auth, &headers, &q).await?;
-    Ok(if leftover { reply.cookie(auth.cookies.delete(&auth.cookies.session_data)) } else { reply })
+    let (reply, hit) = get_session_inner(&auth, &headers, &q).await?;
+    let reply = if leftover { reply.cookie(auth.cookies.delete(&auth.cookies.session_data)) } else { reply };
+    let mut res = reply.into_response();
+    if let Some(hit) = hit {
+        res.extensions_mut().insert(hit);
+    }
+    Ok(res)
 }
 
-async fn get_session_inner(auth: &Auth, headers: &HeaderMap, q: &HashMap<String, String>) -> ApiResult<Reply> {
+async fn get_session_inner(auth: &Auth, headers: &HeaderMap, q: &HashMap<String, String>) -> ApiResult<(Reply, Option<session::CacheHit>)> {
     let Some(token) = session::token_from(auth, headers) else {
-        return Ok(Reply::json(&serde_json::Value::Null).no_store());
+        return Ok((Reply::json(&serde_json::Value::Null).no_store(), None));
     };
     if !flag(q, "disableCookieCache") {
         if let Some((s, u)) = session::from_cache_checked(auth, headers, &token).await {
-            return Ok(Reply::json(&SessionOut { session: &s, user: &u }).no_store());
+            return Ok((Reply::json(&SessionOut { session: &s, user: &u }).no_store(), Some(session::CacheHit(token))));
         }
     }
     let Some((mut s, user)) = session::find(auth, &token).await? else {
-        return Ok(Reply::json(&serde_json::Value::Null).no_store().cookies(session::clear_cookies(auth)));
+        return Ok((Reply::json(&serde_json::Value::Null).no_store().cookies(session::clear_cookies(auth)), None));
     };
     let dont_remember = session::dont_remember_from(auth, headers);
     let mut reply_cookies = Vec::new();
@@ -58,7 +65,7 @@ async fn get_session_inner(auth: &Auth, headers: &HeaderMap, q: &HashMap<String,
     } else if let Some(c) = session::cache_cookie(auth, &s, &user, dont_remember) {
         reply_cookies.push(c);
     }
-    Ok(Reply::json(&SessionOut { session: &s, user: &user }).no_store().cookies(reply_cookies))
+    Ok((Reply::json(&SessionOut { session: &s, user: &user }).no_store().cookies(reply_cookies), None))
 }
 
 pub async fn post_get_session() -> ApiResult<Reply> {
@@ -87,7 +94,8 @@ pub async fn sign_out(State(auth): State<Auth>, headers: HeaderMap, body: Body) 
     Ok(reply)
 }
 
-/// Active sessions of the user, tokens included (the client passes them to revoke-session).
+/// Active sessions of the user, tokens included (the client passes them to revoke-session), so the
+/// caller is read from the store: a revoked session's cached cookie must not list the new tokens.
 pub async fn list_sessions(State(auth): State<Auth>, FreshSession(cur): FreshSession) -> ApiResult<Reply> {
     let list = auth.sessions.list(&cur.user.id, auth.now()).await?;
     Ok(Reply::json(&list))

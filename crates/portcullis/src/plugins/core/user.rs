@@ -13,7 +13,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-pub async fn update_user(State(auth): State<Auth>, SessionAuth(cur): SessionAuth, body: Body) -> ApiResult<Reply> {
+/// Read from the store: it changes the account and re-issues the cookies, which from a cookie-cache
+/// hit would renew a revoked session's cache for another `max_age`.
+pub async fn update_user(State(auth): State<Auth>, SensitiveSession(cur): SensitiveSession, body: Body) -> ApiResult<Reply> {
     match &body.0 {
         Some(Value::Object(_)) => {}
         Some(Value::Array(_)) => return Err(ApiError::validation("[body] Invalid input: expected record, received array")),
@@ -40,7 +42,8 @@ pub async fn update_user(State(auth): State<Auth>, SessionAuth(cur): SessionAuth
 }
 
 /// `POST /update-session` changes additional session fields; core sessions have none, so every
-/// call is "No fields to update", as in Better Auth without `session.additionalFields`.
+/// call is "No fields to update", as in Better Auth without `session.additionalFields`. The cookie
+/// cache may answer because nothing changes; with session fields it would need `SensitiveSession`.
 pub async fn update_session(SessionAuth(_cur): SessionAuth, body: Body) -> ApiResult<Reply> {
     body.object()?;
     Err(ApiError::uncoded(StatusCode::BAD_REQUEST, "No fields to update"))
@@ -85,7 +88,7 @@ struct AccountOut {
     scopes: Vec<String>,
 }
 
-/// The user's linked accounts, without tokens or password hashes.
+/// The user's linked accounts, without tokens or password hashes (so the cookie cache may answer).
 pub async fn list_accounts(State(auth): State<Auth>, SessionAuth(cur): SessionAuth) -> ApiResult<Reply> {
     let accounts = auth.store.list_accounts(&cur.user.id).await?;
     let out: Vec<AccountOut> = accounts

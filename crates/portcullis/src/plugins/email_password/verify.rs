@@ -6,7 +6,7 @@ use crate::error::{codes, ApiError, ApiResult};
 use crate::http::body::Body;
 use crate::http::reply::Reply;
 use crate::mail::{self, templates};
-use crate::session::{self, MaybeSession, RequestMeta, SensitiveSession};
+use crate::session::{self, MaybeSensitiveSession, MaybeSession, RequestMeta, SensitiveSession};
 use crate::store::model::{User, UserPatch};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -92,9 +92,11 @@ fn unauthorized(e: ApiError) -> ApiError {
     ApiError { status: StatusCode::UNAUTHORIZED, ..e }
 }
 
+/// The current session, if any, is read from the store: this answer re-issues its cookies, which
+/// from a cookie-cache hit would renew a revoked session's cache.
 pub async fn verify_email(
     State(auth): State<Auth>,
-    MaybeSession(cur): MaybeSession,
+    MaybeSensitiveSession(cur): MaybeSensitiveSession,
     meta: RequestMeta,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,

@@ -9,6 +9,12 @@
 //! `exp` = `iat + expiration_time`, and `iss`/`aud` = the configured values or the base URL's
 //! origin. The header is `{alg, kid}` with no `typ`, as jose writes it.
 //!
+//! A JWT cannot be revoked: it stays valid until `exp`. So none is minted from a session the store
+//! no longer holds: `/token` reads the session from the store, and a get-session answered from the
+//! cookie cache gets `set-auth-jwt` only after the store confirms the session (unless
+//! `cookie_cache.revocation_check` already did). A JWT minted before a revocation lives on for at
+//! most `expiration_time`.
+//!
 //! Must never: read the `jwks` table on every get-session (the signing key is cached, see
 //! [`keyring`]), fail a get-session because a JWT could not be made (the header is then left out
 //! and the cause logged), put key material or tokens in logs, or publish a key whose grace period
@@ -21,7 +27,7 @@ pub mod keys;
 use crate::app::{Auth, Capability};
 use crate::error::{codes, ApiError, ApiResult};
 use crate::http::reply::Reply;
-use crate::session::SessionAuth;
+use crate::session::{self, CacheHit, SensitiveSession};
 use crate::store::schema::{ColType, Column, Table};
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};
@@ -85,7 +91,11 @@ impl Capability for Jwt {
         let Ok(bytes) = axum::body::to_bytes(body, MAX_SESSION_BODY).await else { return };
         let user = user_of_session_body(&bytes);
         *res.body_mut() = axum::body::Body::from(bytes);
-        let Some(user) = user else { return };
+        let Some(mut user) = user else { return };
+        if let Some(CacheHit(token)) = res.extensions().get::<CacheHit>() {
+            let Some(confirmed) = confirm_cached(auth, token, user).await else { return };
+            user = confirmed;
+        }
         match sign_user(auth, &self.ring, user).await {
             Ok(jwt) => {
                 if let Ok(v) = HeaderValue::from_str(&jwt) {
@@ -94,6 +104,26 @@ impl Capability for Jwt {
                 }
             }
             Err(e) => tracing::warn!(error = %e, "set-auth-jwt left out: no JWT could be signed"),
+        }
+    }
+}
+
+/// What `set-auth-jwt` may sign for a get-session answered from the cookie cache: the user as the
+/// store holds it, or nothing when the session is gone (revoked: the JWT would outlive the
+/// revocation) or cannot be read. A hit `cookie_cache.revocation_check` confirmed is signed as is.
+async fn confirm_cached(auth: &Auth, token: &str, cached: Map<String, Value>) -> Option<Map<String, Value>> {
+    if auth.config.session.cookie_cache.revocation_check {
+        return Some(cached);
+    }
+    match session::find(auth, token).await {
+        Ok(Some((_, user))) => match serde_json::to_value(&user) {
+            Ok(Value::Object(m)) => Some(m),
+            _ => None,
+        },
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "set-auth-jwt left out: the cached session could not be confirmed");
+            None
         }
     }
 }
@@ -142,8 +172,13 @@ async fn jwks(State(auth): State<Auth>, Extension(ring): Extension<Arc<KeyRing>>
     Ok(Reply::json(&Set { keys }))
 }
 
-/// `GET /token`: a JWT for the current session.
-async fn token(State(auth): State<Auth>, Extension(ring): Extension<Arc<KeyRing>>, SessionAuth(cur): SessionAuth) -> ApiResult<Reply> {
+/// `GET /token`: a JWT for the current session, read from the store (never from the cookie cache:
+/// the JWT would outlive a revocation).
+async fn token(
+    State(auth): State<Auth>,
+    Extension(ring): Extension<Arc<KeyRing>>,
+    SensitiveSession(cur): SensitiveSession,
+) -> ApiResult<Reply> {
     let user = match serde_json::to_value(&cur.user) {
         Ok(Value::Object(m)) => m,
         _ => return Err(codes::UNAUTHORIZED),

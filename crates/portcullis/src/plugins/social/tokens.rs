@@ -21,6 +21,7 @@ use std::sync::Arc;
 /// Refresh first when the access token expires within this many seconds.
 const REFRESH_MARGIN_S: i64 = 5;
 
+/// `FreshSession` reads the store: a revoked session's cached cookie must not change the account.
 pub async fn unlink_account(State(auth): State<Auth>, FreshSession(cur): FreshSession, body: Body) -> ApiResult<Reply> {
     let f = body.object()?;
     let id = f.str("accountId")?;
