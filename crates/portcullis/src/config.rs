@@ -360,11 +360,14 @@ pub struct PasswordHashingConfig {
     /// The default, `idle`, lets any request preempt a hash, so session checks stay fast while
     /// sign-ins run; hashing still gets every cycle nothing else wants. See BENCHMARKS.md.
     pub priority: crate::crypto::password::Priority,
+    /// Hashes that may wait for a worker (default 128 per worker). Beyond it a sign-in, sign-up or
+    /// password check answers 503 `SERVER_BUSY` with `Retry-After` at once instead of queueing.
+    pub max_queue: Option<usize>,
 }
 impl Default for PasswordHashingConfig {
     fn default() -> Self {
         // OWASP's argon2id recommendation: m=19 MiB, t=2, p=1.
-        Self { workers: None, memory_kib: 19 * 1024, iterations: 2, parallelism: 1, priority: Default::default() }
+        Self { workers: None, memory_kib: 19 * 1024, iterations: 2, parallelism: 1, priority: Default::default(), max_queue: None }
     }
 }
 

@@ -173,7 +173,10 @@ impl AuthBuilder {
         };
         let workers = config.password_hashing.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
         let ph = &config.password_hashing;
-        let hasher = PasswordHasher::with_priority(workers, ph.memory_kib, ph.iterations, ph.parallelism, ph.priority);
+        let mut hasher = PasswordHasher::with_priority(workers, ph.memory_kib, ph.iterations, ph.parallelism, ph.priority);
+        if let Some(n) = ph.max_queue {
+            hasher = hasher.with_max_queue(n);
+        }
         let (mailer, outbox) =
             crate::mail::from_config(&config.mail, config.dev_outbox_enabled()).map_err(|e| StartError::Mail(e.to_string()))?;
         if config.dev_outbox_enabled() {

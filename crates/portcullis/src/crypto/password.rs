@@ -11,6 +11,7 @@
 //! fully control), and never allocate argon2 memory for a stored hash beyond [`MAX_STORED_M_COST`].
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
@@ -28,6 +29,9 @@ mod blocks;
 /// Inputs longer than this are refused outright (callers enforce 128 chars; this is a backstop so
 /// nobody can make us hash megabytes).
 pub const MAX_INPUT_BYTES: usize = 4096;
+/// Hashes that may wait for a worker, per worker, unless configured (`password_hashing.max_queue`):
+/// about 2.5 s of queue at the default cost (~20 ms a hash).
+pub const DEFAULT_QUEUE_PER_WORKER: usize = 128;
 /// Largest argon2 memory cost (KiB) we will honour in a stored hash: 1 GiB.
 pub const MAX_STORED_M_COST: u32 = 1024 * 1024;
 /// Largest argon2 time and lane costs we will honour in a stored hash.
@@ -53,6 +57,11 @@ pub enum PasswordError {
     TooCostly,
     #[error("password hashing pool is unavailable")]
     Unavailable,
+    /// Every worker is busy and `max_queue` hashes already wait: the caller answers 503 at once
+    /// instead of queueing without bound (a sign-in flood would otherwise grow memory and every
+    /// sign-in's wait).
+    #[error("password hashing queue is full")]
+    Busy,
     #[error("password hashing failed")]
     Internal,
 }
@@ -78,6 +87,17 @@ struct Inner {
     jobs: mpsc::Sender<Job>,
     params: Params,
     workers: usize,
+    /// Jobs sent and not yet picked up by a worker, and how many may wait.
+    waiting: Arc<AtomicUsize>,
+    max_queue: AtomicUsize,
+}
+
+/// Counts a job as waiting until a worker starts it (or it is dropped unstarted).
+struct Waiting(Arc<AtomicUsize>);
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -85,6 +105,7 @@ impl std::fmt::Debug for PasswordHasher {
         let p = &self.inner.params;
         f.debug_struct("PasswordHasher")
             .field("workers", &self.inner.workers)
+            .field("max_queue", &self.inner.max_queue.load(Ordering::Relaxed))
             .field("m_cost", &p.m_cost())
             .field("t_cost", &p.t_cost())
             .field("p_cost", &p.p_cost())
@@ -122,7 +143,20 @@ impl PasswordHasher {
                 tracing::error!(error = %e, "could not start password hashing thread {i}");
             }
         }
-        Self { inner: Arc::new(Inner { jobs, params, workers }) }
+        let max_queue = AtomicUsize::new(DEFAULT_QUEUE_PER_WORKER * workers);
+        Self { inner: Arc::new(Inner { jobs, params, workers, waiting: Arc::default(), max_queue }) }
+    }
+
+    /// At most `max_queue` (at least 1) hashes wait for a worker; beyond that calls fail with
+    /// [`PasswordError::Busy`] at once. The default is [`DEFAULT_QUEUE_PER_WORKER`] per worker.
+    pub fn with_max_queue(self, max_queue: usize) -> Self {
+        self.inner.max_queue.store(max_queue.max(1), Ordering::Relaxed);
+        self
+    }
+
+    /// Hashes waiting for a worker right now.
+    pub fn waiting(&self) -> usize {
+        self.inner.waiting.load(Ordering::Relaxed)
     }
 
     /// Hashes `password` into an argon2id PHC string with a fresh random 16-byte salt.
@@ -156,7 +190,7 @@ impl PasswordHasher {
 
     /// Spends what a real argon2id verification with the configured parameters costs, for requests
     /// about unknown users, so response time does not reveal whether an account exists.
-    pub async fn dummy_verify(&self, password: &str) {
+    pub async fn dummy_verify(&self, password: &str) -> Result<(), PasswordError> {
         let len = password.len().min(MAX_INPUT_BYTES);
         let pwd = password.as_bytes()[..len].to_vec();
         let ctx = Argon2::new(Algorithm::Argon2id, Version::V0x13, self.inner.params.clone());
@@ -169,15 +203,28 @@ impl PasswordHasher {
                 ok && ct_eq(&out, &[0u8; OUTPUT_LEN])
             })
             .await;
-        if let Err(e) = outcome {
-            tracing::warn!(error = %e, "dummy password verification did not run");
+        match outcome {
+            // A full queue answers as it would for a real account.
+            Err(PasswordError::Busy) => Err(PasswordError::Busy),
+            Err(e) => {
+                tracing::warn!(error = %e, "dummy password verification did not run");
+                Ok(())
+            }
+            Ok(_) => Ok(()),
         }
     }
 
     /// Queues `f` on the pool and awaits its result without blocking the runtime.
     async fn run<T: Send + 'static>(&self, f: impl FnOnce(&mut Workspace) -> T + Send + 'static) -> Result<T, PasswordError> {
+        let waiting = &self.inner.waiting;
+        if waiting.fetch_add(1, Ordering::Relaxed) >= self.inner.max_queue.load(Ordering::Relaxed) {
+            waiting.fetch_sub(1, Ordering::Relaxed);
+            return Err(PasswordError::Busy);
+        }
+        let queued = Waiting(waiting.clone());
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |ws| {
+            drop(queued);
             // The request went away (client disconnect, timeout): don't burn a worker on it.
             if !tx.is_closed() {
                 let _ = tx.send(f(ws));
@@ -474,7 +521,7 @@ mod tests {
         let phc = h.hash("password123").await.unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
         assert_eq!(h.verify(&phc, "password123").await.unwrap(), Verified::Match { needs_rehash: false });
-        h.dummy_verify("password123").await;
+        h.dummy_verify("password123").await.unwrap();
     }
 
     #[tokio::test]
@@ -506,7 +553,7 @@ mod tests {
         let long = "x".repeat(MAX_INPUT_BYTES + 1);
         assert!(matches!(h.hash(&long).await, Err(PasswordError::TooLong)));
         assert!(matches!(h.verify(BA_HASH, &long).await, Err(PasswordError::TooLong)));
-        h.dummy_verify(&long).await; // must not panic
+        h.dummy_verify(&long).await.unwrap(); // must not panic
         assert!(h.hash(&"x".repeat(MAX_INPUT_BYTES)).await.is_ok());
     }
 
@@ -526,6 +573,40 @@ mod tests {
         for t in tasks {
             assert_eq!(t.await.unwrap(), Verified::Match { needs_rehash: false });
         }
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_at_once_and_recovers() {
+        // One worker held by a job that waits for a signal, and room for two more.
+        let h = PasswordHasher::new(1, 1024, 1, 1).with_max_queue(2);
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let blocker = {
+            let h = h.clone();
+            tokio::spawn(async move { h.run(move |_| hold.recv().ok()).await })
+        };
+        while h.waiting() > 0 {
+            tokio::task::yield_now().await;
+        }
+        let queued: Vec<_> = (0..2)
+            .map(|i| {
+                let h = h.clone();
+                tokio::spawn(async move { h.hash(&format!("queued-{i}")).await })
+            })
+            .collect();
+        while h.waiting() < 2 {
+            tokio::task::yield_now().await;
+        }
+        assert!(matches!(h.hash("one too many").await, Err(PasswordError::Busy)));
+        assert!(matches!(h.verify(BA_HASH, "password123").await, Err(PasswordError::Busy)));
+        assert!(matches!(h.dummy_verify("x").await, Err(PasswordError::Busy)));
+        assert_eq!(h.waiting(), 2, "refused calls leave no trace");
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        for q in queued {
+            assert!(q.await.unwrap().is_ok(), "the queued hashes still run");
+        }
+        assert_eq!(h.waiting(), 0);
+        assert!(h.hash("room again").await.is_ok());
     }
 
     #[tokio::test]

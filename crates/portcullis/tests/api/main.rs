@@ -7,6 +7,7 @@ mod common;
 #[macro_use]
 mod harness;
 
+mod abuse;
 mod connections;
 mod cookie_cache;
 mod origins;

@@ -1,4 +1,5 @@
-//! Origin and CSRF checks, redirect validation, rate limiting, routing and bad input (spec §1, §6, §7).
+//! Origin and CSRF checks, redirect validation, rate limiting and routing (spec §1, §6, §7). Bad input
+//! and abuse are in `abuse.rs`.
 
 use crate::harness::*;
 use reqwest::Method;
@@ -153,46 +154,6 @@ both!(callback_urls_are_validated, |srv| async move {
     assert_eq!((r.status, r.text.as_str()), (400, r#"{"message":"Invalid callbackURL: expected a string"}"#));
 });
 
-both!(malformed_bodies, |srv| async move {
-    let u = srv.user("bodies").await;
-    let c = &u.client;
-    c.post_raw("/sign-in/email", "application/json", "{bad json").await.expect_error(400, "BAD_REQUEST", "Invalid JSON in request body");
-    c.post_raw("/update-user", "application/json; charset=utf-8", "{\"name\":").await.expect_error(
-        400,
-        "BAD_REQUEST",
-        "Invalid JSON in request body",
-    );
-    c.post_raw("/update-user", "text/plain", "{\"name\":\"x\"}").await.expect_error(
-        415,
-        "UNSUPPORTED_MEDIA_TYPE",
-        "Content-Type \"text/plain\" is not allowed. Allowed types: application/json",
-    );
-    c.post_raw("/sign-in/email", "text/plain", "x").await.expect_code(415, "UNSUPPORTED_MEDIA_TYPE");
-    let r = c.req(Method::POST, "/update-user").raw_untyped("{\"name\":\"x\"}").send().await;
-    r.expect_error(415, "UNSUPPORTED_MEDIA_TYPE", "Content-Type is required. Allowed types: application/json");
-    // Wrong types are validation errors.
-    srv.client().post_json("/sign-in/email", json!({"email": 5})).await.expect_code(400, "VALIDATION_ERROR");
-    srv.client().post_json("/sign-up/email", json!({"email": "a@example.com", "password": PASSWORD, "name": ["x"]})).await.expect_error(
-        400,
-        "VALIDATION_ERROR",
-        "[body.name] Invalid input: expected string, received array",
-    );
-    let r = srv.client().post_json("/sign-in/email", json!([1, 2])).await;
-    r.expect_code(400, "VALIDATION_ERROR");
-    assert_eq!(u.client.session_from_db().await["user"]["name"], "bodies", "nothing above changed the user");
-});
-
-both!(oversized_body_is_413, config = |c| c.advanced.max_body_bytes = 1024, |srv| async move {
-    let big = json!({"email": "a@example.com", "password": "x".repeat(4096), "name": "n"});
-    let r = srv.client().post_json("/sign-up/email", big).await;
-    r.expect_status(413);
-    let u = srv.user("big").await;
-    let r = u.client.post_json("/update-user", json!({"name": "x".repeat(2000)})).await;
-    r.expect_status(413);
-    // Just under the limit is fine.
-    u.client.post_json("/update-user", json!({"name": "y".repeat(900)})).await.expect_status(200);
-});
-
 both!(unknown_routes_and_wrong_methods_are_empty_404s, |srv| async move {
     let c = srv.client();
     for (m, p) in [
@@ -329,87 +290,3 @@ both!(
         u.client.get("/get-session").await.expect_status(200);
     }
 );
-
-both!(garbage_inputs_never_500, |srv| async move {
-    let u = srv.user("fuzz").await;
-    let anon = srv.client();
-    let posts = [
-        "/sign-up/email",
-        "/sign-in/email",
-        "/sign-out",
-        "/revoke-session",
-        "/revoke-sessions",
-        "/revoke-other-sessions",
-        "/update-user",
-        "/delete-user",
-        "/change-email",
-        "/change-password",
-        "/request-password-reset",
-        "/reset-password",
-        "/send-verification-email",
-        "/get-session",
-        "/no-such-endpoint",
-    ];
-    let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
-    let bodies: Vec<Vec<u8>> = vec![
-        b"null".to_vec(),
-        b"[]".to_vec(),
-        b"\"str\"".to_vec(),
-        b"123".to_vec(),
-        b"{}".to_vec(),
-        b"true".to_vec(),
-        br#"{"email":[],"password":{},"name":null,"token":5,"newPassword":[1],"currentPassword":false}"#.to_vec(),
-        br#"{"email":"a@example.com","password":"x","callbackURL":{"a":1},"redirectTo":[]}"#.to_vec(),
-        br#"{"email":"\u0000@example.com","password":"\ud800","name":"\u0000"}"#.to_vec(),
-        br#"{"email":"a@example.com","newEmail":"a@example.com","password":"1e999","rememberMe":null}"#.to_vec(),
-        br#"{"newEmail":1e999,"image":{"x":[]},"name":123456789012345678901234567890}"#.to_vec(),
-        vec![0xff, 0xfe, 0x00, 0x7b],
-        deep.into_bytes(),
-        b"{\"a\":".repeat(100),
-    ];
-    let mut signed_in = u.client;
-    for path in posts {
-        for body in &bodies {
-            // sign-out and revoke-sessions end the session: sign in again to keep exercising the guards.
-            if signed_in.session_cookie().is_none() {
-                signed_in = srv.sign_in(&u.email, &u.password).await;
-            }
-            for c in [&anon, &signed_in] {
-                let r = c.post_raw(path, "application/json", body.clone()).await;
-                assert!(r.status < 500, "POST {path} {:?}: {} {}", String::from_utf8_lossy(&body[..body.len().min(60)]), r.status, r.text);
-            }
-        }
-        let r = anon.req(Method::POST, path).form(&[("email", "%%%"), ("password", ""), ("rememberMe", "true")]).send().await;
-        assert!(r.status < 500, "form POST {path}: {} {}", r.status, r.text);
-    }
-    for q in [
-        "/get-session?disableCookieCache=%ZZ",
-        "/get-session?disableRefresh[]=1&disableRefresh=2",
-        "/reset-password/%00?callbackURL=%00",
-        "/reset-password/x?callbackURL=http://[::1",
-        "/reset-password/x?callbackURL=",
-        "/verify-email?token=a.b.c",
-        "/verify-email?token=",
-        "/verify-email?token=eyJ.eyJ.x&callbackURL=%2F%2Fevil",
-        "/list-accounts?x=%F0%28",
-        "/error?error=%3Cscript%3E",
-    ] {
-        for c in [&anon, &signed_in] {
-            let r = c.get(q).await;
-            assert!(r.status < 500, "GET {q}: {} {}", r.status, r.text);
-        }
-    }
-    // Garbage cookies.
-    let long = "x".repeat(3000);
-    for v in ["", "%", "%E0%A4%A", ".", "a.b.c.d", long.as_str(), "eyJ9", "%ZZ.%ZZ"] {
-        let c = srv.client();
-        c.set_cookie("better-auth.session_token", v);
-        c.set_cookie("better-auth.session_data", v);
-        c.set_cookie("better-auth.dont_remember", v);
-        for r in [c.get("/get-session").await, c.post_json("/update-user", json!({"name": "x"})).await, c.post_empty("/sign-out").await] {
-            assert!(r.status < 500, "cookie {v:?}: {} {}", r.status, r.text);
-        }
-    }
-    // Nothing above damaged the account.
-    srv.sign_in(&u.email, &u.password).await;
-});

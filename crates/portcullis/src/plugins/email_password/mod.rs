@@ -7,7 +7,7 @@ pub mod token;
 mod verify;
 
 use crate::app::{Auth, Capability};
-use crate::crypto::password::Verified;
+use crate::crypto::password::{PasswordError, Verified};
 use crate::error::{codes, ApiError, ApiResult};
 use axum::routing::{get, post};
 use axum::Router;
@@ -77,6 +77,7 @@ pub async fn check_password(auth: &Auth, user_id: &str, password: &str) -> ApiRe
             Ok(())
         }
         Ok(Verified::Mismatch) => Err(codes::INVALID_PASSWORD),
+        Err(PasswordError::Busy) => Err(busy()),
         Err(e) => {
             tracing::warn!(account = %account.id, error = %e, "stored password hash is unreadable");
             Err(codes::INVALID_PASSWORD)
@@ -101,7 +102,16 @@ pub fn upgrade_hash(auth: &Auth, account_id: &str, old: &str, password: &str) {
 }
 
 pub async fn hash(auth: &Auth, password: &str) -> ApiResult<String> {
-    auth.hasher.hash(password).await.map_err(ApiError::internal)
+    auth.hasher.hash(password).await.map_err(|e| match e {
+        PasswordError::Busy => busy(),
+        e => ApiError::internal(e),
+    })
+}
+
+/// The hashing queue is full (`password_hashing.max_queue`): 503 with `Retry-After`, the same
+/// answer for every account, known or not.
+pub fn busy() -> ApiError {
+    codes::SERVER_BUSY.retry_after(1)
 }
 
 /// Server-only `setPassword` (Better Auth does not route it over HTTP either): gives a user without

@@ -2,7 +2,7 @@
 
 use super::{check_length, check_max_length, upgrade_hash, verify::send_verification};
 use crate::app::Auth;
-use crate::crypto::{self, password::Verified};
+use crate::crypto::{self, password::PasswordError, password::Verified};
 use crate::error::{codes, ApiError, ApiResult};
 use crate::http::body::{is_email, Body};
 use crate::http::reply::Reply;
@@ -111,7 +111,7 @@ pub async fn sign_in(State(auth): State<Auth>, meta: RequestMeta, headers: Heade
     };
     let (Some(user), Some(account), Some(hash)) = (user, account.clone(), account.and_then(|a| a.password)) else {
         // Cost the same as a wrong password, so response time does not reveal which emails exist.
-        auth.hasher.dummy_verify(password).await;
+        auth.hasher.dummy_verify(password).await.map_err(|_| super::busy())?;
         return Err(codes::INVALID_EMAIL_OR_PASSWORD);
     };
     match auth.hasher.verify(&hash, password).await {
@@ -121,6 +121,7 @@ pub async fn sign_in(State(auth): State<Auth>, meta: RequestMeta, headers: Heade
             }
         }
         Ok(Verified::Mismatch) => return Err(codes::INVALID_EMAIL_OR_PASSWORD),
+        Err(PasswordError::Busy) => return Err(super::busy()),
         Err(e) => {
             tracing::warn!(account = %account.id, error = %e, "stored password hash is unreadable");
             return Err(codes::INVALID_EMAIL_OR_PASSWORD);
