@@ -580,13 +580,18 @@ mod tests {
         // One worker held by a job that waits for a signal, and room for two more.
         let h = PasswordHasher::new(1, 1024, 1, 1).with_max_queue(2);
         let (release, hold) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started) = oneshot::channel::<()>();
         let blocker = {
             let h = h.clone();
-            tokio::spawn(async move { h.run(move |_| hold.recv().ok()).await })
+            tokio::spawn(async move {
+                h.run(move |_| {
+                    let _ = started_tx.send(());
+                    hold.recv().ok()
+                })
+                .await
+            })
         };
-        while h.waiting() > 0 {
-            tokio::task::yield_now().await;
-        }
+        started.await.unwrap();
         let queued: Vec<_> = (0..2)
             .map(|i| {
                 let h = h.clone();
