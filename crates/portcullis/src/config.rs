@@ -252,11 +252,25 @@ pub struct RateLimitConfig {
     /// Where counters live. Defaults to `secondary-storage` when secondary storage is configured,
     /// else `memory` (Better Auth's rule); `database` uses the `rateLimit` table.
     pub storage: Option<RateLimitStorage>,
+    /// What a request gets when its counter cannot be read or written (Redis or the database
+    /// failing, or a database counter too contended): `allow` lets it through uncounted, `deny`
+    /// answers `503 RATE_LIMIT_UNAVAILABLE`. Unset: deny on the sign-in, sign-up, password and
+    /// verification paths (where the limit is what stops guessing and mail bombing), allow
+    /// elsewhere. Better Auth always allows.
+    pub on_storage_error: Option<OnStorageError>,
 }
 impl Default for RateLimitConfig {
     fn default() -> Self {
-        Self { enabled: None, window: 10, max: 100, custom_rules: Vec::new(), storage: None }
+        Self { enabled: None, window: 10, max: 100, custom_rules: Vec::new(), storage: None, on_storage_error: None }
     }
+}
+
+/// `rate_limit.on_storage_error`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnStorageError {
+    Allow,
+    Deny,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -19,6 +19,7 @@ use crate::http::cookies::CookieSettings;
 use crate::http::ip::IpPolicy;
 use crate::http::origin::TrustedOrigins;
 use crate::http::rate_limit::{MemoryStore, RateLimitStore, Rules};
+use crate::http::rate_limit_outage::RateLimitHealth;
 use crate::mail::{outbox::Outbox, Mailer};
 use crate::secondary::{Health, Secondary};
 use crate::session::store::SessionStore;
@@ -68,6 +69,8 @@ pub struct AuthState {
     pub secondary: Option<Secondary>,
     /// Secondary-storage failures (`failures`) and state, also when none is configured (all zero).
     pub secondary_health: Arc<Health>,
+    /// Rate-limit counters that could not be read or written (`errors`), whatever the storage.
+    pub rate_limit_health: Arc<RateLimitHealth>,
 }
 
 impl std::ops::Deref for Auth {
@@ -116,6 +119,9 @@ impl Auth {
         let mut extra: Vec<_> = self.capabilities.iter().flat_map(|c| c.schema()).collect();
         if self.rate_limit_in_database() {
             extra.push(crate::http::rate_limit_shared::rate_limit_table());
+        }
+        if self.sessions.queues_revocations() {
+            extra.push(crate::session::revocations::table());
         }
         self.store.migrate(&extra).await
     }
@@ -210,7 +216,8 @@ impl AuthBuilder {
             (None, None) => None,
         };
         let sessions = Arc::new(SessionStore::new(store.clone(), secondary.clone(), &config));
-        SessionStore::spawn_replayer(&sessions);
+        let clock = self.clock.clone();
+        SessionStore::spawn_replayer(&sessions, move || clock.now());
         let rate_store: Option<Arc<dyn RateLimitStore>> = if config.rate_limit_enabled() {
             Some(
                 crate::http::rate_limit_shared::for_config(&config, secondary.as_ref(), &store)
@@ -239,6 +246,7 @@ impl AuthBuilder {
             sessions,
             secondary,
             secondary_health,
+            rate_limit_health: Arc::default(),
         }));
         if auth.config.migrate_on_start {
             let applied = auth.migrate().await?;
@@ -246,6 +254,8 @@ impl AuthBuilder {
                 tracing::info!(statements = applied.len(), "schema migrated");
             }
         }
+        // Before the first request: a revocation queued before a restart must already count.
+        auth.sessions.load_revocations(auth.now()).await;
         Ok(auth)
     }
 }

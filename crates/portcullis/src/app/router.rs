@@ -106,8 +106,9 @@ async fn checks(auth: &Auth, req: Request) -> Result<Request, Response> {
         if !auth.config.advanced.disable_ip_tracking {
             if let Some(rule) = auth.rate_rules.rule_for(&path) {
                 let key = rate_limit::key(client_ip.as_deref(), &path);
-                if let Err(retry) = store.consume(&key, rule, auth.now().timestamp_millis()).await {
-                    return Err(rate_limit::too_many_requests(retry));
+                let verdict = store.consume(&key, rule, auth.now().timestamp_millis()).await;
+                if let Some(answer) = auth.rate_limit_health.judge(verdict, auth.config.rate_limit.on_storage_error, &path) {
+                    return Err(answer);
                 }
             }
         }

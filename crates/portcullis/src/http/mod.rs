@@ -4,5 +4,6 @@ pub mod cookies;
 pub mod ip;
 pub mod origin;
 pub mod rate_limit;
+pub mod rate_limit_outage;
 pub mod rate_limit_shared;
 pub mod reply;

@@ -146,11 +146,21 @@ pub fn too_many_requests(retry_after_s: u64) -> Response {
     res
 }
 
-/// Where counters live. `consume` records one request for `key` at `now_ms` (epoch milliseconds)
-/// and answers `Err(retry_after_seconds)` when it must be refused.
+/// What a store answers for one request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Allowed,
+    /// Over the limit: retry after this many seconds.
+    Limited(u64),
+    /// The counter could not be read or written (the cause, for the log). Whether the request
+    /// passes is `rate_limit.on_storage_error`'s choice (`rate_limit_outage`), never the store's.
+    StorageError(String),
+}
+
+/// Where counters live. `consume` records one request for `key` at `now_ms` (epoch milliseconds).
 #[async_trait::async_trait]
 pub trait RateLimitStore: Send + Sync {
-    async fn consume(&self, key: &str, rule: Rule, now_ms: i64) -> Result<(), u64>;
+    async fn consume(&self, key: &str, rule: Rule, now_ms: i64) -> Verdict;
 }
 
 /// A key's counter: requests counted and the time of the last allowed one.
@@ -279,8 +289,11 @@ impl MemoryStore {
 
 #[async_trait::async_trait]
 impl RateLimitStore for MemoryStore {
-    async fn consume(&self, key: &str, rule: Rule, now_ms: i64) -> Result<(), u64> {
-        self.consume_now(key, rule, now_ms)
+    async fn consume(&self, key: &str, rule: Rule, now_ms: i64) -> Verdict {
+        match self.consume_now(key, rule, now_ms) {
+            Ok(()) => Verdict::Allowed,
+            Err(retry) => Verdict::Limited(retry),
+        }
     }
 }
 
@@ -361,17 +374,17 @@ mod tests {
         let k = key(Some("203.0.113.7"), "/sign-in/email");
         assert_eq!(k, "203.0.113.7|/sign-in/email");
         for i in 0..3 {
-            assert_eq!(store.consume(&k, CREDENTIAL_RULE, T0 + i * 1000).await, Ok(()));
+            assert_eq!(store.consume_now(&k, CREDENTIAL_RULE, T0 + i * 1000), Ok(()));
         }
         // last allowed at T0+2000: blocked until T0+12000.
-        assert_eq!(store.consume(&k, CREDENTIAL_RULE, T0 + 2500).await, Err(10));
-        assert_eq!(store.consume(&k, CREDENTIAL_RULE, T0 + 5000).await, Err(7));
-        assert_eq!(store.consume(&k, CREDENTIAL_RULE, T0 + 11_999).await, Err(1), "blocked requests do not extend the wait");
-        assert_eq!(store.consume(&k, CREDENTIAL_RULE, T0 + 12_000).await, Ok(()), "window elapsed: counter resets");
-        assert_eq!(store.consume(&k, CREDENTIAL_RULE, T0 + 12_001).await, Ok(()));
+        assert_eq!(store.consume_now(&k, CREDENTIAL_RULE, T0 + 2500), Err(10));
+        assert_eq!(store.consume_now(&k, CREDENTIAL_RULE, T0 + 5000), Err(7));
+        assert_eq!(store.consume_now(&k, CREDENTIAL_RULE, T0 + 11_999), Err(1), "blocked requests do not extend the wait");
+        assert_eq!(store.consume_now(&k, CREDENTIAL_RULE, T0 + 12_000), Ok(()), "window elapsed: counter resets");
+        assert_eq!(store.consume_now(&k, CREDENTIAL_RULE, T0 + 12_001), Ok(()));
         // Other clients and other paths have their own counters.
-        assert_eq!(store.consume(&key(None, "/sign-in/email"), CREDENTIAL_RULE, T0 + 2500).await, Ok(()));
-        assert_eq!(store.consume(&key(Some("203.0.113.7"), "/sign-up/email"), CREDENTIAL_RULE, T0 + 2500).await, Ok(()));
+        assert_eq!(store.consume_now(&key(None, "/sign-in/email"), CREDENTIAL_RULE, T0 + 2500), Ok(()));
+        assert_eq!(store.consume_now(&key(Some("203.0.113.7"), "/sign-up/email"), CREDENTIAL_RULE, T0 + 2500), Ok(()));
     }
 
     #[test]

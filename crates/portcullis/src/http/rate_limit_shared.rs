@@ -9,11 +9,11 @@
 //!   same debounced decision as memory ([`decide`]), applied atomically across instances by a
 //!   compare-and-set on `(count, lastRequest)` (see `store::rate_limit`).
 //!
-//! A storage failure lets the request through (fail open, counted by the secondary-storage guard
-//! or logged): an outage of Redis or the database must not lock every user out of sign-in. It
-//! must never panic or block a request beyond the storage's own timeout.
+//! A storage failure is reported as [`Verdict::StorageError`], never decided here: whether the
+//! request passes is `rate_limit.on_storage_error`'s business (see `rate_limit_outage`). These
+//! stores must never panic or block a request beyond the storage's own timeout.
 
-use super::rate_limit::{MemoryStore, RateLimitStore, Rule};
+use super::rate_limit::{MemoryStore, RateLimitStore, Rule, Verdict};
 use crate::config::{Config, RateLimitStorage};
 use crate::secondary::Secondary;
 use crate::store::schema::{ColType, Column, Table};
@@ -33,15 +33,14 @@ impl SecondaryRateLimit {
 
 #[async_trait::async_trait]
 impl RateLimitStore for SecondaryRateLimit {
-    async fn consume(&self, key: &str, rule: Rule, _now_ms: i64) -> Result<(), u64> {
+    async fn consume(&self, key: &str, rule: Rule, _now_ms: i64) -> Verdict {
         if rule.window_s == 0 {
-            return Ok(());
+            return Verdict::Allowed;
         }
         match self.storage.increment(key, rule.window_s).await {
-            Ok(n) if u64::try_from(n).unwrap_or(0) <= rule.max => Ok(()),
-            Ok(_) => Err(rule.window_s),
-            // Fail open; the guard has logged the outage and counted the failure.
-            Err(_) => Ok(()),
+            Ok(n) if u64::try_from(n).unwrap_or(0) <= rule.max => Verdict::Allowed,
+            Ok(_) => Verdict::Limited(rule.window_s),
+            Err(e) => Verdict::StorageError(e.to_string()),
         }
     }
 }
@@ -59,13 +58,11 @@ impl DatabaseRateLimit {
 
 #[async_trait::async_trait]
 impl RateLimitStore for DatabaseRateLimit {
-    async fn consume(&self, key: &str, rule: Rule, now_ms: i64) -> Result<(), u64> {
+    async fn consume(&self, key: &str, rule: Rule, now_ms: i64) -> Verdict {
         match self.store.rate_limit_consume(key, rule, now_ms).await {
-            Ok(decision) => decision,
-            Err(e) => {
-                tracing::warn!(error = %e, "database rate limiting failed; request allowed");
-                Ok(())
-            }
+            Ok(Ok(())) => Verdict::Allowed,
+            Ok(Err(retry)) => Verdict::Limited(retry),
+            Err(e) => Verdict::StorageError(e.to_string()),
         }
     }
 }
@@ -103,7 +100,7 @@ pub fn rate_limit_table() -> Table {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secondary::{MemoryStorage, DEFAULT_TIMEOUT};
+    use crate::secondary::{MemoryStorage, SecondaryError, SecondaryResult, SecondaryStorage, DEFAULT_TIMEOUT};
 
     #[tokio::test]
     async fn secondary_counts_in_a_fixed_window() {
@@ -111,9 +108,37 @@ mod tests {
         let rl = SecondaryRateLimit::new(s);
         let rule = Rule { window_s: 10, max: 3 };
         for _ in 0..3 {
-            assert_eq!(rl.consume("1.2.3.4|/sign-in/email", rule, 0).await, Ok(()));
+            assert_eq!(rl.consume("1.2.3.4|/sign-in/email", rule, 0).await, Verdict::Allowed);
         }
-        assert_eq!(rl.consume("1.2.3.4|/sign-in/email", rule, 0).await, Err(10));
-        assert_eq!(rl.consume("1.2.3.5|/sign-in/email", rule, 0).await, Ok(()));
+        assert_eq!(rl.consume("1.2.3.4|/sign-in/email", rule, 0).await, Verdict::Limited(10));
+        assert_eq!(rl.consume("1.2.3.5|/sign-in/email", rule, 0).await, Verdict::Allowed);
+    }
+
+    /// Every call fails, as Redis does while it is down.
+    struct Down;
+    #[async_trait::async_trait]
+    impl SecondaryStorage for Down {
+        async fn get(&self, _: &str) -> SecondaryResult<Option<String>> {
+            Err(SecondaryError::Unavailable("down".into()))
+        }
+        async fn set(&self, _: &str, _: &str, _: Option<u64>) -> SecondaryResult<()> {
+            Err(SecondaryError::Unavailable("down".into()))
+        }
+        async fn delete(&self, _: &str) -> SecondaryResult<()> {
+            Err(SecondaryError::Unavailable("down".into()))
+        }
+        async fn increment(&self, _: &str, _: u64) -> SecondaryResult<i64> {
+            Err(SecondaryError::Unavailable("down".into()))
+        }
+        async fn get_and_delete(&self, _: &str) -> SecondaryResult<Option<String>> {
+            Err(SecondaryError::Unavailable("down".into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_storage_failure_is_reported_not_allowed() {
+        let rl = SecondaryRateLimit::new(Secondary::new(Arc::new(Down), DEFAULT_TIMEOUT, Arc::default()));
+        let v = rl.consume("1.2.3.4|/sign-in/email", Rule { window_s: 10, max: 3 }, 0).await;
+        assert!(matches!(v, Verdict::StorageError(_)), "{v:?}");
     }
 }

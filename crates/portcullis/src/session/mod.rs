@@ -17,6 +17,7 @@
 pub mod cookie_cache;
 mod guard;
 mod lookup;
+pub(crate) mod revocations;
 pub mod store;
 
 pub use guard::{FreshSession, MaybeSensitiveSession, MaybeSession, RequestMeta, SensitiveSession, SessionAuth};
@@ -117,11 +118,11 @@ pub fn from_cache(auth: &Auth, headers: &HeaderMap, token: &str) -> Option<(Sess
 }
 
 /// [`from_cache`], confirmed against secondary storage when `cookie_cache.revocation_check` is on:
-/// a hit whose session key is gone (revoked) or unreadable is not trusted, and the caller then
-/// reads the session normally.
+/// a hit whose session key is gone, or that a revoke-all marker covers, or that cannot be checked,
+/// is not trusted, and the caller then reads the session normally.
 pub async fn from_cache_checked(auth: &Auth, headers: &HeaderMap, token: &str) -> Option<(Session, User)> {
     let hit = from_cache(auth, headers, token)?;
-    if auth.config.session.cookie_cache.revocation_check && !auth.sessions.still_cached(token).await {
+    if auth.config.session.cookie_cache.revocation_check && !auth.sessions.still_cached(&hit.0).await {
         return None;
     }
     Some(hit)

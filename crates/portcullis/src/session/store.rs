@@ -19,10 +19,11 @@
 //!
 //! **Degraded mode.** When secondary storage fails (down, slow: every call is bounded by
 //! [`Secondary`]'s timeout) and sessions are also in the database, every operation answers from and
-//! writes to the database. Revocations that could not reach secondary storage are queued here and
-//! replayed as soon as it answers again (a background task), and until then this instance treats
-//! those sessions as revoked even if a stale copy is read. Without the database copy, an outage is
-//! a clean 503 `SECONDARY_STORAGE_UNAVAILABLE`, never a 500.
+//! writes to the database. Revocations that could not reach secondary storage are queued (in the
+//! database too, so a restart forgets none: see [`super::revocations`]) and replayed as soon as it
+//! answers again (a background task); until then those sessions count as revoked even if a stale
+//! copy is read. Without the database copy, an outage is a clean 503
+//! `SECONDARY_STORAGE_UNAVAILABLE`, never a 500.
 //!
 //! **Races.** Updates of a cached session (refresh, new user data) use `replace` (Redis `SET … XX`),
 //! so an update racing a revocation can never resurrect the revoked key. The active-session list is
@@ -32,20 +33,19 @@
 //! Must never: log tokens or keys, branch on configuration outside this module, or let a secondary
 //! storage failure panic or surface as a 500.
 
+use super::revocations::Revocations;
 use crate::error::{ApiError, ApiResult};
 use crate::secondary::{Secondary, SecondaryError};
 use crate::store::model::{Session, User};
 use crate::store::Store;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::collections::HashSet;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-/// Most revocations kept for replay during one outage; beyond it the oldest are dropped (they
-/// still expire with their TTL) and a warning says so.
-const PENDING_CAP: usize = 100_000;
+/// The replayer retries a failed load of the queue every this many ticks (of 250 ms).
+const RELOAD_EVERY_TICKS: u32 = 20;
 
 pub fn active_key(user_id: &str) -> String {
     format!("active-sessions-{user_id}")
@@ -57,6 +57,13 @@ pub fn revoked_before_key(user_id: &str) -> String {
 /// Seconds from `now_ms` until `expires_ms`, floored, never negative (Better Auth's `getTTLSeconds`).
 pub fn ttl_seconds(expires_ms: i64, now_ms: i64) -> u64 {
     u64::try_from(expires_ms.saturating_sub(now_ms) / 1000).unwrap_or(0)
+}
+
+/// Writes `revoked-sessions-before-<userId>`, never moving it back in time.
+pub(super) async fn write_marker(sec: &Secondary, user_id: &str, at_ms: i64, ttl: u64) -> Result<(), SecondaryError> {
+    let key = revoked_before_key(user_id);
+    let prev = sec.get(&key).await?.and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+    sec.set(&key, &at_ms.max(prev).to_string(), Some(ttl)).await
 }
 
 #[derive(Serialize)]
@@ -78,14 +85,6 @@ pub struct ActiveRef {
     pub expires_at: i64,
 }
 
-/// Revocations that did not reach secondary storage yet.
-#[derive(Default)]
-struct Pending {
-    tokens: HashSet<String>,
-    /// user id → revoked-before (ms).
-    markers: HashMap<String, i64>,
-}
-
 pub struct SessionStore {
     db: Arc<dyn Store>,
     lookups: super::lookup::Lookups,
@@ -93,8 +92,8 @@ pub struct SessionStore {
     in_db: bool,
     preserve: bool,
     revoked_before_ttl: u64,
-    pending: Mutex<Pending>,
-    has_pending: AtomicBool,
+    /// Revocations that did not reach secondary storage yet (used only in degraded mode).
+    revocations: Revocations,
 }
 
 fn unavailable(_: SecondaryError) -> ApiError {
@@ -106,13 +105,12 @@ impl SessionStore {
         let in_db = cfg.sessions_in_database();
         Self {
             lookups: super::lookup::Lookups::new(db.clone()),
+            revocations: Revocations::new(db.clone(), cfg),
             db,
             in_db,
             preserve: secondary.is_some() && in_db && cfg.session.preserve_session_in_database,
             secondary,
             revoked_before_ttl: cfg.session.expires_in.max(86_400),
-            pending: Mutex::default(),
-            has_pending: AtomicBool::new(false),
         }
     }
 
@@ -124,79 +122,46 @@ impl SessionStore {
         self.secondary.as_ref()
     }
 
-    /// Starts the task that replays queued revocations once secondary storage answers again. It
-    /// ends when the store is dropped.
-    pub fn spawn_replayer(this: &Arc<Self>) {
-        if this.secondary.is_none() {
+    /// Whether revocations can be queued, i.e. degraded mode exists: sessions are in secondary
+    /// storage and in the database. The queue's table is part of the schema then.
+    pub fn queues_revocations(&self) -> bool {
+        self.secondary.is_some() && self.in_db
+    }
+
+    /// Loads revocations queued before this instance started (by it or another instance). A
+    /// failure is logged and retried by the replayer; it never stops the server from starting.
+    pub async fn load_revocations(&self, now: DateTime<Utc>) {
+        if !self.queues_revocations() {
             return;
         }
+        if let Err(e) = self.revocations.load(now).await {
+            tracing::warn!(error = %e, "queued session revocations could not be read (is the schema migrated?); retrying");
+        }
+    }
+
+    /// Starts the task that replays queued revocations once secondary storage answers again, and
+    /// reloads the queue after an outage this instance saw (rows of instances that died during it).
+    /// It ends when the store is dropped.
+    pub fn spawn_replayer(this: &Arc<Self>, now: impl Fn() -> DateTime<Utc> + Send + 'static) {
+        let Some(sec) = this.secondary.clone().filter(|_| this.queues_revocations()) else { return };
         let weak: Weak<Self> = Arc::downgrade(this);
         tokio::spawn(async move {
+            let (mut saw_down, mut tick) = (false, 0u32);
             loop {
                 tokio::time::sleep(Duration::from_millis(250)).await;
                 let Some(me) = weak.upgrade() else { return };
-                if me.has_pending.load(Ordering::Relaxed) {
-                    me.replay().await;
+                tick = tick.wrapping_add(1);
+                let down = sec.health().is_down();
+                let retry_load = me.revocations.load_failed() && tick % RELOAD_EVERY_TICKS == 0;
+                if (saw_down && !down) || retry_load {
+                    me.load_revocations(now()).await;
+                }
+                saw_down = down;
+                if me.revocations.has_pending() {
+                    me.revocations.replay(&sec, me.revoked_before_ttl, now()).await;
                 }
             }
         });
-    }
-
-    fn lock_pending(&self) -> std::sync::MutexGuard<'_, Pending> {
-        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn queue(&self, tokens: impl IntoIterator<Item = String>, marker: Option<(&str, i64)>) {
-        let mut p = self.lock_pending();
-        for t in tokens {
-            if p.tokens.len() >= PENDING_CAP {
-                tracing::warn!("too many revocations queued during a secondary-storage outage; older ones rely on their TTL");
-                break;
-            }
-            p.tokens.insert(t);
-        }
-        if let Some((user, at)) = marker {
-            let e = p.markers.entry(user.to_string()).or_insert(at);
-            *e = (*e).max(at);
-        }
-        self.has_pending.store(true, Ordering::Relaxed);
-    }
-
-    /// Replays queued revocations; keeps whatever still fails.
-    async fn replay(&self) {
-        let Some(sec) = &self.secondary else { return };
-        let (tokens, markers) = {
-            let p = self.lock_pending();
-            (p.tokens.iter().cloned().collect::<Vec<_>>(), p.markers.clone())
-        };
-        for (user, at) in markers {
-            if self.write_marker(sec, &user, at).await.is_ok() {
-                self.lock_pending().markers.remove(&user);
-            } else {
-                return;
-            }
-        }
-        for t in tokens {
-            if sec.delete(&t).await.is_ok() {
-                self.lock_pending().tokens.remove(&t);
-            } else {
-                return;
-            }
-        }
-        let p = self.lock_pending();
-        if p.tokens.is_empty() && p.markers.is_empty() {
-            self.has_pending.store(false, Ordering::Relaxed);
-            tracing::info!("revocations queued during the secondary-storage outage were replayed");
-        }
-    }
-
-    /// Whether this instance revoked the session while secondary storage was unreachable.
-    fn locally_revoked(&self, s: &Session) -> bool {
-        if !self.has_pending.load(Ordering::Relaxed) {
-            return false;
-        }
-        let p = self.lock_pending();
-        p.tokens.contains(&s.token) || p.markers.get(&s.user_id).is_some_and(|at| s.created_at.timestamp_millis() < *at)
     }
 
     // ----- secondary-storage helpers (errors are returned, the caller decides) -----
@@ -233,7 +198,7 @@ impl SessionStore {
         let Some(raw) = sec.get(token).await? else { return Ok(None) };
         // Unparseable data reads as absent (Better Auth's `safeJSONParse`).
         let Ok(c) = serde_json::from_str::<Cached>(&raw) else { return Ok(None) };
-        if self.revoked_by_marker(sec, &c.session).await? || self.locally_revoked(&c.session) {
+        if self.revoked_by_marker(sec, &c.session).await? || self.revocations.revokes(&c.session) {
             return Ok(None);
         }
         Ok(Some((c.session, c.user)))
@@ -242,12 +207,6 @@ impl SessionStore {
     async fn revoked_by_marker(&self, sec: &Secondary, s: &Session) -> Result<bool, SecondaryError> {
         let before = sec.get(&revoked_before_key(&s.user_id)).await?.and_then(|v| v.parse::<f64>().ok());
         Ok(before.is_some_and(|b| (s.created_at.timestamp_millis() as f64) < b))
-    }
-
-    async fn write_marker(&self, sec: &Secondary, user_id: &str, at_ms: i64) -> Result<(), SecondaryError> {
-        let key = revoked_before_key(user_id);
-        let prev = sec.get(&key).await?.and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
-        sec.set(&key, &at_ms.max(prev).to_string(), Some(self.revoked_before_ttl)).await
     }
 
     fn cached_json(session: &Session, user: &User) -> ApiResult<String> {
@@ -295,16 +254,21 @@ impl SessionStore {
             }
         }
         let found = self.lookups.find(token).await?;
-        Ok(found.filter(|(s, _)| !self.locally_revoked(s)))
+        Ok(found.filter(|(s, _)| !self.revocations.revokes(s)))
     }
 
-    /// Whether a session answered from the cookie cache still exists in secondary storage (one
-    /// GET, no database). `false` means "do not trust the cookie, read the session normally".
-    pub async fn still_cached(&self, token: &str) -> bool {
-        match &self.secondary {
-            Some(sec) => matches!(sec.get(token).await, Ok(Some(_))),
-            None => true,
+    /// Whether a session answered from the cookie cache is still live in secondary storage: its
+    /// key exists and no `revoked-sessions-before-<userId>` marker covers it (two GETs sent
+    /// together, no database). A revoke-all removes the keys it knows of and writes the marker;
+    /// the marker is what catches a key it missed. `false` means "do not trust the cookie, read the
+    /// session normally".
+    pub async fn still_cached(&self, s: &Session) -> bool {
+        let Some(sec) = &self.secondary else { return true };
+        if self.revocations.revokes(s) {
+            return false;
         }
+        let (key, revoked) = tokio::join!(sec.get(&s.token), self.revoked_by_marker(sec, s));
+        matches!((key, revoked), (Ok(Some(_)), Ok(false)))
     }
 
     /// Sliding refresh: `s` carries the new `expiresAt`/`updatedAt`. False when the session is gone.
@@ -385,7 +349,7 @@ impl SessionStore {
             .await;
             match res {
                 Ok(()) => {}
-                Err(_) if self.in_db => self.queue([token.to_string()], None),
+                Err(_) if self.in_db => self.revocations.queue([token.to_string()], None, now).await,
                 Err(e) => return Err(unavailable(e)),
             }
         }
@@ -401,10 +365,14 @@ impl SessionStore {
     }
 
     /// Revokes every session of a user, except `keep` when given.
+    /// Secondary storage first: in degraded mode that queues the revocations, which must be
+    /// persisted before the database forgets the sessions (else a restart could serve a stale
+    /// Redis copy).
     pub async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>, now: DateTime<Utc>) -> ApiResult<()> {
-        let mut tokens: HashSet<String> = HashSet::new();
+        let rows = if self.in_db { self.db.list_sessions(user_id).await? } else { Vec::new() };
+        let tokens: HashSet<String> = rows.iter().map(|s| s.token.clone()).collect();
+        self.uncache_user_sessions(user_id, tokens, keep, now).await?;
         if self.in_db {
-            let rows = self.db.list_sessions(user_id).await?;
             if self.preserve {
                 for s in rows.iter().filter(|s| s.expires_at > now && Some(s.token.as_str()) != keep) {
                     self.db.touch_session(&s.token, now, now).await?;
@@ -412,17 +380,18 @@ impl SessionStore {
             } else {
                 self.db.delete_user_sessions(user_id, keep).await?;
             }
-            tokens.extend(rows.into_iter().map(|s| s.token));
         }
-        self.uncache_user_sessions(user_id, tokens, keep, now).await
+        Ok(())
     }
 
-    /// Deletes the user (with its sessions and accounts) and every cached session of it.
+    /// Deletes the user (with its sessions and accounts) and every cached session of it
+    /// (secondary storage first, as in [`Self::delete_user_sessions`]).
     pub async fn delete_user(&self, user_id: &str, now: DateTime<Utc>) -> ApiResult<()> {
         let tokens: HashSet<String> =
             if self.in_db { self.db.list_sessions(user_id).await?.into_iter().map(|s| s.token).collect() } else { HashSet::new() };
+        self.uncache_user_sessions(user_id, tokens, None, now).await?;
         self.db.delete_user(user_id).await?;
-        self.uncache_user_sessions(user_id, tokens, None, now).await
+        Ok(())
     }
 
     async fn uncache_user_sessions(
@@ -440,7 +409,7 @@ impl SessionStore {
                 tokens.remove(k);
             } else {
                 // Catches sessions missing from the list (lost list updates, other writers).
-                self.write_marker(sec, user_id, now_ms).await?;
+                write_marker(sec, user_id, now_ms, self.revoked_before_ttl).await?;
             }
             for t in &tokens {
                 sec.delete(t).await?;
@@ -452,7 +421,7 @@ impl SessionStore {
         match res {
             Ok(()) => Ok(()),
             Err(_) if self.in_db => {
-                self.queue(tokens, keep.is_none().then_some((user_id, now_ms)));
+                self.revocations.queue(tokens, keep.is_none().then_some((user_id, now_ms)), now).await;
                 Ok(())
             }
             Err(e) => Err(unavailable(e)),

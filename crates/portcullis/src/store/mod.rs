@@ -16,7 +16,7 @@ pub use driver::{Db, PoolOptions};
 pub use sql::SqlStore;
 
 use chrono::{DateTime, Utc};
-use model::{Account, Jwk, Session, User, UserPatch, Verification};
+use model::{Account, Jwk, PendingRevocation, Session, User, UserPatch, Verification};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -102,12 +102,20 @@ pub trait Store: Send + Sync + 'static {
     async fn list_jwks(&self) -> StoreResult<Vec<Jwk>>;
     async fn create_jwk(&self, key: &Jwk) -> StoreResult<()>;
 
+    // revocations queued during a secondary-storage outage (`pendingRevocation`, created only when
+    // sessions are in the database and in secondary storage; owned by `session::revocations`)
+    async fn list_pending_revocations(&self) -> StoreResult<Vec<PendingRevocation>>;
+    /// Inserts the rows atomically.
+    async fn create_pending_revocations(&self, rows: &[PendingRevocation]) -> StoreResult<()>;
+    /// Deletes the rows with these ids (absent ids are no error: another instance replayed them).
+    async fn delete_pending_revocations(&self, ids: &[String]) -> StoreResult<()>;
+
     /// Checks the database answers.
     async fn ping(&self) -> StoreResult<()>;
 
     /// Better Auth's database rate limiting: records one request for `key` in the `rateLimit`
     /// table, atomically; `Ok(Err(seconds))` when it must be refused. Stores without that table
-    /// report an error (the limiter then lets the request through).
+    /// report an error (the limiter then applies `rate_limit.on_storage_error`).
     async fn rate_limit_consume(&self, _key: &str, _rule: crate::http::rate_limit::Rule, _now_ms: i64) -> StoreResult<Result<(), u64>> {
         Err(StoreError::Db("this store does not support database rate limiting".into()))
     }

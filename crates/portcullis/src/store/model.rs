@@ -130,6 +130,34 @@ impl std::fmt::Debug for Jwk {
     }
 }
 
+/// A revocation that could not reach secondary storage yet (the session layer's
+/// `pendingRevocation` table, see `session::revocations`): one session (`token_hash`, and `token`
+/// encrypted under the server secret), or every session of `user_id` created before
+/// `revoked_before`.
+#[derive(Clone, PartialEq)]
+pub struct PendingRevocation {
+    pub id: String,
+    /// Hex SHA-256 of the session token.
+    pub token_hash: Option<String>,
+    /// The session token, encrypted (`symmetricEncrypt` with a purpose key); never stored in clear.
+    pub token: Option<String>,
+    pub user_id: Option<String>,
+    pub revoked_before: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for PendingRevocation {
+    // The encrypted token stays out of logs too.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingRevocation")
+            .field("id", &self.id)
+            .field("user_id", &self.user_id)
+            .field("revoked_before", &self.revoked_before)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A partial update of a user; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
 pub struct UserPatch {

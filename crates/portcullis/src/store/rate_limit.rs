@@ -4,8 +4,9 @@
 //! record, apply [`decide`] (the same decision as the memory store), then write it only if the row
 //! still holds what was read (`count` and `lastRequest` unchanged) or, for a new key, insert it
 //! (the unique `key` rejects a concurrent insert). A lost race re-reads and decides again, so
-//! concurrent requests on several instances are counted exactly. Rows idle for longer than the
-//! longest window are pruned now and then.
+//! concurrent requests on several instances are counted exactly; a key so contended that every
+//! attempt loses is an error, like a database failure (the limiter's `on_storage_error` decides,
+//! never this module). Rows idle for longer than the longest window are pruned now and then.
 
 use super::driver::{Arg, Db, RowRead};
 use super::schema::Names;
@@ -13,7 +14,7 @@ use super::{StoreError, StoreResult};
 use crate::http::rate_limit::{decide, Record, Rule};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// Compare-and-set attempts before giving up (and letting the request through).
+/// Compare-and-set attempts before giving up (an error: uncounted is not "allowed").
 const ATTEMPTS: usize = 16;
 const PRUNE_EVERY: u32 = 1024;
 /// Rows idle this long are pruned: longer than any built-in window.
@@ -104,6 +105,5 @@ pub async fn consume(db: &Db, sql: &RateSql, key: &str, rule: Rule, now_ms: i64)
             }
         }
     }
-    tracing::warn!("rate-limit row too contended; request allowed");
-    Ok(Ok(()))
+    Err(StoreError::Db(format!("rate-limit counter too contended ({ATTEMPTS} compare-and-set attempts lost)")))
 }

@@ -4,7 +4,7 @@
 //! mapping only) and run through [`Db`], which hides the dialect.
 
 use super::driver::{Arg, Db, RowRead};
-use super::model::{Account, Jwk, Session, User, UserPatch, Verification, CREDENTIAL_PROVIDER};
+use super::model::{Account, Jwk, PendingRevocation, Session, User, UserPatch, Verification, CREDENTIAL_PROVIDER};
 use super::schema::{self, Names, Table};
 use super::{Store, StoreResult};
 use chrono::{DateTime, Utc};
@@ -28,6 +28,7 @@ const ACCOUNT: &[&str] = &[
 ];
 const VERIFICATION: &[&str] = &["id", "identifier", "value", "expiresAt", "createdAt", "updatedAt"];
 const JWKS: &[&str] = &["id", "publicKey", "privateKey", "createdAt", "expiresAt", "alg", "crv"];
+const PENDING_REVOCATION: &[&str] = &["id", "tokenHash", "token", "userId", "revokedBefore", "createdAt"];
 
 /// Every statement the store runs, rendered for one dialect and naming.
 struct Sql {
@@ -60,6 +61,9 @@ struct Sql {
     delete_expired_verifications: String,
     insert_jwk: String,
     all_jwks: String,
+    insert_pending_revocation: String,
+    all_pending_revocations: String,
+    delete_pending_revocation: String,
 }
 
 /// Placeholder counts of the prepared batched session lookups (few statements, any batch size).
@@ -226,6 +230,18 @@ impl Sql {
             ),
             insert_jwk: insert("jwks", JWKS),
             all_jwks: format!("select {} from {} order by {}", n.cols("jwks", JWKS, None), n.table("jwks"), c("jwks", "createdAt")),
+            insert_pending_revocation: insert("pendingRevocation", PENDING_REVOCATION),
+            all_pending_revocations: format!(
+                "select {} from {}",
+                n.cols("pendingRevocation", PENDING_REVOCATION, None),
+                n.table("pendingRevocation")
+            ),
+            delete_pending_revocation: format!(
+                "delete from {} where {} = {}",
+                n.table("pendingRevocation"),
+                c("pendingRevocation", "id"),
+                ph(1)
+            ),
         }
     }
 }
@@ -293,6 +309,17 @@ fn jwk_row(r: &dyn RowRead) -> StoreResult<Jwk> {
         expires_at: r.opt_time(4)?,
         alg: r.opt_text(5)?,
         crv: r.opt_text(6)?,
+    })
+}
+
+fn pending_revocation_row(r: &dyn RowRead) -> StoreResult<PendingRevocation> {
+    Ok(PendingRevocation {
+        id: r.text(0)?,
+        token_hash: r.opt_text(1)?,
+        token: r.opt_text(2)?,
+        user_id: r.opt_text(3)?,
+        revoked_before: r.opt_time(4)?,
+        created_at: r.time(5)?,
     })
 }
 
@@ -538,6 +565,34 @@ impl Store for SqlStore {
             Arg::OptText(k.crv.as_deref()),
         ];
         self.db.execute(&self.sql.insert_jwk, &args).await.map(|_| ())
+    }
+
+    async fn list_pending_revocations(&self) -> StoreResult<Vec<PendingRevocation>> {
+        self.db.fetch_all(&self.sql.all_pending_revocations, &[], pending_revocation_row).await
+    }
+
+    async fn create_pending_revocations(&self, rows: &[PendingRevocation]) -> StoreResult<()> {
+        let stmts: Vec<(&str, Vec<Arg<'_>>)> = rows
+            .iter()
+            .map(|p| {
+                let args = vec![
+                    Arg::Text(&p.id),
+                    Arg::OptText(p.token_hash.as_deref()),
+                    Arg::OptText(p.token.as_deref()),
+                    Arg::OptText(p.user_id.as_deref()),
+                    Arg::OptTime(p.revoked_before),
+                    Arg::Time(p.created_at),
+                ];
+                (self.sql.insert_pending_revocation.as_str(), args)
+            })
+            .collect();
+        self.db.transaction(&stmts).await
+    }
+
+    async fn delete_pending_revocations(&self, ids: &[String]) -> StoreResult<()> {
+        let stmts: Vec<(&str, Vec<Arg<'_>>)> =
+            ids.iter().map(|id| (self.sql.delete_pending_revocation.as_str(), vec![Arg::Text(id)])).collect();
+        self.db.transaction(&stmts).await
     }
 
     async fn ping(&self) -> StoreResult<()> {

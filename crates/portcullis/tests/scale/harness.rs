@@ -15,6 +15,7 @@ use crate::common::{bind_loopback, spawn_server, test_config};
 use portcullis::{Auth, Config};
 use serde_json::Value;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The shared Redis (PORTCULLIS_TEST_REDIS, default redis://127.0.0.1:6379); every test uses a
@@ -177,6 +178,36 @@ impl Cluster {
         Instance { origin, auth, task }
     }
 
+    /// Stops A as a crash would (no replay, no shutdown work) and starts a new A on the same
+    /// database and Redis, on another port. Waits until nothing of the old A is left running, so
+    /// whatever the new one does is its own work. Clients that talked to the old A over kept-alive
+    /// connections keep it alive: drop them first.
+    pub async fn restart_a(&mut self) {
+        let old_sessions = Arc::downgrade(&self.a.auth.sessions);
+        let bound = bind_loopback().await;
+        let mut config = self.config.clone();
+        config.base_url = Some(bound.origin.clone());
+        // Clients keep sending the old origin.
+        config.trusted_origins.push(self.a.origin.clone());
+        let fresh = Self::instance(config, bound.listener, bound.origin).await;
+        drop(std::mem::replace(&mut self.a, fresh));
+        for _ in 0..200 {
+            if old_sessions.upgrade().is_none() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the old instance A is still alive (a client still holds a connection to it?)");
+    }
+
+    /// Runs a statement on the cluster's database.
+    pub async fn sql(&self, statement: &str) {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(&self.db.url).await.expect("connect");
+        sqlx::query(statement).execute(&mut c).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
+        let _ = c.close().await;
+    }
+
     /// A client whose requests come from `ip` (via X-Forwarded-For).
     pub fn client(&self) -> Client {
         Client::new(&self.a.origin, &format!("10.{}.{}.{}", rand::random::<u8>(), rand::random::<u8>(), rand::random::<u8>()))
@@ -187,6 +218,7 @@ impl Cluster {
 
 pub struct Resp {
     pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
     pub body: Value,
     pub text: String,
 }
@@ -210,6 +242,11 @@ impl Client {
         Client { jar: self.jar.copy(), ..self.clone() }
     }
 
+    /// A fork with its own connections too (it keeps no connection of this client's alive).
+    pub fn detached(&self) -> Client {
+        Client { http: no_redirects_with_timeout(), ..self.fork() }
+    }
+
     pub fn cookie(&self, name: &str) -> Option<String> {
         self.jar.get(name)
     }
@@ -223,12 +260,12 @@ impl Client {
             req = req.header("content-type", "application/json").body(b.to_string());
         }
         let res = req.send().await.expect("request");
-        let RawResp { status, set_cookies, text, .. } = RawResp::read(res).await;
+        let RawResp { status, headers, set_cookies, text } = RawResp::read(res).await;
         for v in &set_cookies {
             self.jar.store(v);
         }
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Resp { status, body, text }
+        Resp { status, headers, body, text }
     }
 
     pub async fn get(&self, on: &Instance, path: &str) -> Resp {

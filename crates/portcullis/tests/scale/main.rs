@@ -9,6 +9,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod harness;
+mod outages;
 
 use harness::{shared_redis, Cluster, RedisProc};
 use portcullis::config::RateLimitStorage;
