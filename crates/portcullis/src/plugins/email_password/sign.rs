@@ -51,11 +51,10 @@ pub async fn sign_up(State(auth): State<Auth>, meta: RequestMeta, headers: Heade
         if !enumeration_safe {
             return Err(codes::USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL);
         }
-        // Same work and the same answer as a real sign-up, so the response reveals nothing.
+        // Same work and the same answer as a real sign-up (every field it would echo, `image`
+        // included, as Better Auth's synthetic user), so the response reveals nothing.
         let _ = super::hash(&auth, password).await?;
-        let mut fake = new_user();
-        fake.image = None;
-        return Ok(Reply::json(&SignUpOut { token: None, user: &fake }));
+        return Ok(Reply::json(&SignUpOut { token: None, user: &new_user() }));
     }
 
     let hash = super::hash(&auth, password).await?;
