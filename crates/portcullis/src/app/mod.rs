@@ -5,6 +5,7 @@
 //! module per feature, like Better Auth's plugins) contribute routes, schema and rate-limit rules
 //! through [`Capability`]; core knows nothing about any particular capability.
 
+pub mod background;
 mod capability;
 pub(crate) mod router;
 mod serve;
@@ -65,6 +66,8 @@ pub struct AuthState {
     pub secondary: Option<Secondary>,
     /// Secondary-storage failures (`failures`) and state, also when none is configured (all zero).
     pub secondary_health: Arc<Health>,
+    /// Work done after answering (password-reset look-ups and e-mail), bounded.
+    pub background: background::Background,
 }
 
 impl std::ops::Deref for Auth {
@@ -223,6 +226,7 @@ impl AuthBuilder {
             sessions,
             secondary,
             secondary_health,
+            background: background::Background::default(),
         }));
         if auth.config.migrate_on_start {
             let applied = auth.migrate().await?;
