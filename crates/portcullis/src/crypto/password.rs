@@ -31,16 +31,20 @@
 //!        | no / dummy / unreadable
 //!        v
 //!   async sleep until the check has cost the floor = the largest expected cost among the kinds
-//!   seen (mean + 2 mean deviations, at most 3 s), then answer
+//!   seen (mean + 2 mean deviations; half its time again for a kind timed once; at most 3 s)
 //! ```
 //!
 //! The floor must be right before the first scrypt account signs in after a start, so the first
-//! padded check also has one scrypt computation timed on the pool (once, in parallel with that
-//! check, which waits for it before padding). Argon2 parameter sets other than the configured one
-//! are only known once met: the first check of such a hash after a start runs past the floor; the
-//! kind is then part of it (and a successful sign-in re-hashes such an account anyway). Padding is
-//! a timer, not work: it costs no CPU and no worker, so it does not lower the sign-in rate the pool
-//! sustains. A pool that refuses the job answers at once (that does not depend on the account).
+//! check to be padded has one scrypt computation timed on the pool before it pads (once; the wait
+//! counts towards its floor). A match never waits for it, so a server whose sign-ins all succeed
+//! never allocates scrypt's 32 MiB. Argon2 parameter sets other than the configured one are only
+//! known once met: the first check of such a hash after a start runs past the floor; the kind is
+//! then part of it (and a successful sign-in re-hashes such an account anyway). Estimates follow
+//! the machine's speed only as samples of each kind come in: scrypt's, timed once, moves only when
+//! scrypt accounts sign in; its margin covers the drift of a shared VM, not a sudden overload.
+//! Padding is a timer, not work: it costs no CPU and no worker, so it does not lower the sign-in
+//! rate the pool sustains. A pool that refuses the job answers at once (that does not depend on
+//! the account).
 //! Checks for a signed-in user's own account ([`verify`](PasswordHasher::verify)) are not padded:
 //! they reveal nothing the caller does not already know, but their times feed the estimates.
 
@@ -200,13 +204,14 @@ impl PasswordHasher {
         };
         let real = stored.is_some() && unreadable.is_none();
         let needs_rehash = self.needs_rehash(&check);
-        // `join!` polls in order: the scrypt timing (first call only) is queued before the check.
-        let ((), checked) = tokio::join!(self.time_scrypt_once(), self.timed_match(check, password));
-        let (matched, took) = checked?;
+        let (matched, took) = self.timed_match(check, password).await?;
         if real && matches!(matched, Ok(true)) {
             return Ok(Verified::Match { needs_rehash });
         }
-        tokio::time::sleep(self.inner.costs.padding(took)).await;
+        // The first check to be padded times scrypt first; that wait counts towards its floor.
+        let waiting = Instant::now();
+        self.time_scrypt_once().await;
+        tokio::time::sleep(self.inner.costs.padding(took + waiting.elapsed())).await;
         if let Some(e) = unreadable {
             return Err(e);
         }
@@ -643,6 +648,16 @@ mod tests {
         assert_eq!(h.verify_padded(Some(BA_HASH), "password123").await.unwrap(), Verified::Match { needs_rehash: true });
         assert_eq!(h.verify_padded(Some(&argon2), "password123").await.unwrap(), Verified::Match { needs_rehash: false });
         assert!(h.inner.costs.floor() > Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn matches_never_wait_for_the_scrypt_timing() {
+        let h = small();
+        let phc = h.hash("pw").await.unwrap();
+        assert_eq!(h.verify_padded(Some(&phc), "pw").await.unwrap(), Verified::Match { needs_rehash: false });
+        assert!(!h.inner.scrypt_timed.initialized(), "no scrypt (32 MiB) while every sign-in succeeds");
+        assert_eq!(h.verify_padded(Some(&phc), "px").await.unwrap(), Verified::Mismatch);
+        assert!(h.inner.scrypt_timed.initialized(), "timed at the first check to be padded");
     }
 
     #[tokio::test]

@@ -33,7 +33,9 @@ const DEV_GAIN: f64 = 1.0 / 4.0;
 /// rarely run past it (a check that does is answered when it ends, not cut short).
 const DEV_MARGIN: f64 = 2.0;
 /// Spread assumed after a single sample (a fraction of it), until more samples show the real one.
-const FIRST_DEV: f64 = 1.0 / 8.0;
+/// Generous, as a kind may be timed only once (scrypt, at the first check after a start) while
+/// the machine's speed drifts: a shared VM's by 15-30 % over tens of minutes (BENCHMARKS.md).
+const FIRST_DEV: f64 = 1.0 / 4.0;
 
 /// Running estimate of one kind's cost, in seconds.
 #[derive(Debug, Clone, Copy)]
@@ -108,11 +110,11 @@ mod tests {
         assert_eq!(c.floor(), Duration::ZERO);
         let argon2 = Kind::Argon2 { m: 19456, t: 2, p: 1 };
         c.record(argon2, ms(20));
-        assert!(near(c.floor(), ms(25)), "one sample: mean + 2 x (mean / 8): {:?}", c.floor());
+        assert!(near(c.floor(), ms(30)), "one sample: mean + 2 x (mean / 4): {:?}", c.floor());
         c.record(Kind::Scrypt, ms(80));
-        assert!(near(c.floor(), ms(100)), "{:?}", c.floor());
-        assert!(near(c.padding(ms(20)), ms(80)), "a cheap check waits up to the floor");
-        assert_eq!(c.padding(ms(120)), Duration::ZERO, "one past the floor is not delayed further");
+        assert!(near(c.floor(), ms(120)), "{:?}", c.floor());
+        assert!(near(c.padding(ms(20)), ms(100)), "a cheap check waits up to the floor");
+        assert_eq!(c.padding(ms(130)), Duration::ZERO, "one past the floor is not delayed further");
         // Steady samples shrink the margin towards the real spread (none here).
         for _ in 0..64 {
             c.record(Kind::Scrypt, ms(80));
