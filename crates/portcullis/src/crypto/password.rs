@@ -208,7 +208,7 @@ impl PasswordHasher {
         if real && matches!(matched, Ok(true)) {
             return Ok(Verified::Match { needs_rehash });
         }
-        // The first check to be padded times scrypt first; that wait counts towards its floor.
+        // The first check to be padded waits for scrypt to be timed; that wait counts towards its floor.
         let waiting = Instant::now();
         self.time_scrypt_once().await;
         tokio::time::sleep(self.inner.costs.padding(took + waiting.elapsed())).await;
