@@ -5,6 +5,7 @@
 //! module per feature, like Better Auth's plugins) contribute routes, schema and rate-limit rules
 //! through [`Capability`]; core knows nothing about any particular capability.
 
+pub mod background;
 mod capability;
 pub(crate) mod router;
 mod serve;
@@ -71,6 +72,8 @@ pub struct AuthState {
     pub secondary_health: Arc<Health>,
     /// Rate-limit counters that could not be read or written (`errors`), whatever the storage.
     pub rate_limit_health: Arc<RateLimitHealth>,
+    /// Work done after answering (password-reset look-ups and e-mail), bounded.
+    pub background: background::Background,
 }
 
 impl std::ops::Deref for Auth {
@@ -247,6 +250,7 @@ impl AuthBuilder {
             secondary,
             secondary_health,
             rate_limit_health: Arc::default(),
+            background: background::Background::default(),
         }));
         if auth.config.migrate_on_start {
             let applied = auth.migrate().await?;

@@ -9,10 +9,49 @@
 //! This module must never hash on an async executor thread or tokio's (unbounded) blocking pool,
 //! never compare hashes with `==`, never panic on a stored hash (it comes from a database we do not
 //! fully control), and never allocate argon2 memory for a stored hash beyond [`MAX_STORED_M_COST`].
+//!
+//! # Timing: a check about an account that may not exist
+//!
+//! Sign-in must take as long for an unknown address as for a known one, whatever hash the known
+//! account holds: Better Auth's scrypt costs several times an argon2id hash with our parameters,
+//! and an argon2 hash written under earlier parameters costs what those parameters cost. Running
+//! one fixed dummy computation for unknown addresses would let response time tell which addresses
+//! hold which kind of hash (which ones are migrated Better Auth users). So
+//! [`verify_padded`](PasswordHasher::verify_padded), the check for callers that may have no account
+//! at all, does this:
+//!
+//! ```text
+//!   stored hash?  --none / unreadable-->  dummy: argon2id with the configured parameters
+//!        | readable                              |
+//!        v                                       v
+//!   verify it on a worker  ......  the worker measures the execution time (queue wait excluded)
+//!        |                         and adds it to a running estimate for that kind of hash
+//!        v
+//!   match?  --yes-->  answer at once (the caller knows the password: timing tells it nothing)
+//!        | no / dummy / unreadable
+//!        v
+//!   async sleep until the check has cost the floor = the largest expected cost among the kinds
+//!   seen (mean + 2 mean deviations; half its time again for a kind timed once; at most 3 s)
+//! ```
+//!
+//! The floor must be right before the first scrypt account signs in after a start, so the first
+//! check to be padded has one scrypt computation timed on the pool before it pads (once; the wait
+//! counts towards its floor). A match never waits for it, so a server whose sign-ins all succeed
+//! never allocates scrypt's 32 MiB. Argon2 parameter sets other than the configured one are only
+//! known once met: the first check of such a hash after a start runs past the floor; the kind is
+//! then part of it (and a successful sign-in re-hashes such an account anyway). Estimates follow
+//! the machine's speed only as samples of each kind come in: scrypt's, timed once, moves only when
+//! scrypt accounts sign in; its margin covers the drift of a shared VM, not a sudden overload.
+//! Padding is a timer, not work: it costs no CPU and no worker, so it does not lower the sign-in
+//! rate the pool sustains. A pool that refuses the job answers at once (that does not depend on
+//! the account).
+//! Checks for a signed-in user's own account ([`verify`](PasswordHasher::verify)) are not padded:
+//! they reveal nothing the caller does not already know, but their times feed the estimates.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -23,8 +62,10 @@ use unicode_normalization::UnicodeNormalization;
 
 use super::ct_eq;
 use blocks::Blocks;
+use timing::{Costs, Kind};
 
 mod blocks;
+mod timing;
 
 /// Inputs longer than this are refused outright (callers enforce 128 chars; this is a backstop so
 /// nobody can make us hash megabytes).
@@ -90,6 +131,10 @@ struct Inner {
     /// Jobs sent and not yet picked up by a worker, and how many may wait.
     waiting: Arc<AtomicUsize>,
     max_queue: AtomicUsize,
+    /// What each kind of check costs here (see "Timing" above).
+    costs: Costs,
+    /// Set once Better Auth's scrypt has been timed on this pool.
+    scrypt_timed: tokio::sync::OnceCell<()>,
 }
 
 /// Counts a job as waiting until a worker starts it (or it is dropped unstarted).
@@ -144,7 +189,16 @@ impl PasswordHasher {
             }
         }
         let max_queue = AtomicUsize::new(DEFAULT_QUEUE_PER_WORKER * workers);
-        Self { inner: Arc::new(Inner { jobs, params, workers, waiting: Arc::default(), max_queue }) }
+        let inner = Inner {
+            jobs,
+            params,
+            workers,
+            waiting: Arc::default(),
+            max_queue,
+            costs: Costs::default(),
+            scrypt_timed: tokio::sync::OnceCell::new(),
+        };
+        Self { inner: Arc::new(inner) }
     }
 
     /// At most `max_queue` (at least 1) hashes wait for a worker; beyond that calls fail with
@@ -169,12 +223,47 @@ impl PasswordHasher {
         self.run(move |ws| hash_argon2id(ws, &params, &pwd)).await?
     }
 
-    /// Checks `password` against a stored argon2 PHC string or Better Auth scrypt hash.
+    /// Checks `password` against a stored argon2 PHC string or Better Auth scrypt hash, for an
+    /// account the caller already knows exists (not padded: see "Timing" above).
     pub async fn verify(&self, stored: &str, password: &str) -> Result<Verified, PasswordError> {
         check_input(password)?;
         // Parse before queueing: a bad row costs nothing and never occupies a worker.
         let stored = Stored::parse(stored)?;
-        let needs_rehash = match &stored {
+        let needs_rehash = self.needs_rehash(&stored);
+        let (matched, _) = self.timed_match(stored, password).await?;
+        Ok(if matched? { Verified::Match { needs_rehash } } else { Verified::Mismatch })
+    }
+
+    /// Checks `password` where the account may not exist (`stored` is `None` for an unknown
+    /// address or an account without a password): anything but a match costs the same, the
+    /// timing floor (see "Timing" above), whether there was a hash, which kind, or an unreadable
+    /// one. An unreadable hash answers its error only after the floor.
+    pub async fn verify_padded(&self, stored: Option<&str>, password: &str) -> Result<Verified, PasswordError> {
+        check_input(password)?;
+        let (check, unreadable) = match stored.map(Stored::parse) {
+            Some(Ok(s)) => (s, None),
+            Some(Err(e)) => (self.dummy(), Some(e)),
+            None => (self.dummy(), None),
+        };
+        let real = stored.is_some() && unreadable.is_none();
+        let needs_rehash = self.needs_rehash(&check);
+        let (matched, took) = self.timed_match(check, password).await?;
+        if real && matches!(matched, Ok(true)) {
+            return Ok(Verified::Match { needs_rehash });
+        }
+        // The first check to be padded waits for scrypt to be timed; that wait counts towards its floor.
+        let waiting = Instant::now();
+        self.time_scrypt_once().await;
+        tokio::time::sleep(self.inner.costs.padding(took + waiting.elapsed())).await;
+        if let Some(e) = unreadable {
+            return Err(e);
+        }
+        matched.map(|_| Verified::Mismatch)
+    }
+
+    /// Whether a match against `stored` should be re-hashed with the configured algorithm.
+    fn needs_rehash(&self, stored: &Stored) -> bool {
+        match stored {
             Stored::Argon2 { alg, version, params, hash, .. } => {
                 *alg != Algorithm::Argon2id
                     || *version != Version::V0x13
@@ -182,35 +271,49 @@ impl PasswordHasher {
                     || hash.len() != OUTPUT_LEN
             }
             Stored::Scrypt { .. } => true,
-        };
-        let pwd: String = password.nfkc().collect();
-        let matched = self.run(move |ws| stored.matches(ws, &pwd)).await??;
-        Ok(if matched { Verified::Match { needs_rehash } } else { Verified::Mismatch })
+        }
     }
 
-    /// Spends what a real argon2id verification with the configured parameters costs, for requests
-    /// about unknown users, so response time does not reveal whether an account exists.
-    pub async fn dummy_verify(&self, password: &str) -> Result<(), PasswordError> {
-        let len = password.len().min(MAX_INPUT_BYTES);
-        let pwd = password.as_bytes()[..len].to_vec();
-        let ctx = Argon2::new(Algorithm::Argon2id, Version::V0x13, self.inner.params.clone());
-        let outcome = self
+    /// What a real argon2id verification with the configured parameters computes, against a hash
+    /// nobody's password produces; only its cost matters.
+    fn dummy(&self) -> Stored {
+        Stored::Argon2 {
+            alg: Algorithm::Argon2id,
+            version: Version::V0x13,
+            params: self.inner.params.clone(),
+            salt: b"portcullis-dummy".to_vec(),
+            hash: vec![0; OUTPUT_LEN],
+        }
+    }
+
+    /// Runs `stored.matches` on the pool and records its execution time (measured on the worker,
+    /// so queue wait is left out) for its kind.
+    async fn timed_match(&self, stored: Stored, password: &str) -> Result<(Result<bool, PasswordError>, Duration), PasswordError> {
+        let kind = stored.kind();
+        let pwd: String = password.nfkc().collect();
+        let (matched, took) = self
             .run(move |ws| {
-                let mut out = [0u8; OUTPUT_LEN];
-                // Fixed salt: the result is thrown away, only the cost matters.
-                let ok = ws.argon2(&ctx, &pwd, b"portcullis-dummy", &mut out).is_ok();
-                // Mirror the comparison a real verify does.
-                ok && ct_eq(&out, &[0u8; OUTPUT_LEN])
+                let start = Instant::now();
+                let matched = stored.matches(ws, &pwd);
+                (matched, start.elapsed())
             })
-            .await;
-        match outcome {
-            // A full queue answers as it would for a real account.
-            Err(PasswordError::Busy) => Err(PasswordError::Busy),
-            Err(e) => {
-                tracing::warn!(error = %e, "dummy password verification did not run");
-                Ok(())
-            }
-            Ok(_) => Ok(()),
+            .await?;
+        // A hash argon2 refuses fails before doing the work: that time says nothing of the kind.
+        if matched.is_ok() {
+            self.inner.costs.record(kind, took);
+        }
+        Ok((matched, took))
+    }
+
+    /// Times one Better Auth scrypt computation on the pool, once per pool (retried by the next
+    /// call if the pool refused it), so the floor covers scrypt before any scrypt account is met.
+    async fn time_scrypt_once(&self) {
+        let timed = self.inner.scrypt_timed.get_or_try_init(|| async {
+            let probe = Stored::Scrypt { salt: "0".repeat(32), key: vec![0; SCRYPT_KEY_LEN] };
+            self.timed_match(probe, "portcullis-scrypt-probe").await.map(|_| ())
+        });
+        if let Err(e) = timed.await {
+            tracing::warn!(error = %e, "could not time scrypt for the sign-in timing floor");
         }
     }
 
@@ -401,6 +504,13 @@ enum Stored {
 }
 
 impl Stored {
+    fn kind(&self) -> Kind {
+        match self {
+            Stored::Argon2 { params, .. } => Kind::Argon2 { m: params.m_cost(), t: params.t_cost(), p: params.p_cost() },
+            Stored::Scrypt { .. } => Kind::Scrypt,
+        }
+    }
+
     fn parse(s: &str) -> Result<Self, PasswordError> {
         if s.len() > MAX_STORED_LEN {
             return Err(PasswordError::Malformed);
@@ -521,7 +631,8 @@ mod tests {
         let phc = h.hash("password123").await.unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
         assert_eq!(h.verify(&phc, "password123").await.unwrap(), Verified::Match { needs_rehash: false });
-        h.dummy_verify("password123").await.unwrap();
+        assert_eq!(h.verify_padded(None, "password123").await.unwrap(), Verified::Mismatch);
+        assert_eq!(h.verify_padded(Some(&phc), "password123").await.unwrap(), Verified::Match { needs_rehash: false });
     }
 
     #[tokio::test]
@@ -553,8 +664,50 @@ mod tests {
         let long = "x".repeat(MAX_INPUT_BYTES + 1);
         assert!(matches!(h.hash(&long).await, Err(PasswordError::TooLong)));
         assert!(matches!(h.verify(BA_HASH, &long).await, Err(PasswordError::TooLong)));
-        h.dummy_verify(&long).await.unwrap(); // must not panic
+        assert!(matches!(h.verify_padded(None, &long).await, Err(PasswordError::TooLong)));
         assert!(h.hash(&"x".repeat(MAX_INPUT_BYTES)).await.is_ok());
+    }
+
+    /// Time of `f`'s future, the shortest of `n` runs (a busy machine only makes a run longer).
+    async fn fastest<F: std::future::Future>(n: usize, mut f: impl FnMut() -> F) -> Duration {
+        let mut best = Duration::MAX;
+        for _ in 0..n {
+            let t = Instant::now();
+            f().await;
+            best = best.min(t.elapsed());
+        }
+        best
+    }
+
+    #[tokio::test]
+    async fn padded_checks_cost_what_the_costliest_kind_costs() {
+        // Small argon2 parameters: an argon2id check is many times cheaper than Better Auth's scrypt.
+        let h = small();
+        // Before any scrypt hash was seen: the first check already waits for scrypt's cost.
+        let unknown_first = fastest(1, || h.verify_padded(None, "password123")).await;
+        let scrypt = fastest(3, || async { assert_eq!(h.verify_padded(Some(BA_HASH), "wrong").await.unwrap(), Verified::Mismatch) }).await;
+        let unknown = fastest(3, || async { assert_eq!(h.verify_padded(None, "password123").await.unwrap(), Verified::Mismatch) }).await;
+        let argon2 = h.hash("password123").await.unwrap();
+        let wrong = fastest(3, || async { assert_eq!(h.verify_padded(Some(&argon2), "wrong").await.unwrap(), Verified::Mismatch) }).await;
+        let unreadable =
+            fastest(3, || async { assert!(matches!(h.verify_padded(Some("nope"), "pw").await, Err(PasswordError::Malformed))) }).await;
+        for (what, t) in [("first unknown", unknown_first), ("unknown", unknown), ("argon2 mismatch", wrong), ("unreadable", unreadable)] {
+            assert!(t.as_secs_f64() >= 0.7 * scrypt.as_secs_f64(), "{what} took {t:?}, a scrypt mismatch {scrypt:?}");
+        }
+        // A match is answered as soon as it is known, and still asks for the upgrade.
+        assert_eq!(h.verify_padded(Some(BA_HASH), "password123").await.unwrap(), Verified::Match { needs_rehash: true });
+        assert_eq!(h.verify_padded(Some(&argon2), "password123").await.unwrap(), Verified::Match { needs_rehash: false });
+        assert!(h.inner.costs.floor() > Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn matches_never_wait_for_the_scrypt_timing() {
+        let h = small();
+        let phc = h.hash("pw").await.unwrap();
+        assert_eq!(h.verify_padded(Some(&phc), "pw").await.unwrap(), Verified::Match { needs_rehash: false });
+        assert!(!h.inner.scrypt_timed.initialized(), "no scrypt (32 MiB) while every sign-in succeeds");
+        assert_eq!(h.verify_padded(Some(&phc), "px").await.unwrap(), Verified::Mismatch);
+        assert!(h.inner.scrypt_timed.initialized(), "timed at the first check to be padded");
     }
 
     #[tokio::test]
@@ -603,7 +756,7 @@ mod tests {
         }
         assert!(matches!(h.hash("one too many").await, Err(PasswordError::Busy)));
         assert!(matches!(h.verify(BA_HASH, "password123").await, Err(PasswordError::Busy)));
-        assert!(matches!(h.dummy_verify("x").await, Err(PasswordError::Busy)));
+        assert!(matches!(h.verify_padded(None, "x").await, Err(PasswordError::Busy)));
         assert_eq!(h.waiting(), 2, "refused calls leave no trace");
         release.send(()).unwrap();
         blocker.await.unwrap().unwrap();

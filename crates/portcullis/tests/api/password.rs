@@ -13,11 +13,13 @@ async fn sign_in_status(srv: &TestServer, email: &str, password: &str) -> u16 {
     srv.client().post_json("/sign-in/email", json!({"email": email, "password": password})).await.status
 }
 
-/// Requests a reset for `email` and returns the e-mailed token.
+/// Requests a reset for `email` and returns the e-mailed token (of a new e-mail: the answer comes
+/// before the e-mail is written).
 async fn reset_token(srv: &TestServer, email: &str) -> String {
+    let before: Vec<Value> = srv.outbox(email).await.into_iter().map(|m| m["token"].clone()).collect();
     let r = srv.client().post_json("/request-password-reset", json!({"email": email, "redirectTo": "/reset"})).await;
     r.expect_status(200);
-    let mail = srv.mail_of_kind(email, "reset-password").await;
+    let mail = srv.wait_mail(email, |m| m["kind"] == "reset-password" && !before.contains(&m["token"])).await;
     mail["token"].as_str().expect("token in the outbox").to_string()
 }
 
@@ -95,6 +97,66 @@ both!(request_password_reset_answers_the_same, |srv| async move {
     let r = srv.client().post_json("/request-password-reset", json!({"email": u.email, "redirectTo": "https://evil.example/x"})).await;
     r.expect_error(403, "INVALID_REDIRECT_URL", "Invalid redirectURL");
     srv.client().post_json("/request-password-reset", json!({"email": "nope"})).await.expect_code(400, "VALIDATION_ERROR");
+});
+
+/// A connection of its own holding the lock a reset request's token row needs, until released.
+/// PostgreSQL: an exclusive lock on the verification table. SQLite locks the whole file, not a
+/// table, so there it is the database's write lock (`BEGIN IMMEDIATE`): the server's insert waits
+/// in its busy handler (10 s) while reads go on (WAL).
+enum HeldLock {
+    Postgres(sqlx::PgConnection),
+    Sqlite(sqlx::SqliteConnection),
+}
+
+impl HeldLock {
+    async fn take(srv: &TestServer) -> HeldLock {
+        use sqlx::{Connection, Executor};
+        let url = &srv.config.database_url;
+        match srv.backend {
+            Backend::Postgres => {
+                let mut c = sqlx::PgConnection::connect(url).await.expect("connect");
+                c.execute(r#"BEGIN; LOCK TABLE "verification" IN ACCESS EXCLUSIVE MODE"#).await.expect("lock the table");
+                HeldLock::Postgres(c)
+            }
+            Backend::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(url).await.expect("connect");
+                c.execute("BEGIN IMMEDIATE").await.expect("take the write lock");
+                HeldLock::Sqlite(c)
+            }
+        }
+    }
+
+    async fn release(self) {
+        use sqlx::Executor;
+        match self {
+            HeldLock::Postgres(mut c) => c.execute("COMMIT").await.map(|_| ()),
+            HeldLock::Sqlite(mut c) => c.execute("COMMIT").await.map(|_| ()),
+        }
+        .expect("release the lock");
+    }
+}
+
+both!(reset_request_answers_before_its_database_work, |srv| async move {
+    // Unknown and known addresses must cost the same: the answer may not wait for the token row
+    // (or the e-mail) that only a known address gets.
+    let u = srv.user("locked").await;
+    let held = HeldLock::take(&srv).await;
+    let c = srv.client();
+    // Not a timing measurement: without the fix the request waits as long as the lock is held.
+    let answered =
+        tokio::time::timeout(std::time::Duration::from_secs(5), c.post_json("/request-password-reset", json!({"email": u.email}))).await;
+    let mailed_while_locked = srv.outbox(&u.email).await.into_iter().any(|m| m["kind"] == "reset-password");
+    held.release().await;
+    let r = answered.expect("the reset request is answered while its token row cannot be written");
+    r.expect_status(200);
+    assert_eq!(r.json(), &json!({"status": true, "message": RESET_MESSAGE}));
+    assert!(!mailed_while_locked, "the lock held the work back");
+    // Once the lock is gone the work completes: the e-mail arrives and its token works.
+    let mail = srv.mail_of_kind(&u.email, "reset-password").await;
+    let token = mail["token"].as_str().expect("a token");
+    let r = srv.client().post_json("/reset-password", json!({"token": token, "newPassword": "after-the-lock-1"})).await;
+    r.expect_status(200);
+    srv.sign_in(&u.email, "after-the-lock-1").await;
 });
 
 both!(reset_link_redirects_with_token, |srv| async move {

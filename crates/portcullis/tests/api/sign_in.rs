@@ -55,6 +55,52 @@ both!(wrong_password_and_unknown_email_look_the_same, |srv| async move {
     r.expect_error(401, "INVALID_EMAIL_OR_PASSWORD", "Invalid email or password");
 });
 
+/// Better Auth's scrypt of "password123" (spec §15.2): several times the cost of the tests' argon2id.
+const SCRYPT_HASH: &str = "0123456789abcdef0123456789abcdef:e8b256b6f9f4b1641136a66d4a26ba41a47b6c8c9bad6aa4145559ffda45ece1f0f16dec8482a3e5545feada0ba62f2b05eeb943b750c9396874e1762c78d27d";
+
+/// The answer time of a wrong-password sign-in as `email`.
+async fn failed_sign_in(srv: &TestServer, email: &str) -> std::time::Duration {
+    let c = srv.client();
+    let t = std::time::Instant::now();
+    let r = c.post_json("/sign-in/email", json!({"email": email, "password": "wrong-password-123"})).await;
+    let took = t.elapsed();
+    r.expect_error(401, "INVALID_EMAIL_OR_PASSWORD", "Invalid email or password");
+    took
+}
+
+both!(
+    unknown_email_costs_as_much_as_a_better_auth_scrypt_account,
+    // Hashing at normal priority: the test measures the padding, and idle-priority hashing on a
+    // machine busy with other tests would make the scrypt figure swing far more.
+    config = |c| c.password_hashing.priority = portcullis::crypto::password::Priority::Normal,
+    |srv| async move {
+        // A migrated Better Auth user: its scrypt hash costs several times the (small) argon2id
+        // check an unknown address used to cost, so the answer time gave migrated users away.
+        let u = srv.user("migrated").await;
+        let planted = format!(r#"update "account" set "password" = '{SCRYPT_HASH}' where "userId" = '{}'"#, u.id);
+        assert_eq!(srv.sql(&planted).await, 1);
+        // An unknown address first: the padding must be right before any scrypt account signs in.
+        let unknown_first = failed_sign_in(&srv, "nobody@example.com").await;
+        // Then taken in turns, so both see the same load; the shortest of each is the fairest figure
+        // (a busy machine only ever makes one longer).
+        let (mut scrypt, mut unknown) = (std::time::Duration::MAX, std::time::Duration::MAX);
+        for _ in 0..3 {
+            scrypt = scrypt.min(failed_sign_in(&srv, &u.email).await);
+            unknown = unknown.min(failed_sign_in(&srv, "nobody-else@example.com").await);
+        }
+        // Only a lower bound is asserted: padding guarantees it, while an upper bound would depend
+        // on how busy the machine is.
+        for (what, t) in [("the first unknown e-mail", unknown_first), ("an unknown e-mail", unknown)] {
+            assert!(
+                t.as_secs_f64() >= 0.7 * scrypt.as_secs_f64(),
+                "{what} answered in {t:?}, a wrong password for the scrypt account in {scrypt:?}"
+            );
+        }
+        // The right password is still accepted (and answered without padding).
+        srv.sign_in(&u.email, "password123").await;
+    }
+);
+
 both!(invalid_email_and_missing_fields, |srv| async move {
     let c = srv.client();
     c.post_json("/sign-in/email", json!({"email": "not-an-email", "password": PASSWORD})).await.expect_error(

@@ -215,3 +215,39 @@ both!(sends_verification_on_sign_up_when_asked, config = |c| c.email_verificatio
     assert!(url.starts_with(&prefix), "{url}");
     assert!(url.ends_with("&callbackURL=%2Fwelcome"), "{url}");
 });
+
+/// With enumeration-safe sign-up (require_email_verification, or auto_sign_in off), a sign-up for
+/// an address that exists answers exactly what a new sign-up answers, every echoed field (`image`
+/// too) included: only the fresh id and timestamps differ.
+async fn duplicate_sign_up_echoes_what_a_new_one_does(srv: TestServer) {
+    let body = json!({"name": "Dee", "email": "Dee@Example.com", "password": PASSWORD, "image": "https://example.com/dee.png"});
+    let new = srv.client().post_json("/sign-up/email", body.clone()).await;
+    new.expect_status(200);
+    let dup = srv.client().post_json("/sign-up/email", body).await;
+    dup.expect_status(200);
+    assert_eq!(srv.count(r#"select count(*) from "user""#).await, 1, "the second is synthetic");
+    assert_eq!(key_order(&new.text), key_order(&dup.text));
+    assert_eq!(key_order(&member(&new.text, "user")), key_order(&member(&dup.text, "user")));
+    let without_fresh = |v: &serde_json::Value| {
+        let mut v = v.clone();
+        for k in ["id", "createdAt", "updatedAt"] {
+            v["user"].as_object_mut().expect("a user object").remove(k);
+        }
+        v
+    };
+    assert_eq!(without_fresh(new.json()), without_fresh(dup.json()));
+    assert_eq!(dup.json()["user"]["image"], "https://example.com/dee.png");
+    assert_eq!(dup.json()["user"]["email"], "dee@example.com");
+    assert_user_shape(&dup.json()["user"]);
+    assert_ne!(new.json()["user"]["id"], dup.json()["user"]["id"]);
+}
+
+both!(
+    existing_address_answers_like_a_new_one_when_verification_is_required,
+    config = |c| c.email_and_password.require_email_verification = true,
+    duplicate_sign_up_echoes_what_a_new_one_does
+);
+
+both!(existing_address_answers_like_a_new_one_without_auto_sign_in, config = |c| c.email_and_password.auto_sign_in = false, |srv| {
+    duplicate_sign_up_echoes_what_a_new_one_does(srv)
+});

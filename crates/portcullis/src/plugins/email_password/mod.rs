@@ -62,7 +62,10 @@ pub fn check_max_length(auth: &Auth, password: &str) -> ApiResult<()> {
     Ok(())
 }
 
-/// Verifies `password` against the user's credential account.
+/// Verifies `password` against the user's credential account. Callers are signed in as that
+/// user, so the account exists and its owner learns nothing from the timing (which kind of hash
+/// they hold, whether they have a password: the error code says so anyway); hence the unpadded
+/// `verify`, not sign-in's `verify_padded`.
 pub async fn check_password(auth: &Auth, user_id: &str, password: &str) -> ApiResult<()> {
     check_max_length(auth, password)?;
     let account = auth.store.find_credential_account(user_id).await?;

@@ -6,7 +6,7 @@ use crate::crypto;
 use crate::error::{codes, ApiError, ApiResult};
 use crate::http::body::Body;
 use crate::http::reply::Reply;
-use crate::mail::{self, templates};
+use crate::mail::templates;
 use crate::session::{self, RequestMeta, SensitiveSession};
 use crate::store::model::{Account, Verification};
 use axum::extract::{Path, Query, State};
@@ -55,29 +55,44 @@ pub async fn request_reset(State(auth): State<Auth>, body: Body) -> ApiResult<Re
     }
     let f = body.object()?;
     let email = f.email("email")?.to_lowercase();
-    let redirect_to = f.opt_str("redirectTo")?;
-    let answer = json!({"status": true, "message": "If this email exists in our system, check your email for the reset link"});
-    let Some(user) = auth.store.find_user_by_email(&email).await? else {
-        // Comparable work for an unknown address: one more lookup, no e-mail.
-        let _ = auth.store.find_verification("dummy-verification-token").await?;
-        return Ok(Reply::json(&answer));
+    let redirect_to = f.opt_str("redirectTo")?.map(str::to_string);
+    // Answer first, the same for every address: the look-up, the token row and the e-mail happen
+    // afterwards, so neither their cost nor a slow or locked table shows in the response time.
+    auth.background.spawn("password reset e-mail", send_reset(auth.clone(), email, redirect_to));
+    Ok(Reply::json(&json!({"status": true, "message": "If this email exists in our system, check your email for the reset link"})))
+}
+
+/// The work behind a reset request: for a known address, a single-use token row and the e-mail
+/// with its link; for an unknown one, nothing. Failures are logged (nobody waits for them).
+async fn send_reset(auth: Auth, email: String, redirect_to: Option<String>) {
+    let user = match auth.store.find_user_by_email(&email).await {
+        Ok(Some(u)) => u,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "password reset: could not look up the address");
+            return;
+        }
     };
     let now = auth.now();
     let token = crypto::random_id(24);
     let expires = Duration::seconds(auth.config.email_and_password.reset_password_token_expires_in as i64);
-    auth.store
-        .create_verification(&Verification {
-            id: crypto::random_id(32),
-            identifier: format!("{RESET_PREFIX}{token}"),
-            value: user.id.clone(),
-            expires_at: now + expires,
-            created_at: now,
-            updated_at: now,
-        })
-        .await?;
-    let url = format!("{}/reset-password/{token}?callbackURL={}", auth.auth_url, redirect_to.map(encode).unwrap_or_default());
-    mail::spawn_send(auth.mailer.clone(), templates::reset_password(&auth.config.app_name, &user.email, &url, &token));
-    Ok(Reply::json(&answer))
+    let row = Verification {
+        id: crypto::random_id(32),
+        identifier: format!("{RESET_PREFIX}{token}"),
+        value: user.id.clone(),
+        expires_at: now + expires,
+        created_at: now,
+        updated_at: now,
+    };
+    if let Err(e) = auth.store.create_verification(&row).await {
+        tracing::warn!(error = %e, "password reset: could not store the token");
+        return;
+    }
+    let url = format!("{}/reset-password/{token}?callbackURL={}", auth.auth_url, redirect_to.as_deref().map(encode).unwrap_or_default());
+    let mail = templates::reset_password(&auth.config.app_name, &user.email, &url, &token);
+    if let Err(e) = auth.mailer.send(mail).await {
+        tracing::warn!(to = %user.email, kind = "reset-password", error = %e, "sending e-mail failed");
+    }
 }
 
 /// `encodeURIComponent`.

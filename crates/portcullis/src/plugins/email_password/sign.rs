@@ -51,11 +51,10 @@ pub async fn sign_up(State(auth): State<Auth>, meta: RequestMeta, headers: Heade
         if !enumeration_safe {
             return Err(codes::USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL);
         }
-        // Same work and the same answer as a real sign-up, so the response reveals nothing.
+        // Same work and the same answer as a real sign-up (every field it would echo, `image`
+        // included, as Better Auth's synthetic user), so the response reveals nothing.
         let _ = super::hash(&auth, password).await?;
-        let mut fake = new_user();
-        fake.image = None;
-        return Ok(Reply::json(&SignUpOut { token: None, user: &fake }));
+        return Ok(Reply::json(&SignUpOut { token: None, user: &new_user() }));
     }
 
     let hash = super::hash(&auth, password).await?;
@@ -104,20 +103,28 @@ pub async fn sign_in(State(auth): State<Auth>, meta: RequestMeta, headers: Heade
     }
     let email = email.to_lowercase();
 
+    // Response time must not tell which addresses exist, nor which hash an account holds: the
+    // same two reads either way (an unknown address looks up the credential account of an id
+    // nobody has), then a check padded to the cost of the costliest kind of hash
+    // (`verify_padded`, see crypto::password's "Timing").
     let user = auth.store.find_user_by_email(&email).await?;
-    let account = match &user {
-        Some(u) => auth.store.find_credential_account(&u.id).await?,
-        None => None,
-    };
-    let (Some(user), Some(account), Some(hash)) = (user, account.clone(), account.and_then(|a| a.password)) else {
-        // Cost the same as a wrong password, so response time does not reveal which emails exist.
-        auth.hasher.dummy_verify(password).await.map_err(|_| super::busy())?;
+    let nobody = crypto::random_id(32);
+    let account = auth.store.find_credential_account(user.as_ref().map_or(nobody.as_str(), |u| u.id.as_str())).await?;
+    let hash = account.as_ref().filter(|_| user.is_some()).and_then(|a| a.password.as_deref());
+    let verified = auth.hasher.verify_padded(hash, password).await;
+    let (Some(user), Some(account), Some(hash)) = (user, account.as_ref(), hash) else {
+        match verified {
+            // A full queue answers the same for every address.
+            Err(PasswordError::Busy) => return Err(super::busy()),
+            Err(e) => tracing::warn!(error = %e, "dummy password verification did not run"),
+            Ok(_) => {}
+        }
         return Err(codes::INVALID_EMAIL_OR_PASSWORD);
     };
-    match auth.hasher.verify(&hash, password).await {
+    match verified {
         Ok(Verified::Match { needs_rehash }) => {
             if needs_rehash {
-                upgrade_hash(&auth, &account.id, &hash, password);
+                upgrade_hash(&auth, &account.id, hash, password);
             }
         }
         Ok(Verified::Mismatch) => return Err(codes::INVALID_EMAIL_OR_PASSWORD),
