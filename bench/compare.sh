@@ -14,6 +14,12 @@
 #   pc-redis              Portcullis with Redis secondary storage, sessions also in PostgreSQL
 #   peer-jwt / pc-jwt     the jwt plugin on: every get-session answer carries a freshly signed
 #                         `set-auth-jwt` (EdDSA), the peer's default configuration
+#   pc-base               pc-db run with BASE_BIN, a portcullis binary built from an earlier commit
+#                         (workloads WORKLOADS_BASE, default "a c"): a change's before/after in one
+#                         run, e.g. CONFIGS="pc-base pc-db pc-base pc-db" (interleaved against drift)
+#   pc-flood              the mixed workload with 256 sign-in connections against a hashing queue of
+#                         16 (password_hashing.max_queue): get-session while sign-ins are refused
+#                         with 503 SERVER_BUSY (not in the default CONFIGS)
 # The db configurations run every workload; the others only the ones they change (WORKLOADS_*).
 # Each runs ../shared/peer/bench/run.sh (get-session DB path, get-session cookie-cache path,
 # sign-in, sign-up, get-session while sign-ins run), then bench/coldstart.sh for both servers
@@ -91,7 +97,7 @@ run_pc() { # label, env...; WORKLOADS: groups of run.sh workloads separated by '
   local label=$1; shift
   local url; fresh_db bench_pc
   env "$@" RUST_LOG=warn DATABASE_URL="$url" BETTER_AUTH_SECRET="$SECRET" BETTER_AUTH_URL="http://127.0.0.1:$PORT_PC" \
-    "$bin" serve --listen "127.0.0.1:$PORT_PC" >"$work/pc.log" 2>&1 &
+    "${PC_BIN:-$bin}" serve --listen "127.0.0.1:$PORT_PC" >"$work/pc.log" 2>&1 &
   local pid=$!; pids+=("$pid"); echo "$pid" >"$work/pid"
   wait_ok "http://127.0.0.1:$PORT_PC"
   local groups g; IFS='|' read -ra groups <<<"$WORKLOADS"
@@ -114,6 +120,12 @@ for c in $CONFIGS; do
     pc-cc) WORKLOADS="$W_CC" run_pc pc-cc PORTCULLIS_COOKIE_CACHE=true ;;
     pc-redis) WORKLOADS="$W_REDIS" run_pc pc-redis PORTCULLIS_COOKIE_CACHE=false REDIS_URL=redis://127.0.0.1:6379 PORTCULLIS_STORE_SESSION_IN_DATABASE=true ;;
     pc-jwt) WORKLOADS="$W_JWT" run_pc pc-jwt PORTCULLIS_COOKIE_CACHE=false PORTCULLIS_JWT=true ;;
+    pc-base)
+      [ -x "${BASE_BIN:-}" ] || { echo "pc-base needs BASE_BIN=<portcullis binary of the base commit>" >&2; exit 2; }
+      PC_BIN="$BASE_BIN" WORKLOADS="${WORKLOADS_BASE:-a c}" run_pc pc-base PORTCULLIS_COOKIE_CACHE=false ;;
+    pc-flood)
+      printf '[password_hashing]\nmax_queue = 16\n' >"$work/flood.toml"
+      C_SIGNIN=256 WORKLOADS=e run_pc pc-flood PORTCULLIS_COOKIE_CACHE=false PORTCULLIS_CONFIG="$work/flood.toml" ;;
     *) echo "unknown configuration $c" >&2; exit 2 ;;
   esac
 done

@@ -402,6 +402,9 @@ pub struct ServerConfig {
     pub keep_alive_timeout: u64,
     /// Open connections at most; further clients wait in the listen backlog until one closes.
     pub max_connections: usize,
+    /// Open connections from one client address (IPv6 per `advanced.ipv6_subnet`) at most; more
+    /// are closed at once. Trusted proxies are not counted.
+    pub max_connections_per_ip: usize,
     /// Largest request head (request line and headers), in bytes; larger gets a 431.
     pub max_header_bytes: usize,
     /// On SIGTERM/SIGINT, how long open requests may take to finish before the server exits.
@@ -415,6 +418,7 @@ impl Default for ServerConfig {
             request_timeout: 30,
             keep_alive_timeout: 5,
             max_connections: 4096,
+            max_connections_per_ip: 256,
             max_header_bytes: 16 * 1024,
             shutdown_grace: 10,
         }
@@ -645,6 +649,21 @@ impl Config {
                 "PRODUCTION MODE WITH AN http:// BASE URL ({}): cookies are sent without the Secure flag and can leak over plain HTTP. Use an https:// BETTER_AUTH_URL.",
                 self.base_url.as_deref().unwrap_or_default()
             ));
+        }
+        let sv = &self.server;
+        for (key, v) in [
+            ("header_read_timeout", sv.header_read_timeout),
+            ("body_read_timeout", sv.body_read_timeout),
+            ("request_timeout", sv.request_timeout),
+            ("keep_alive_timeout", sv.keep_alive_timeout),
+            ("shutdown_grace", sv.shutdown_grace),
+        ] {
+            if v > 86_400 {
+                return Err(ConfigError::Invalid(format!("server.{key} is {v} s; at most 86400 (one day)")));
+            }
+        }
+        if sv.max_connections == 0 || sv.max_connections_per_ip == 0 {
+            return Err(ConfigError::Invalid("server.max_connections and server.max_connections_per_ip must be at least 1".into()));
         }
         if self.mail.dev_outbox == Some(true) {
             if self.production {

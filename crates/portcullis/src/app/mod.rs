@@ -7,6 +7,7 @@
 
 pub mod background;
 mod capability;
+pub mod request_task;
 pub(crate) mod router;
 mod serve;
 
@@ -70,6 +71,8 @@ pub struct AuthState {
     pub secondary: Option<Secondary>,
     /// Secondary-storage failures (`failures`) and state, also when none is configured (all zero).
     pub secondary_health: Arc<Health>,
+    /// Requests still running after their client stopped waiting (see [`request_task`]).
+    pub detached: request_task::Detached,
     /// Rate-limit counters that could not be read or written (`errors`), whatever the storage.
     pub rate_limit_health: Arc<RateLimitHealth>,
     /// Work done after answering (password-reset look-ups and e-mail), bounded.
@@ -249,6 +252,7 @@ impl AuthBuilder {
             sessions,
             secondary,
             secondary_health,
+            detached: request_task::Detached::default(),
             rate_limit_health: Arc::default(),
             background: background::Background::default(),
         }));

@@ -27,7 +27,7 @@ pub fn build(auth: Auth) -> Router {
     let mount = auth.config.mount_path();
     let mut app = if mount.is_empty() || mount == "/" { api } else { Router::new().nest(&mount, api) };
     if let (Some(outbox), true) = (&auth.outbox, auth.config.dev_outbox_enabled()) {
-        app = app.merge(crate::mail::outbox::router(outbox.clone()));
+        app = app.merge(crate::mail::outbox::router(outbox.clone(), auth.config.mail.dev_outbox_allow_remote));
     }
     app.fallback(not_found)
 }
@@ -40,40 +40,20 @@ async fn not_found() -> Response {
 #[derive(Debug, Clone)]
 pub struct ClientIp(pub Option<String>);
 
+/// Checks and handler run to their end in a task of their own (`request_task`), bounded by
+/// `server.request_timeout`; then every capability sees the response.
 async fn pipeline(State(auth): State<Auth>, req: Request, next: Next) -> Response {
     let path = req.uri().path().trim_end_matches('/').to_string();
-    let limit = secs(auth.config.server.request_timeout);
-    let mut res = if req.method() == Method::GET {
-        // Reads are safe to cancel: a timed-out GET is simply dropped.
-        let run = async {
+    let run = {
+        let auth = auth.clone();
+        async move {
             match checks(&auth, req).await {
                 Ok(req) => next.run(req).await,
                 Err(res) => res,
             }
-        };
-        within(limit, run).await.unwrap_or_else(|| codes::SERVICE_TIMEOUT.retry_after(1).into_response())
-    } else {
-        // A write that times out is not cut in half (e.g. a session revoked in the database but
-        // not yet in secondary storage): it is handed to a task of its own to finish while the
-        // client gets its 503. A client that goes away still cancels it, as before.
-        let mut run = Box::pin({
-            let auth = auth.clone();
-            async move {
-                match checks(&auth, req).await {
-                    Ok(req) => next.run(req).await,
-                    Err(res) => res,
-                }
-            }
-        });
-        match within(limit, &mut run).await {
-            Some(res) => res,
-            None => {
-                tracing::warn!(path = %path, "request exceeded server.request_timeout; it finishes in the background");
-                tokio::spawn(run);
-                codes::SERVICE_TIMEOUT.retry_after(1).into_response()
-            }
         }
     };
+    let mut res = super::request_task::run_to_end(&auth.detached, secs(auth.config.server.request_timeout), run).await;
     for c in &auth.capabilities {
         c.on_response(&auth, &path, &mut res).await;
     }

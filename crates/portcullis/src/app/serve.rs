@@ -6,12 +6,19 @@
 //!
 //! ```text
 //!  accept ──(a permit of max_connections; beyond it clients wait in the kernel backlog)
-//!    │
+//!    │       (at most max_connections_per_ip from one client, trusted proxies exempt; more are
+//!    │        closed at once)
 //!    ├─ request head: complete within header_read_timeout, at most max_header_bytes (hyper)
 //!    ├─ request body: within body_read_timeout            (router: 408 REQUEST_TIMEOUT)
 //!    ├─ whole request: within request_timeout             (router: 503 SERVICE_TIMEOUT)
-//!    └─ idle between requests: closed after keep_alive_timeout (the watchdog below)
+//!    ├─ idle between requests: closed after keep_alive_timeout (the watchdog below)
+//!    └─ closing: a connection asked to close (idle, or the server shutting down) gets
+//!       CLOSE_GRACE to flush its last answer, then is dropped
 //! ```
+//!
+//! The last step matters for a client that never reads: its answers fill the socket buffers, the
+//! write never completes, and without a deadline the connection (and its slot) would be held for
+//! good.
 //!
 //! The header timer of hyper starts as soon as a connection waits for a request head, so it also
 //! bounds an idle keep-alive connection; the watchdog closes idle connections earlier
@@ -37,6 +44,11 @@ use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
 use tower::ServiceExt;
 
+/// How long a connection asked to close may take to flush what it still has to send.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+/// Longest configurable server duration (one day), so deadlines never overflow.
+pub const MAX_SERVER_SECONDS: u64 = 86_400;
+
 /// Listens on `config.listen` and serves until SIGINT or SIGTERM.
 pub async fn serve(auth: Auth) -> std::io::Result<()> {
     let listener = TcpListener::bind(auth.config.listen).await?;
@@ -59,6 +71,7 @@ pub async fn serve_until(auth: Auth, listener: TcpListener, stop: impl Future<Ou
     tracing::info!("portcullis listening on http://{addr} (auth routes at {})", auth.auth_url);
     let router = auth.router();
     let slots = Arc::new(Semaphore::new(max));
+    let per_ip = Arc::new(PerIp::new(cfg.max_connections_per_ip));
     let (closing_tx, closing) = watch::channel(false);
     tokio::pin!(stop);
     loop {
@@ -78,17 +91,23 @@ pub async fn serve_until(auth: Auth, listener: TcpListener, stop: impl Future<Ou
             },
             () = &mut stop => break,
         };
+        let counted = if auth.ip_policy.is_trusted(peer.ip()) { None } else { Some(auth.ip_policy.client_key(peer.ip())) };
+        let Some(held) = PerIp::admit(&per_ip, counted) else {
+            // One client already holds its share: close at once (dropping the stream).
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let conn = Connection { router: router.clone(), cfg: cfg.clone(), peer, closing: closing.clone() };
         tokio::spawn(async move {
             conn.run(stream).await;
-            drop(permit);
+            drop((held, permit));
         });
     }
     tracing::info!("shutting down: no new connections; open requests get {} s", cfg.shutdown_grace);
     let _ = closing_tx.send(true);
     let all = u32::try_from(max).unwrap_or(u32::MAX);
-    if tokio::time::timeout(Duration::from_secs(cfg.shutdown_grace), slots.acquire_many(all)).await.is_err() {
+    let grace = Duration::from_secs(cfg.shutdown_grace.min(MAX_SERVER_SECONDS));
+    if tokio::time::timeout(grace, slots.acquire_many(all)).await.is_err() {
         tracing::warn!("connections still open after the shutdown grace period; exiting anyway");
     }
     Ok(())
@@ -137,13 +156,21 @@ impl Connection {
         };
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new()).keep_alive(true).max_buf_size(self.cfg.max_header_bytes.max(8192));
-        http.header_read_timeout((self.cfg.header_read_timeout > 0).then(|| Duration::from_secs(self.cfg.header_read_timeout)));
+        let header_read = self.cfg.header_read_timeout.min(MAX_SERVER_SECONDS);
+        http.header_read_timeout((header_read > 0).then(|| Duration::from_secs(header_read)));
         http.max_header_size(self.cfg.max_header_bytes);
         let conn = http.serve_connection(TokioIo::new(stream), service);
         tokio::pin!(conn);
-        let keep_alive = Duration::from_secs(self.cfg.keep_alive_timeout);
-        let mut ending = false;
+        let keep_alive = Duration::from_secs(self.cfg.keep_alive_timeout.min(MAX_SERVER_SECONDS));
+        // Set once the connection was asked to close: it is dropped if still open then.
+        let mut close_by: Option<Instant> = None;
         loop {
+            let hard_stop = async {
+                match close_by {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 res = conn.as_mut() => {
                     if let Err(e) = res {
@@ -152,16 +179,61 @@ impl Connection {
                     }
                     return;
                 }
-                () = idle(&activity, opened, keep_alive), if !ending && self.cfg.keep_alive_timeout > 0 => {
+                () = idle(&activity, opened, keep_alive), if close_by.is_none() && self.cfg.keep_alive_timeout > 0 => {
                     conn.as_mut().graceful_shutdown();
-                    ending = true;
+                    close_by = Some(Instant::now() + CLOSE_GRACE);
                 }
-                _ = self.closing.changed(), if !ending => {
+                _ = self.closing.changed(), if close_by.is_none() => {
                     conn.as_mut().graceful_shutdown();
-                    ending = true;
+                    close_by = Some(Instant::now() + CLOSE_GRACE);
+                }
+                () = hard_stop => {
+                    tracing::debug!("connection did not close in time (a client that does not read?); dropped");
+                    return;
                 }
             }
         }
+    }
+}
+
+/// Connections open per client (trusted proxies are not counted).
+struct PerIp {
+    max: usize,
+    open: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+}
+
+/// One counted connection; gives its place back when dropped.
+struct Held(Option<(Arc<PerIp>, std::net::IpAddr)>);
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some((per_ip, ip)) = self.0.take() {
+            let mut open = per_ip.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(n) = open.get_mut(&ip) {
+                *n -= 1;
+                if *n == 0 {
+                    open.remove(&ip);
+                }
+            }
+        }
+    }
+}
+
+impl PerIp {
+    fn new(max: usize) -> Self {
+        Self { max: max.max(1), open: Default::default() }
+    }
+
+    /// A place for one more connection from `ip` (`None`: not counted), or `None` when `ip` holds
+    /// its share already.
+    fn admit(this: &Arc<Self>, ip: Option<std::net::IpAddr>) -> Option<Held> {
+        let Some(ip) = ip else { return Some(Held(None)) };
+        let mut open = this.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = open.entry(ip).or_insert(0);
+        if *n >= this.max {
+            return None;
+        }
+        *n += 1;
+        Some(Held(Some((this.clone(), ip))))
     }
 }
 
@@ -227,4 +299,25 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_ip_places_are_counted_and_given_back() {
+        let per_ip = Arc::new(PerIp::new(2));
+        let a: std::net::IpAddr = "203.0.113.1".parse().unwrap();
+        let b: std::net::IpAddr = "203.0.113.2".parse().unwrap();
+        let first = PerIp::admit(&per_ip, Some(a)).unwrap();
+        let _second = PerIp::admit(&per_ip, Some(a)).unwrap();
+        assert!(PerIp::admit(&per_ip, Some(a)).is_none(), "a third from one client is refused");
+        assert!(PerIp::admit(&per_ip, Some(b)).is_some(), "another client has its own share");
+        assert!(PerIp::admit(&per_ip, None).is_some(), "trusted proxies are not counted");
+        drop(first);
+        assert!(PerIp::admit(&per_ip, Some(a)).is_some(), "a closed connection gives its place back");
+        drop(_second);
+        assert!(per_ip.open.lock().unwrap().get(&b).is_none(), "no entry outlives its connections");
+    }
 }

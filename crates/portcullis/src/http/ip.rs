@@ -77,8 +77,21 @@ impl IpPolicy {
         Some(normalize(from_header.unwrap_or(peer), self.ipv6_subnet))
     }
 
-    fn is_trusted(&self, ip: IpAddr) -> bool {
+    /// Whether `ip` is a trusted proxy.
+    pub fn is_trusted(&self, ip: IpAddr) -> bool {
         self.proxies.iter().any(|p| p.contains(ip))
+    }
+
+    /// `ip` as one client: IPv4 as is, IPv6 masked to `ipv6_subnet` bits (one holder of a /64
+    /// has 2^64 addresses), for limits counted per client.
+    pub fn client_key(&self, ip: IpAddr) -> IpAddr {
+        match canonical(ip) {
+            IpAddr::V6(v6) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.ipv6_subnet.min(128))).unwrap_or(0);
+                IpAddr::V6(Ipv6Addr::from(u128::from(v6) & mask))
+            }
+            v4 => v4,
+        }
     }
 
     /// The rightmost hop that is not a trusted proxy. `None` when a hop on the way is malformed

@@ -10,14 +10,15 @@
 //! and never logs message contents.
 
 use super::{Email, MailError, Mailer};
-use axum::extract::{RawQuery, State};
-use axum::http::{header, StatusCode};
+use axum::extract::{ConnectInfo, RawQuery, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -155,11 +156,29 @@ fn append_line(path: &Path, lock_: &Mutex<()>, line: &str) -> std::io::Result<()
 }
 
 /// `GET /__outbox?to=EMAIL`: that address's messages as a JSON array, newest first.
-pub fn router(outbox: Arc<Outbox>) -> Router {
-    Router::new().route("/__outbox", get(list)).with_state(outbox)
+///
+/// Every message in it is a credential, so unless `allow_remote` it answers only a client on this
+/// machine that came straight to the server: the TCP peer is loopback and the request carries no
+/// proxy header. A development server on 127.0.0.1 published through a local reverse proxy or a
+/// tunnel (nginx, ngrok, cloudflared) would otherwise serve it to the world. Anyone else gets the
+/// empty 404 of an unknown route.
+pub fn router(outbox: Arc<Outbox>, allow_remote: bool) -> Router {
+    Router::new().route("/__outbox", get(list)).with_state((outbox, allow_remote))
 }
 
-async fn list(State(outbox): State<Arc<Outbox>>, RawQuery(query): RawQuery) -> Response {
+/// Headers a proxy or tunnel adds to what it forwards.
+const FORWARDING_HEADERS: [&str; 5] = ["forwarded", "x-forwarded-for", "x-real-ip", "cf-connecting-ip", "x-forwarded-host"];
+
+fn from_this_machine(peer: Option<SocketAddr>, headers: &HeaderMap) -> bool {
+    peer.is_some_and(|p| p.ip().is_loopback() || p.ip().to_canonical().is_loopback())
+        && !FORWARDING_HEADERS.iter().any(|h| headers.contains_key(*h))
+}
+
+async fn list(State((outbox, allow_remote)): State<(Arc<Outbox>, bool)>, RawQuery(query): RawQuery, req: Request) -> Response {
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    if !allow_remote && !from_this_machine(peer, req.headers()) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
     let to = query
         .as_deref()
         .and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "to").map(|(_, v)| v.into_owned()))
@@ -200,6 +219,37 @@ mod tests {
             assert!(list[0].get(k).is_some(), "missing {k}");
         }
         assert!(ob.messages_for("nobody@example.com").is_empty());
+    }
+
+    #[tokio::test]
+    async fn only_a_direct_local_client_is_served() {
+        let ob = Arc::new(Outbox::new(None));
+        ob.send(email("a@b.c", "t1")).await.unwrap();
+        let ask = |allow_remote: bool, peer: Option<&str>, header: Option<(&str, &str)>| {
+            let ob = ob.clone();
+            let peer = peer.map(|p| p.parse::<SocketAddr>().unwrap());
+            let header = header.map(|(k, v)| (k.to_string(), v.to_string()));
+            async move {
+                let mut req = Request::get("/__outbox?to=a@b.c");
+                if let Some((k, v)) = header {
+                    req = req.header(k, v);
+                }
+                let mut req = req.body(Body::empty()).unwrap();
+                if let Some(p) = peer {
+                    req.extensions_mut().insert(ConnectInfo(p));
+                }
+                router(ob, allow_remote).oneshot(req).await.unwrap().status()
+            }
+        };
+        assert_eq!(ask(false, Some("127.0.0.1:5000"), None).await, StatusCode::OK);
+        assert_eq!(ask(false, Some("[::1]:5000"), None).await, StatusCode::OK);
+        assert_eq!(ask(false, Some("[::ffff:127.0.0.1]:5000"), None).await, StatusCode::OK);
+        assert_eq!(ask(false, Some("192.0.2.7:5000"), None).await, StatusCode::NOT_FOUND);
+        assert_eq!(ask(false, None, None).await, StatusCode::NOT_FOUND, "unknown peer");
+        for h in FORWARDING_HEADERS {
+            assert_eq!(ask(false, Some("127.0.0.1:5000"), Some((h, "x"))).await, StatusCode::NOT_FOUND, "{h}: a local proxy or tunnel");
+        }
+        assert_eq!(ask(true, Some("192.0.2.7:5000"), Some(("x-forwarded-for", "x"))).await, StatusCode::OK);
     }
 
     #[tokio::test]
@@ -266,18 +316,18 @@ mod tests {
     async fn route_lists_messages_and_requires_to() {
         let ob = Arc::new(Outbox::new(None));
         ob.send(email("a+x@b.c", "t1")).await.unwrap();
-        let (status, ct, body) = get(router(ob.clone()), "/__outbox?to=A%2Bx%40b.c").await;
+        let (status, ct, body) = get(router(ob.clone(), true), "/__outbox?to=A%2Bx%40b.c").await;
         assert_eq!(status, StatusCode::OK);
         assert!(ct.starts_with("application/json"));
         assert_eq!(body.as_array().map(Vec::len), Some(1));
         assert_eq!(body[0]["token"], "t1");
         assert!(body[0]["kind"].as_str().unwrap().contains("reset"));
 
-        let (_, _, empty) = get(router(ob.clone()), "/__outbox?to=none@b.c").await;
+        let (_, _, empty) = get(router(ob.clone(), true), "/__outbox?to=none@b.c").await;
         assert_eq!(empty, json!([]));
 
         for uri in ["/__outbox", "/__outbox?to=", "/__outbox?x=1"] {
-            let (status, ct, body) = get(router(ob.clone()), uri).await;
+            let (status, ct, body) = get(router(ob.clone(), true), uri).await;
             assert_eq!(status, StatusCode::BAD_REQUEST);
             assert!(ct.starts_with("application/json"));
             assert_eq!(body, json!({"message": "to is required", "code": "VALIDATION_ERROR"}));

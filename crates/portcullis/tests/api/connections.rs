@@ -83,6 +83,63 @@ both!(idle_keep_alive_connections_are_closed, config = |c| c.server.keep_alive_t
     assert!(started.elapsed() >= Duration::from_millis(900), "closed too early: {:?}", started.elapsed());
 });
 
+// A client that pipelines requests and never reads its answers stalls the server's writes. With
+// one connection slot, it must lose that slot within keep_alive_timeout plus the close grace (5 s),
+// so the next client is served.
+both!(
+    a_client_that_never_reads_loses_its_connection,
+    config = |c| {
+        c.server.max_connections = 1;
+        c.server.keep_alive_timeout = 1;
+    },
+    |srv| async move {
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.set_recv_buffer_size(4096).unwrap();
+        let stream = sock.connect(addr(&srv).parse().unwrap()).await.unwrap();
+        let (_reader, mut writer) = stream.into_split();
+        let flood = tokio::spawn(async move {
+            let one = b"GET /api/auth/ok HTTP/1.1\r\nHost: x\r\n\r\n".repeat(500);
+            for _ in 0..200 {
+                if writer.write_all(&one).await.is_err() {
+                    return;
+                }
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let started = Instant::now();
+        let r = timeout(Duration::from_secs(15), srv.client().get("/ok")).await.expect("the next client is served");
+        r.expect_status(200);
+        assert!(started.elapsed() < Duration::from_secs(12), "{:?}", started.elapsed());
+        flood.abort();
+    }
+);
+
+both!(
+    one_client_cannot_hold_every_connection,
+    config = |c| {
+        c.server.max_connections_per_ip = 4;
+        c.advanced.trusted_proxies = Some(vec![]); // the test client is not a proxy: it is counted
+    },
+    |srv| async move {
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            held.push(TcpStream::connect(addr(&srv)).await.unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut fifth = TcpStream::connect(addr(&srv)).await.unwrap();
+        let _ = fifth.write_all(b"GET /api/auth/ok HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        let (answer, closed) = read_until_closed(&mut fifth, Duration::from_secs(5)).await;
+        assert!(closed && answer.is_empty(), "a fifth connection from one address is closed at once: {answer:?}");
+        // A closed connection gives its place back.
+        held.pop();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut again = TcpStream::connect(addr(&srv)).await.unwrap();
+        again.write_all(b"GET /api/auth/ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+        let (answer, _) = read_until_closed(&mut again, Duration::from_secs(5)).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+);
+
 both!(a_body_that_never_arrives_is_a_408, config = |c| c.server.body_read_timeout = 1, |srv| async move {
     let mut s = TcpStream::connect(addr(&srv)).await.unwrap();
     let head = format!(
@@ -141,4 +198,28 @@ async fn a_stalled_write_times_out_and_still_completes() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("the sign-up never completed");
+}
+
+// A client that goes away mid-write does not cut the write in half either: it runs to its end.
+#[tokio::test]
+async fn a_client_that_leaves_mid_write_does_not_cut_it() {
+    use sqlx::Connection;
+    let srv = TestServer::start(Backend::Postgres, |_| {}).await;
+    let mut locker = sqlx::PgConnection::connect(&srv.config.database_url).await.unwrap();
+    sqlx::query("begin").execute(&mut locker).await.unwrap();
+    sqlx::query(r#"lock table "user" in access exclusive mode"#).execute(&mut locker).await.unwrap();
+    let c = srv.client();
+    let body = json!({"name": "Gone", "email": "gone@example.com", "password": PASSWORD});
+    let gave_up = timeout(Duration::from_millis(500), c.post_json("/sign-up/email", body)).await;
+    assert!(gave_up.is_err(), "the request is stalled by the lock");
+    drop(c); // the client's connection goes away
+    sqlx::query("rollback").execute(&mut locker).await.unwrap();
+    for _ in 0..100 {
+        if srv.count(r#"select count(*) from "user" where email = 'gone@example.com'"#).await == 1 {
+            assert_eq!(srv.count(r#"select count(*) from "account" where "providerId" = 'credential'"#).await, 1);
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the sign-up was cut off with its client");
 }
