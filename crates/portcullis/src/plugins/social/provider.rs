@@ -40,8 +40,11 @@ impl Runtime {
             .get_or_init(|| {
                 reqwest::Client::builder()
                     .redirect(reqwest::redirect::Policy::none())
+                    // A callback makes up to three calls (discovery or JWKS, token, user info): at
+                    // 8 s each they stay within server.request_timeout's default 30 s, so a slow
+                    // provider ends in the provider error redirect rather than a JSON 503.
                     .connect_timeout(Duration::from_secs(5))
-                    .timeout(Duration::from_secs(15))
+                    .timeout(Duration::from_secs(8))
                     .user_agent("better-auth")
                     .build()
                     .map_err(|e| tracing::error!(error = %e, "cannot build the HTTP client for social sign-in"))
