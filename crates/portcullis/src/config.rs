@@ -157,8 +157,9 @@ pub struct CookieCacheConfig {
     pub strategy: CookieCacheStrategy,
     pub version: String,
     /// With secondary storage: a cookie-cache hit is still checked against secondary storage (one
-    /// GET of the session key, no database access), so a revoked session is refused at once
-    /// instead of for up to `max_age` seconds. Costs one Redis round trip per cached read.
+    /// MGET of the session key and the user's revoked-before marker, no database access), so a
+    /// revoked session is refused at once instead of for up to `max_age` seconds. Costs one Redis
+    /// round trip per cached read. Without secondary storage it has no effect (a startup warning).
     pub revocation_check: bool,
 }
 impl Default for CookieCacheConfig {
@@ -693,6 +694,11 @@ impl Config {
         if self.secondary_storage.is_some() && self.session.preserve_session_in_database && !self.session.store_session_in_database {
             warnings.push("session.preserve_session_in_database has no effect without session.store_session_in_database".into());
         }
+        if self.session.cookie_cache.revocation_check && self.secondary_storage.is_none() {
+            warnings.push(
+                "session.cookie_cache.revocation_check has no effect without secondary_storage: a revoked session is still answered from its cache cookie for up to cookie_cache.max_age".into(),
+            );
+        }
         if self.email_and_password.min_password_length > self.email_and_password.max_password_length {
             return Err(ConfigError::Invalid("min_password_length is larger than max_password_length".into()));
         }
@@ -772,6 +778,15 @@ mod tests {
         assert!(https.validate().unwrap().is_empty());
         let dev = Config { production: false, ..c };
         assert!(!dev.validate().unwrap().iter().any(|w| w.contains("Secure")));
+    }
+
+    #[test]
+    fn revocation_check_without_secondary_storage_warns() {
+        let mut c = Config { secret: Some("x".repeat(40)), ..Default::default() };
+        c.session.cookie_cache.revocation_check = true;
+        assert!(c.validate().unwrap().iter().any(|w| w.contains("revocation_check") && w.contains("secondary_storage")));
+        c.secondary_storage = Some(SecondaryStorageConfig::default());
+        assert!(!c.validate().unwrap().iter().any(|w| w.contains("revocation_check")));
     }
 
     #[test]

@@ -67,6 +67,15 @@ pub trait SecondaryStorage: Send + Sync + 'static {
         }
         self.set(key, value, ttl).await.map(|()| true)
     }
+    /// The values of several keys, in order, in one round trip where the store can (Redis MGET).
+    /// The default asks one key after the other, for custom stores.
+    async fn get_many(&self, keys: &[&str]) -> SecondaryResult<Vec<Option<String>>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for k in keys {
+            out.push(self.get(k).await?);
+        }
+        Ok(out)
+    }
 }
 
 /// Health of the secondary storage, for logs and (later) metrics.
@@ -148,6 +157,9 @@ impl Secondary {
 
     pub async fn get(&self, key: &str) -> SecondaryResult<Option<String>> {
         self.run("get", self.inner.get(key)).await
+    }
+    pub async fn get_many(&self, keys: &[&str]) -> SecondaryResult<Vec<Option<String>>> {
+        self.run("get_many", self.inner.get_many(keys)).await
     }
     pub async fn set(&self, key: &str, value: &str, ttl: Option<u64>) -> SecondaryResult<()> {
         self.run("set", self.inner.set(key, value, ttl)).await

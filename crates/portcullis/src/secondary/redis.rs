@@ -1,7 +1,8 @@
 //! [`SecondaryStorage`] on Redis, compatible with `@better-auth/redis-storage`: every key is
 //! prefixed (`better-auth:` by default), `set` with a TTL is `SET … EX` (SETEX), `increment` is
-//! INCR with EXPIRE on the first increment in one Lua script (atomic, fixed window), and
-//! `get_and_delete` is GETDEL. A Better Auth server and Portcullis can share one Redis.
+//! INCR with EXPIRE on the first increment in one Lua script (atomic, fixed window),
+//! `get_and_delete` is GETDEL and `get_many` one MGET. A Better Auth server and Portcullis can
+//! share one Redis.
 //!
 //! The connection is a `redis` `ConnectionManager`: one multiplexed connection, reconnected in the
 //! background after an I/O error. It is created lazily, so a Redis that is down at start-up does
@@ -64,6 +65,14 @@ impl RedisStorage {
 impl SecondaryStorage for RedisStorage {
     async fn get(&self, key: &str) -> SecondaryResult<Option<String>> {
         redis::cmd("GET").arg(self.key(key)).query_async(&mut self.conn.clone()).await.map_err(err)
+    }
+
+    async fn get_many(&self, keys: &[&str]) -> SecondaryResult<Vec<Option<String>>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = keys.iter().map(|k| self.key(k)).collect();
+        redis::cmd("MGET").arg(keys).query_async(&mut self.conn.clone()).await.map_err(err)
     }
 
     async fn set(&self, key: &str, value: &str, ttl: Option<u64>) -> SecondaryResult<()> {

@@ -50,8 +50,8 @@ where
     let Some(token) = super::token_from(&auth, &parts.headers) else { return Ok(None) };
     let dont_remember = super::dont_remember_from(&auth, &parts.headers);
     if use_cache {
-        if let Some((session, user)) = super::from_cache_checked(&auth, &parts.headers, &token).await {
-            return Ok(Some(Current { session, user, dont_remember, from_cache: true }));
+        if let Some(hit) = super::from_cache_checked(&auth, &parts.headers, &token).await {
+            return Ok(Some(Current { session: hit.session, user: hit.user, dont_remember, from_cache: true }));
         }
     }
     Ok(super::find(&auth, &token).await?.map(|(session, user)| Current { session, user, dont_remember, from_cache: false }))

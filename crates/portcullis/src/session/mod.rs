@@ -4,10 +4,12 @@
 //! signed `session_token` cookie. When the cookie cache is on, a signed `session_data` cookie lets
 //! reads skip the store for at most `cookie_cache.max_age` seconds: that is the documented bound on
 //! how long a revoked session can still be answered from a cookie. With secondary storage and
-//! `cookie_cache.revocation_check`, a cache hit is confirmed by one secondary-storage GET (no
-//! database access), so revocation is immediate. Handlers that reveal or mint tokens, re-issue
-//! session cookies or change the account use the "sensitive" read, which always goes to the store
-//! (the route-by-route table is in `guard`).
+//! `cookie_cache.revocation_check`, a cache hit is confirmed by one secondary-storage round trip
+//! (an MGET of its key and its user's revoked-before marker, no database access), so revocation
+//! is immediate; without secondary storage the check has nothing to ask and the hit stays
+//! unconfirmed. Handlers that reveal or mint tokens, re-issue session cookies or change the
+//! account use the "sensitive" read, which always goes to the store (the route-by-route table is
+//! in `guard`).
 //!
 //! Where sessions are stored (database, secondary storage, both) is [`store::SessionStore`]'s
 //! business; this module and the routes call it without branching on configuration.
@@ -47,9 +49,23 @@ pub struct Current {
 
 /// Marks a get-session response answered from the cookie cache (a response extension; it never
 /// leaves the process). Holds the raw session token so a response hook that would mint a credential
-/// from the answer (jwt's `set-auth-jwt`) can first confirm the session in the store.
+/// from the answer (jwt's `set-auth-jwt`) can first confirm the session in the store, unless
+/// secondary storage already confirmed it.
 #[derive(Clone)]
-pub struct CacheHit(pub String);
+pub struct CacheHit {
+    pub token: String,
+    /// `cookie_cache.revocation_check` found the session live in secondary storage. False when the
+    /// check is off or there is no secondary storage to check against.
+    pub confirmed: bool,
+}
+
+/// A session answered from the cookie cache by [`from_cache_checked`].
+pub struct Cached {
+    pub session: Session,
+    pub user: User,
+    /// See [`CacheHit::confirmed`].
+    pub confirmed: bool,
+}
 
 /// The verified raw token from the `session_token` cookie.
 pub fn token_from(auth: &Auth, headers: &HeaderMap) -> Option<String> {
@@ -119,13 +135,20 @@ pub fn from_cache(auth: &Auth, headers: &HeaderMap, token: &str) -> Option<(Sess
 
 /// [`from_cache`], confirmed against secondary storage when `cookie_cache.revocation_check` is on:
 /// a hit whose session key is gone, or that a revoke-all marker covers, or that cannot be checked,
-/// is not trusted, and the caller then reads the session normally.
-pub async fn from_cache_checked(auth: &Auth, headers: &HeaderMap, token: &str) -> Option<(Session, User)> {
-    let hit = from_cache(auth, headers, token)?;
-    if auth.config.session.cookie_cache.revocation_check && !auth.sessions.still_cached(&hit.0).await {
-        return None;
-    }
-    Some(hit)
+/// is not trusted, and the caller then reads the session normally. Without secondary storage the
+/// hit is trusted unconfirmed (the cache's `max_age` bound), as with the check off.
+pub async fn from_cache_checked(auth: &Auth, headers: &HeaderMap, token: &str) -> Option<Cached> {
+    let (session, user) = from_cache(auth, headers, token)?;
+    let confirmed = if auth.config.session.cookie_cache.revocation_check {
+        match auth.sessions.still_cached(&session).await {
+            store::CacheCheck::Live => true,
+            store::CacheCheck::Refused => return None,
+            store::CacheCheck::Unchecked => false,
+        }
+    } else {
+        false
+    };
+    Some(Cached { session, user, confirmed })
 }
 
 /// `Set-Cookie` values for a signed-in session: token, `dont_remember` and the cookie cache.

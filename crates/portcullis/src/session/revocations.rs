@@ -207,40 +207,60 @@ impl Revocations {
     }
 
     /// Queues revocations that could not reach secondary storage: in memory at once, then in the
-    /// table (so this must be awaited before the session rows are deleted).
+    /// table (so this must be awaited before the session rows are deleted). The rows (hash,
+    /// ciphertext, id) are made before the mirror is locked: every session read takes that lock
+    /// while anything is queued, and an outage's revoke-all can carry many tokens.
     pub async fn queue(&self, tokens: impl IntoIterator<Item = String>, marker: Option<(&str, i64)>, now: DateTime<Utc>) {
-        let mut rows = Vec::new();
+        let room = PENDING_CAP.saturating_sub(self.lock().tokens.len());
+        let mut full = false;
+        let mut prepared = Vec::new();
+        for t in tokens {
+            if prepared.len() >= room {
+                full = true;
+                break;
+            }
+            let h = hash(&t);
+            let row = PendingRevocation {
+                id: crate::crypto::random_id(32),
+                token_hash: Some(hex::encode(h)),
+                token: Some(self.keys.encrypt(&t)),
+                user_id: None,
+                revoked_before: None,
+                created_at: now,
+            };
+            prepared.push((h, t, row));
+        }
+        let marker = marker.map(|(user, at_ms)| {
+            let row = PendingRevocation {
+                id: crate::crypto::random_id(32),
+                token_hash: None,
+                token: None,
+                user_id: Some(user.to_string()),
+                revoked_before: DateTime::from_timestamp_millis(at_ms),
+                created_at: now,
+            };
+            (user, at_ms, row)
+        });
+        let mut rows = Vec::with_capacity(prepared.len() + 1);
         {
             let mut m = self.lock();
-            for t in tokens {
+            for (h, t, row) in prepared {
+                // Another queue may have filled the room since it was measured.
                 if m.tokens.len() >= PENDING_CAP {
-                    tracing::warn!("too many revocations queued during a secondary-storage outage; newer ones rely on their TTL");
+                    full = true;
                     break;
                 }
-                let (h, id) = (hash(&t), crate::crypto::random_id(32));
-                rows.push(PendingRevocation {
-                    id: id.clone(),
-                    token_hash: Some(hex::encode(h)),
-                    token: Some(self.keys.encrypt(&t)),
-                    user_id: None,
-                    revoked_before: None,
-                    created_at: now,
-                });
-                m.add_token(h, Some(t), id, now);
+                m.add_token(h, Some(t), row.id.clone(), now);
+                rows.push(row);
             }
-            if let Some((user, at_ms)) = marker {
-                let id = crate::crypto::random_id(32);
-                rows.push(PendingRevocation {
-                    id: id.clone(),
-                    token_hash: None,
-                    token: None,
-                    user_id: Some(user.to_string()),
-                    revoked_before: DateTime::from_timestamp_millis(at_ms),
-                    created_at: now,
-                });
-                m.add_marker(user, at_ms, id);
+            if let Some((user, at_ms, row)) = marker {
+                m.add_marker(user, at_ms, row.id.clone());
+                rows.push(row);
             }
             self.pending.store(!m.is_empty(), Ordering::Relaxed);
+        }
+        if full {
+            tracing::warn!("too many revocations queued during a secondary-storage outage; newer ones rely on their TTL");
         }
         if rows.is_empty() {
             return;
@@ -373,8 +393,9 @@ mod tests {
     use super::*;
     use crate::config::{Config, SecondaryStorageConfig};
     use crate::secondary::{MemoryStorage, DEFAULT_TIMEOUT};
-    use crate::session::store::SessionStore;
+    use crate::session::store::{CacheCheck, SessionStore};
     use crate::store::{schema::Names, Db, PoolOptions, SqlStore};
+    use std::time::Instant;
 
     const T0: i64 = 1_800_000_000_000;
 
@@ -456,7 +477,9 @@ mod tests {
         assert!(restarted.find("tok-a").await.unwrap().is_none(), "queued token: refused");
         assert!(restarted.find("tok-b").await.unwrap().is_none(), "created before the queued marker: refused");
         assert!(restarted.find("tok-c").await.unwrap().is_some(), "created after it: served");
-        assert!(!restarted.still_cached(&revoked).await && !restarted.still_cached(&before_marker).await);
+        assert_eq!(restarted.still_cached(&revoked).await, CacheCheck::Refused);
+        assert_eq!(restarted.still_cached(&before_marker).await, CacheCheck::Refused);
+        assert_eq!(restarted.still_cached(&after_marker).await, CacheCheck::Live);
 
         // The replay deletes the key, writes the marker and empties the table.
         let r = Revocations::new(db.clone(), &cfg);
@@ -490,6 +513,45 @@ mod tests {
         let fresh = Revocations::new(db.clone(), &cfg);
         assert_eq!(fresh.load(expired).await.unwrap(), 0);
         assert!(db.list_pending_revocations().await.unwrap().is_empty());
+    }
+
+    // Issue 12 review: an outage's revoke-all can queue many tokens. Encrypting them must not
+    // happen under the mirror's lock, which every session read takes while anything is queued.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queuing_many_tokens_does_not_stall_session_reads() {
+        const N: usize = 10_000;
+        let cfg = config("a-secret-that-is-long-enough-1234567890");
+        let (db, _file) = database().await;
+        let r = Arc::new(Revocations::new(db, &cfg));
+        r.queue(["first".to_string()], None, at(T0)).await;
+        assert!(r.has_pending(), "reads now take the lock");
+        let tokens: Vec<String> = (0..N).map(|i| format!("{i:032}")).collect();
+        // What encrypting them costs here, the work that must stay outside the lock.
+        let t = Instant::now();
+        for tok in &tokens {
+            std::hint::black_box(r.keys.encrypt(tok));
+        }
+        let encrypting = t.elapsed();
+
+        let done = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let (r, done) = (r.clone(), done.clone());
+            std::thread::spawn(move || {
+                let probe = session("not-queued", "u", T0);
+                let mut longest = std::time::Duration::ZERO;
+                while !done.load(Ordering::Relaxed) {
+                    let t = Instant::now();
+                    assert!(!r.revokes(&probe));
+                    longest = longest.max(t.elapsed());
+                }
+                longest
+            })
+        };
+        r.queue(tokens, None, at(T0)).await;
+        done.store(true, Ordering::Relaxed);
+        let longest = reader.join().unwrap();
+        assert!(r.revokes(&session(&format!("{:032}", N - 1), "u", T0)), "all queued");
+        assert!(longest * 3 < encrypting, "a read waited {longest:?}; encrypting the batch takes {encrypting:?}");
     }
 
     #[test]

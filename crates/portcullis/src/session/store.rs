@@ -59,6 +59,23 @@ pub fn ttl_seconds(expires_ms: i64, now_ms: i64) -> u64 {
     u64::try_from(expires_ms.saturating_sub(now_ms) / 1000).unwrap_or(0)
 }
 
+/// What [`SessionStore::still_cached`] found out about a session answered from the cookie cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheCheck {
+    /// Secondary storage holds its key and no revoke-all marker covers it.
+    Live,
+    /// Gone, covered by a marker, queued for revocation, or secondary storage did not answer: do
+    /// not trust the cookie, read the session normally.
+    Refused,
+    /// No secondary storage: nothing to check against, so nothing is confirmed.
+    Unchecked,
+}
+
+/// Whether a `revoked-sessions-before-<userId>` value (ms) covers `s` (created before it).
+fn marker_covers(before: Option<&str>, s: &Session) -> bool {
+    before.and_then(|v| v.parse::<f64>().ok()).is_some_and(|b| (s.created_at.timestamp_millis() as f64) < b)
+}
+
 /// Writes `revoked-sessions-before-<userId>`, never moving it back in time.
 pub(super) async fn write_marker(sec: &Secondary, user_id: &str, at_ms: i64, ttl: u64) -> Result<(), SecondaryError> {
     let key = revoked_before_key(user_id);
@@ -205,8 +222,7 @@ impl SessionStore {
     }
 
     async fn revoked_by_marker(&self, sec: &Secondary, s: &Session) -> Result<bool, SecondaryError> {
-        let before = sec.get(&revoked_before_key(&s.user_id)).await?.and_then(|v| v.parse::<f64>().ok());
-        Ok(before.is_some_and(|b| (s.created_at.timestamp_millis() as f64) < b))
+        Ok(marker_covers(sec.get(&revoked_before_key(&s.user_id)).await?.as_deref(), s))
     }
 
     fn cached_json(session: &Session, user: &User) -> ApiResult<String> {
@@ -257,18 +273,20 @@ impl SessionStore {
         Ok(found.filter(|(s, _)| !self.revocations.revokes(s)))
     }
 
-    /// Whether a session answered from the cookie cache is still live in secondary storage: its
-    /// key exists and no `revoked-sessions-before-<userId>` marker covers it (two GETs sent
-    /// together, no database). A revoke-all removes the keys it knows of and writes the marker;
-    /// the marker is what catches a key it missed. `false` means "do not trust the cookie, read the
-    /// session normally".
-    pub async fn still_cached(&self, s: &Session) -> bool {
-        let Some(sec) = &self.secondary else { return true };
+    /// Checks a session answered from the cookie cache against secondary storage: live when its
+    /// key exists and no `revoked-sessions-before-<userId>` marker covers it, both read in one
+    /// round trip (one MGET on Redis), no database. A revoke-all removes the keys it knows of and
+    /// writes the marker; the marker is what catches a key it missed.
+    pub async fn still_cached(&self, s: &Session) -> CacheCheck {
+        let Some(sec) = &self.secondary else { return CacheCheck::Unchecked };
         if self.revocations.revokes(s) {
-            return false;
+            return CacheCheck::Refused;
         }
-        let (key, revoked) = tokio::join!(sec.get(&s.token), self.revoked_by_marker(sec, s));
-        matches!((key, revoked), (Ok(Some(_)), Ok(false)))
+        let marker = revoked_before_key(&s.user_id);
+        match sec.get_many(&[&s.token, &marker]).await.as_deref() {
+            Ok([Some(_), before]) if !marker_covers(before.as_deref(), s) => CacheCheck::Live,
+            _ => CacheCheck::Refused,
+        }
     }
 
     /// Sliding refresh: `s` carries the new `expiresAt`/`updatedAt`. False when the session is gone.
@@ -449,6 +467,74 @@ impl SessionStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secondary::{MemoryStorage, SecondaryResult, SecondaryStorage, DEFAULT_TIMEOUT};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Memory storage that counts the reads it is asked for.
+    #[derive(Default)]
+    struct Counting {
+        inner: MemoryStorage,
+        gets: AtomicUsize,
+        round_trips: AtomicUsize,
+    }
+    #[async_trait::async_trait]
+    impl SecondaryStorage for Counting {
+        async fn get(&self, key: &str) -> SecondaryResult<Option<String>> {
+            self.gets.fetch_add(1, Ordering::Relaxed);
+            self.round_trips.fetch_add(1, Ordering::Relaxed);
+            self.inner.get(key).await
+        }
+        async fn get_many(&self, keys: &[&str]) -> SecondaryResult<Vec<Option<String>>> {
+            self.round_trips.fetch_add(1, Ordering::Relaxed);
+            self.inner.get_many(keys).await
+        }
+        async fn set(&self, key: &str, value: &str, ttl: Option<u64>) -> SecondaryResult<()> {
+            self.inner.set(key, value, ttl).await
+        }
+        async fn delete(&self, key: &str) -> SecondaryResult<()> {
+            self.inner.delete(key).await
+        }
+        async fn increment(&self, key: &str, ttl: u64) -> SecondaryResult<i64> {
+            self.inner.increment(key, ttl).await
+        }
+        async fn get_and_delete(&self, key: &str) -> SecondaryResult<Option<String>> {
+            self.inner.get_and_delete(key).await
+        }
+    }
+
+    // Issue 12 review: the documented cost of `cookie_cache.revocation_check` is one round trip
+    // per cached read (the session key and the revoked-before marker in one MGET).
+    #[tokio::test]
+    async fn still_cached_is_one_round_trip_and_only_confirms_with_secondary_storage() {
+        let t = DateTime::from_timestamp_millis(1_800_000_000_000).unwrap();
+        let s = Session {
+            expires_at: t + chrono::Duration::days(1),
+            token: "tok".into(),
+            created_at: t,
+            updated_at: t,
+            ip_address: String::new(),
+            user_agent: String::new(),
+            user_id: "u".into(),
+            id: "s".into(),
+        };
+        let db = crate::store::Db::connect("sqlite::memory:", &crate::store::PoolOptions::default()).await.unwrap();
+        let db: Arc<dyn Store> = Arc::new(crate::store::SqlStore::new(db, crate::store::schema::Names::default()));
+        let cfg = crate::config::Config::default();
+        assert_eq!(SessionStore::new(db.clone(), None, &cfg).still_cached(&s).await, CacheCheck::Unchecked);
+
+        let storage = Arc::new(Counting::default());
+        let sec = Secondary::new(storage.clone(), DEFAULT_TIMEOUT, Arc::default());
+        let store = SessionStore::new(db, Some(sec.clone()), &cfg);
+        assert_eq!(store.still_cached(&s).await, CacheCheck::Refused, "no key");
+        sec.set("tok", "{}", None).await.unwrap();
+        assert_eq!(store.still_cached(&s).await, CacheCheck::Live);
+        sec.set(&revoked_before_key("u"), &(t.timestamp_millis() + 1).to_string(), None).await.unwrap();
+        assert_eq!(store.still_cached(&s).await, CacheCheck::Refused, "covered by the marker");
+        sec.set(&revoked_before_key("u"), &t.timestamp_millis().to_string(), None).await.unwrap();
+        assert_eq!(store.still_cached(&s).await, CacheCheck::Live, "created at the marker, not before it");
+        assert_eq!(storage.round_trips.load(Ordering::Relaxed), 4, "one per check");
+        assert_eq!(storage.gets.load(Ordering::Relaxed), 0, "no single GETs");
+    }
 
     #[test]
     fn key_layout() {

@@ -261,3 +261,24 @@ both!(
         assert!(r.set_cookies.is_empty(), "no cookies for a revoked session: {:?}", r.set_cookies);
     }
 );
+
+// Issue 12 review: `revocation_check` without secondary storage has nothing to check against, so a
+// cache hit is not confirmed and must not be signed into a JWT as if it were.
+both!(
+    revocation_check_without_secondary_storage_mints_no_jwt_for_a_revoked_session,
+    config = |c| {
+        c.session.cookie_cache.enabled = true;
+        c.session.cookie_cache.revocation_check = true;
+        c.jwt.enabled = true;
+    },
+    |srv| async move {
+        let victim = srv.user("unchecked").await;
+        let stolen = srv.sign_in(&victim.email, &victim.password).await;
+        assert!(stolen.get("/get-session").await.header("set-auth-jwt").is_some(), "a live session gets its JWT");
+        victim.client.post_empty("/revoke-sessions").await.expect_status(200);
+        let r = stolen.get("/get-session").await;
+        r.expect_status(200);
+        assert_eq!(r.json()["user"]["id"], victim.id.as_str(), "still served from the cookie cache (max_age bound)");
+        assert!(r.header("set-auth-jwt").is_none(), "set-auth-jwt from a revoked session: {:?}", r.header("set-auth-jwt"));
+    }
+);

@@ -116,12 +116,15 @@ async fn the_cookie_cache_is_bounded_and_revocation_check_makes_it_immediate() {
             c.session.cookie_cache.enabled = true;
             c.session.cookie_cache.max_age = 2;
             c.session.cookie_cache.revocation_check = check;
+            c.jwt.enabled = true;
         })
         .await;
         let c = cl.client();
         let u = c.sign_up(&cl.a, "carol").await;
         assert!(c.cookie("better-auth.session_data").is_some());
         let holder = c.fork();
+        // A live session answered from the cache gets its JWT (confirmed by Redis, or by the store).
+        assert!(holder.get(&cl.a, "/get-session").await.headers.contains_key("set-auth-jwt"));
         let r = c.post(&cl.b, "/revoke-sessions", json!({})).await;
         assert_eq!(r.status, 200, "{}", r.text);
         let s = holder.session(&cl.a).await;
@@ -133,6 +136,20 @@ async fn the_cookie_cache_is_bounded_and_revocation_check_makes_it_immediate() {
             assert_eq!(holder.session(&cl.a).await, Value::Null, "and refused once max_age has passed");
         }
     }
+}
+
+// `revocation_check` reads the session key and the revoked-before marker in one round trip.
+#[tokio::test]
+async fn redis_get_many_is_one_mget_in_key_order() {
+    use portcullis::secondary::{RedisStorage, SecondaryStorage, DEFAULT_TIMEOUT};
+    let view = harness::RedisView::new(&shared_redis(), &format!("pc-test-{}:", harness::random_hex()));
+    let redis = RedisStorage::open(&shared_redis(), &view.prefix, DEFAULT_TIMEOUT).unwrap();
+    redis.set("a", "1", Some(60)).await.unwrap();
+    redis.set("c", "3", None).await.unwrap();
+    let got = redis.get_many(&["c", "b", "a"]).await;
+    view.clear();
+    assert_eq!(got.unwrap(), vec![Some("3".to_string()), None, Some("1".to_string())]);
+    assert_eq!(redis.get_many(&[]).await.unwrap(), Vec::<Option<String>>::new());
 }
 
 async fn rate_limit_across_instances(storage: Option<RateLimitStorage>) {

@@ -44,8 +44,9 @@ async fn get_session_inner(auth: &Auth, headers: &HeaderMap, q: &HashMap<String,
         return Ok((Reply::json(&serde_json::Value::Null).no_store(), None));
     };
     if !flag(q, "disableCookieCache") {
-        if let Some((s, u)) = session::from_cache_checked(auth, headers, &token).await {
-            return Ok((Reply::json(&SessionOut { session: &s, user: &u }).no_store(), Some(session::CacheHit(token))));
+        if let Some(c) = session::from_cache_checked(auth, headers, &token).await {
+            let reply = Reply::json(&SessionOut { session: &c.session, user: &c.user }).no_store();
+            return Ok((reply, Some(session::CacheHit { token, confirmed: c.confirmed })));
         }
     }
     let Some((mut s, user)) = session::find(auth, &token).await? else {

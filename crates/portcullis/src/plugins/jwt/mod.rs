@@ -12,8 +12,8 @@
 //! A JWT cannot be revoked: it stays valid until `exp`. So none is minted from a session the store
 //! no longer holds: `/token` reads the session from the store, and a get-session answered from the
 //! cookie cache gets `set-auth-jwt` only after the store confirms the session (unless
-//! `cookie_cache.revocation_check` already did). A JWT minted before a revocation lives on for at
-//! most `expiration_time`.
+//! `cookie_cache.revocation_check` already confirmed it in secondary storage). A JWT minted before
+//! a revocation lives on for at most `expiration_time`.
 //!
 //! Must never: read the `jwks` table on every get-session (the signing key is cached, see
 //! [`keyring`]), fail a get-session because a JWT could not be made (the header is then left out
@@ -92,8 +92,8 @@ impl Capability for Jwt {
         let user = user_of_session_body(&bytes);
         *res.body_mut() = axum::body::Body::from(bytes);
         let Some(mut user) = user else { return };
-        if let Some(CacheHit(token)) = res.extensions().get::<CacheHit>() {
-            let Some(confirmed) = confirm_cached(auth, token, user).await else { return };
+        if let Some(hit) = res.extensions().get::<CacheHit>() {
+            let Some(confirmed) = confirm_cached(auth, hit, user).await else { return };
             user = confirmed;
         }
         match sign_user(auth, &self.ring, user).await {
@@ -110,12 +110,13 @@ impl Capability for Jwt {
 
 /// What `set-auth-jwt` may sign for a get-session answered from the cookie cache: the user as the
 /// store holds it, or nothing when the session is gone (revoked: the JWT would outlive the
-/// revocation) or cannot be read. A hit `cookie_cache.revocation_check` confirmed is signed as is.
-async fn confirm_cached(auth: &Auth, token: &str, cached: Map<String, Value>) -> Option<Map<String, Value>> {
-    if auth.config.session.cookie_cache.revocation_check {
+/// revocation) or cannot be read. A hit secondary storage confirmed (`cookie_cache.revocation_check`
+/// with secondary storage) is signed as is; the setting alone confirms nothing.
+async fn confirm_cached(auth: &Auth, hit: &CacheHit, cached: Map<String, Value>) -> Option<Map<String, Value>> {
+    if hit.confirmed {
         return Some(cached);
     }
-    match session::find(auth, token).await {
+    match session::find(auth, &hit.token).await {
         Ok(Some((_, user))) => match serde_json::to_value(&user) {
             Ok(Value::Object(m)) => Some(m),
             _ => None,
