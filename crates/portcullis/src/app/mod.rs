@@ -22,7 +22,7 @@ use crate::http::ip::IpPolicy;
 use crate::http::origin::TrustedOrigins;
 use crate::http::rate_limit::{MemoryStore, RateLimitStore, Rules};
 use crate::http::rate_limit_outage::RateLimitHealth;
-use crate::mail::{outbox::Outbox, Mailer};
+use crate::mail::{outbox::Outbox, Mailer, Outgoing};
 use crate::secondary::{Health, Secondary};
 use crate::session::store::SessionStore;
 use crate::store::{schema::Names, Db, PoolOptions, SqlStore, Store, StoreError};
@@ -49,7 +49,11 @@ pub struct AuthState {
     pub config: Config,
     pub store: Arc<dyn Store>,
     pub hasher: PasswordHasher,
+    /// Delivers one message and waits for it; handlers send through [`outgoing`](Self::outgoing).
     pub mailer: Arc<dyn Mailer>,
+    /// Sends through `mailer` in the background, bounded; [`Outgoing::dropped`] counts what the
+    /// bound turned away.
+    pub outgoing: Outgoing,
     pub outbox: Option<Arc<Outbox>>,
     pub origins: TrustedOrigins,
     /// Whom to believe about the client's address (`advanced.trusted_proxies`).
@@ -75,7 +79,8 @@ pub struct AuthState {
     pub detached: request_task::Detached,
     /// Rate-limit counters that could not be read or written (`errors`), whatever the storage.
     pub rate_limit_health: Arc<RateLimitHealth>,
-    /// Work done after answering (password-reset look-ups and e-mail), bounded.
+    /// Work done after answering (password-reset look-ups and token rows), bounded;
+    /// [`Background::dropped`](background::Background::dropped) counts what the bound turned away.
     pub background: background::Background,
 }
 
@@ -237,6 +242,7 @@ impl AuthBuilder {
             config,
             store,
             hasher,
+            outgoing: Outgoing::new(mailer.clone(), crate::mail::MAX_SENDING),
             mailer,
             outbox,
             origins,

@@ -16,7 +16,8 @@
 //! account holds: Better Auth's scrypt costs several times an argon2id hash with our parameters,
 //! and an argon2 hash written under earlier parameters costs what those parameters cost. Running
 //! one fixed dummy computation for unknown addresses would let response time tell which addresses
-//! hold which kind of hash (which ones are migrated Better Auth users). So
+//! hold which kind of hash (which ones are migrated Better Auth users); so would padding to a fixed
+//! floor, since the costliest kind's own checks sometimes run past it. So
 //! [`verify_padded`](PasswordHasher::verify_padded), the check for callers that may have no account
 //! at all, does this:
 //!
@@ -25,28 +26,28 @@
 //!        | readable                              |
 //!        v                                       v
 //!   verify it on a worker  ......  the worker measures the execution time (queue wait excluded)
-//!        |                         and adds it to a running estimate for that kind of hash
+//!        |                         and keeps it in a ring of recent times for that kind of hash
 //!        v
 //!   match?  --yes-->  answer at once (the caller knows the password: timing tells it nothing)
 //!        | no / dummy / unreadable
 //!        v
-//!   async sleep until the check has cost the floor = the largest expected cost among the kinds
-//!   seen (mean + 2 mean deviations; half its time again for a kind timed once; at most 3 s)
+//!   async sleep until the check has cost the largest of its own time and one time picked at
+//!   random from every other kind's ring (at most 3 s)
 //! ```
 //!
-//! The floor must be right before the first scrypt account signs in after a start, so the first
-//! check to be padded has one scrypt computation timed on the pool before it pads (once; the wait
-//! counts towards its floor). A match never waits for it, so a server whose sign-ins all succeed
-//! never allocates scrypt's 32 MiB. Argon2 parameter sets other than the configured one are only
-//! known once met: the first check of such a hash after a start runs past the floor; the kind is
-//! then part of it (and a successful sign-in re-hashes such an account anyway). Estimates follow
-//! the machine's speed only as samples of each kind come in: scrypt's, timed once, moves only when
-//! scrypt accounts sign in; its margin covers the drift of a shared VM, not a sudden overload.
-//! Padding is a timer, not work: it costs no CPU and no worker, so it does not lower the sign-in
-//! rate the pool sustains. A pool that refuses the job answers at once (that does not depend on
-//! the account).
+//! Every kind's answers then have the same distribution, not only the same floor: the model, and
+//! where it is not exact, are in the doc of `timing` (password/timing.rs). The kinds every
+//! deployment can meet must have times in the rings before the first padded answer, so the first
+//! check to be padded has one Better Auth scrypt computation and one dummy timed on the pool
+//! before it pads (once; the wait counts towards its padding). A match never waits for it, so a
+//! server whose sign-ins all succeed never allocates scrypt's 32 MiB. Argon2 parameter sets other
+//! than the configured one are only known once met: the first check of such a hash after a start
+//! answers at its own time; the kind is then part of every padded answer (and a successful
+//! sign-in re-hashes such an account anyway). Padding is a timer, not work: it costs no CPU and no
+//! worker, so it does not lower the sign-in rate the pool sustains. A pool that refuses the job
+//! (full queue: [`PasswordError::Busy`]) answers at once (that does not depend on the account).
 //! Checks for a signed-in user's own account ([`verify`](PasswordHasher::verify)) are not padded:
-//! they reveal nothing the caller does not already know, but their times feed the estimates.
+//! they reveal nothing the caller does not already know, but their times feed the rings.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -133,8 +134,8 @@ struct Inner {
     max_queue: AtomicUsize,
     /// What each kind of check costs here (see "Timing" above).
     costs: Costs,
-    /// Set once Better Auth's scrypt has been timed on this pool.
-    scrypt_timed: tokio::sync::OnceCell<()>,
+    /// Set once Better Auth's scrypt and the dummy have been timed on this pool.
+    calibrated: tokio::sync::OnceCell<()>,
 }
 
 /// Counts a job as waiting until a worker starts it (or it is dropped unstarted).
@@ -196,7 +197,7 @@ impl PasswordHasher {
             waiting: Arc::default(),
             max_queue,
             costs: Costs::default(),
-            scrypt_timed: tokio::sync::OnceCell::new(),
+            calibrated: tokio::sync::OnceCell::new(),
         };
         Self { inner: Arc::new(inner) }
     }
@@ -235,9 +236,9 @@ impl PasswordHasher {
     }
 
     /// Checks `password` where the account may not exist (`stored` is `None` for an unknown
-    /// address or an account without a password): anything but a match costs the same, the
-    /// timing floor (see "Timing" above), whether there was a hash, which kind, or an unreadable
-    /// one. An unreadable hash answers its error only after the floor.
+    /// address or an account without a password): anything but a match takes a time with the same
+    /// distribution (see "Timing" above) whether there was a hash, which kind, or an unreadable
+    /// one. An unreadable hash answers its error only after its padding.
     pub async fn verify_padded(&self, stored: Option<&str>, password: &str) -> Result<Verified, PasswordError> {
         check_input(password)?;
         let (check, unreadable) = match stored.map(Stored::parse) {
@@ -247,14 +248,22 @@ impl PasswordHasher {
         };
         let real = stored.is_some() && unreadable.is_none();
         let needs_rehash = self.needs_rehash(&check);
+        let kind = check.kind();
         let (matched, took) = self.timed_match(check, password).await?;
         if real && matches!(matched, Ok(true)) {
             return Ok(Verified::Match { needs_rehash });
         }
-        // The first check to be padded waits for scrypt to be timed; that wait counts towards its floor.
+        // The first check to be padded waits for the calibration; that wait counts towards its padding.
         let waiting = Instant::now();
-        self.time_scrypt_once().await;
-        tokio::time::sleep(self.inner.costs.padding(took + waiting.elapsed())).await;
+        self.calibrate_once().await;
+        // Its own time is a draw of its kind only if the computation ran (see `timed_match`);
+        // otherwise it pads as a check of no kind, to one pick of every kind.
+        let own = matched.is_ok().then_some(kind);
+        let padding = self.inner.costs.target(own).saturating_sub(took + waiting.elapsed());
+        // Even with nothing left to wait this goes through the timer: tokio rounds every deadline
+        // up to its next millisecond tick, and that rounding must land on every kind's answer,
+        // not only on the padded ones.
+        tokio::time::sleep(padding).await;
         if let Some(e) = unreadable {
             return Err(e);
         }
@@ -305,15 +314,17 @@ impl PasswordHasher {
         Ok((matched, took))
     }
 
-    /// Times one Better Auth scrypt computation on the pool, once per pool (retried by the next
-    /// call if the pool refused it), so the floor covers scrypt before any scrypt account is met.
-    async fn time_scrypt_once(&self) {
-        let timed = self.inner.scrypt_timed.get_or_try_init(|| async {
+    /// Times one Better Auth scrypt computation and one dummy on the pool, once per pool (retried
+    /// by the next call if the pool refused them), so that the kinds every deployment can meet have
+    /// times to pick from before the first answer is padded, whichever kind its check was.
+    async fn calibrate_once(&self) {
+        let timed = self.inner.calibrated.get_or_try_init(|| async {
             let probe = Stored::Scrypt { salt: "0".repeat(32), key: vec![0; SCRYPT_KEY_LEN] };
-            self.timed_match(probe, "portcullis-scrypt-probe").await.map(|_| ())
+            let _ = self.timed_match(probe, "portcullis-scrypt-probe").await?;
+            self.timed_match(self.dummy(), "portcullis-dummy-probe").await.map(|_| ())
         });
         if let Err(e) = timed.await {
-            tracing::warn!(error = %e, "could not time scrypt for the sign-in timing floor");
+            tracing::warn!(error = %e, "could not time scrypt and argon2id for the sign-in timing");
         }
     }
 
@@ -697,7 +708,7 @@ mod tests {
         // A match is answered as soon as it is known, and still asks for the upgrade.
         assert_eq!(h.verify_padded(Some(BA_HASH), "password123").await.unwrap(), Verified::Match { needs_rehash: true });
         assert_eq!(h.verify_padded(Some(&argon2), "password123").await.unwrap(), Verified::Match { needs_rehash: false });
-        assert!(h.inner.costs.floor() > Duration::ZERO);
+        assert!(h.inner.costs.target(None) > Duration::ZERO);
     }
 
     #[tokio::test]
@@ -705,9 +716,9 @@ mod tests {
         let h = small();
         let phc = h.hash("pw").await.unwrap();
         assert_eq!(h.verify_padded(Some(&phc), "pw").await.unwrap(), Verified::Match { needs_rehash: false });
-        assert!(!h.inner.scrypt_timed.initialized(), "no scrypt (32 MiB) while every sign-in succeeds");
+        assert!(!h.inner.calibrated.initialized(), "no scrypt (32 MiB) while every sign-in succeeds");
         assert_eq!(h.verify_padded(Some(&phc), "px").await.unwrap(), Verified::Mismatch);
-        assert!(h.inner.scrypt_timed.initialized(), "timed at the first check to be padded");
+        assert!(h.inner.calibrated.initialized(), "timed at the first check to be padded");
     }
 
     #[tokio::test]

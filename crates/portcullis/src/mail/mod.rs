@@ -1,8 +1,10 @@
 //! Outgoing e-mail: the [`Mailer`] interface, SMTP delivery and the development outbox.
 //!
 //! This module owns turning an [`Email`] into a delivered (or recorded) message. It picks the
-//! mailer from [`MailConfig`] in [`from_config`], and offers [`spawn_send`] so request handlers
-//! never wait for a mail server.
+//! mailer from [`MailConfig`] in [`from_config`], and offers [`Outgoing`] so request handlers
+//! never wait for a mail server. It must never start sends without bound: a stalled mail server
+//! holds each send for minutes (30 s per SMTP command), so a flood would otherwise pile up tasks,
+//! connections and memory.
 //!
 //! Links and tokens in an [`Email`] are credentials (whoever holds a reset link owns the account),
 //! so nothing here ever logs them, puts them in an error message, or prints them through `Debug`.
@@ -12,6 +14,7 @@ pub mod outbox;
 pub mod smtp;
 pub mod templates;
 
+use crate::app::background::{Background, Dropped};
 use crate::config::MailConfig;
 use std::fmt;
 use std::sync::Arc;
@@ -98,19 +101,61 @@ pub fn from_config(cfg: &MailConfig, dev_outbox: bool) -> Result<MailerAndOutbox
     Ok((mailer, outbox))
 }
 
-/// Sends `email` from a background task and logs a failure, so a slow mail server never delays a
-/// response and response times don't reveal whether a message was sent.
-pub fn spawn_send(mailer: Arc<dyn Mailer>, email: Email) {
-    let Ok(rt) = tokio::runtime::Handle::try_current() else {
-        tracing::error!(to = %email.to, kind = %email.kind, "cannot send e-mail: no tokio runtime");
-        return;
-    };
-    rt.spawn(async move {
+/// E-mails being sent at once per [`Auth`](crate::Auth), unless built otherwise
+/// ([`Outgoing::new`]). A healthy SMTP server takes well under a second per message, so this is
+/// hundreds of messages a second; it fills only when the server stalls or a flood asks for mail.
+pub const MAX_SENDING: usize = 256;
+
+/// Sends e-mail from background tasks, so a slow mail server never delays a response and response
+/// times don't reveal whether a message was sent. At most a bound of sends run at once; beyond it
+/// a message is dropped, logged (recipient and kind only) and counted in [`dropped`](Self::dropped).
+/// Clones share the bound and the count.
+#[derive(Clone)]
+pub struct Outgoing {
+    mailer: Arc<dyn Mailer>,
+    tasks: Background,
+}
+
+impl fmt::Debug for Outgoing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Outgoing").field("limit", &self.tasks.limit()).field("dropped", &self.tasks.dropped()).finish_non_exhaustive()
+    }
+}
+
+impl Outgoing {
+    /// Sends through `mailer`, at most `max` (at least 1) messages at once.
+    pub fn new(mailer: Arc<dyn Mailer>, max: usize) -> Self {
+        Self { mailer, tasks: Background::new(max) }
+    }
+
+    /// Starts sending `email` and returns at once: true if it is on its way, false if it was
+    /// dropped (every send slot taken, or no tokio runtime). A failed delivery is logged.
+    pub fn send(&self, email: Email) -> bool {
         let (to, kind) = (email.to.clone(), email.kind.clone());
-        if let Err(e) = mailer.send(email).await {
-            tracing::warn!(%to, %kind, error = %e, "sending e-mail failed");
+        let mailer = self.mailer.clone();
+        let started = self.tasks.try_spawn(async move {
+            let (to, kind) = (email.to.clone(), email.kind.clone());
+            if let Err(e) = mailer.send(email).await {
+                tracing::warn!(%to, %kind, error = %e, "sending e-mail failed");
+            }
+        });
+        match started {
+            Ok(()) => true,
+            Err(Dropped::Full) => {
+                tracing::warn!(%to, %kind, limit = self.tasks.limit(), "e-mail dropped: too many e-mails being sent");
+                false
+            }
+            Err(Dropped::NoRuntime) => {
+                tracing::error!(%to, %kind, "e-mail dropped: no tokio runtime");
+                false
+            }
         }
-    });
+    }
+
+    /// Messages dropped since start because the bound was reached (or no runtime ran).
+    pub fn dropped(&self) -> u64 {
+        self.tasks.dropped()
+    }
 }
 
 /// Fans one message out to several mailers, in order. Every mailer gets the message even when an
@@ -152,6 +197,7 @@ impl Mailer for DiscardMailer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
     fn sample() -> Email {
         templates::reset_password("App", "a@example.com", "http://x/reset?token=SECRET", "SECRET")
@@ -183,6 +229,56 @@ mod tests {
         let (mailer, outbox) = from_config(&cfg, true).unwrap();
         assert!(mailer.send(sample()).await.is_err());
         assert_eq!(outbox.unwrap().messages_for("a@example.com").len(), 1);
+    }
+
+    /// Holds every message until released, counting those it was given and those it finished.
+    #[derive(Default)]
+    struct Stalled {
+        release: Option<tokio::sync::watch::Receiver<bool>>,
+        got: AtomicUsize,
+        done: AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl Mailer for Stalled {
+        async fn send(&self, _: Email) -> Result<(), MailError> {
+            self.got.fetch_add(1, SeqCst);
+            if let Some(mut release) = self.release.clone() {
+                let _ = release.wait_for(|go| *go).await;
+            }
+            self.done.fetch_add(1, SeqCst);
+            Ok(())
+        }
+    }
+
+    /// Waits (a few seconds at most) until `n` reaches `want`.
+    async fn reaches(n: &AtomicUsize, want: usize) {
+        let wait = async {
+            while n.load(SeqCst) < want {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(5), wait).await.expect("the sends ran");
+    }
+
+    #[tokio::test]
+    async fn sends_beyond_the_bound_are_dropped_and_counted() {
+        let (release, wait) = tokio::sync::watch::channel(false);
+        let stalled = Arc::new(Stalled { release: Some(wait), ..Default::default() });
+        let out = Outgoing::new(stalled.clone(), 2);
+        assert!(out.send(sample()) && out.clone().send(sample()));
+        reaches(&stalled.got, 2).await;
+        assert_eq!(out.dropped(), 0);
+        assert!(!out.send(sample()), "a stalled server holds both slots");
+        assert_eq!(out.clone().dropped(), 1, "clones share the count");
+        // Once the server answers, the slots come back.
+        release.send_replace(true);
+        reaches(&stalled.done, 2).await;
+        tokio::task::yield_now().await;
+        assert!(out.send(sample()));
+        reaches(&stalled.done, 3).await;
+        assert_eq!(stalled.got.load(SeqCst), 3, "the dropped message never reached the mailer");
+        assert_eq!(out.dropped(), 1);
     }
 
     #[test]

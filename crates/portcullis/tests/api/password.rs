@@ -159,6 +159,50 @@ both!(reset_request_answers_before_its_database_work, |srv| async move {
     srv.sign_in(&u.email, "after-the-lock-1").await;
 });
 
+/// An SMTP server that accepts connections and never says a word: every send waits for its
+/// greeting until the command timeout (30 s). Its task ends with the test's runtime.
+fn stalled_smtp() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("local addr").port();
+    listener.set_nonblocking(true).expect("non-blocking");
+    let listener = tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = listener.accept().await {
+            held.push(conn);
+        }
+    });
+    port
+}
+
+/// More than the background bound (128) of reset requests while the mail server stalls.
+const FLOOD: i64 = 140;
+
+both!(
+    reset_requests_get_their_token_while_the_mail_server_stalls,
+    config = |c| c.mail.smtp_url = Some(format!("smtp+plain://127.0.0.1:{}", stalled_smtp())),
+    |srv| async move {
+        // Each request's look-up and token row take a background slot; when the slot was held
+        // through the e-mail, a stalled server kept all of them for 30 s and every later request
+        // was dropped: no token row, no e-mail, nothing the user could see.
+        let u = srv.user("stalled").await;
+        let c = srv.client();
+        for _ in 0..FLOOD {
+            c.post_json("/request-password-reset", json!({"email": u.email})).await.expect_status(200);
+        }
+        let rows = r#"select count(*) from "verification" where "identifier" like 'reset-password:%'"#;
+        let mut written = 0;
+        for _ in 0..200 {
+            written = srv.count(rows).await;
+            if written == FLOOD {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(written, FLOOD, "every request's token row is written while the e-mails wait for the server");
+    }
+);
+
 both!(reset_link_redirects_with_token, |srv| async move {
     let u = srv.user("link").await;
     let token = reset_token(&srv, &u.email).await;

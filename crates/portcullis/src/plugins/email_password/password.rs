@@ -58,12 +58,15 @@ pub async fn request_reset(State(auth): State<Auth>, body: Body) -> ApiResult<Re
     let redirect_to = f.opt_str("redirectTo")?.map(str::to_string);
     // Answer first, the same for every address: the look-up, the token row and the e-mail happen
     // afterwards, so neither their cost nor a slow or locked table shows in the response time.
-    auth.background.spawn("password reset e-mail", send_reset(auth.clone(), email, redirect_to));
+    auth.background.spawn("password reset", send_reset(auth.clone(), email, redirect_to));
     Ok(Reply::json(&json!({"status": true, "message": "If this email exists in our system, check your email for the reset link"})))
 }
 
 /// The work behind a reset request: for a known address, a single-use token row and the e-mail
-/// with its link; for an unknown one, nothing. Failures are logged (nobody waits for them).
+/// with its link; for an unknown one, nothing. Failures are logged (nobody waits for them). The
+/// e-mail is handed to the mailer's own bounded sends rather than awaited: a background slot is
+/// held only for the database work, so a stalled mail server cannot fill every slot and leave
+/// later requests without their token.
 async fn send_reset(auth: Auth, email: String, redirect_to: Option<String>) {
     let user = match auth.store.find_user_by_email(&email).await {
         Ok(Some(u)) => u,
@@ -90,9 +93,7 @@ async fn send_reset(auth: Auth, email: String, redirect_to: Option<String>) {
     }
     let url = format!("{}/reset-password/{token}?callbackURL={}", auth.auth_url, redirect_to.as_deref().map(encode).unwrap_or_default());
     let mail = templates::reset_password(&auth.config.app_name, &user.email, &url, &token);
-    if let Err(e) = auth.mailer.send(mail).await {
-        tracing::warn!(to = %user.email, kind = "reset-password", error = %e, "sending e-mail failed");
-    }
+    auth.outgoing.send(mail);
 }
 
 /// `encodeURIComponent`.

@@ -105,11 +105,20 @@ pub async fn sign_in(State(auth): State<Auth>, meta: RequestMeta, headers: Heade
 
     // Response time must not tell which addresses exist, nor which hash an account holds: the
     // same two reads either way (an unknown address looks up the credential account of an id
-    // nobody has), then a check padded to the cost of the costliest kind of hash
-    // (`verify_padded`, see crypto::password's "Timing").
+    // nobody has), then a check padded so that its time has the same distribution whatever the
+    // account holds (`verify_padded`, see crypto::password's "Timing").
     let user = auth.store.find_user_by_email(&email).await?;
-    let nobody = crypto::random_id(32);
-    let account = auth.store.find_credential_account(user.as_ref().map_or(nobody.as_str(), |u| u.id.as_str())).await?;
+    // The id nobody has is drawn only for an unknown address, off a known user's hot path: a
+    // microsecond, lost in the spread of the database reads and of the padding.
+    let nobody;
+    let owner = match &user {
+        Some(u) => u.id.as_str(),
+        None => {
+            nobody = crypto::random_id(32);
+            nobody.as_str()
+        }
+    };
+    let account = auth.store.find_credential_account(owner).await?;
     let hash = account.as_ref().filter(|_| user.is_some()).and_then(|a| a.password.as_deref());
     let verified = auth.hasher.verify_padded(hash, password).await;
     let (Some(user), Some(account), Some(hash)) = (user, account.as_ref(), hash) else {

@@ -5,7 +5,7 @@ use crate::app::Auth;
 use crate::error::{codes, ApiError, ApiResult};
 use crate::http::body::Body;
 use crate::http::reply::Reply;
-use crate::mail::{self, templates};
+use crate::mail::templates;
 use crate::session::{self, MaybeSensitiveSession, MaybeSession, RequestMeta, SensitiveSession};
 use crate::store::model::{User, UserPatch};
 use axum::extract::{Query, State};
@@ -43,7 +43,7 @@ pub fn send_verification(auth: &Auth, user: &User, callback: Option<&str>, updat
     } else {
         templates::verification(&auth.config.app_name, to, &url, &jwt)
     };
-    mail::spawn_send(auth.mailer.clone(), email);
+    auth.outgoing.send(email);
 }
 
 pub async fn send_verification_email(State(auth): State<Auth>, MaybeSession(cur): MaybeSession, body: Body) -> ApiResult<Reply> {
