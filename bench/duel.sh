@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# usage: bench/duel.sh "labelA binA [env...]" "labelB binB [env...]"   -> both under load at the same time
 # Two servers under the same get-session load at the same time (32 connections each), so the
 # VM's speed drift hits both alike: compare their cpu_us/req within one run, and swap the order
 # between runs (the first-started server has shown a few per cent of advantage).
 #   bench/duel.sh "base /path/to/old/portcullis" "new target/release/portcullis EXTRA_ENV=1"
 set -euo pipefail
-W=$(mktemp -d); trap 'for i in 1 2; do [ -f $W/duel$i.pid ] && kill $(cat $W/duel$i.pid) 2>/dev/null; done; sleep 0.3; for i in 1 2; do psql -X -q postgres://postgres@127.0.0.1:5432/postgres -c "drop database if exists duel$i with (force)" 2>/dev/null; done; rm -rf $W' EXIT
 PG=postgres://postgres@127.0.0.1:5432
+W=$(mktemp -d)
+cleanup() {
+  for i in 1 2; do [ -f "$W/duel$i.pid" ] && kill "$(cat "$W/duel$i.pid")" 2>/dev/null; done
+  sleep 0.3
+  for i in 1 2; do psql -X -q $PG/postgres -c "drop database if exists duel$i with (force)" 2>/dev/null; done
+  rm -rf "$W"
+}
+trap cleanup EXIT
 D=${DURATION:-10}
 start() { # idx label bin env...
   local i=$1 label=$2 bin=$3; shift 3
@@ -28,10 +34,10 @@ wrk -t1 -c32 -d${D}s -H "cookie: $(cat $W/cookie2)" http://127.0.0.1:4122/api/au
 wait $w1 $w2
 c1b=$(cpu 1); c2b=$(cpu 2)
 tck=$(getconf CLK_TCK)
+labels=("" "${A[0]}" "${B[0]}") ticks=("" $((c1b-c1)) $((c2b-c2)))
 for i in 1 2; do
-  lab=$([ $i = 1 ] && echo ${A[0]} || echo ${B[0]}); d=$([ $i = 1 ] && echo $((c1b-c1)) || echo $((c2b-c2)))
+  lab=${labels[$i]} d=${ticks[$i]}
   rps=$(awk '/Requests\/sec/{print $2}' $W/w$i); n=$(awk '/requests in/{print $1}' $W/w$i)
   non2=$(awk '/Non-2xx/{print $NF}' $W/w$i)
   python3 -c "print(f'{\"$lab\":10s} rps {float(\"$rps\"):9.1f}  cpu_us/req {($d/$tck)/int(\"$n\")*1e6:6.1f}  non2xx ${non2:-0}')"
 done
-:
