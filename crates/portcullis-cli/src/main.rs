@@ -6,6 +6,14 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// mimalloc for the server binary: a request allocates and frees a few dozen small blocks
+/// (headers, JSON, rows), and glibc's malloc/free were ~17 % of get-session's instructions
+/// (BENCHMARKS.md, issue 12). The library leaves the choice of allocator to its embedder; argon2's
+/// working memory bypasses the allocator either way (crypto/password/blocks.rs). Without
+/// transparent huge pages (`no_thp`): with them an idle server was ~8 MB larger.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "portcullis", version, about = "A Better Auth-compatible authentication server")]
 struct Cli {

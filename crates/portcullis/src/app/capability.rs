@@ -33,6 +33,13 @@ pub trait Capability: Send + Sync + 'static {
     fn form_body_prefixes(&self) -> &'static [&'static str] {
         &[]
     }
+    /// GET routes that may be cancelled at any await (a client leaving, `server.request_timeout`)
+    /// without leaving half-written state: reads, and at most one idempotent write (get-session's
+    /// sliding refresh). They run inline on their connection, without the cost of running to
+    /// their end ([`request_task`](super::request_task)); every other route runs to its end.
+    fn cancellable_paths(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// Runs for every request under the base path after the origin/CSRF checks and before the
     /// handler (e.g. the bearer capability turns `Authorization: Bearer` into the session cookie).
     /// `path` is relative to the base path.

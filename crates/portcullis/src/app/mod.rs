@@ -69,6 +69,8 @@ pub struct AuthState {
     pub capabilities: Vec<Arc<dyn Capability>>,
     /// Paths (relative to the base path) guarded by Better Auth's form-CSRF rules.
     pub form_csrf_paths: Vec<&'static str>,
+    /// GET paths (relative to the base path) that run inline ([`Capability::cancellable_paths`]).
+    pub cancellable_paths: Vec<&'static str>,
     /// Every session read and write goes through here (database, secondary storage or both).
     pub sessions: Arc<SessionStore>,
     /// The guarded secondary storage (Redis), when configured.
@@ -208,10 +210,11 @@ impl AuthBuilder {
         let origins = TrustedOrigins::new(&config.origin(), config.trusted_origins.iter().cloned());
         let cookies = CookieSettings::new(&config);
         let mut plugin_rules = Vec::new();
-        let mut form_csrf_paths = Vec::new();
+        let (mut form_csrf_paths, mut cancellable_paths) = (Vec::new(), Vec::new());
         for c in &self.capabilities {
             plugin_rules.extend(c.rate_limit_rules());
             form_csrf_paths.extend_from_slice(c.form_csrf_paths());
+            cancellable_paths.extend_from_slice(c.cancellable_paths());
         }
         let rate_rules = Rules::new(&config.rate_limit, plugin_rules);
         let secondary_health = Arc::new(Health::default());
@@ -255,6 +258,7 @@ impl AuthBuilder {
             auth_url,
             capabilities: self.capabilities,
             form_csrf_paths,
+            cancellable_paths,
             sessions,
             secondary,
             secondary_health,

@@ -3,23 +3,28 @@
 //! A handler often writes several things in a row: a session revoked in secondary storage and then
 //! in the database, a provider's rotated refresh token fetched and then stored, a user and then its
 //! session. Cut in the middle, such a sequence leaves a state nobody asked for (a "revoked" session
-//! still served from the database, a refresh token lost). So every request runs in a task of its
-//! own that neither a client going away nor `server.request_timeout` cancels: on timeout the client
-//! gets `503 SERVICE_TIMEOUT` and the task finishes in the background.
+//! still served from the database, a refresh token lost). So neither a client going away nor
+//! `server.request_timeout` cancels a request: on timeout the client gets `503 SERVICE_TIMEOUT`,
+//! and either way the request finishes in a task of its own.
 //!
-//! Tasks left running on their own are bounded ([`MAX_DETACHED`]). Beyond it, a timed-out request
-//! keeps its client waiting for the real answer, and a request whose client went away is cancelled
-//! (as a plain future would be), so a stalled database cannot pile up tasks without limit.
+//! The request runs inline on its connection's task while its client waits (no task per request:
+//! get-session pays nothing for this), pinned on the heap so that, once abandoned, it can be handed
+//! to a task of its own exactly where it stopped.
+//!
+//! Requests left running on their own are bounded ([`MAX_DETACHED`]). Beyond it, a timed-out
+//! request keeps its client waiting for the real answer, and a request whose client went away is
+//! cancelled (as a plain future would be), so a stalled database cannot pile up tasks without limit.
 //!
 //! Must never: cancel a request while there is room to let it finish, or block on a full bound.
 
-use crate::error::{codes, ApiError};
+use crate::error::codes;
 use axum::response::{IntoResponse, Response};
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::Semaphore;
-use tokio::task::JoinHandle;
 
 /// Requests that may run on after their client stopped waiting (timed out or gone).
 pub const MAX_DETACHED: usize = 1024;
@@ -47,67 +52,64 @@ impl Detached {
     }
 }
 
-/// Runs `request` in its own task and answers its response, or `503 SERVICE_TIMEOUT` once `limit`
-/// has passed (the request then finishes in the background, room permitting).
+type Request = Pin<Box<dyn Future<Output = Response> + Send>>;
+
+/// Runs `request` to its end and answers its response, or `503 SERVICE_TIMEOUT` once `limit` has
+/// passed (the request then finishes in the background, room permitting).
 pub async fn run_to_end(
     detached: &Detached,
     limit: Option<Duration>,
     request: impl Future<Output = Response> + Send + 'static,
 ) -> Response {
-    let mut task = Attached { handle: Some(tokio::spawn(request)), detached: detached.clone() };
-    let Some(limit) = limit else { return task.join().await };
-    match tokio::time::timeout(limit, task.join()).await {
+    let mut running = Running { request: Some(Box::pin(request)), detached };
+    let Some(limit) = limit else { return std::future::poll_fn(|cx| running.poll_answer(cx)).await };
+    match tokio::time::timeout(limit, std::future::poll_fn(|cx| running.poll_answer(cx))).await {
         Ok(res) => res,
-        Err(_) if task.detach() => {
+        Err(_) if running.detach() => {
             tracing::warn!("a request exceeded server.request_timeout; it finishes in the background");
             codes::SERVICE_TIMEOUT.retry_after(1).into_response()
         }
         // Too many requests already run on their own: this client waits for its real answer.
-        Err(_) => task.join().await,
+        Err(_) => std::future::poll_fn(|cx| running.poll_answer(cx)).await,
     }
 }
 
-/// A request's task while its client still waits for it.
-struct Attached {
-    handle: Option<JoinHandle<Response>>,
-    detached: Detached,
+/// A request while its client still waits for it.
+struct Running<'a> {
+    request: Option<Request>,
+    detached: &'a Detached,
 }
 
-impl Attached {
-    /// The task's response. Cancel-safe: dropped before the task ends, the handle stays here.
-    async fn join(&mut self) -> Response {
-        let Some(handle) = self.handle.as_mut() else { return ApiError::internal("request joined twice").into_response() };
-        let outcome = handle.await;
-        self.handle = None;
-        match outcome {
-            Ok(res) => res,
-            Err(e) => ApiError::internal(format!("request task failed: {e}")).into_response(),
-        }
+impl Running<'_> {
+    /// Polls the request inline. Cancel-safe: until it is ready, the request stays here.
+    fn poll_answer(&mut self, cx: &mut Context<'_>) -> Poll<Response> {
+        let Some(request) = self.request.as_mut() else { return Poll::Ready(codes::SERVICE_TIMEOUT.into_response()) };
+        let res = std::task::ready!(request.as_mut().poll(cx));
+        self.request = None;
+        Poll::Ready(res)
     }
 
-    /// Lets the task finish on its own, if the bound allows; `false` when it does not.
+    /// Lets the request finish in a task of its own, if the bound allows; `false` when it does not.
     fn detach(&mut self) -> bool {
-        let Some(handle) = self.handle.take() else { return true };
+        let Some(request) = self.request.take() else { return true };
         let (Ok(permit), Ok(rt)) = (self.detached.slots.clone().try_acquire_owned(), tokio::runtime::Handle::try_current()) else {
-            self.handle = Some(handle);
+            self.request = Some(request);
             return false;
         };
         rt.spawn(async move {
-            let _ = handle.await;
+            let _ = request.await;
             drop(permit);
         });
         true
     }
 }
 
-impl Drop for Attached {
-    /// The client went away before the answer: let the request finish, or cancel it when too
-    /// many already run on their own.
+impl Drop for Running<'_> {
+    /// The client went away before the answer: let the request finish, or cancel it (drop it)
+    /// when too many already run on their own.
     fn drop(&mut self) {
-        if self.handle.is_some() && !self.detach() {
-            if let Some(h) = self.handle.take() {
-                h.abort();
-            }
+        if self.request.is_some() {
+            self.detach();
         }
     }
 }

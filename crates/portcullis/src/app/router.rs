@@ -40,10 +40,12 @@ async fn not_found() -> Response {
 #[derive(Debug, Clone)]
 pub struct ClientIp(pub Option<String>);
 
-/// Checks and handler run to their end in a task of their own (`request_task`), bounded by
-/// `server.request_timeout`; then every capability sees the response.
+/// Checks and handler run to their end (`request_task`), or inline for a cancellable GET route,
+/// bounded by `server.request_timeout`; then every capability sees the response.
 async fn pipeline(State(auth): State<Auth>, req: Request, next: Next) -> Response {
     let path = req.uri().path().trim_end_matches('/').to_string();
+    let cancellable = req.method() == Method::GET && auth.cancellable_paths.iter().any(|p| *p == path);
+    let limit = secs(auth.config.server.request_timeout);
     let run = {
         let auth = auth.clone();
         async move {
@@ -53,7 +55,13 @@ async fn pipeline(State(auth): State<Auth>, req: Request, next: Next) -> Respons
             }
         }
     };
-    let mut res = super::request_task::run_to_end(&auth.detached, secs(auth.config.server.request_timeout), run).await;
+    let mut res = if cancellable {
+        // Pinned where it was built: the timeout holds a reference, not a copy of a large future.
+        let run = std::pin::pin!(run);
+        within(limit, run).await.unwrap_or_else(|| codes::SERVICE_TIMEOUT.retry_after(1).into_response())
+    } else {
+        super::request_task::run_to_end(&auth.detached, limit, run).await
+    };
     for c in &auth.capabilities {
         c.on_response(&auth, &path, &mut res).await;
     }

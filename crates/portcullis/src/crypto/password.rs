@@ -214,6 +214,12 @@ impl PasswordHasher {
         self.inner.waiting.load(Ordering::Relaxed)
     }
 
+    /// Whether a hash queued now would be refused with [`PasswordError::Busy`]: lets a caller
+    /// refuse before its own work (a sign-in's database reads). A hint only; the queue decides.
+    pub fn is_full(&self) -> bool {
+        self.waiting() >= self.inner.max_queue.load(Ordering::Relaxed)
+    }
+
     /// Hashes `password` into an argon2id PHC string with a fresh random 16-byte salt.
     pub async fn hash(&self, password: &str) -> Result<String, PasswordError> {
         check_input(password)?;
@@ -765,6 +771,7 @@ mod tests {
         while h.waiting() < 2 {
             tokio::task::yield_now().await;
         }
+        assert!(h.is_full());
         assert!(matches!(h.hash("one too many").await, Err(PasswordError::Busy)));
         assert!(matches!(h.verify(BA_HASH, "password123").await, Err(PasswordError::Busy)));
         assert!(matches!(h.verify_padded(None, "x").await, Err(PasswordError::Busy)));
@@ -775,6 +782,7 @@ mod tests {
             assert!(q.await.unwrap().is_ok(), "the queued hashes still run");
         }
         assert_eq!(h.waiting(), 0);
+        assert!(!h.is_full());
         assert!(h.hash("room again").await.is_ok());
     }
 

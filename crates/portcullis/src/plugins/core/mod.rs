@@ -30,4 +30,8 @@ impl Capability for Core {
             .route("/delete-user", post(user::delete_user))
             .route("/list-accounts", get(user::list_accounts))
     }
+    /// Reads, and get-session's one idempotent refresh write: nothing to leave half-done.
+    fn cancellable_paths(&self) -> &'static [&'static str] {
+        &["/ok", "/error", "/get-session", "/list-sessions", "/list-accounts"]
+    }
 }

@@ -102,6 +102,11 @@ pub async fn sign_in(State(auth): State<Auth>, meta: RequestMeta, headers: Heade
         return Err(codes::INVALID_EMAIL);
     }
     let email = email.to_lowercase();
+    // A full hash queue refuses before the database reads, so a sign-in flood costs the store
+    // nothing; the answer does not depend on the address.
+    if auth.hasher.is_full() {
+        return Err(super::busy());
+    }
 
     // Response time must not tell which addresses exist, nor which hash an account holds: the
     // same two reads either way (an unknown address looks up the credential account of an id
