@@ -25,6 +25,7 @@ fn ts(ms: i64) -> DateTime<Utc> {
 
 fn sample() -> (Session, User) {
     let session = Session {
+        extra: Default::default(),
         expires_at: ts(1_767_830_400_000),
         token: TOKEN.to_string(),
         created_at: ts(1_767_225_600_000),
@@ -35,6 +36,7 @@ fn sample() -> (Session, User) {
         id: "s4HjK8nQw2ErT6yU0iOp3aSd".to_string(),
     };
     let user = User {
+        extra: Default::default(),
         name: "Bench User".to_string(),
         email: "bench-user@bench.example.com".to_string(),
         email_verified: true,

@@ -125,6 +125,8 @@ pub struct SessionConfig {
     /// now) instead of deleted, and a session missing from secondary storage is not looked up in
     /// the database.
     pub preserve_session_in_database: bool,
+    /// Better Auth's `session.additionalFields`: extra session columns, in wire order.
+    pub additional_fields: crate::fields::FieldSet,
 }
 impl Default for SessionConfig {
     fn default() -> Self {
@@ -136,6 +138,7 @@ impl Default for SessionConfig {
             cookie_cache: CookieCacheConfig::default(),
             store_session_in_database: false,
             preserve_session_in_database: false,
+            additional_fields: Default::default(),
         }
     }
 }
@@ -225,6 +228,9 @@ pub struct UserConfig {
     /// (Better Auth's `sendChangeEmailConfirmation`). Off by default, as in Better Auth.
     pub change_email_confirmation: bool,
     pub delete_user_enabled: bool,
+    /// Better Auth's `user.additionalFields`: extra user columns, in wire order
+    /// (`[user.additional_fields.theme]` with `type = "string"`, ...; see `fields::FieldDef`).
+    pub additional_fields: crate::fields::FieldSet,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -723,6 +729,30 @@ fn parse_bool(name: &'static str, v: &str) -> Result<bool, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn additional_fields_are_read_in_declaration_order_and_typos_refused() {
+        let c: Config = toml::from_str(
+            r#"
+            [user.additional_fields]
+            theme = { type = "string", required = false, default_value = "auto" }
+            blocklist = { type = "string[]", required = false }
+            [user.additional_fields.plan]
+            type = "string"
+            default_value = "free"
+            input = false
+            [session.additional_fields]
+            deviceName = { type = "string", required = false }
+            "#,
+        )
+        .unwrap();
+        let names: Vec<_> = c.user.additional_fields.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["theme", "blocklist", "plan"]);
+        assert!(!c.user.additional_fields.get("plan").unwrap().def.input);
+        assert_eq!(c.session.additional_fields.len(), 1);
+        let typo = toml::from_str::<Config>("[user.additional_fields.theme]\ntype = \"string\"\nreturnd = false\n");
+        assert!(typo.unwrap_err().to_string().contains("returnd"));
+    }
 
     #[test]
     fn base_url_gets_base_path_unless_it_has_one() {

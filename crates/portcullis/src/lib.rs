@@ -9,6 +9,7 @@ pub mod app;
 pub mod config;
 pub mod crypto;
 pub mod error;
+pub mod fields;
 pub mod http;
 pub mod mail;
 pub mod plugins;

@@ -164,6 +164,7 @@ mod tests {
     fn vector_payload() -> CachePayload {
         CachePayload {
             session: Session {
+                extra: Default::default(),
                 expires_at: t("2030-01-08T00:00:00.000Z"),
                 token: "AbCdEfGhIjKlMnOpQrStUvWxYz012345".into(),
                 created_at: t("2030-01-01T00:00:00.000Z"),
@@ -174,6 +175,7 @@ mod tests {
                 id: "sess_1".into(),
             },
             user: User {
+                extra: Default::default(),
                 name: "Alice".into(),
                 email: "alice@example.com".into(),
                 email_verified: false,

@@ -86,6 +86,7 @@ pub async fn create(auth: &Auth, user_id: &str, meta: &RequestMeta, remember: bo
     let now = auth.now();
     let ttl = if remember { auth.config.session.expires_in as i64 } else { DONT_REMEMBER_TTL };
     let session = Session {
+        extra: Default::default(),
         id: crypto::random_id(32),
         token: crypto::random_id(32),
         expires_at: now + Duration::seconds(ttl),

@@ -508,6 +508,7 @@ mod tests {
     async fn still_cached_is_one_round_trip_and_only_confirms_with_secondary_storage() {
         let t = DateTime::from_timestamp_millis(1_800_000_000_000).unwrap();
         let s = Session {
+            extra: Default::default(),
             expires_at: t + chrono::Duration::days(1),
             token: "tok".into(),
             created_at: t,
@@ -550,6 +551,7 @@ mod tests {
     fn cached_value_is_better_auths_shape() {
         let t = DateTime::from_timestamp_millis(1_700_000_000_123).unwrap();
         let s = Session {
+            extra: Default::default(),
             expires_at: t,
             token: "tok".into(),
             created_at: t,
@@ -560,6 +562,7 @@ mod tests {
             id: "s".into(),
         };
         let u = User {
+            extra: Default::default(),
             name: "n".into(),
             email: "e@x.com".into(),
             email_verified: false,
@@ -575,7 +578,11 @@ mod tests {
         assert_eq!(v["user"]["emailVerified"], false);
         // A value written by Better Auth (extra fields, other key order) reads back.
         let ba = r#"{"session":{"id":"s","token":"tok","userId":"u","expiresAt":"2023-11-14T22:13:20.123Z","createdAt":"2023-11-14T22:13:20.123Z","updatedAt":"2023-11-14T22:13:20.123Z","ipAddress":"","userAgent":"ua","activeOrganizationId":null},"user":{"id":"u","name":"n","email":"e@x.com","emailVerified":false,"image":null,"createdAt":"2023-11-14T22:13:20.123Z","updatedAt":"2023-11-14T22:13:20.123Z","role":"user"}}"#;
-        let c: Cached = serde_json::from_str(ba).unwrap();
+        let mut c: Cached = serde_json::from_str(ba).unwrap();
+        // Its extra fields are kept, in order (additional fields).
+        assert_eq!(c.session.extra.get("activeOrganizationId"), Some(&serde_json::Value::Null));
+        assert_eq!(c.user.extra.get("role"), Some(&serde_json::json!("user")));
+        (c.session.extra, c.user.extra) = Default::default();
         assert_eq!(c.session, s);
         assert_eq!(c.user, u);
     }

@@ -248,6 +248,7 @@ impl Sql {
 
 fn user_row(r: &dyn RowRead, o: usize) -> StoreResult<User> {
     Ok(User {
+        extra: Default::default(),
         id: r.text(o)?,
         name: r.text(o + 1)?,
         email: r.text(o + 2)?,
@@ -260,6 +261,7 @@ fn user_row(r: &dyn RowRead, o: usize) -> StoreResult<User> {
 
 fn session_row(r: &dyn RowRead, o: usize) -> StoreResult<Session> {
     Ok(Session {
+        extra: Default::default(),
         id: r.text(o)?,
         expires_at: r.time(o + 1)?,
         token: r.text(o + 2)?,

@@ -39,6 +39,7 @@ pub async fn sign_up(State(auth): State<Auth>, meta: RequestMeta, headers: Heade
     let now = auth.now();
     let enumeration_safe = cfg.require_email_verification || !cfg.auto_sign_in;
     let new_user = || User {
+        extra: Default::default(),
         id: crypto::random_id(32),
         name: name.to_string(),
         email: email.clone(),

@@ -159,6 +159,7 @@ pub async fn sign_in(
         return Err("signup_disabled");
     }
     let user = User {
+        extra: Default::default(),
         id: crypto::random_id(32),
         name: p.name.clone(),
         email: email.to_string(),

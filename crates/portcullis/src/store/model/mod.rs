@@ -5,8 +5,8 @@
 //! for a user and `expiresAt,token,createdAt,updatedAt,ipAddress,userAgent,userId,id` for a session.
 //! Timestamps are serialised as ISO-8601 UTC with exactly three fractional digits.
 
+pub use crate::fields::Values;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
 /// ISO-8601 with exactly millisecond precision and a `Z`, as JS `Date.toISOString()`.
 pub mod iso_ms {
@@ -44,36 +44,37 @@ pub fn ms(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+mod wire;
+
+/// A user row. Serialised (by hand, `wire.rs`) in Better Auth's key order, with the returned
+/// additional fields between `updatedAt` and `id`.
+#[derive(Debug, Clone, PartialEq)]
 pub struct User {
     pub name: String,
     pub email: String,
     pub email_verified: bool,
     pub image: Option<String>,
-    #[serde(with = "iso_ms")]
     pub created_at: DateTime<Utc>,
-    #[serde(with = "iso_ms")]
     pub updated_at: DateTime<Utc>,
+    /// The returned additional fields (`user.additional_fields`, capabilities' fields), in wire
+    /// order. Fields with `returned = false` are never read into a `User`.
+    pub extra: Values,
     pub id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// A session row, serialised in Better Auth's key order like [`User`].
+#[derive(Debug, Clone, PartialEq)]
 pub struct Session {
-    #[serde(with = "iso_ms")]
     pub expires_at: DateTime<Utc>,
     pub token: String,
-    #[serde(with = "iso_ms")]
     pub created_at: DateTime<Utc>,
-    #[serde(with = "iso_ms")]
     pub updated_at: DateTime<Utc>,
     /// `""` when unknown (Better Auth writes an empty string, not null).
-    #[serde(default)]
     pub ip_address: String,
-    #[serde(default)]
     pub user_agent: String,
     pub user_id: String,
+    /// The returned additional fields (`session.additional_fields`), in wire order.
+    pub extra: Values,
     pub id: String,
 }
 
