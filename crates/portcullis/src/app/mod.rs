@@ -187,7 +187,10 @@ impl AuthBuilder {
             Some(s) => s,
             None => {
                 let db = Db::connect(&config.database_url, &PoolOptions::default()).await?;
-                Arc::new(SqlStore::new(db, Names::new(config.schema.clone())))
+                Arc::new(
+                    SqlStore::new(db, Names::new(config.schema.clone()))
+                        .with_fields(config.user.additional_fields.clone(), config.session.additional_fields.clone()),
+                )
             }
         };
         let workers = config.password_hashing.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));

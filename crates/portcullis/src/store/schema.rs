@@ -9,6 +9,8 @@
 use super::driver::{Db, Dialect};
 use super::StoreError;
 use crate::config::{NamingStyle, SchemaConfig};
+use crate::fields::{FieldSet, FieldType, OnDelete};
+use std::borrow::Cow;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColType {
@@ -17,22 +19,37 @@ pub enum ColType {
     Time,
     Int,
     BigInt,
+    /// JSON values (additional fields of type `json`, `string[]`, `number[]`): `jsonb` on
+    /// PostgreSQL, JSON text on SQLite, as Better Auth's Kysely adapter stores them.
+    Json,
 }
 
 #[derive(Debug, Clone)]
 pub struct Column {
-    pub name: &'static str,
+    pub name: Cow<'static, str>,
     pub ty: ColType,
     pub nullable: bool,
     pub primary: bool,
     pub unique: bool,
-    /// Logical name of the referenced table (its `id`), with `on delete cascade`.
-    pub references: Option<&'static str>,
+    /// The referenced table and column (logical names) and the `on delete` action.
+    pub references: Option<Reference>,
     pub default_now: bool,
+}
+
+/// A foreign key.
+#[derive(Debug, Clone)]
+pub struct Reference {
+    pub table: Cow<'static, str>,
+    pub column: Cow<'static, str>,
+    pub on_delete: OnDelete,
 }
 
 impl Column {
     pub const fn new(name: &'static str, ty: ColType) -> Self {
+        Self::named(Cow::Borrowed(name), ty)
+    }
+    /// A column whose name is known only at run time (an additional field).
+    pub const fn named(name: Cow<'static, str>, ty: ColType) -> Self {
         Self { name, ty, nullable: false, primary: false, unique: false, references: None, default_now: false }
     }
     pub const fn null(mut self) -> Self {
@@ -47,8 +64,9 @@ impl Column {
         self.unique = true;
         self
     }
-    pub const fn refs(mut self, table: &'static str) -> Self {
-        self.references = Some(table);
+    /// References `table`'s `id`, `on delete cascade`.
+    pub fn refs(mut self, table: &'static str) -> Self {
+        self.references = Some(Reference { table: Cow::Borrowed(table), column: Cow::Borrowed("id"), on_delete: OnDelete::Cascade });
         self
     }
     pub const fn now(mut self) -> Self {
@@ -206,8 +224,37 @@ pub fn quote(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
 }
 
+/// The columns of additional fields, as Better Auth's migrations declare them: `NOT NULL` unless
+/// `required = false`, no database default (the server writes defaults).
+pub fn field_columns(fields: &FieldSet) -> Vec<Column> {
+    fields
+        .iter()
+        .map(|f| {
+            let ty = match f.def.ty {
+                FieldType::String => ColType::Text,
+                FieldType::Number => ColType::Int,
+                FieldType::Boolean => ColType::Bool,
+                FieldType::Date => ColType::Time,
+                FieldType::Json | FieldType::StringArray | FieldType::NumberArray => ColType::Json,
+            };
+            let name = f.def.field_name.clone().unwrap_or_else(|| f.name.clone());
+            let mut c = Column::named(Cow::Owned(name), ty);
+            c.nullable = !f.def.not_null();
+            c.unique = f.def.unique;
+            c.references = f.def.references.as_ref().map(|r| Reference {
+                table: Cow::Owned(r.model.clone()),
+                column: Cow::Owned(r.field.clone()),
+                on_delete: r.on_delete,
+            });
+            c
+        })
+        .collect()
+}
+
 fn sql_type(d: Dialect, t: ColType) -> &'static str {
     match (d, t) {
+        (Dialect::Postgres, ColType::Json) => "jsonb",
+        (Dialect::Sqlite, ColType::Json) => "text",
         (_, ColType::Text) => "text",
         (Dialect::Postgres, ColType::Bool) => "boolean",
         (Dialect::Sqlite, ColType::Bool) => "integer",
@@ -219,7 +266,7 @@ fn sql_type(d: Dialect, t: ColType) -> &'static str {
 }
 
 fn column_ddl(d: Dialect, names: &Names, table: &Table, c: &Column, adding: bool) -> String {
-    let mut s = format!("{} {}", names.col(table.name, c.name), sql_type(d, c.ty));
+    let mut s = format!("{} {}", names.col(table.name, &c.name), sql_type(d, c.ty));
     // A NOT NULL column without a default cannot be added to a table that has rows.
     if !c.nullable && (!adding || c.default_now) {
         s.push_str(" not null");
@@ -233,8 +280,14 @@ fn column_ddl(d: Dialect, names: &Names, table: &Table, c: &Column, adding: bool
     if c.default_now {
         s.push_str(" default CURRENT_TIMESTAMP");
     }
-    if let Some(r) = c.references {
-        s.push_str(&format!(" references {} ({}) on delete cascade", names.table(r), names.col(r, "id")));
+    if let Some(r) = &c.references {
+        let action = match r.on_delete {
+            OnDelete::Cascade => "cascade",
+            OnDelete::SetNull => "set null",
+            OnDelete::Restrict => "restrict",
+            OnDelete::NoAction => "no action",
+        };
+        s.push_str(&format!(" references {} ({}) on delete {action}", names.table(&r.table), names.col(&r.table, &r.column)));
     }
     s
 }
@@ -274,7 +327,7 @@ pub async fn migrate(db: &Db, names: &Names, tables: &[Table]) -> Result<Vec<Str
             continue;
         }
         for c in &t.columns {
-            let phys = names.column_raw(t.name, c.name);
+            let phys = names.column_raw(t.name, &c.name);
             if !have.contains(&phys) {
                 let stmt = format!("alter table {} add column {}", names.table(t.name), column_ddl(d, names, t, c, true));
                 db.execute(&stmt, &[]).await?;
@@ -320,6 +373,29 @@ mod tests {
         let session = create_statements(Dialect::Postgres, &names, &t[1]);
         assert!(session[0].contains("\"userId\" text not null references \"user\" (\"id\") on delete cascade"));
         assert_eq!(session[1], "create index if not exists \"session_userId_idx\" on \"session\" (\"userId\")");
+    }
+
+    #[test]
+    fn additional_field_columns_match_better_auth() {
+        let fields: FieldSet = toml::from_str(
+            r#"
+            theme = { type = "string", required = false, default_value = "auto" }
+            blocklist = { type = "string[]", required = false }
+            birthday = { type = "date", required = false }
+            monthlyCreditsQuota = { type = "number", required = false }
+            showWeekends = { type = "boolean", required = false }
+            uuid = { type = "string", unique = true }
+            teamId = { type = "string", required = false, references = { model = "user", on_delete = "set null" } }
+            "#,
+        )
+        .unwrap();
+        let mut user = core_tables().remove(0);
+        user.columns.extend(field_columns(&fields));
+        let pg = create_statements(Dialect::Postgres, &Names::default(), &user).remove(0);
+        assert!(pg.contains(r#""theme" text, "blocklist" jsonb, "birthday" timestamptz, "monthlyCreditsQuota" integer, "showWeekends" boolean, "uuid" text not null unique"#), "{pg}");
+        assert!(pg.contains(r#""teamId" text references "user" ("id") on delete set null"#), "{pg}");
+        let lite = create_statements(Dialect::Sqlite, &Names::default(), &user).remove(0);
+        assert!(lite.contains(r#""blocklist" text, "birthday" date, "monthlyCreditsQuota" integer, "showWeekends" integer"#), "{lite}");
     }
 
     #[test]

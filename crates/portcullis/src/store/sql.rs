@@ -361,13 +361,22 @@ pub struct SqlStore {
     names: Names,
     sql: Sql,
     rate_sql: super::rate_limit::RateSql,
+    /// Additional fields of `user` and `session` (columns after the core ones).
+    user_fields: crate::fields::FieldSet,
+    session_fields: crate::fields::FieldSet,
 }
 
 impl SqlStore {
     pub fn new(db: Db, names: Names) -> Self {
         let sql = Sql::render(&db, &names);
         let rate_sql = super::rate_limit::RateSql::render(&db, &names);
-        Self { db, names, sql, rate_sql }
+        Self { db, names, sql, rate_sql, user_fields: Default::default(), session_fields: Default::default() }
+    }
+    /// Declares the additional fields of `user` and `session`; `migrate` creates their columns.
+    pub fn with_fields(mut self, user: crate::fields::FieldSet, session: crate::fields::FieldSet) -> Self {
+        self.user_fields = user;
+        self.session_fields = session;
+        self
     }
     pub fn db(&self) -> &Db {
         &self.db
@@ -381,6 +390,13 @@ impl SqlStore {
 impl Store for SqlStore {
     async fn migrate(&self, extra: &[Table]) -> StoreResult<Vec<String>> {
         let mut tables = schema::core_tables();
+        for t in &mut tables {
+            match t.name {
+                "user" => t.columns.extend(schema::field_columns(&self.user_fields)),
+                "session" => t.columns.extend(schema::field_columns(&self.session_fields)),
+                _ => {}
+            }
+        }
         tables.extend_from_slice(extra);
         schema::migrate(&self.db, &self.names, &tables).await
     }
@@ -603,5 +619,48 @@ impl Store for SqlStore {
 
     async fn rate_limit_consume(&self, key: &str, rule: crate::http::rate_limit::Rule, now_ms: i64) -> StoreResult<Result<(), u64>> {
         super::rate_limit::consume(&self.db, &self.rate_sql, key, rule, now_ms).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{PoolOptions, Store};
+
+    #[tokio::test]
+    async fn migrate_adds_additional_field_columns_to_new_and_existing_tables() {
+        let path = std::env::temp_dir().join(format!("portcullis-fields-{}.db", crate::crypto::random_id(12)));
+        let db = Db::connect(&format!("sqlite://{}?mode=rwc", path.display()), &PoolOptions::default()).await.unwrap();
+        SqlStore::new(db.clone(), Names::default()).migrate(&[]).await.unwrap();
+        let fields: crate::fields::FieldSet = toml::from_str(
+            r#"
+            theme = { type = "string", required = false }
+            blocklist = { type = "string[]", required = false }
+            quota = { type = "number", field_name = "monthly_quota" }
+            "#,
+        )
+        .unwrap();
+        let session: crate::fields::FieldSet = toml::from_str(r#"deviceName = { type = "string", required = false }"#).unwrap();
+        let store = SqlStore::new(db.clone(), Names::default()).with_fields(fields, session);
+        let applied = store.migrate(&[]).await.unwrap();
+        assert_eq!(applied.len(), 4, "{applied:?}");
+        let cols = |t: &'static str| {
+            let db = db.clone();
+            async move {
+                db.fetch_all("select name, type from pragma_table_info(?1)", &[Arg::Text(t)], |r| {
+                    Ok(format!("{} {}", r.text(0)?, r.text(1)?))
+                })
+                .await
+                .unwrap()
+            }
+        };
+        let user = cols("user").await;
+        assert_eq!(user[7..], ["theme TEXT", "blocklist TEXT", "monthly_quota INTEGER"]);
+        assert!(cols("session").await.contains(&"deviceName TEXT".to_string()));
+        assert!(store.migrate(&[]).await.unwrap().is_empty(), "idempotent");
+        db.close().await;
+        for ext in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{ext}", path.display()));
+        }
     }
 }
