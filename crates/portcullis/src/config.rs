@@ -613,6 +613,12 @@ impl Config {
 
     /// Checks what must hold before serving. Returns warnings to print loudly.
     pub fn validate(&self) -> Result<Vec<String>, ConfigError> {
+        // Declared additional fields are not stored yet: refuse them rather than ignore them.
+        if !self.user.additional_fields.is_empty() || !self.session.additional_fields.is_empty() {
+            return Err(ConfigError::Invalid(
+                "user.additional_fields and session.additional_fields are not supported by this version yet".into(),
+            ));
+        }
         let mut warnings = Vec::new();
         let secrets = self.secret_list()?;
         let is_dev = self.secret.is_none() && self.secrets.is_none();
@@ -750,6 +756,7 @@ mod tests {
         assert_eq!(names, ["theme", "blocklist", "plan"]);
         assert!(!c.user.additional_fields.get("plan").unwrap().def.input);
         assert_eq!(c.session.additional_fields.len(), 1);
+        assert!(c.validate().unwrap_err().to_string().contains("not supported by this version yet"), "never silently ignored");
         let typo = toml::from_str::<Config>("[user.additional_fields.theme]\ntype = \"string\"\nreturnd = false\n");
         assert!(typo.unwrap_err().to_string().contains("returnd"));
     }
