@@ -6,8 +6,10 @@
 //! Better Auth's ISO-8601 text, `2026-01-01T00:00:00.000Z`).
 
 use super::kept::Kept;
+use super::schema::ColType;
 use super::StoreError;
 use chrono::{DateTime, Utc};
+use serde_json::Value;
 use sqlx::postgres::{PgPoolOptions, PgRow};
 use sqlx::query::Query;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
@@ -26,6 +28,8 @@ pub enum Arg<'a> {
     Int(i64),
     Time(DateTime<Utc>),
     OptTime(Option<DateTime<Utc>>),
+    /// An additional field's value, written as its column type stores it (`null` is SQL NULL).
+    Field(&'a serde_json::Value, ColType),
 }
 
 /// Typed access to a result row by column index.
@@ -35,6 +39,8 @@ pub trait RowRead {
     fn boolean(&self, i: usize) -> Result<bool, StoreError>;
     fn int(&self, i: usize) -> Result<i64, StoreError>;
     fn opt_time(&self, i: usize) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// An additional field's value from a column of type `ty` (SQL NULL is `null`).
+    fn field(&self, i: usize, ty: ColType) -> Result<serde_json::Value, StoreError>;
     fn time(&self, i: usize) -> Result<DateTime<Utc>, StoreError> {
         self.opt_time(i)?.ok_or_else(|| StoreError::Db(format!("column {i} is null")))
     }
@@ -177,9 +183,9 @@ pub trait Bind: Database {
     fn bind<'q>(q: Query<'q, Self, Self::Arguments<'q>>, arg: Arg<'q>) -> Query<'q, Self, Self::Arguments<'q>>;
 }
 
-/// One body for both dialects; only the timestamp encoding (`$time`) differs.
+/// One body for both dialects; only the timestamp (`$time`) and JSON (`$json`) encodings differ.
 macro_rules! impl_bind {
-    ($db:ty, $time:expr) => {
+    ($db:ty, $time:expr, $json:expr) => {
         impl Bind for $db {
             fn bind<'q>(q: Query<'q, Self, Self::Arguments<'q>>, arg: Arg<'q>) -> Query<'q, Self, Self::Arguments<'q>> {
                 let time = $time;
@@ -191,13 +197,31 @@ macro_rules! impl_bind {
                     Arg::Int(i) => q.bind(i),
                     Arg::Time(t) => q.bind(time(t)),
                     Arg::OptTime(t) => q.bind(t.map(time)),
+                    Arg::Field(v, ty) => match ty {
+                        ColType::Text => q.bind(field_text(v)),
+                        ColType::Bool => q.bind(v.as_bool()),
+                        ColType::Int | ColType::BigInt => q.bind(v.as_i64()),
+                        ColType::Time => q.bind(v.as_str().and_then(crate::fields::parse_date).map(time)),
+                        ColType::Json => $json(q, v),
+                    },
                 }
             }
         }
     };
 }
-impl_bind!(Postgres, |t: DateTime<Utc>| t);
-impl_bind!(Sqlite, |t: DateTime<Utc>| super::model::iso_ms::format(&t));
+impl_bind!(Postgres, |t: DateTime<Utc>| t, |q: Query<'q, Postgres, _>, v: &'q Value| q
+    .bind((!v.is_null()).then_some(sqlx::types::Json(v))));
+impl_bind!(Sqlite, |t: DateTime<Utc>| super::model::iso_ms::format(&t), |q: Query<'q, Sqlite, _>, v: &Value| q
+    .bind((!v.is_null()).then(|| v.to_string())));
+
+/// A text column holds strings as they are; any other JSON value as its JSON text.
+fn field_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
 
 pub(super) fn build<'q, DB: Bind>(sql: &'q str, args: &[Arg<'q>]) -> Query<'q, DB, DB::Arguments<'q>> {
     args.iter().fold(sqlx::query::<DB>(sql), |q, a| DB::bind(q, *a))
@@ -248,7 +272,7 @@ fn col_err(i: usize, e: sqlx::Error) -> StoreError {
 
 /// One body for both dialects; integers and timestamps are read by `$int` and `$time`.
 macro_rules! impl_row_read {
-    ($row:ty, $int:expr, $time:expr) => {
+    ($row:ty, $int:expr, $opt_int:expr, $time:expr, $json:expr) => {
         impl RowRead for $row {
             fn text(&self, i: usize) -> Result<String, StoreError> {
                 self.try_get(i).map_err(|e| col_err(i, e))
@@ -265,11 +289,46 @@ macro_rules! impl_row_read {
             fn opt_time(&self, i: usize) -> Result<Option<DateTime<Utc>>, StoreError> {
                 $time(self, i)
             }
+            fn field(&self, i: usize, ty: ColType) -> Result<Value, StoreError> {
+                Ok(match ty {
+                    ColType::Text => self.opt_text(i)?.map_or(Value::Null, Value::String),
+                    ColType::Bool => {
+                        let b: Option<bool> = self.try_get(i).map_err(|e| col_err(i, e))?;
+                        b.map_or(Value::Null, Value::Bool)
+                    }
+                    ColType::Int | ColType::BigInt => {
+                        let n: Option<i64> = $opt_int(self, i)?;
+                        n.map_or(Value::Null, Value::from)
+                    }
+                    ColType::Time => self.opt_time(i)?.map_or(Value::Null, |t| Value::String(super::model::iso_ms::format(&t))),
+                    ColType::Json => $json(self, i)?,
+                })
+            }
         }
     };
 }
-impl_row_read!(PgRow, pg_int, pg_time);
-impl_row_read!(SqliteRow, sqlite_int, sqlite_time);
+impl_row_read!(PgRow, pg_int, pg_opt_int, pg_time, pg_json);
+impl_row_read!(SqliteRow, sqlite_int, sqlite_opt_int, sqlite_time, sqlite_json);
+
+fn pg_opt_int(r: &PgRow, i: usize) -> Result<Option<i64>, StoreError> {
+    r.try_get::<Option<i64>, _>(i).or_else(|_| r.try_get::<Option<i32>, _>(i).map(|v| v.map(i64::from))).map_err(|e| col_err(i, e))
+}
+
+fn sqlite_opt_int(r: &SqliteRow, i: usize) -> Result<Option<i64>, StoreError> {
+    r.try_get(i).map_err(|e| col_err(i, e))
+}
+
+fn pg_json(r: &PgRow, i: usize) -> Result<Value, StoreError> {
+    let v: Option<sqlx::types::Json<Value>> = r.try_get(i).map_err(|e| col_err(i, e))?;
+    Ok(v.map_or(Value::Null, |j| j.0))
+}
+
+/// JSON text, as Better Auth's Kysely adapter writes json and arrays on SQLite; text that is not
+/// JSON reads as the string it is.
+fn sqlite_json(r: &SqliteRow, i: usize) -> Result<Value, StoreError> {
+    let v: Option<String> = r.try_get(i).map_err(|e| col_err(i, e))?;
+    Ok(v.map_or(Value::Null, |s| serde_json::from_str(&s).unwrap_or(Value::String(s))))
+}
 
 /// PostgreSQL `integer` columns decode as i32, `bigint` as i64.
 fn pg_int(r: &PgRow, i: usize) -> Result<i64, StoreError> {
@@ -327,6 +386,53 @@ mod tests {
         assert_eq!(parse_sqlite_time("2030-01-01 00:00:00").unwrap().timestamp_millis(), 1893456000000);
         assert_eq!(parse_sqlite_time("1893456000000").unwrap().timestamp_millis(), 1893456000000);
         assert!(parse_sqlite_time("yesterday").is_none());
+    }
+
+    /// Every additional-field type written and read back as the same JSON value, on both databases.
+    async fn fields_round_trip(db: Db) {
+        let table = format!("fields_{}", crate::crypto::random_id(8).to_lowercase());
+        let (json, time) = match db.dialect() {
+            Dialect::Postgres => ("jsonb", "timestamptz"),
+            Dialect::Sqlite => ("text", "date"),
+        };
+        let bool_ty = if db.dialect() == Dialect::Postgres { "boolean" } else { "integer" };
+        db.execute(&format!("create table \"{table}\" (t text, n integer, b {bool_ty}, d {time}, j {json}, a {json})"), &[]).await.unwrap();
+        let cols = [ColType::Text, ColType::Int, ColType::Bool, ColType::Time, ColType::Json, ColType::Json];
+        let rows = [
+            serde_json::json!(["dark", 100, true, "2000-01-02T00:00:00.000Z", {"lecture": "#10b981", "n": [1, 2.5]}, ["exam", "contrôle"]]),
+            serde_json::json!([null, null, null, null, null, null]),
+        ];
+        let d = db.dialect();
+        for (k, row) in rows.iter().enumerate() {
+            let vals = row.as_array().unwrap();
+            let args: Vec<Arg> = vals.iter().zip(cols).map(|(v, c)| Arg::Field(v, c)).collect();
+            let phs = (1..=6).map(|i| d.ph(i)).collect::<Vec<_>>().join(", ");
+            db.execute(&format!("insert into \"{table}\" values ({phs})"), &args).await.unwrap();
+            let got = db
+                .fetch_all(&format!("select * from \"{table}\""), &[], |r| {
+                    (0..6).map(|i| r.field(i, cols[i])).collect::<Result<Vec<_>, _>>()
+                })
+                .await
+                .unwrap();
+            assert_eq!(&got[k], vals, "row {k} on {d:?}");
+        }
+        db.execute(&format!("drop table \"{table}\""), &[]).await.unwrap();
+        db.close().await;
+    }
+
+    #[tokio::test]
+    async fn additional_field_values_round_trip_on_sqlite() {
+        let path = std::env::temp_dir().join(format!("portcullis-driver-{}.db", crate::crypto::random_id(12)));
+        fields_round_trip(Db::connect(&format!("sqlite://{}?mode=rwc", path.display()), &PoolOptions::default()).await.unwrap()).await;
+        for ext in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{ext}", path.display()));
+        }
+    }
+
+    #[tokio::test]
+    async fn additional_field_values_round_trip_on_postgres() {
+        let url = std::env::var("PORTCULLIS_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        fields_round_trip(Db::connect(&url, &PoolOptions::default()).await.unwrap()).await;
     }
 
     #[test]
