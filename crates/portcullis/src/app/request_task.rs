@@ -62,15 +62,15 @@ pub async fn run_to_end(
     request: impl Future<Output = Response> + Send + 'static,
 ) -> Response {
     let mut running = Running { request: Some(Box::pin(request)), detached };
-    let Some(limit) = limit else { return std::future::poll_fn(|cx| running.poll_answer(cx)).await };
-    match tokio::time::timeout(limit, std::future::poll_fn(|cx| running.poll_answer(cx))).await {
+    let Some(limit) = limit else { return running.answer().await };
+    match tokio::time::timeout(limit, running.answer()).await {
         Ok(res) => res,
         Err(_) if running.detach() => {
             tracing::warn!("a request exceeded server.request_timeout; it finishes in the background");
             codes::SERVICE_TIMEOUT.retry_after(1).into_response()
         }
         // Too many requests already run on their own: this client waits for its real answer.
-        Err(_) => std::future::poll_fn(|cx| running.poll_answer(cx)).await,
+        Err(_) => running.answer().await,
     }
 }
 
@@ -81,6 +81,11 @@ struct Running<'a> {
 }
 
 impl Running<'_> {
+    /// The request's response, polled inline (see [`poll_answer`](Self::poll_answer)).
+    async fn answer(&mut self) -> Response {
+        std::future::poll_fn(|cx| self.poll_answer(cx)).await
+    }
+
     /// Polls the request inline. Cancel-safe: until it is ready, the request stays here.
     fn poll_answer(&mut self, cx: &mut Context<'_>) -> Poll<Response> {
         let Some(request) = self.request.as_mut() else { return Poll::Ready(codes::SERVICE_TIMEOUT.into_response()) };
