@@ -26,6 +26,7 @@ fn ts(ms: i64) -> DateTime<Utc> {
 fn sample() -> (Session, User) {
     let session = Session {
         extra: Default::default(),
+        hidden: Default::default(),
         expires_at: ts(1_767_830_400_000),
         token: TOKEN.to_string(),
         created_at: ts(1_767_225_600_000),
@@ -37,6 +38,7 @@ fn sample() -> (Session, User) {
     };
     let user = User {
         extra: Default::default(),
+        hidden: Default::default(),
         name: "Bench User".to_string(),
         email: "bench-user@bench.example.com".to_string(),
         email_verified: true,

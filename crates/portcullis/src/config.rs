@@ -613,12 +613,14 @@ impl Config {
 
     /// Checks what must hold before serving. Returns warnings to print loudly.
     pub fn validate(&self) -> Result<Vec<String>, ConfigError> {
-        // Declared additional fields are not stored yet: refuse them rather than ignore them.
-        if !self.user.additional_fields.is_empty() || !self.session.additional_fields.is_empty() {
-            return Err(ConfigError::Invalid(
-                "user.additional_fields and session.additional_fields are not supported by this version yet".into(),
-            ));
-        }
+        self.user
+            .additional_fields
+            .validate(crate::fields::USER_CORE)
+            .map_err(|e| ConfigError::Invalid(format!("user.additional_fields: {e}")))?;
+        self.session
+            .additional_fields
+            .validate(crate::fields::SESSION_CORE)
+            .map_err(|e| ConfigError::Invalid(format!("session.additional_fields: {e}")))?;
         let mut warnings = Vec::new();
         let secrets = self.secret_list()?;
         let is_dev = self.secret.is_none() && self.secrets.is_none();
@@ -756,7 +758,11 @@ mod tests {
         assert_eq!(names, ["theme", "blocklist", "plan"]);
         assert!(!c.user.additional_fields.get("plan").unwrap().def.input);
         assert_eq!(c.session.additional_fields.len(), 1);
-        assert!(c.validate().unwrap_err().to_string().contains("not supported by this version yet"), "never silently ignored");
+        assert!(c.validate().is_ok());
+        let clash = toml::from_str::<Config>("[user.additional_fields.email]\ntype = \"string\"\n").unwrap();
+        assert!(clash.validate().unwrap_err().to_string().contains("user.additional_fields: email is a core field"));
+        let bad_default = toml::from_str::<Config>("[session.additional_fields.n]\ntype = \"number\"\ndefault_value = \"x\"\n").unwrap();
+        assert!(bad_default.validate().unwrap_err().to_string().contains("n: default_value"), "{:?}", bad_default.validate());
         let typo = toml::from_str::<Config>("[user.additional_fields.theme]\ntype = \"string\"\nreturnd = false\n");
         assert!(typo.unwrap_err().to_string().contains("returnd"));
     }

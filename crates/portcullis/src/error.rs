@@ -33,6 +33,18 @@ impl std::error::Error for ApiError {}
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// Better Auth's answers to additional-field input it refuses.
+impl From<crate::fields::FieldError> for ApiError {
+    fn from(e: crate::fields::FieldError) -> Self {
+        use crate::fields::FieldError::*;
+        match &e {
+            NotAllowed(_) => codes::FIELD_NOT_ALLOWED.with_message(e.to_string()),
+            Missing(_) => codes::MISSING_FIELD.with_message(e.to_string()),
+            Invalid { field, .. } => ApiError::validation(format!("[body.{field}] {e}")),
+        }
+    }
+}
+
 impl ApiError {
     pub const fn new(status: StatusCode, code: &'static str, message: &'static str) -> Self {
         Self { status, code: Some(code), message: Cow::Borrowed(message), empty_body: false, retry_after: None }

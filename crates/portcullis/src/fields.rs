@@ -188,11 +188,23 @@ impl FieldDef {
     }
 }
 
+/// The core keys of a user; additional fields may not take them.
+pub const USER_CORE: &[&str] = &["id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt"];
+/// The core keys of a session.
+pub const SESSION_CORE: &[&str] = &["id", "expiresAt", "token", "createdAt", "updatedAt", "ipAddress", "userAgent", "userId"];
+
 /// A declared field and its name.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Field {
     pub name: String,
     pub def: FieldDef,
+}
+
+impl Field {
+    /// The column's logical name: `field_name`, else the field's name.
+    pub fn column(&self) -> &str {
+        self.def.field_name.as_deref().unwrap_or(&self.name)
+    }
 }
 
 /// The additional fields of one table, in declaration order.
@@ -228,6 +240,36 @@ impl FieldSet {
     }
     pub fn len(&self) -> usize {
         self.0.len()
+    }
+    /// Checks a declaration: no field shadows a core field, and literal defaults have the
+    /// field's type.
+    pub fn validate(&self, core: &[&str]) -> Result<(), String> {
+        for f in &self.0 {
+            if core.contains(&f.name.as_str()) || core.contains(&f.column()) {
+                return Err(format!("{} is a core field", f.name));
+            }
+            if let Some((expected, received)) = f.def.default_value.as_ref().filter(|v| !v.is_null()).and_then(|v| f.def.ty.mismatch(v)) {
+                return Err(format!("{}: default_value must be {expected}, not {received}", f.name));
+            }
+        }
+        Ok(())
+    }
+    /// The defaults of a row created without input (Better Auth's `getSessionDefaultFields`),
+    /// completed like [`complete`](Self::complete).
+    pub fn defaults(&self, now: chrono::DateTime<chrono::Utc>) -> (Values, Values) {
+        let given = self.0.iter().filter(|f| f.def.has_default()).map(|f| (f.name.clone(), default_of(&f.def, now))).collect();
+        self.complete(Values(given))
+    }
+    /// A new row's fields from parsed input: every declared field in declaration order (absent
+    /// ones as `null`, as the database returns them), split into returned and hidden ones.
+    pub fn complete(&self, input: Values) -> (Values, Values) {
+        let (mut shown, mut hidden) = (Values::default(), Values::default());
+        let mut input = input.0;
+        for f in &self.0 {
+            let v = input.iter().position(|(k, _)| *k == f.name).map_or(Value::Null, |i| input.swap_remove(i).1);
+            if f.def.returned { &mut shown } else { &mut hidden }.0.push((f.name.clone(), v));
+        }
+        (shown, hidden)
     }
     /// The fields that answers carry, in wire order.
     pub fn returned(&self) -> impl Iterator<Item = &Field> {

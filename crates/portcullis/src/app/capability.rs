@@ -2,7 +2,10 @@
 //! `{ id, endpoints, schema, rateLimit, onRequest, hooks.after }`).
 
 use super::Auth;
+use crate::error::ApiError;
 use crate::http::rate_limit::Rule;
+use crate::session::hooks::{Decision, Hooks, SessionAnswer, SignIn};
+use crate::store::model::{Session, User, UserPatch};
 use crate::store::schema::Table;
 use axum::http::request::Parts;
 use axum::response::Response;
@@ -19,6 +22,15 @@ pub trait Capability: Send + Sync + 'static {
     /// Tables (or extra columns) this capability needs; created by `migrate`.
     fn schema(&self) -> Vec<Table> {
         Vec::new()
+    }
+    /// Additional fields this capability keeps on the user (Better Auth's plugin `schema.user.fields`:
+    /// `twoFactorEnabled`, `role`, ...). They come before `user.additional_fields` on the wire.
+    fn user_fields(&self) -> crate::fields::FieldSet {
+        Default::default()
+    }
+    /// Additional fields this capability keeps on the session (`activeOrganizationId`, ...).
+    fn session_fields(&self) -> crate::fields::FieldSet {
+        Default::default()
     }
     /// Rate-limit rules by path pattern (`*` wildcard); `None` disables limiting for the path.
     fn rate_limit_rules(&self) -> Vec<(String, Option<Rule>)> {
@@ -47,6 +59,33 @@ pub trait Capability: Send + Sync + 'static {
     /// Runs after the handler on every response under the base path; may add headers
     /// (e.g. `set-auth-jwt` on get-session, `set-auth-token` when a session cookie is set).
     async fn on_response(&self, _auth: &Auth, _path: &str, _res: &mut Response) {}
+    /// The hooks below that this capability implements (only those are called).
+    fn hooks(&self) -> Hooks {
+        Hooks::default()
+    }
+    /// Before any sign-in creates a session ([`crate::session::hooks::sign_in`]).
+    async fn before_session(&self, _auth: &Auth, _sign_in: &SignIn<'_>) -> Decision {
+        Decision::Continue
+    }
+    /// After a sign-in created `session`.
+    async fn after_session(&self, _auth: &Auth, _sign_in: &SignIn<'_>, _session: &Session) {}
+    /// Before a user is stored; may change it or refuse.
+    async fn before_user_create(&self, _auth: &Auth, _user: &mut User) -> Result<(), ApiError> {
+        Ok(())
+    }
+    async fn after_user_create(&self, _auth: &Auth, _user: &User) {}
+    /// Before user `id` changes; may change the patch or refuse.
+    async fn before_user_update(&self, _auth: &Auth, _id: &str, _patch: &mut UserPatch) -> Result<(), ApiError> {
+        Ok(())
+    }
+    async fn after_user_update(&self, _auth: &Auth, _user: &User) {}
+    /// Before a user (with sessions and accounts) is deleted; may refuse.
+    async fn before_user_delete(&self, _auth: &Auth, _user: &User) -> Result<(), ApiError> {
+        Ok(())
+    }
+    async fn after_user_delete(&self, _auth: &Auth, _user: &User) {}
+    /// On a get-session answer that carries a session (from the store or the cookie cache).
+    async fn on_session_answer(&self, _auth: &Auth, _answer: &mut SessionAnswer<'_>) {}
     /// On `POST /sign-out`, before the session `token` is deleted: a URL the browser should visit
     /// next (OIDC RP-initiated logout at the identity provider). `body` is the sign-out body.
     async fn sign_out_url(&self, _auth: &Auth, _token: &str, _body: Option<&serde_json::Value>) -> Option<String> {

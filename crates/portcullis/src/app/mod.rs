@@ -17,6 +17,7 @@ pub use capability::Capability;
 
 use crate::config::{Config, ConfigError};
 use crate::crypto::password::PasswordHasher;
+use crate::fields::FieldSet;
 use crate::http::cookies::CookieSettings;
 use crate::http::ip::IpPolicy;
 use crate::http::origin::TrustedOrigins;
@@ -67,10 +68,17 @@ pub struct AuthState {
     /// Base URL including the base path, e.g. `http://localhost:3000/api/auth`.
     pub auth_url: String,
     pub capabilities: Vec<Arc<dyn Capability>>,
+    /// The capabilities that implement each hook, in registration order.
+    pub hooked: Hooked,
+    adapter: Option<crate::store::adapter::Adapter>,
     /// Paths (relative to the base path) guarded by Better Auth's form-CSRF rules.
     pub form_csrf_paths: Vec<&'static str>,
     /// GET paths (relative to the base path) that run inline ([`Capability::cancellable_paths`]).
     pub cancellable_paths: Vec<&'static str>,
+    /// The user's additional fields: the capabilities', then `user.additional_fields`.
+    pub user_fields: crate::fields::FieldSet,
+    /// The session's additional fields: the capabilities', then `session.additional_fields`.
+    pub session_fields: crate::fields::FieldSet,
     /// Every session read and write goes through here (database, secondary storage or both).
     pub sessions: Arc<SessionStore>,
     /// The guarded secondary storage (Redis), when configured.
@@ -129,25 +137,81 @@ impl Auth {
 
     /// Creates or updates the schema of every capability.
     pub async fn migrate(&self) -> Result<Vec<String>, StoreError> {
-        let mut extra: Vec<_> = self.capabilities.iter().flat_map(|c| c.schema()).collect();
-        if self.rate_limit_in_database() {
-            extra.push(crate::http::rate_limit_shared::rate_limit_table());
-        }
-        if self.sessions.queues_revocations() {
-            extra.push(crate::session::revocations::table());
-        }
-        self.store.migrate(&extra).await
+        self.store.migrate(&self.extra_tables()).await
     }
 
-    fn rate_limit_in_database(&self) -> bool {
-        // As Better Auth: the table is part of the schema whenever database storage is chosen.
-        self.config.rate_limit.storage == Some(crate::config::RateLimitStorage::Database)
+    fn extra_tables(&self) -> Vec<crate::store::schema::Table> {
+        extra_tables(&self.capabilities, &self.config, &self.sessions)
+    }
+
+    /// The generic adapter over the capabilities' tables (Better Auth's adapter API). Only with
+    /// a SQL store; an embedder's own `Store` may offer none.
+    pub fn adapter(&self) -> Result<&crate::store::adapter::Adapter, StoreError> {
+        self.adapter.as_ref().ok_or_else(|| StoreError::Query("this store has no generic adapter".into()))
     }
 
     /// The whole application: auth routes under the base path, plus the development outbox when enabled.
     pub fn router(&self) -> Router {
         router::build(self.clone())
     }
+}
+
+/// The tables beyond the core four: the capabilities', and the core's optional ones.
+fn extra_tables(capabilities: &[Arc<dyn Capability>], config: &Config, sessions: &SessionStore) -> Vec<crate::store::schema::Table> {
+    let mut extra: Vec<_> = capabilities.iter().flat_map(|c| c.schema()).collect();
+    // As Better Auth: the table is part of the schema whenever database storage is chosen.
+    if config.rate_limit.storage == Some(crate::config::RateLimitStorage::Database) {
+        extra.push(crate::http::rate_limit_shared::rate_limit_table());
+    }
+    if sessions.queues_revocations() {
+        extra.push(crate::session::revocations::table());
+    }
+    extra
+}
+
+/// The capabilities that declared each hook ([`Capability::hooks`]).
+#[derive(Default)]
+pub struct Hooked {
+    pub before_session: Vec<Arc<dyn Capability>>,
+    pub after_session: Vec<Arc<dyn Capability>>,
+    pub user: Vec<Arc<dyn Capability>>,
+    pub session_answer: Vec<Arc<dyn Capability>>,
+}
+
+impl Hooked {
+    fn of(capabilities: &[Arc<dyn Capability>]) -> Self {
+        let mut h = Hooked::default();
+        for c in capabilities {
+            let d = c.hooks();
+            for (wants, list) in [
+                (d.before_session, &mut h.before_session),
+                (d.after_session, &mut h.after_session),
+                (d.user, &mut h.user),
+                (d.session_answer, &mut h.session_answer),
+            ] {
+                if wants {
+                    list.push(c.clone());
+                }
+            }
+        }
+        h
+    }
+}
+
+/// The additional fields of user and session: every capability's, in registration order, then the
+/// configuration's (Better Auth's order on the wire); a configured field replaces a capability's
+/// field of the same name, as Better Auth merges them.
+fn fields_of(capabilities: &[Arc<dyn Capability>], config: &Config) -> Result<(FieldSet, FieldSet), ConfigError> {
+    let (mut user, mut session) = (FieldSet::new(), FieldSet::new());
+    for c in capabilities {
+        user.extend(&c.user_fields());
+        session.extend(&c.session_fields());
+    }
+    user.extend(&config.user.additional_fields);
+    session.extend(&config.session.additional_fields);
+    user.validate(crate::fields::USER_CORE).map_err(|e| ConfigError::Invalid(format!("user fields: {e}")))?;
+    session.validate(crate::fields::SESSION_CORE).map_err(|e| ConfigError::Invalid(format!("session fields: {e}")))?;
+    Ok((user, session))
 }
 
 pub struct AuthBuilder {
@@ -183,14 +247,12 @@ impl AuthBuilder {
             tracing::warn!("{w}");
         }
         let secrets: Vec<String> = config.secret_list()?.into_iter().map(|(_, s)| s).collect();
+        let (user_fields, session_fields) = fields_of(&self.capabilities, &config)?;
         let store: Arc<dyn Store> = match self.store {
             Some(s) => s,
             None => {
                 let db = Db::connect(&config.database_url, &PoolOptions::default()).await?;
-                Arc::new(
-                    SqlStore::new(db, Names::new(config.schema.clone()))
-                        .with_fields(config.user.additional_fields.clone(), config.session.additional_fields.clone()),
-                )
+                Arc::new(SqlStore::new(db, Names::new(config.schema.clone())).with_fields(user_fields.clone(), session_fields.clone()))
             }
         };
         let workers = config.password_hashing.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
@@ -244,6 +306,7 @@ impl AuthBuilder {
             None
         };
         let auth_url = config.auth_url();
+        let adapter = store.adapter(extra_tables(&self.capabilities, &config, &sessions));
         let auth = Auth(Arc::new(AuthState {
             config,
             store,
@@ -259,9 +322,13 @@ impl AuthBuilder {
             rate_store,
             clock: self.clock,
             auth_url,
+            hooked: Hooked::of(&self.capabilities),
+            adapter,
             capabilities: self.capabilities,
             form_csrf_paths,
             cancellable_paths,
+            user_fields,
+            session_fields,
             sessions,
             secondary,
             secondary_health,

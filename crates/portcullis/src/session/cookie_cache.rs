@@ -165,6 +165,7 @@ mod tests {
         CachePayload {
             session: Session {
                 extra: Default::default(),
+                hidden: Default::default(),
                 expires_at: t("2030-01-08T00:00:00.000Z"),
                 token: "AbCdEfGhIjKlMnOpQrStUvWxYz012345".into(),
                 created_at: t("2030-01-01T00:00:00.000Z"),
@@ -176,6 +177,7 @@ mod tests {
             },
             user: User {
                 extra: Default::default(),
+                hidden: Default::default(),
                 name: "Alice".into(),
                 email: "alice@example.com".into(),
                 email_verified: false,

@@ -28,7 +28,7 @@
 //! | `get-access-token`, `refresh-token`, `account-info` | store (`social::tokens`) | provider tokens; as Better Auth |
 //! | `verify-email` | maybe, store | re-issues the current session's cookies (stricter) |
 //! | `list-accounts` | cache | ids, providers and scopes only, no secret, nothing changed; as Better Auth |
-//! | `update-session` | cache | no session fields exist, so it always answers "No fields to update"; as Better Auth |
+//! | `update-session` | cache, store to change | "No fields to update" from the cache as Better Auth; a change re-reads the store, since it re-issues the cookies (stricter) |
 //! | `send-verification-email` | maybe, cache | only mails the session user's own address (mail rate limit); as Better Auth |
 //!
 //! A new route that reveals or changes anything takes `SensitiveSession` (or `FreshSession`).

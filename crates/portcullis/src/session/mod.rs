@@ -18,6 +18,7 @@
 
 pub mod cookie_cache;
 mod guard;
+pub mod hooks;
 mod lookup;
 pub(crate) mod revocations;
 pub mod store;
@@ -85,8 +86,10 @@ pub fn dont_remember_from(auth: &Auth, headers: &HeaderMap) -> bool {
 pub async fn create(auth: &Auth, user_id: &str, meta: &RequestMeta, remember: bool) -> ApiResult<Session> {
     let now = auth.now();
     let ttl = if remember { auth.config.session.expires_in as i64 } else { DONT_REMEMBER_TTL };
+    let (extra, hidden) = auth.session_fields.defaults(now);
     let session = Session {
-        extra: Default::default(),
+        extra,
+        hidden,
         id: crypto::random_id(32),
         token: crypto::random_id(32),
         expires_at: now + Duration::seconds(ttl),

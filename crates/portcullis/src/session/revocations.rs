@@ -405,6 +405,7 @@ mod tests {
     fn session(token: &str, user: &str, created_ms: i64) -> Session {
         Session {
             extra: Default::default(),
+            hidden: Default::default(),
             expires_at: at(created_ms + 86_400_000),
             token: token.into(),
             created_at: at(created_ms),

@@ -36,7 +36,7 @@
 use super::revocations::Revocations;
 use crate::error::{ApiError, ApiResult};
 use crate::secondary::{Secondary, SecondaryError};
-use crate::store::model::{Session, User};
+use crate::store::model::{Session, User, Values};
 use crate::store::Store;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -446,6 +446,35 @@ impl SessionStore {
         }
     }
 
+    /// Sets additional fields of the session `cur` (and `updatedAt`) in both stores as configured;
+    /// the session after the change, or `None` when it no longer exists.
+    pub async fn update_fields(&self, cur: &Session, user: &User, values: &Values, now: DateTime<Utc>) -> ApiResult<Option<Session>> {
+        let updated = if self.in_db {
+            match self.db.update_session_fields(&cur.token, values, now).await? {
+                Some((s, _)) => s,
+                None => return Ok(None),
+            }
+        } else {
+            let mut s = cur.clone();
+            for (k, v) in &values.0 {
+                let target = if s.hidden.get(k).is_some() { &mut s.hidden } else { &mut s.extra };
+                target.set(k, v.clone());
+            }
+            s.updated_at = now;
+            s
+        };
+        let Some(sec) = &self.secondary else { return Ok(Some(updated)) };
+        let ttl = ttl_seconds(updated.expires_at.timestamp_millis(), now.timestamp_millis());
+        match sec.replace(&updated.token, &Self::cached_json(&updated, user)?, Some(ttl)).await {
+            Ok(true) => Ok(Some(updated)),
+            // Only secondary storage had it, and it is gone (revoked or expired).
+            Ok(false) if !self.in_db => Ok(None),
+            Ok(false) => Ok(Some(updated)),
+            Err(_) if self.in_db => Ok(Some(updated)),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     /// Rewrites the cached user in every active session after a profile change (Better Auth's
     /// `refreshUserSessions`). Best effort: a failure leaves the old copy until its next refresh.
     pub async fn refresh_user(&self, user: &User, now: DateTime<Utc>) {
@@ -509,6 +538,7 @@ mod tests {
         let t = DateTime::from_timestamp_millis(1_800_000_000_000).unwrap();
         let s = Session {
             extra: Default::default(),
+            hidden: Default::default(),
             expires_at: t + chrono::Duration::days(1),
             token: "tok".into(),
             created_at: t,
@@ -552,6 +582,7 @@ mod tests {
         let t = DateTime::from_timestamp_millis(1_700_000_000_123).unwrap();
         let s = Session {
             extra: Default::default(),
+            hidden: Default::default(),
             expires_at: t,
             token: "tok".into(),
             created_at: t,
@@ -563,6 +594,7 @@ mod tests {
         };
         let u = User {
             extra: Default::default(),
+            hidden: Default::default(),
             name: "n".into(),
             email: "e@x.com".into(),
             email_verified: false,

@@ -5,6 +5,7 @@
 //! failure of the database itself. Uniqueness violations come back as [`StoreError::Conflict`] so
 //! handlers can answer a clean 4xx instead of a 500.
 
+pub mod adapter;
 pub mod driver;
 mod kept;
 pub mod model;
@@ -16,7 +17,7 @@ pub use driver::{Db, PoolOptions};
 pub use sql::SqlStore;
 
 use chrono::{DateTime, Utc};
-use model::{Account, Jwk, PendingRevocation, Session, User, UserPatch, Verification};
+use model::{Account, PendingRevocation, Session, User, UserPatch, Verification};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -27,6 +28,9 @@ pub enum StoreError {
     /// A unique constraint was violated (e.g. the email is taken).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A query the schema cannot answer (an unknown model or field): a bug in the caller.
+    #[error("invalid query: {0}")]
+    Query(String),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -75,6 +79,9 @@ pub trait Store: Send + Sync + 'static {
 
     // sessions
     async fn create_session(&self, session: &Session) -> StoreResult<()>;
+    /// Sets additional fields of a session (and `updatedAt`); the session and its user after the
+    /// change, or `None` when it no longer exists.
+    async fn update_session_fields(&self, token: &str, values: &model::Values, now: DateTime<Utc>) -> StoreResult<Option<(Session, User)>>;
     /// The sessions with these tokens and their users, in one round trip for up to 32 tokens.
     /// Tokens without a session are simply absent from the answer.
     async fn find_sessions(&self, tokens: &[&str]) -> StoreResult<Vec<(Session, User)>>;
@@ -97,11 +104,6 @@ pub trait Store: Send + Sync + 'static {
     async fn consume_verification(&self, id: &str) -> StoreResult<bool>;
     async fn delete_expired_verifications(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 
-    // jwt signing keys (`jwks`, created only when the jwt capability is on)
-    /// Every row of `jwks`, oldest first.
-    async fn list_jwks(&self) -> StoreResult<Vec<Jwk>>;
-    async fn create_jwk(&self, key: &Jwk) -> StoreResult<()>;
-
     // revocations queued during a secondary-storage outage (`pendingRevocation`, created only when
     // sessions are in the database and in secondary storage; owned by `session::revocations`)
     async fn list_pending_revocations(&self) -> StoreResult<Vec<PendingRevocation>>;
@@ -112,6 +114,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Checks the database answers.
     async fn ping(&self) -> StoreResult<()>;
+
+    /// The generic adapter over this database for `tables` (the capabilities' own tables), when
+    /// the store is SQL.
+    fn adapter(&self, _tables: Vec<schema::Table>) -> Option<adapter::Adapter> {
+        None
+    }
 
     /// Better Auth's database rate limiting: records one request for `key` in the `rateLimit`
     /// table, atomically; `Ok(Err(seconds))` when it must be refused. Stores without that table

@@ -230,15 +230,7 @@ pub fn field_columns(fields: &FieldSet) -> Vec<Column> {
     fields
         .iter()
         .map(|f| {
-            let ty = match f.def.ty {
-                FieldType::String => ColType::Text,
-                FieldType::Number => ColType::Int,
-                FieldType::Boolean => ColType::Bool,
-                FieldType::Date => ColType::Time,
-                FieldType::Json | FieldType::StringArray | FieldType::NumberArray => ColType::Json,
-            };
-            let name = f.def.field_name.clone().unwrap_or_else(|| f.name.clone());
-            let mut c = Column::named(Cow::Owned(name), ty);
+            let mut c = Column::named(Cow::Owned(f.column().to_string()), col_type(f.def.ty));
             c.nullable = !f.def.not_null();
             c.unique = f.def.unique;
             c.references = f.def.references.as_ref().map(|r| Reference {
@@ -249,6 +241,18 @@ pub fn field_columns(fields: &FieldSet) -> Vec<Column> {
             c
         })
         .collect()
+}
+
+/// The column type that stores a field type (arrays and json as Better Auth's Kysely adapter
+/// writes them: `jsonb` on PostgreSQL, JSON text on SQLite).
+pub fn col_type(t: FieldType) -> ColType {
+    match t {
+        FieldType::String => ColType::Text,
+        FieldType::Number => ColType::Int,
+        FieldType::Boolean => ColType::Bool,
+        FieldType::Date => ColType::Time,
+        FieldType::Json | FieldType::StringArray | FieldType::NumberArray => ColType::Json,
+    }
 }
 
 fn sql_type(d: Dialect, t: ColType) -> &'static str {

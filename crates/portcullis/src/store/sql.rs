@@ -4,13 +4,15 @@
 //! mapping only) and run through [`Db`], which hides the dialect.
 
 use super::driver::{Arg, Db, RowRead};
-use super::model::{Account, Jwk, PendingRevocation, Session, User, UserPatch, Verification, CREDENTIAL_PROVIDER};
+use super::model::{Account, PendingRevocation, Session, User, UserPatch, Verification, CREDENTIAL_PROVIDER};
 use super::schema::{self, Names, Table};
 use super::{Store, StoreResult};
+use crate::fields::{FieldSet, Values};
 use chrono::{DateTime, Utc};
+use serde_json::Value;
 
-const USER: &[&str] = &["id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt"];
-const SESSION: &[&str] = &["id", "expiresAt", "token", "createdAt", "updatedAt", "ipAddress", "userAgent", "userId"];
+const USER: &[&str] = crate::fields::USER_CORE;
+const SESSION: &[&str] = crate::fields::SESSION_CORE;
 const ACCOUNT: &[&str] = &[
     "id",
     "accountId",
@@ -27,7 +29,6 @@ const ACCOUNT: &[&str] = &[
     "updatedAt",
 ];
 const VERIFICATION: &[&str] = &["id", "identifier", "value", "expiresAt", "createdAt", "updatedAt"];
-const JWKS: &[&str] = &["id", "publicKey", "privateKey", "createdAt", "expiresAt", "alg", "crv"];
 const PENDING_REVOCATION: &[&str] = &["id", "tokenHash", "token", "userId", "revokedBefore", "createdAt"];
 
 /// Every statement the store runs, rendered for one dialect and naming.
@@ -59,8 +60,6 @@ struct Sql {
     verification_by_identifier: String,
     delete_verification: String,
     delete_expired_verifications: String,
-    insert_jwk: String,
-    all_jwks: String,
     insert_pending_revocation: String,
     all_pending_revocations: String,
     delete_pending_revocation: String,
@@ -69,10 +68,54 @@ struct Sql {
 /// Placeholder counts of the prepared batched session lookups (few statements, any batch size).
 const SESSION_BATCHES: [usize; 6] = [1, 2, 4, 8, 16, 32];
 
+/// Logical column names of a table: its core columns, then its additional fields' columns.
+fn columns(core: &[&str], fields: &FieldSet) -> Vec<String> {
+    core.iter().map(|c| c.to_string()).chain(fields.iter().map(|f| f.column().to_string())).collect()
+}
+
+/// `update user set <core columns, coalesced>, <extra columns> where id = …`: placeholders 1-6 are
+/// the core values, then one per extra column, then the id.
+fn render_update_user(db: &Db, n: &Names, extra: &[&str]) -> String {
+    let ph = |i: usize| db.dialect().ph(i);
+    let c = |col: &str| n.col("user", col);
+    let sets: String = extra.iter().enumerate().map(|(i, col)| format!(", {} = {}", c(col), ph(7 + i))).collect();
+    // COALESCE keeps a column when its parameter is NULL; image uses a flag since NULL is a value.
+    format!(
+        "update {} set {name} = coalesce({}, {name}), {image} = case when {} then {} else {image} end, {email} = coalesce({}, {email}), {ev} = coalesce({}, {ev}), {upd} = {}{sets} where {} = {}",
+        n.table("user"),
+        ph(1),
+        ph(2),
+        ph(3),
+        ph(4),
+        ph(5),
+        ph(6),
+        c("id"),
+        ph(7 + extra.len()),
+        name = c("name"),
+        image = c("image"),
+        email = c("email"),
+        ev = c("emailVerified"),
+        upd = c("updatedAt"),
+    )
+}
+
+/// `update session set <extra columns>, updatedAt = … where token = …`.
+fn render_update_session(db: &Db, n: &Names, extra: &[&str]) -> String {
+    let ph = |i: usize| db.dialect().ph(i);
+    let c = |col: &str| n.col("session", col);
+    let sets: String = extra.iter().enumerate().map(|(i, col)| format!("{} = {}, ", c(col), ph(1 + i))).collect();
+    let k = extra.len();
+    format!("update {} set {sets}{} = {} where {} = {}", n.table("session"), c("updatedAt"), ph(k + 1), c("token"), ph(k + 2))
+}
+
 impl Sql {
-    fn render(db: &Db, n: &Names) -> Self {
+    fn render(db: &Db, n: &Names, user_fields: &FieldSet, session_fields: &FieldSet) -> Self {
         let d = db.dialect();
         let ph = |i: usize| d.ph(i);
+        let user_cols = columns(USER, user_fields);
+        let user_cols: &[&str] = &user_cols.iter().map(String::as_str).collect::<Vec<_>>();
+        let session_cols = columns(SESSION, session_fields);
+        let session_cols: &[&str] = &session_cols.iter().map(String::as_str).collect::<Vec<_>>();
         let insert = |table: &str, cols: &[&str]| {
             let phs = (1..=cols.len()).map(ph).collect::<Vec<_>>().join(", ");
             format!("insert into {} ({}) values ({phs})", n.table(table), n.cols(table, cols, None))
@@ -82,30 +125,13 @@ impl Sql {
         };
         let c = |t: &str, col: &str| n.col(t, col);
         Self {
-            insert_user: insert("user", USER),
+            insert_user: insert("user", user_cols),
             insert_account: insert("account", ACCOUNT),
-            insert_session: insert("session", SESSION),
+            insert_session: insert("session", session_cols),
             insert_verification: insert("verification", VERIFICATION),
-            user_by_id: select("user", USER, &format!("{} = {}", c("user", "id"), ph(1))),
-            user_by_email: select("user", USER, &format!("{} = {}", c("user", "email"), ph(1))),
-            // COALESCE keeps a column when its parameter is NULL; image uses a flag since NULL is a value.
-            update_user: format!(
-                "update {} set {name} = coalesce({}, {name}), {image} = case when {} then {} else {image} end, {email} = coalesce({}, {email}), {ev} = coalesce({}, {ev}), {upd} = {} where {} = {}",
-                n.table("user"),
-                ph(1),
-                ph(2),
-                ph(3),
-                ph(4),
-                ph(5),
-                ph(6),
-                c("user", "id"),
-                ph(7),
-                name = c("user", "name"),
-                image = c("user", "image"),
-                email = c("user", "email"),
-                ev = c("user", "emailVerified"),
-                upd = c("user", "updatedAt"),
-            ),
+            user_by_id: select("user", user_cols, &format!("{} = {}", c("user", "id"), ph(1))),
+            user_by_email: select("user", user_cols, &format!("{} = {}", c("user", "email"), ph(1))),
+            update_user: render_update_user(db, n, &[]),
             delete_user: format!("delete from {} where {} = {}", n.table("user"), c("user", "id"), ph(1)),
             delete_user_accounts: format!("delete from {} where {} = {}", n.table("account"), c("account", "userId"), ph(1)),
             credential_account: select(
@@ -180,8 +206,8 @@ impl Sql {
                 .map(|&k| {
                     format!(
                         "select {}, {} from {} s join {} u on u.{} = s.{} where s.{} in ({})",
-                        n.cols("session", SESSION, Some("s")),
-                        n.cols("user", USER, Some("u")),
+                        n.cols("session", session_cols, Some("s")),
+                        n.cols("user", user_cols, Some("u")),
                         n.table("session"),
                         n.table("user"),
                         c("user", "id"),
@@ -203,7 +229,7 @@ impl Sql {
             ),
             sessions_of_user: format!(
                 "{} order by {}",
-                select("session", SESSION, &format!("{} = {}", c("session", "userId"), ph(1))),
+                select("session", session_cols, &format!("{} = {}", c("session", "userId"), ph(1))),
                 c("session", "createdAt")
             ),
             delete_session: format!("delete from {} where {} = {}", n.table("session"), c("session", "token"), ph(1)),
@@ -228,8 +254,6 @@ impl Sql {
                 c("verification", "expiresAt"),
                 ph(1)
             ),
-            insert_jwk: insert("jwks", JWKS),
-            all_jwks: format!("select {} from {} order by {}", n.cols("jwks", JWKS, None), n.table("jwks"), c("jwks", "createdAt")),
             insert_pending_revocation: insert("pendingRevocation", PENDING_REVOCATION),
             all_pending_revocations: format!(
                 "select {} from {}",
@@ -246,9 +270,30 @@ impl Sql {
     }
 }
 
-fn user_row(r: &dyn RowRead, o: usize) -> StoreResult<User> {
+/// The additional fields at columns `o..`, split into returned and hidden ones.
+fn field_values(r: &dyn RowRead, o: usize, fields: &FieldSet) -> StoreResult<(Values, Values)> {
+    let (mut shown, mut hidden) = (Values::default(), Values::default());
+    for (i, f) in fields.iter().enumerate() {
+        let v = r.field(o + i, schema::col_type(f.def.ty))?;
+        if f.def.returned { &mut shown } else { &mut hidden }.0.push((f.name.clone(), v));
+    }
+    Ok((shown, hidden))
+}
+
+/// The additional fields' arguments, in column order (absent ones as NULL).
+fn field_args<'a, 'f>(fields: &'f FieldSet, shown: &'a Values, hidden: &'a Values) -> impl Iterator<Item = Arg<'a>> + use<'a, 'f> {
+    const NULL: &Value = &Value::Null;
+    fields.iter().map(move |f| {
+        let v = shown.get(&f.name).or_else(|| hidden.get(&f.name)).unwrap_or(NULL);
+        Arg::Field(v, schema::col_type(f.def.ty))
+    })
+}
+
+fn user_row(r: &dyn RowRead, o: usize, fields: &FieldSet) -> StoreResult<User> {
+    let (extra, hidden) = field_values(r, o + USER.len(), fields)?;
     Ok(User {
-        extra: Default::default(),
+        extra,
+        hidden,
         id: r.text(o)?,
         name: r.text(o + 1)?,
         email: r.text(o + 2)?,
@@ -259,9 +304,11 @@ fn user_row(r: &dyn RowRead, o: usize) -> StoreResult<User> {
     })
 }
 
-fn session_row(r: &dyn RowRead, o: usize) -> StoreResult<Session> {
+fn session_row(r: &dyn RowRead, o: usize, fields: &FieldSet) -> StoreResult<Session> {
+    let (extra, hidden) = field_values(r, o + SESSION.len(), fields)?;
     Ok(Session {
-        extra: Default::default(),
+        extra,
+        hidden,
         id: r.text(o)?,
         expires_at: r.time(o + 1)?,
         token: r.text(o + 2)?,
@@ -302,18 +349,6 @@ fn verification_row(r: &dyn RowRead) -> StoreResult<Verification> {
     })
 }
 
-fn jwk_row(r: &dyn RowRead) -> StoreResult<Jwk> {
-    Ok(Jwk {
-        id: r.text(0)?,
-        public_key: r.text(1)?,
-        private_key: r.text(2)?,
-        created_at: r.time(3)?,
-        expires_at: r.opt_time(4)?,
-        alg: r.opt_text(5)?,
-        crv: r.opt_text(6)?,
-    })
-}
-
 fn pending_revocation_row(r: &dyn RowRead) -> StoreResult<PendingRevocation> {
     Ok(PendingRevocation {
         id: r.text(0)?,
@@ -325,8 +360,8 @@ fn pending_revocation_row(r: &dyn RowRead) -> StoreResult<PendingRevocation> {
     })
 }
 
-fn user_args(u: &User) -> Vec<Arg<'_>> {
-    vec![
+fn user_args<'a>(u: &'a User, fields: &FieldSet) -> Vec<Arg<'a>> {
+    let mut args = vec![
         Arg::Text(&u.id),
         Arg::Text(&u.name),
         Arg::Text(&u.email),
@@ -334,7 +369,9 @@ fn user_args(u: &User) -> Vec<Arg<'_>> {
         Arg::OptText(u.image.as_deref()),
         Arg::Time(u.created_at),
         Arg::Time(u.updated_at),
-    ]
+    ];
+    args.extend(field_args(fields, &u.extra, &u.hidden));
+    args
 }
 
 fn account_args(a: &Account) -> Vec<Arg<'_>> {
@@ -362,18 +399,19 @@ pub struct SqlStore {
     sql: Sql,
     rate_sql: super::rate_limit::RateSql,
     /// Additional fields of `user` and `session` (columns after the core ones).
-    user_fields: crate::fields::FieldSet,
-    session_fields: crate::fields::FieldSet,
+    user_fields: FieldSet,
+    session_fields: FieldSet,
 }
 
 impl SqlStore {
     pub fn new(db: Db, names: Names) -> Self {
-        let sql = Sql::render(&db, &names);
+        let sql = Sql::render(&db, &names, &FieldSet::default(), &FieldSet::default());
         let rate_sql = super::rate_limit::RateSql::render(&db, &names);
         Self { db, names, sql, rate_sql, user_fields: Default::default(), session_fields: Default::default() }
     }
     /// Declares the additional fields of `user` and `session`; `migrate` creates their columns.
-    pub fn with_fields(mut self, user: crate::fields::FieldSet, session: crate::fields::FieldSet) -> Self {
+    pub fn with_fields(mut self, user: FieldSet, session: FieldSet) -> Self {
+        self.sql = Sql::render(&self.db, &self.names, &user, &session);
         self.user_fields = user;
         self.session_fields = session;
         self
@@ -402,7 +440,7 @@ impl Store for SqlStore {
     }
 
     async fn create_user(&self, user: &User, account: Option<&Account>) -> StoreResult<()> {
-        let mut stmts = vec![(self.sql.insert_user.as_str(), user_args(user))];
+        let mut stmts = vec![(self.sql.insert_user.as_str(), user_args(user, &self.user_fields))];
         if let Some(a) = account {
             stmts.push((self.sql.insert_account.as_str(), account_args(a)));
         }
@@ -410,25 +448,35 @@ impl Store for SqlStore {
     }
 
     async fn find_user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
-        self.db.fetch_optional(&self.sql.user_by_id, &[Arg::Text(id)], |r| user_row(r, 0)).await
+        self.db.fetch_optional(&self.sql.user_by_id, &[Arg::Text(id)], |r| user_row(r, 0, &self.user_fields)).await
     }
 
     async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
-        self.db.fetch_optional(&self.sql.user_by_email, &[Arg::Text(email)], |r| user_row(r, 0)).await
+        self.db.fetch_optional(&self.sql.user_by_email, &[Arg::Text(email)], |r| user_row(r, 0, &self.user_fields)).await
     }
 
     async fn update_user(&self, id: &str, p: &UserPatch, now: DateTime<Utc>) -> StoreResult<Option<User>> {
         let image = p.image.as_ref().and_then(|i| i.as_deref());
-        let args = [
+        let mut args = vec![
             Arg::OptText(p.name.as_deref()),
             Arg::Bool(p.image.is_some()),
             Arg::OptText(image),
             Arg::OptText(p.email.as_deref()),
             Arg::OptBool(p.email_verified),
             Arg::Time(now),
-            Arg::Text(id),
         ];
-        if self.db.execute(&self.sql.update_user, &args).await? == 0 {
+        // Only declared fields reach the database; their columns come from the declaration.
+        let fields: Vec<_> = p.extra.0.iter().filter_map(|(k, v)| self.user_fields.get(k).map(|f| (f, v))).collect();
+        args.extend(fields.iter().map(|(f, v)| Arg::Field(v, schema::col_type(f.def.ty))));
+        args.push(Arg::Text(id));
+        let dynamic;
+        let sql = if fields.is_empty() {
+            &self.sql.update_user
+        } else {
+            dynamic = render_update_user(&self.db, &self.names, &fields.iter().map(|(f, _)| f.column()).collect::<Vec<_>>());
+            &dynamic
+        };
+        if self.db.execute(sql, &args).await? == 0 {
             return Ok(None);
         }
         self.find_user_by_id(id).await
@@ -495,7 +543,7 @@ impl Store for SqlStore {
     }
 
     async fn create_session(&self, s: &Session) -> StoreResult<()> {
-        let args = [
+        let mut args = vec![
             Arg::Text(&s.id),
             Arg::Time(s.expires_at),
             Arg::Text(&s.token),
@@ -505,7 +553,19 @@ impl Store for SqlStore {
             Arg::Text(&s.user_agent),
             Arg::Text(&s.user_id),
         ];
+        args.extend(field_args(&self.session_fields, &s.extra, &s.hidden));
         self.db.execute(&self.sql.insert_session, &args).await.map(|_| ())
+    }
+
+    async fn update_session_fields(&self, token: &str, values: &Values, now: DateTime<Utc>) -> StoreResult<Option<(Session, User)>> {
+        let fields: Vec<_> = values.0.iter().filter_map(|(k, v)| self.session_fields.get(k).map(|f| (f, v))).collect();
+        let mut args: Vec<Arg<'_>> = fields.iter().map(|(f, v)| Arg::Field(v, schema::col_type(f.def.ty))).collect();
+        args.extend([Arg::Time(now), Arg::Text(token)]);
+        let sql = render_update_session(&self.db, &self.names, &fields.iter().map(|(f, _)| f.column()).collect::<Vec<_>>());
+        if self.db.execute(&sql, &args).await? == 0 {
+            return Ok(None);
+        }
+        self.find_session(token).await
     }
 
     async fn find_sessions(&self, tokens: &[&str]) -> StoreResult<Vec<(Session, User)>> {
@@ -516,8 +576,10 @@ impl Store for SqlStore {
             let slot = SESSION_BATCHES.iter().position(|&k| k >= chunk.len()).unwrap_or(SESSION_BATCHES.len() - 1);
             let Some(&last) = chunk.last() else { continue };
             let args: Vec<Arg<'_>> = (0..SESSION_BATCHES[slot]).map(|i| Arg::Text(chunk.get(i).copied().unwrap_or(last))).collect();
-            let rows =
-                self.db.fetch_all(&self.sql.sessions_with_user[slot], &args, |r| Ok((session_row(r, 0)?, user_row(r, SESSION.len())?)));
+            let user_at = SESSION.len() + self.session_fields.len();
+            let rows = self.db.fetch_all(&self.sql.sessions_with_user[slot], &args, |r| {
+                Ok((session_row(r, 0, &self.session_fields)?, user_row(r, user_at, &self.user_fields)?))
+            });
             found.extend(rows.await?);
         }
         Ok(found)
@@ -529,7 +591,7 @@ impl Store for SqlStore {
     }
 
     async fn list_sessions(&self, user_id: &str) -> StoreResult<Vec<Session>> {
-        self.db.fetch_all(&self.sql.sessions_of_user, &[Arg::Text(user_id)], |r| session_row(r, 0)).await
+        self.db.fetch_all(&self.sql.sessions_of_user, &[Arg::Text(user_id)], |r| session_row(r, 0, &self.session_fields)).await
     }
 
     async fn delete_session(&self, token: &str) -> StoreResult<()> {
@@ -568,23 +630,6 @@ impl Store for SqlStore {
         self.db.execute(&self.sql.delete_expired_verifications, &[Arg::Time(now)]).await
     }
 
-    async fn list_jwks(&self) -> StoreResult<Vec<Jwk>> {
-        self.db.fetch_all(&self.sql.all_jwks, &[], jwk_row).await
-    }
-
-    async fn create_jwk(&self, k: &Jwk) -> StoreResult<()> {
-        let args = [
-            Arg::Text(&k.id),
-            Arg::Text(&k.public_key),
-            Arg::Text(&k.private_key),
-            Arg::Time(k.created_at),
-            Arg::OptTime(k.expires_at),
-            Arg::OptText(k.alg.as_deref()),
-            Arg::OptText(k.crv.as_deref()),
-        ];
-        self.db.execute(&self.sql.insert_jwk, &args).await.map(|_| ())
-    }
-
     async fn list_pending_revocations(&self) -> StoreResult<Vec<PendingRevocation>> {
         self.db.fetch_all(&self.sql.all_pending_revocations, &[], pending_revocation_row).await
     }
@@ -611,6 +656,10 @@ impl Store for SqlStore {
         let stmts: Vec<(&str, Vec<Arg<'_>>)> =
             ids.iter().map(|id| (self.sql.delete_pending_revocation.as_str(), vec![Arg::Text(id)])).collect();
         self.db.transaction(&stmts).await
+    }
+
+    fn adapter(&self, tables: Vec<Table>) -> Option<super::adapter::Adapter> {
+        Some(super::adapter::Adapter::new(self.db.clone(), self.names.clone(), tables))
     }
 
     async fn ping(&self) -> StoreResult<()> {

@@ -65,6 +65,11 @@ pub fn providers(idp: &Idp) -> BTreeMap<String, ProviderConfig> {
 
 impl Server {
     pub async fn start(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Server {
+        Self::start_with(backend, tweak, Vec::new()).await
+    }
+
+    /// A server with extra capabilities registered through the public builder.
+    pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config), caps: Vec<Arc<dyn portcullis::Capability>>) -> Server {
         let idp = Idp::start().await;
         let bound = bind_loopback().await;
         let (listener, origin) = (bound.listener, bound.origin);
@@ -84,7 +89,7 @@ impl Server {
         tweak(&mut cfg);
         let db = Db::connect(&url, &PoolOptions::default()).await.unwrap();
         let store = Arc::new(SqlStore::new(db.clone(), Names::new(cfg.schema.clone())));
-        let auth = Auth::builder(cfg).store(store).build().await.unwrap();
+        let auth = caps.into_iter().fold(Auth::builder(cfg).store(store), |b, c| b.capability(c)).build().await.unwrap();
         let task = spawn_server(auth.clone(), listener);
         Server { origin, auth, db, idp, pg, sqlite, task }
     }

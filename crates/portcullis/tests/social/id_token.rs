@@ -7,7 +7,7 @@ use jsonwebtoken::{EncodingKey, Header};
 use serde_json::{json, Value};
 
 /// What to put in a minted token; `None` leaves the claim out.
-struct Mint<'a> {
+pub(crate) struct Mint<'a> {
     sub: &'a str,
     email: Option<&'a str>,
     verified: bool,
@@ -21,10 +21,10 @@ struct Mint<'a> {
 }
 
 impl<'a> Mint<'a> {
-    fn new(sub: &'a str, email: Option<&'a str>) -> Self {
+    pub(crate) fn new(sub: &'a str, email: Option<&'a str>) -> Self {
         Mint { sub, email, verified: true, nonce: None, aud: CLIENT_ID, iss: None, iat: 0, exp: 3600, forged: false }
     }
-    fn sign(&self, srv: &Server) -> String {
+    pub(crate) fn sign(&self, srv: &Server) -> String {
         let now = chrono::Utc::now().timestamp();
         let mut c = json!({
             "iss": self.iss.unwrap_or(&srv.idp.url), "sub": self.sub, "aud": self.aud,

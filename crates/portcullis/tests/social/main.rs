@@ -8,6 +8,7 @@ mod harness;
 mod id_token;
 mod idp;
 mod logout;
+mod plugin;
 
 use harness::{at_idp, query_param, Browser, Res, Server};
 use serde_json::{json, Value};

@@ -4,6 +4,7 @@ use crate::app::Auth;
 use crate::error::{codes, ApiResult};
 use crate::http::body::Body;
 use crate::http::reply::Reply;
+use crate::session::hooks::SessionAnswer;
 use crate::session::{self, FreshSession, SensitiveSession};
 use crate::store::model::{Session, User};
 use axum::extract::{Query, State};
@@ -18,6 +19,36 @@ use std::collections::HashMap;
 struct SessionOut<'a> {
     session: &'a Session,
     user: &'a User,
+}
+
+/// The same with the members hooks added (custom session data).
+#[derive(serde::Serialize)]
+struct SessionOutWith<'a> {
+    session: &'a Session,
+    user: &'a User,
+    #[serde(flatten)]
+    extra: &'a serde_json::Map<String, serde_json::Value>,
+}
+
+/// The get-session answer for a session, through the capabilities' `on_session_answer` hooks
+/// (none on the default configuration: then it is one serialisation).
+async fn answer(auth: &Auth, session: &Session, user: &User, hit: Option<&session::CacheHit>) -> Reply {
+    if auth.hooked.session_answer.is_empty() {
+        return Reply::json(&SessionOut { session, user }).no_store();
+    }
+    let mut a = SessionAnswer { session, user, cache_hit: hit, headers: HeaderMap::new(), extra: Default::default() };
+    for c in &auth.hooked.session_answer {
+        c.on_session_answer(auth, &mut a).await;
+    }
+    let mut reply = match a.extra.is_empty() {
+        true => Reply::json(&SessionOut { session, user }),
+        false => Reply::json(&SessionOutWith { session, user, extra: &a.extra }),
+    }
+    .no_store();
+    for (name, value) in a.headers.iter() {
+        reply = reply.header(name.clone(), value.clone());
+    }
+    reply
 }
 
 /// `z.coerce.boolean()`: any non-empty string is true, `"false"` included.
@@ -45,8 +76,9 @@ async fn get_session_inner(auth: &Auth, headers: &HeaderMap, q: &HashMap<String,
     };
     if !flag(q, "disableCookieCache") {
         if let Some(c) = session::from_cache_checked(auth, headers, &token).await {
-            let reply = Reply::json(&SessionOut { session: &c.session, user: &c.user }).no_store();
-            return Ok((reply, Some(session::CacheHit { token, confirmed: c.confirmed })));
+            let hit = session::CacheHit { token, confirmed: c.confirmed };
+            let reply = answer(auth, &c.session, &c.user, Some(&hit)).await;
+            return Ok((reply, Some(hit)));
         }
     }
     let Some((mut s, user)) = session::find(auth, &token).await? else {
@@ -66,7 +98,7 @@ async fn get_session_inner(auth: &Auth, headers: &HeaderMap, q: &HashMap<String,
     } else if let Some(c) = session::cache_cookie(auth, &s, &user, dont_remember) {
         reply_cookies.push(c);
     }
-    Ok((Reply::json(&SessionOut { session: &s, user: &user }).no_store().cookies(reply_cookies), None))
+    Ok((answer(auth, &s, &user, None).await.cookies(reply_cookies), None))
 }
 
 pub async fn post_get_session() -> ApiResult<Reply> {

@@ -2,9 +2,11 @@
 
 use crate::app::Auth;
 use crate::error::{codes, ApiError, ApiResult};
+use crate::fields::Action;
 use crate::http::body::Body;
 use crate::http::reply::Reply;
 use crate::plugins::email_password::check_password;
+use crate::session::hooks;
 use crate::session::{self, SensitiveSession, SessionAuth};
 use crate::store::model::{iso_ms, UserPatch};
 use axum::extract::State;
@@ -32,21 +34,38 @@ pub async fn update_user(State(auth): State<Auth>, SensitiveSession(cur): Sensit
         Some(Value::String(s)) => patch.image = Some(Some(s.clone())),
         Some(_) => return Err(ApiError::validation("[body.image] Invalid input: expected string, received number")),
     }
-    if patch.name.is_none() && patch.image.is_none() {
+    patch.extra = auth.user_fields.parse_input(f.map, Action::Update, auth.now())?;
+    if patch.name.is_none() && patch.image.is_none() && patch.extra.is_empty() {
         return Err(ApiError::uncoded(StatusCode::BAD_REQUEST, "No fields to update"));
     }
-    let user = auth.store.update_user(&cur.user.id, &patch, auth.now()).await?.ok_or(codes::USER_NOT_FOUND)?;
+    let user = hooks::update_user(&auth, &cur.user.id, patch).await?.ok_or(codes::USER_NOT_FOUND)?;
     auth.sessions.refresh_user(&user, auth.now()).await;
     let cookies = session::issue_cookies(&auth, &cur.session, &user, cur.dont_remember);
     Ok(Reply::json(&json!({"status": true})).cookies(cookies))
 }
 
-/// `POST /update-session` changes additional session fields; core sessions have none, so every
-/// call is "No fields to update", as in Better Auth without `session.additionalFields`. The cookie
-/// cache may answer because nothing changes; with session fields it would need `SensitiveSession`.
-pub async fn update_session(SessionAuth(_cur): SessionAuth, body: Body) -> ApiResult<Reply> {
-    body.object()?;
-    Err(ApiError::uncoded(StatusCode::BAD_REQUEST, "No fields to update"))
+/// `POST /update-session` sets the session's additional fields (`input` ones) and re-issues its
+/// cookies. Without any, it answers "No fields to update" (from the cookie cache, as Better Auth);
+/// a change reads the session from the store first, since it re-issues the cookies.
+pub async fn update_session(State(auth): State<Auth>, SessionAuth(cur): SessionAuth, body: Body) -> ApiResult<Reply> {
+    let f = body.object()?;
+    let now = auth.now();
+    let values = auth.session_fields.parse_input(f.map, Action::Update, now)?;
+    if values.is_empty() {
+        return Err(ApiError::uncoded(StatusCode::BAD_REQUEST, "No fields to update"));
+    }
+    let cur = match cur.from_cache {
+        false => cur,
+        true => match session::find(&auth, &cur.session.token).await? {
+            Some((session, user)) => session::Current { session, user, dont_remember: cur.dont_remember, from_cache: false },
+            None => return Err(codes::FAILED_TO_GET_SESSION),
+        },
+    };
+    let Some(s) = auth.sessions.update_fields(&cur.session, &cur.user, &values, now).await? else {
+        return Err(codes::FAILED_TO_GET_SESSION);
+    };
+    let cookies = session::issue_cookies(&auth, &s, &cur.user, cur.dont_remember);
+    Ok(Reply::json(&json!({ "session": s })).cookies(cookies))
 }
 
 pub async fn delete_user(State(auth): State<Auth>, SensitiveSession(cur): SensitiveSession, body: Body) -> ApiResult<Reply> {
@@ -70,7 +89,7 @@ pub async fn delete_user(State(auth): State<Auth>, SensitiveSession(cur): Sensit
             return Err(codes::SESSION_EXPIRED);
         }
     }
-    auth.sessions.delete_user(&cur.user.id, auth.now()).await?;
+    hooks::delete_user(&auth, &cur.user).await?;
     Ok(Reply::json(&json!({"success": true, "message": "User deleted"})).cookies(session::clear_cookies(&auth)))
 }
 

@@ -7,6 +7,7 @@ use crate::error::{codes, ApiError, ApiResult};
 use crate::http::body::Body;
 use crate::http::reply::Reply;
 use crate::mail::templates;
+use crate::session::hooks::{self, Born, Method, SignIn};
 use crate::session::{self, RequestMeta, SensitiveSession};
 use crate::store::model::{Account, Verification};
 use axum::extract::{Path, Query, State};
@@ -18,6 +19,7 @@ pub async fn change_password(
     State(auth): State<Auth>,
     SensitiveSession(cur): SensitiveSession,
     meta: RequestMeta,
+    headers: axum::http::HeaderMap,
     body: Body,
 ) -> ApiResult<Reply> {
     let f = body.object()?;
@@ -34,7 +36,11 @@ pub async fn change_password(
         return Ok(Reply::json(&json!({"token": null, "user": cur.user})));
     }
     auth.sessions.delete_user_sessions(&cur.user.id, None, auth.now()).await?;
-    let s = session::create(&auth, &cur.user.id, &meta, !cur.dont_remember).await?;
+    let sign_in = SignIn { user: &cur.user, method: Method::ChangePassword, meta: &meta, headers: &headers, remember: !cur.dont_remember };
+    let s = match hooks::sign_in(&auth, sign_in).await? {
+        Born::Session(s) => s,
+        Born::Answered(r) => return Ok(r),
+    };
     let cookies = session::issue_cookies(&auth, &s, &cur.user, cur.dont_remember);
     Ok(Reply::json(&json!({"token": s.token, "user": cur.user})).cookies(cookies))
 }

@@ -4,8 +4,10 @@ use super::{check_length, check_max_length, upgrade_hash, verify::send_verificat
 use crate::app::Auth;
 use crate::crypto::{self, password::PasswordError, password::Verified};
 use crate::error::{codes, ApiError, ApiResult};
+use crate::fields::Action;
 use crate::http::body::{is_email, Body};
 use crate::http::reply::Reply;
+use crate::session::hooks::{self, Born, Method, SignIn, WriteError};
 use crate::session::{self, RequestMeta};
 use crate::store::model::{Account, User};
 use crate::store::StoreError;
@@ -37,9 +39,11 @@ pub async fn sign_up(State(auth): State<Auth>, meta: RequestMeta, headers: Heade
     check_length(&auth, password)?;
 
     let now = auth.now();
+    let (extra, hidden) = auth.user_fields.complete(auth.user_fields.parse_input(f.map, Action::Create, now)?);
     let enumeration_safe = cfg.require_email_verification || !cfg.auto_sign_in;
     let new_user = || User {
-        extra: Default::default(),
+        extra: extra.clone(),
+        hidden: hidden.clone(),
         id: crypto::random_id(32),
         name: name.to_string(),
         email: email.clone(),
@@ -61,18 +65,21 @@ pub async fn sign_up(State(auth): State<Auth>, meta: RequestMeta, headers: Heade
     let hash = super::hash(&auth, password).await?;
     let user = new_user();
     let account = Account::credential(crypto::random_id(32), &user.id, hash, now);
-    match auth.store.create_user(&user, Some(&account)).await {
-        Ok(()) => {}
-        Err(StoreError::Conflict(_)) => return Err(codes::USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL),
+    let user = match hooks::create_user(&auth, user, Some(&account)).await {
+        Ok(user) => user,
+        Err(WriteError::Store(StoreError::Conflict(_))) => return Err(codes::USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL),
         Err(e) => return Err(e.into()),
-    }
+    };
     if auth.config.send_on_sign_up() && auth.config.email_verification.enabled {
         send_verification(&auth, &user, callback, None, None);
     }
     if enumeration_safe {
         return Ok(Reply::json(&SignUpOut { token: None, user: &user }));
     }
-    let s = session::create(&auth, &user.id, &meta, remember).await?;
+    let s = match hooks::sign_in(&auth, SignIn { user: &user, method: Method::SignUp, meta: &meta, headers: &headers, remember }).await? {
+        Born::Session(s) => s,
+        Born::Answered(r) => return Ok(r),
+    };
     let mut cookies = session::issue_cookies(&auth, &s, &user, !remember);
     if remember && session::dont_remember_from(&auth, &headers) {
         cookies.push(auth.cookies.delete(&auth.cookies.dont_remember));
@@ -155,7 +162,10 @@ pub async fn sign_in(State(auth): State<Auth>, meta: RequestMeta, headers: Heade
         }
         return Err(codes::EMAIL_NOT_VERIFIED);
     }
-    let s = session::create(&auth, &user.id, &meta, remember).await?;
+    let s = match hooks::sign_in(&auth, SignIn { user: &user, method: Method::Email, meta: &meta, headers: &headers, remember }).await? {
+        Born::Session(s) => s,
+        Born::Answered(r) => return Ok(r),
+    };
     let mut cookies = session::issue_cookies(&auth, &s, &user, !remember);
     if remember && session::dont_remember_from(&auth, &headers) {
         cookies.push(auth.cookies.delete(&auth.cookies.dont_remember));

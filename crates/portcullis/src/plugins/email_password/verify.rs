@@ -6,8 +6,10 @@ use crate::error::{codes, ApiError, ApiResult};
 use crate::http::body::Body;
 use crate::http::reply::Reply;
 use crate::mail::templates;
+use crate::session::hooks::{self, Born, Method, SignIn, WriteError};
 use crate::session::{self, MaybeSensitiveSession, MaybeSession, RequestMeta, SensitiveSession};
 use crate::store::model::{User, UserPatch};
+use crate::store::StoreError;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::json;
@@ -128,7 +130,7 @@ pub async fn verify_email(
         return Ok(done(callback, json!({"status": true, "user": null})));
     }
     let patch = UserPatch { email_verified: Some(true), ..Default::default() };
-    let user = auth.store.update_user(&user.id, &patch, auth.now()).await?.ok_or(codes::USER_NOT_FOUND)?;
+    let user = hooks::update_user(&auth, &user.id, patch).await?.ok_or(codes::USER_NOT_FOUND)?;
     auth.sessions.refresh_user(&user, auth.now()).await;
     let mut cookies = Vec::new();
     if auth.config.email_verification.auto_sign_in_after_verification {
@@ -136,7 +138,11 @@ pub async fn verify_email(
             Some(c) => cookies = session::issue_cookies(&auth, &c.session, &user, c.dont_remember),
             None => {
                 let remember = !session::dont_remember_from(&auth, &headers);
-                let s = session::create(&auth, &user.id, &meta, remember).await?;
+                let sign_in = SignIn { user: &user, method: Method::VerifyEmail, meta: &meta, headers: &headers, remember };
+                let s = match hooks::sign_in(&auth, sign_in).await? {
+                    Born::Session(s) => s,
+                    Born::Answered(r) => return Ok(r),
+                };
                 cookies = session::issue_cookies(&auth, &s, &user, !remember);
             }
         }
@@ -173,9 +179,9 @@ async fn change_email_callback(
     let legacy = claims.request_type.is_none();
     let patch =
         UserPatch { email: Some(new_email.to_string()), email_verified: if legacy { Some(false) } else { None }, ..Default::default() };
-    let updated = match auth.store.update_user(&user.id, &patch, auth.now()).await {
+    let updated = match hooks::update_user(auth, &user.id, patch).await {
         Ok(u) => u.ok_or(codes::USER_NOT_FOUND)?,
-        Err(crate::store::StoreError::Conflict(_)) => return fail(callback, unauthorized(codes::INVALID_TOKEN)),
+        Err(WriteError::Store(StoreError::Conflict(_))) => return fail(callback, unauthorized(codes::INVALID_TOKEN)),
         Err(e) => return Err(e.into()),
     };
     auth.sessions.refresh_user(&updated, auth.now()).await;
@@ -209,9 +215,9 @@ pub async fn change_email(State(auth): State<Auth>, SensitiveSession(cur): Sensi
     }
     if without_verification {
         let patch = UserPatch { email: Some(new_email.clone()), ..Default::default() };
-        let user = match auth.store.update_user(&cur.user.id, &patch, auth.now()).await {
+        let user = match hooks::update_user(&auth, &cur.user.id, patch).await {
             Ok(u) => u.ok_or(codes::USER_NOT_FOUND)?,
-            Err(crate::store::StoreError::Conflict(_)) => return Ok(Reply::json(&json!({"status": true}))),
+            Err(WriteError::Store(StoreError::Conflict(_))) => return Ok(Reply::json(&json!({"status": true}))),
             Err(e) => return Err(e.into()),
         };
         auth.sessions.refresh_user(&user, auth.now()).await;

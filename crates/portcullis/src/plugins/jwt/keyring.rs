@@ -17,11 +17,42 @@ use super::keys::{self, Alg, JwkJson, Signer};
 use crate::app::Auth;
 use crate::crypto::symmetric::Keys;
 use crate::error::{ApiError, ApiResult};
-use crate::store::model::Jwk;
+use crate::store::adapter::Query;
 use chrono::{DateTime, Duration, Utc};
 use ring::rand::SystemRandom;
+use serde::{Deserialize, Serialize};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Instant;
+
+/// A row of the jwt capability's `jwks` table (Better Auth's jwt plugin, spec §5.1). `id` is the
+/// JWT `kid`; `private_key` is stored as Better Auth writes it (encrypted unless disabled).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Jwk {
+    pub id: String,
+    /// JSON of the public JWK.
+    pub public_key: String,
+    pub private_key: String,
+    pub created_at: DateTime<Utc>,
+    /// Set when key rotation is configured; the key signs nothing after it.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// `NULL` in rows written before Better Auth 1.7: the configured algorithm applies.
+    pub alg: Option<String>,
+    pub crv: Option<String>,
+}
+
+impl std::fmt::Debug for Jwk {
+    // Never print key material, even encrypted.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Jwk").field("id", &self.id).field("alg", &self.alg).field("expires_at", &self.expires_at).finish_non_exhaustive()
+    }
+}
+
+/// The `jwks` rows, oldest first.
+async fn all_rows(auth: &Auth) -> ApiResult<Vec<Jwk>> {
+    let q = Query { sort_by: Some(("createdAt".into(), false)), ..Query::default() };
+    Ok(auth.adapter()?.find_many_as("jwks", &q).await?)
+}
 
 /// The key new tokens are signed with.
 pub struct SigningKey {
@@ -103,7 +134,7 @@ impl KeyRing {
         }
         let cfg = &auth.config.jwt;
         let now = auth.now();
-        let rows = auth.store.list_jwks().await?;
+        let rows = all_rows(auth).await?;
         let row = match pick_signing(&rows, cfg, now) {
             Some(i) => rows[i].clone(),
             None => self.create(auth).await?,
@@ -160,17 +191,17 @@ impl KeyRing {
             alg: Some(alg.as_str().to_string()),
             crv: alg.crv().map(str::to_string),
         };
-        auth.store.create_jwk(&row).await?;
+        let row = auth.adapter()?.create_as("jwks", &row).await?;
         tracing::info!(kid = %row.id, alg = alg.as_str(), "created a JWT signing key");
         Ok(row)
     }
 
     /// The published rows (creating the first key when the table is empty, as Better Auth does).
     pub async fn published(&self, auth: &Auth) -> ApiResult<Vec<Jwk>> {
-        let mut rows = auth.store.list_jwks().await?;
+        let mut rows = all_rows(auth).await?;
         if rows.is_empty() {
             let _guard = self.reload.lock().await;
-            rows = auth.store.list_jwks().await?;
+            rows = all_rows(auth).await?;
             if rows.is_empty() {
                 rows.push(self.create(auth).await?);
             }

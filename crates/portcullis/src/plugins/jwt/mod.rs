@@ -27,18 +27,18 @@ pub mod keys;
 use crate::app::{Auth, Capability};
 use crate::error::{codes, ApiError, ApiResult};
 use crate::http::reply::Reply;
+use crate::session::hooks::{Hooks, SessionAnswer};
 use crate::session::{self, CacheHit, SensitiveSession};
 use crate::store::schema::{ColType, Column, Table};
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode};
-use axum::response::Response;
+use axum::http::HeaderValue;
 use axum::routing::get;
 use axum::{Extension, Router};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use keyring::KeyRing;
 use keys::{Alg, JwkJson};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
@@ -46,16 +46,15 @@ use std::sync::Arc;
 pub struct Jwt {
     ring: Arc<KeyRing>,
     jwks_path: String,
+    /// `disable_setting_jwt_header`: no `set-auth-jwt` on get-session.
+    disable_header: bool,
 }
 
 impl Jwt {
     pub fn new(cfg: &config::JwtConfig) -> Self {
-        Self { ring: Arc::new(KeyRing::default()), jwks_path: cfg.jwks_path.clone() }
+        Self { ring: Arc::new(KeyRing::default()), jwks_path: cfg.jwks_path.clone(), disable_header: cfg.disable_setting_jwt_header }
     }
 }
-
-/// Largest get-session body the header hook reads (a session and a user are well under 64 KiB).
-const MAX_SESSION_BODY: usize = 256 * 1024;
 
 #[async_trait::async_trait]
 impl Capability for Jwt {
@@ -81,26 +80,21 @@ impl Capability for Jwt {
             indexes: vec![],
         }]
     }
-    async fn on_response(&self, auth: &Auth, path: &str, res: &mut Response) {
-        if path != "/get-session" || res.status() != StatusCode::OK || auth.config.jwt.disable_setting_jwt_header {
-            return;
-        }
-        // The hook sees the answer, not the handler's state: read the user back from the body
-        // (small, already serialised) and put the same bytes back.
-        let body = std::mem::take(res.body_mut());
-        let Ok(bytes) = axum::body::to_bytes(body, MAX_SESSION_BODY).await else { return };
-        let user = user_of_session_body(&bytes);
-        *res.body_mut() = axum::body::Body::from(bytes);
-        let Some(mut user) = user else { return };
-        if let Some(hit) = res.extensions().get::<CacheHit>() {
+    fn hooks(&self) -> Hooks {
+        Hooks { session_answer: !self.disable_header, ..Hooks::default() }
+    }
+    /// `set-auth-jwt` on get-session: the answer's user, signed.
+    async fn on_session_answer(&self, auth: &Auth, answer: &mut SessionAnswer<'_>) {
+        let Ok(Value::Object(mut user)) = serde_json::to_value(answer.user) else { return };
+        if let Some(hit) = answer.cache_hit {
             let Some(confirmed) = confirm_cached(auth, hit, user).await else { return };
             user = confirmed;
         }
         match sign_user(auth, &self.ring, user).await {
             Ok(jwt) => {
                 if let Ok(v) = HeaderValue::from_str(&jwt) {
-                    res.headers_mut().insert("set-auth-jwt", v);
-                    super::headers::expose(res.headers_mut(), "set-auth-jwt");
+                    answer.headers.insert("set-auth-jwt", v);
+                    super::headers::expose(&mut answer.headers, "set-auth-jwt");
                 }
             }
             Err(e) => tracing::warn!(error = %e, "set-auth-jwt left out: no JWT could be signed"),
@@ -127,19 +121,6 @@ async fn confirm_cached(auth: &Auth, hit: &CacheHit, cached: Map<String, Value>)
             None
         }
     }
-}
-
-/// The `user` object of a get-session body, when it holds a session (`null` otherwise).
-fn user_of_session_body(bytes: &[u8]) -> Option<Map<String, Value>> {
-    #[derive(Deserialize)]
-    struct Answer {
-        session: Option<serde::de::IgnoredAny>,
-        user: Option<Map<String, Value>>,
-    }
-    let a: Option<Answer> = serde_json::from_slice(bytes).ok()?;
-    let a = a?;
-    a.session?;
-    a.user
 }
 
 /// `GET /jwks`: `{"keys":[{alg, crv, ...public JWK, kid}]}` as Better Auth shapes it.
@@ -260,19 +241,5 @@ impl Jwt {
     /// [`verify`] with this capability's key ring.
     pub async fn verify(&self, auth: &Auth, token: &str) -> Option<Map<String, Value>> {
         verify(auth, &self.ring, token).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn session_body_user() {
-        assert!(user_of_session_body(b"null").is_none());
-        assert!(user_of_session_body(b"not json").is_none());
-        assert!(user_of_session_body(br#"{"session":null,"user":{"id":"u"}}"#).is_none());
-        let u = user_of_session_body(br#"{"session":{"id":"s"},"user":{"id":"u","name":"A"}}"#).unwrap();
-        assert_eq!(u["id"], "u");
     }
 }

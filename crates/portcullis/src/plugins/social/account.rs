@@ -11,6 +11,7 @@ use super::profile::Profile;
 use super::state::LinkData;
 use crate::app::Auth;
 use crate::crypto;
+use crate::session::hooks;
 use crate::store::model::{Account, User, UserPatch};
 use chrono::{DateTime, Duration, Utc};
 
@@ -126,6 +127,10 @@ pub async fn sign_in(
         tracing::error!(error = %e, "social sign-in: store");
         "internal_server_error"
     };
+    let refused = |e: hooks::WriteError| {
+        tracing::warn!(error = %e, "social sign-in: the user could not be updated");
+        "unable_to_update_user"
+    };
     let now = auth.now();
     if let Some(mut account) = auth.store.find_account(provider_id, &p.id).await.map_err(db)? {
         let mut user = auth.store.find_user_by_id(&account.user_id).await.map_err(db)?.ok_or("unable_to_link_account")?;
@@ -135,7 +140,7 @@ pub async fn sign_in(
         }
         if p.email_verified && !user.email_verified && same_email(&user.email, email) {
             let patch = UserPatch { email_verified: Some(true), ..Default::default() };
-            user = auth.store.update_user(&user.id, &patch, now).await.map_err(db)?.unwrap_or(user);
+            user = hooks::update_user(auth, &user.id, patch).await.map_err(refused)?.unwrap_or(user);
         }
         return Ok((user, false));
     }
@@ -151,15 +156,17 @@ pub async fn sign_in(
         let mut user = user;
         if p.email_verified && !user.email_verified && same_email(&user.email, email) {
             let patch = UserPatch { email_verified: Some(true), ..Default::default() };
-            user = auth.store.update_user(&user.id, &patch, now).await.map_err(db)?.unwrap_or(user);
+            user = hooks::update_user(auth, &user.id, patch).await.map_err(refused)?.unwrap_or(user);
         }
         return Ok((user, false));
     }
     if cfg.disable_sign_up {
         return Err("signup_disabled");
     }
+    let (extra, hidden) = auth.user_fields.defaults(now);
     let user = User {
-        extra: Default::default(),
+        extra,
+        hidden,
         id: crypto::random_id(32),
         name: p.name.clone(),
         email: email.to_string(),
@@ -169,7 +176,7 @@ pub async fn sign_in(
         updated_at: now,
     };
     let account = new_account(auth, provider_id, &user.id, p, t, scopes);
-    auth.store.create_user(&user, Some(&account)).await.map_err(|e| {
+    let user = hooks::create_user(auth, user, Some(&account)).await.map_err(|e| {
         tracing::warn!(error = %e, "social sign-in: creating the user failed");
         "unable_to_create_user"
     })?;

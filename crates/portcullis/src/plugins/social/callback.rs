@@ -10,6 +10,7 @@ use super::{account, oauth, profile};
 use crate::app::Auth;
 use crate::http::body::Body;
 use crate::http::reply::Reply;
+use crate::session::hooks::{self, Born, Method, SignIn};
 use crate::session::{self, RequestMeta};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
@@ -114,7 +115,7 @@ pub async fn get(
         }
     };
     let expire = state::expire_cookie(&auth);
-    match finish(&auth, &rt, &id, &q, &data, &meta).await {
+    match finish(&auth, &rt, &id, &q, &data, &meta, &headers).await {
         Ok(reply) => reply.cookie(expire).into_response(),
         Err(f) => {
             let url = f.url.or_else(|| data.error_url.clone()).unwrap_or_else(|| default_error_url(&auth));
@@ -127,7 +128,15 @@ pub async fn get(
     }
 }
 
-async fn finish(auth: &Auth, rt: &Runtime, id: &str, q: &[(String, String)], data: &StateData, meta: &RequestMeta) -> Result<Reply, Fail> {
+async fn finish(
+    auth: &Auth,
+    rt: &Runtime,
+    id: &str,
+    q: &[(String, String)],
+    data: &StateData,
+    meta: &RequestMeta,
+    headers: &HeaderMap,
+) -> Result<Reply, Fail> {
     if let Some(err) = first(q, "error") {
         // The provider's own error code, passed on (sanitised by the error page when shown).
         return Err(Fail { code: err.to_string(), description: first(q, "error_description").map(str::to_string), url: None });
@@ -169,7 +178,16 @@ async fn finish(auth: &Auth, rt: &Runtime, id: &str, q: &[(String, String)], dat
     }
     let Some(email) = email else { return Err(fail("email_not_found", None)) };
     let (user, is_new) = account::sign_in(auth, &p.id, &email, &prof, &tokens, &scopes).await.map_err(|c| fail(c, None))?;
-    let session = session::create(auth, &user.id, meta, true).await.map_err(|_| fail("unable_to_create_session", None))?;
+    let sign_in = SignIn { user: &user, method: Method::Social(p.id.clone()), meta, headers, remember: true };
+    let session = match hooks::sign_in(auth, sign_in).await {
+        Ok(Born::Session(s)) => s,
+        Ok(Born::Answered(r)) => return Ok(r),
+        // A capability refused: its code, as Better Auth's callback errors are named.
+        Err(e) if e.code.is_some() => {
+            return Err(Fail { code: e.code.unwrap_or_default().to_lowercase(), description: Some(e.message.to_string()), url: None })
+        }
+        Err(_) => return Err(fail("unable_to_create_session", None)),
+    };
     let cookies = session::issue_cookies(auth, &session, &user, false);
     if let Some(h) = &data.handoff {
         // Native clients cannot read the browser's cookies: hand them the bearer token instead.

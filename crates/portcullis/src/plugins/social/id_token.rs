@@ -17,8 +17,9 @@ use super::{errors, jwt};
 use crate::app::Auth;
 use crate::error::{codes, ApiError, ApiResult};
 use crate::http::reply::Reply;
+use crate::session::hooks::{self, Born, Method, SignIn};
 use crate::session::{self, Current, RequestMeta};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use serde_json::{json, Map, Value};
 
 /// The body's `idToken` object.
@@ -121,15 +122,28 @@ fn link_error(code: Code) -> ApiError {
 }
 
 /// `POST /sign-in/social` with `idToken`.
-pub async fn sign_in(auth: &Auth, rt: &Runtime, p: &Provider, body: &IdTokenBody, meta: &RequestMeta) -> ApiResult<Reply> {
+pub async fn sign_in(
+    auth: &Auth,
+    rt: &Runtime,
+    p: &Provider,
+    body: &IdTokenBody,
+    meta: &RequestMeta,
+    headers: &HeaderMap,
+) -> ApiResult<Reply> {
     let prof = verified_profile(rt, p, body).await?;
     let email = account::email_of(auth, &p.id, &prof).ok_or(errors::USER_EMAIL_NOT_FOUND)?;
     // Better Auth stores the access token and the id token on sign-in, not the refresh token.
     let (user, _) = account::sign_in(auth, &p.id, &email, &prof, &tokens_of(body, false), &[]).await.map_err(link_error)?;
-    let s = session::create(auth, &user.id, meta, true).await.map_err(|e| {
-        tracing::warn!(error = %e, "id-token sign-in: creating the session failed");
-        link_error("unable_to_create_session")
-    })?;
+    let sign_in = SignIn { user: &user, method: Method::IdToken(p.id.clone()), meta, headers, remember: true };
+    let s = match hooks::sign_in(auth, sign_in).await {
+        Ok(Born::Session(s)) => s,
+        Ok(Born::Answered(r)) => return Ok(r),
+        Err(e) if e.code.is_some() => return Err(e),
+        Err(e) => {
+            tracing::warn!(error = %e, "id-token sign-in: creating the session failed");
+            return Err(link_error("unable_to_create_session"));
+        }
+    };
     let cookies = session::issue_cookies(auth, &s, &user, false);
     Ok(Reply::json(&json!({"redirect": false, "token": s.token, "user": user})).cookies(cookies))
 }

@@ -12,7 +12,7 @@ use crate::http::body::{Body, Fields};
 use crate::http::reply::Reply;
 use crate::session::{RequestMeta, SensitiveSession};
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::Extension;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -153,13 +153,14 @@ pub async fn sign_in_social(
     State(auth): State<Auth>,
     Extension(rt): Extension<Arc<Runtime>>,
     meta: RequestMeta,
+    headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Reply> {
     let f = body.object()?;
     let provider = f.str("provider")?;
     let p = provider_of(&auth, &rt, provider)?;
     if let Some(t) = id_token::parse(f.get("idToken"))? {
-        return id_token::sign_in(&auth, &rt, &p, &t, &meta).await;
+        return id_token::sign_in(&auth, &rt, &p, &t, &meta, &headers).await;
     }
     let disable_redirect = f.opt_bool("disableRedirect")?.unwrap_or(false);
     let o = body_options(&f)?;

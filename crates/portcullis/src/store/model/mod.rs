@@ -57,8 +57,10 @@ pub struct User {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// The returned additional fields (`user.additional_fields`, capabilities' fields), in wire
-    /// order. Fields with `returned = false` are never read into a `User`.
+    /// order.
     pub extra: Values,
+    /// The additional fields with `returned = false`: stored and read, never serialised.
+    pub hidden: Values,
     pub id: String,
 }
 
@@ -75,6 +77,8 @@ pub struct Session {
     pub user_id: String,
     /// The returned additional fields (`session.additional_fields`), in wire order.
     pub extra: Values,
+    /// The additional fields with `returned = false`: stored and read, never serialised.
+    pub hidden: Values,
     pub id: String,
 }
 
@@ -106,29 +110,6 @@ pub struct Verification {
     pub expires_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-}
-
-/// A row of the jwt capability's `jwks` table (Better Auth's jwt plugin, spec §5.1). `id` is the
-/// JWT `kid`; `private_key` is stored as Better Auth writes it (encrypted unless disabled).
-#[derive(Clone, PartialEq)]
-pub struct Jwk {
-    pub id: String,
-    /// JSON of the public JWK.
-    pub public_key: String,
-    pub private_key: String,
-    pub created_at: DateTime<Utc>,
-    /// Set when key rotation is configured; the key signs nothing after it.
-    pub expires_at: Option<DateTime<Utc>>,
-    /// `NULL` in rows written before Better Auth 1.7: the configured algorithm applies.
-    pub alg: Option<String>,
-    pub crv: Option<String>,
-}
-
-impl std::fmt::Debug for Jwk {
-    // Never print key material, even encrypted.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Jwk").field("id", &self.id).field("alg", &self.alg).field("expires_at", &self.expires_at).finish_non_exhaustive()
-    }
 }
 
 /// A revocation that could not reach secondary storage yet (the session layer's
@@ -166,6 +147,8 @@ pub struct UserPatch {
     pub image: Option<Option<String>>,
     pub email: Option<String>,
     pub email_verified: Option<bool>,
+    /// Additional fields to set (undeclared names are ignored by the store).
+    pub extra: Values,
 }
 
 impl Account {

@@ -96,6 +96,7 @@ impl<'de> Deserialize<'de> for User {
                     created_at: need(created, "createdAt")?,
                     updated_at: need(updated, "updatedAt")?,
                     extra,
+                    hidden: Values::default(),
                     id: need(id, "id")?,
                 })
             }
@@ -142,6 +143,7 @@ impl<'de> Deserialize<'de> for Session {
                     user_agent: agent.unwrap_or_default(),
                     user_id: need(user_id, "userId")?,
                     extra,
+                    hidden: Values::default(),
                     id: need(id, "id")?,
                 })
             }

@@ -1,0 +1,186 @@
+//! The one place sessions are born and users are created, changed and deleted, with the typed
+//! hooks every capability (and an embedder's closures, [`crate::app::FnHooks`]) may attach.
+//!
+//! Every path that signs a user in (email and password, sign-up, e-mail verification, a password
+//! change, a social callback, an ID token, and the sign-in methods still to come) calls
+//! [`sign_in`]; no handler creates a session by itself. Before the session exists, each
+//! capability's [`Capability::before_session`](crate::app::Capability::before_session) sees the
+//! user, the method and the request and may let it go on, refuse it with an [`ApiError`], or
+//! answer the request itself (two-factor's `{"twoFactorRedirect": true}`, an onboarding redirect).
+//! After it exists, [`after_session`](crate::app::Capability::after_session) sees it (audit,
+//! webhooks, last-login-method). Users go through [`create_user`], [`update_user`] and
+//! [`delete_user`] the same way (Better Auth's `databaseHooks` and `user.deleteUser.before/
+//! afterDelete`): before-hooks may change the data or veto, after-hooks observe.
+//!
+//! Hooks run in capability registration order; the first refusal or answer wins and later hooks
+//! do not run. Only capabilities that declare a hook in [`Capability::hooks`] are called, so a
+//! route without hooks pays nothing.
+
+use super::RequestMeta;
+use crate::app::Auth;
+use crate::error::{ApiError, ApiResult};
+use crate::http::reply::Reply;
+use crate::store::model::{Account, Session, User, UserPatch};
+use crate::store::StoreError;
+use axum::http::HeaderMap;
+
+/// Which hooks a capability implements; only those are called.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Hooks {
+    pub before_session: bool,
+    pub after_session: bool,
+    /// `before_user_create` .. `after_user_delete`.
+    pub user: bool,
+    /// `on_session_answer` (get-session).
+    pub session_answer: bool,
+}
+
+/// How a user signs in. `id()` is Better Auth's method name (what last-login-method records).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Method {
+    /// `POST /sign-in/email`.
+    Email,
+    /// `POST /sign-up/email` with auto sign-in.
+    SignUp,
+    /// Following an e-mail verification link with `autoSignInAfterVerification`.
+    VerifyEmail,
+    /// `POST /change-password` with `revokeOtherSessions`: the new session replaces the old.
+    ChangePassword,
+    /// A social provider's callback (`GET|POST /callback/:id`).
+    Social(String),
+    /// `POST /sign-in/social` with an ID token.
+    IdToken(String),
+    /// A capability's own method (magic link, passkey, ...).
+    Other(&'static str),
+}
+
+impl Method {
+    pub fn id(&self) -> &str {
+        match self {
+            Method::Email | Method::SignUp | Method::ChangePassword => "email",
+            Method::VerifyEmail => "email-verification",
+            Method::Social(p) | Method::IdToken(p) => p,
+            Method::Other(m) => m,
+        }
+    }
+}
+
+/// A sign-in about to happen.
+pub struct SignIn<'a> {
+    pub user: &'a User,
+    pub method: Method,
+    pub meta: &'a RequestMeta,
+    pub headers: &'a HeaderMap,
+    /// False for "don't remember me" (a one-day session without a persistent cookie).
+    pub remember: bool,
+}
+
+/// A before-session hook's verdict.
+pub enum Decision {
+    Continue,
+    /// Answer this error instead.
+    Refuse(ApiError),
+    /// Answer this instead of a session (no session is created).
+    Answer(Reply),
+}
+
+/// What [`sign_in`] produced.
+pub enum Born {
+    Session(Session),
+    /// A hook answered instead; send this as the response.
+    Answered(Reply),
+}
+
+/// The one function that creates sessions for sign-ins. Runs the before-hooks, creates and stores
+/// the session, then runs the after-hooks.
+pub async fn sign_in(auth: &Auth, s: SignIn<'_>) -> ApiResult<Born> {
+    for c in &auth.hooked.before_session {
+        match c.before_session(auth, &s).await {
+            Decision::Continue => {}
+            Decision::Refuse(e) => return Err(e),
+            Decision::Answer(r) => return Ok(Born::Answered(r)),
+        }
+    }
+    let session = super::create(auth, &s.user.id, s.meta, s.remember).await?;
+    for c in &auth.hooked.after_session {
+        c.after_session(auth, &s, &session).await;
+    }
+    Ok(Born::Session(session))
+}
+
+/// Why a user write did not happen: a hook refused it, or the store failed (a
+/// [`StoreError::Conflict`] is a taken unique value, which callers answer in their own way).
+#[derive(Debug)]
+pub enum WriteError {
+    Refused(ApiError),
+    Store(StoreError),
+}
+
+impl From<WriteError> for ApiError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::Refused(e) => e,
+            WriteError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WriteError::Refused(e) => write!(f, "refused by a hook: {e}"),
+            WriteError::Store(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// Creates a user (and its first account) after the before-hooks, which may change it or refuse.
+/// Returns the user as stored.
+pub async fn create_user(auth: &Auth, mut user: User, account: Option<&Account>) -> Result<User, WriteError> {
+    for c in &auth.hooked.user {
+        c.before_user_create(auth, &mut user).await.map_err(WriteError::Refused)?;
+    }
+    auth.store.create_user(&user, account).await.map_err(WriteError::Store)?;
+    for c in &auth.hooked.user {
+        c.after_user_create(auth, &user).await;
+    }
+    Ok(user)
+}
+
+/// Updates a user after the before-hooks (which may change the patch or refuse); `None` when the
+/// user does not exist.
+pub async fn update_user(auth: &Auth, id: &str, mut patch: UserPatch) -> Result<Option<User>, WriteError> {
+    for c in &auth.hooked.user {
+        c.before_user_update(auth, id, &mut patch).await.map_err(WriteError::Refused)?;
+    }
+    let Some(user) = auth.store.update_user(id, &patch, auth.now()).await.map_err(WriteError::Store)? else { return Ok(None) };
+    for c in &auth.hooked.user {
+        c.after_user_update(auth, &user).await;
+    }
+    Ok(Some(user))
+}
+
+/// Deletes a user with its sessions and accounts after the before-hooks (which may refuse).
+pub async fn delete_user(auth: &Auth, user: &User) -> ApiResult<()> {
+    for c in &auth.hooked.user {
+        c.before_user_delete(auth, user).await?;
+    }
+    auth.sessions.delete_user(&user.id, auth.now()).await?;
+    for c in &auth.hooked.user {
+        c.after_user_delete(auth, user).await;
+    }
+    Ok(())
+}
+
+/// A get-session answer on its way out: hooks may add headers (jwt's `set-auth-jwt`) and
+/// top-level members (custom session data) without re-reading the body.
+pub struct SessionAnswer<'a> {
+    pub session: &'a Session,
+    pub user: &'a User,
+    /// Set when the cookie cache answered (the session may have been revoked since, unless
+    /// `confirmed`).
+    pub cache_hit: Option<&'a super::CacheHit>,
+    pub headers: HeaderMap,
+    /// Members added after `session` and `user`.
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}

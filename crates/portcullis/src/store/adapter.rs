@@ -1,0 +1,341 @@
+//! The generic adapter: Better Auth's adapter API (`create`, `findOne`, `findMany`, `count`,
+//! `update`, `updateMany`, `delete`, `deleteMany` with where clauses) over any table described in
+//! [`schema`](super::schema), rendered for the connected dialect. Capabilities reach their tables
+//! only through it; the core's hot paths keep their tuned statements in `sql.rs`.
+//!
+//! Rows travel as JSON objects keyed by the logical field names (`userId`, not `user_id`):
+//! strings, numbers, booleans, dates as ISO-8601 strings (`2026-01-01T00:00:00.000Z`), and json /
+//! array columns as JSON, the way Better Auth's adapters hand rows to its plugins. Where clauses
+//! follow Better Auth's semantics: the `AND` conditions together, and-ed with the `OR` conditions
+//! together (`(a AND b) AND (c OR d)`); `eq null` is `IS NULL`.
+//!
+//! Must never: put a value into SQL text (every value is a bound parameter), or accept a model or
+//! field the schema does not declare (a typo is an error, not a silently empty answer).
+
+use super::driver::{Arg, Db, Dialect, RowRead};
+use super::schema::{ColType, Column, Names, Table};
+use super::{StoreError, StoreResult};
+use serde_json::{Map, Value};
+use std::sync::Arc;
+
+/// A comparison in a where clause (Better Auth's `operator`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Ne,
+    Lt,
+    Lte,
+    Gt,
+    Gte,
+    /// The value is an array: the column equals one of its items.
+    In,
+    NotIn,
+    /// Substring match (`LIKE`, with `%` and `_` in the value taken literally).
+    Contains,
+    StartsWith,
+    EndsWith,
+}
+
+/// How a condition joins the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Connector {
+    #[default]
+    And,
+    Or,
+}
+
+/// One condition: `field op value`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Where {
+    pub field: String,
+    pub op: Op,
+    pub value: Value,
+    pub connector: Connector,
+}
+
+impl Where {
+    pub fn new(field: &str, op: Op, value: impl Into<Value>) -> Self {
+        Self { field: field.to_string(), op, value: value.into(), connector: Connector::And }
+    }
+    /// `field = value`.
+    pub fn eq(field: &str, value: impl Into<Value>) -> Self {
+        Self::new(field, Op::Eq, value)
+    }
+    /// Joins this condition with `OR`.
+    pub fn or(mut self) -> Self {
+        self.connector = Connector::Or;
+        self
+    }
+}
+
+/// `findMany`'s options.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    pub filter: Vec<Where>,
+    /// Field and whether descending.
+    pub sort_by: Option<(String, bool)>,
+    pub limit: Option<u64>,
+    pub offset: Option<u64>,
+}
+
+/// A row: field name → value.
+pub type Row = Map<String, Value>;
+
+/// The adapter over one database and the tables of every capability.
+#[derive(Clone)]
+pub struct Adapter {
+    db: Db,
+    names: Names,
+    tables: Arc<Vec<Table>>,
+}
+
+impl Adapter {
+    pub fn new(db: Db, names: Names, tables: Vec<Table>) -> Self {
+        Self { db, names, tables: Arc::new(tables) }
+    }
+
+    fn table(&self, model: &str) -> StoreResult<&Table> {
+        self.tables.iter().find(|t| t.name == model).ok_or_else(|| StoreError::Query(format!("unknown model {model}")))
+    }
+
+    /// Inserts a row (an `id` is drawn when absent) and returns it as stored.
+    pub async fn create(&self, model: &str, mut data: Row) -> StoreResult<Row> {
+        let t = self.table(model)?;
+        if !data.contains_key("id") && column(t, "id").is_ok() {
+            data.insert("id".into(), Value::String(crate::crypto::random_id(32)));
+        }
+        let mut binds = Binds::new(self.db.dialect());
+        let mut cols = Vec::new();
+        for (k, v) in &data {
+            let c = column(t, k)?;
+            cols.push(self.names.col(t.name, &c.name));
+            binds.push(v.clone(), c.ty);
+        }
+        let phs: Vec<String> = (1..=cols.len()).map(|i| self.db.dialect().ph(i)).collect();
+        let sql = format!(
+            "insert into {} ({}) values ({}) returning {}",
+            self.names.table(t.name),
+            cols.join(", "),
+            phs.join(", "),
+            self.all_cols(t)
+        );
+        let row = self.db.fetch_optional(&sql, &binds.args(), |r| read_row(t, r)).await?;
+        row.ok_or_else(|| StoreError::Db(format!("insert into {model} returned no row")))
+    }
+
+    /// [`create`](Self::create) from and to a typed row (serde, with the table's field names).
+    pub async fn create_as<T: serde::Serialize + serde::de::DeserializeOwned>(&self, model: &str, value: &T) -> StoreResult<T> {
+        from_row(self.create(model, to_row(value)?).await?)
+    }
+
+    /// [`find_many`](Self::find_many) into typed rows.
+    pub async fn find_many_as<T: serde::de::DeserializeOwned>(&self, model: &str, q: &Query) -> StoreResult<Vec<T>> {
+        self.find_many(model, q).await?.into_iter().map(from_row).collect()
+    }
+
+    /// The first row matching `filter`.
+    pub async fn find_one(&self, model: &str, filter: &[Where]) -> StoreResult<Option<Row>> {
+        let q = Query { filter: filter.to_vec(), limit: Some(1), ..Query::default() };
+        Ok(self.find_many(model, &q).await?.into_iter().next())
+    }
+
+    pub async fn find_many(&self, model: &str, q: &Query) -> StoreResult<Vec<Row>> {
+        let t = self.table(model)?;
+        let mut binds = Binds::new(self.db.dialect());
+        let mut sql =
+            format!("select {} from {}{}", self.all_cols(t), self.names.table(t.name), self.render_where(t, &q.filter, &mut binds)?);
+        if let Some((field, desc)) = &q.sort_by {
+            let c = column(t, field)?;
+            sql.push_str(&format!(" order by {} {}", self.names.col(t.name, &c.name), if *desc { "desc" } else { "asc" }));
+        }
+        match (q.limit, q.offset, self.db.dialect()) {
+            (Some(l), _, _) => sql.push_str(&format!(" limit {l}")),
+            // SQLite has no OFFSET without LIMIT.
+            (None, Some(_), Dialect::Sqlite) => sql.push_str(" limit -1"),
+            _ => {}
+        }
+        if let Some(o) = q.offset {
+            sql.push_str(&format!(" offset {o}"));
+        }
+        self.db.fetch_all(&sql, &binds.args(), |r| read_row(t, r)).await
+    }
+
+    pub async fn count(&self, model: &str, filter: &[Where]) -> StoreResult<u64> {
+        let t = self.table(model)?;
+        let mut binds = Binds::new(self.db.dialect());
+        let sql = format!("select count(*) from {}{}", self.names.table(t.name), self.render_where(t, filter, &mut binds)?);
+        let n = self.db.fetch_optional(&sql, &binds.args(), |r| r.int(0)).await?;
+        Ok(n.unwrap_or(0).max(0) as u64)
+    }
+
+    /// Sets `data` on the rows matching `filter`; the first updated row, if any.
+    pub async fn update(&self, model: &str, filter: &[Where], data: Row) -> StoreResult<Option<Row>> {
+        let t = self.table(model)?;
+        let (sql, binds) = self.render_update(t, filter, &data, true)?;
+        Ok(self.db.fetch_all(&sql, &binds.args(), |r| read_row(t, r)).await?.into_iter().next())
+    }
+
+    /// Sets `data` on every row matching `filter`; how many changed.
+    pub async fn update_many(&self, model: &str, filter: &[Where], data: Row) -> StoreResult<u64> {
+        let t = self.table(model)?;
+        let (sql, binds) = self.render_update(t, filter, &data, false)?;
+        self.db.execute(&sql, &binds.args()).await
+    }
+
+    /// Deletes the rows matching `filter`.
+    pub async fn delete(&self, model: &str, filter: &[Where]) -> StoreResult<()> {
+        self.delete_many(model, filter).await.map(|_| ())
+    }
+
+    /// Deletes the rows matching `filter`; how many were removed.
+    pub async fn delete_many(&self, model: &str, filter: &[Where]) -> StoreResult<u64> {
+        let t = self.table(model)?;
+        let mut binds = Binds::new(self.db.dialect());
+        let sql = format!("delete from {}{}", self.names.table(t.name), self.render_where(t, filter, &mut binds)?);
+        self.db.execute(&sql, &binds.args()).await
+    }
+
+    fn all_cols(&self, t: &Table) -> String {
+        t.columns.iter().map(|c| self.names.col(t.name, &c.name)).collect::<Vec<_>>().join(", ")
+    }
+
+    fn render_update(&self, t: &Table, filter: &[Where], data: &Row, returning: bool) -> StoreResult<(String, Binds)> {
+        if data.is_empty() {
+            return Err(StoreError::Query(format!("update of {} without data", t.name)));
+        }
+        let mut binds = Binds::new(self.db.dialect());
+        let mut sets = Vec::new();
+        for (k, v) in data {
+            let c = column(t, k)?;
+            sets.push(format!("{} = {}", self.names.col(t.name, &c.name), binds.push(v.clone(), c.ty)));
+        }
+        let mut sql = format!("update {} set {}{}", self.names.table(t.name), sets.join(", "), self.render_where(t, filter, &mut binds)?);
+        if returning {
+            sql.push_str(&format!(" returning {}", self.all_cols(t)));
+        }
+        Ok((sql, binds))
+    }
+
+    /// ` where (…and…) and (…or…)`, or nothing for no conditions.
+    fn render_where(&self, t: &Table, filter: &[Where], binds: &mut Binds) -> StoreResult<String> {
+        let mut and = Vec::new();
+        let mut or = Vec::new();
+        for w in filter {
+            let cond = self.condition(t, w, binds)?;
+            match w.connector {
+                Connector::And => and.push(cond),
+                Connector::Or => or.push(cond),
+            }
+        }
+        let mut groups = Vec::new();
+        if !and.is_empty() {
+            groups.push(format!("({})", and.join(" and ")));
+        }
+        if !or.is_empty() {
+            groups.push(format!("({})", or.join(" or ")));
+        }
+        Ok(if groups.is_empty() { String::new() } else { format!(" where {}", groups.join(" and ")) })
+    }
+
+    fn condition(&self, t: &Table, w: &Where, binds: &mut Binds) -> StoreResult<String> {
+        let c = column(t, &w.field)?;
+        let col = self.names.col(t.name, &c.name);
+        let like =
+            |binds: &mut Binds, pattern: String| format!("{col} like {} escape '\\'", binds.push(Value::String(pattern), ColType::Text));
+        Ok(match (w.op, &w.value) {
+            (Op::Eq, Value::Null) => format!("{col} is null"),
+            (Op::Ne, Value::Null) => format!("{col} is not null"),
+            (Op::In | Op::NotIn, v) => {
+                let Value::Array(items) = v else { return Err(StoreError::Query(format!("{}: `in` needs an array", w.field))) };
+                if items.is_empty() {
+                    return Ok(if w.op == Op::In { "1 = 0".into() } else { "1 = 1".into() });
+                }
+                let phs: Vec<String> = items.iter().map(|i| binds.push(i.clone(), c.ty)).collect();
+                format!("{col} {}in ({})", if w.op == Op::NotIn { "not " } else { "" }, phs.join(", "))
+            }
+            (Op::Contains, v) => like(binds, format!("%{}%", escape_like(&text_of(v)))),
+            (Op::StartsWith, v) => like(binds, format!("{}%", escape_like(&text_of(v)))),
+            (Op::EndsWith, v) => like(binds, format!("%{}", escape_like(&text_of(v)))),
+            (op, v) => {
+                let sym = match op {
+                    Op::Eq => "=",
+                    Op::Ne => "<>",
+                    Op::Lt => "<",
+                    Op::Lte => "<=",
+                    Op::Gt => ">",
+                    _ => ">=",
+                };
+                format!("{col} {sym} {}", binds.push(v.clone(), c.ty))
+            }
+        })
+    }
+}
+
+fn column<'t>(t: &'t Table, field: &str) -> StoreResult<&'t Column> {
+    t.columns.iter().find(|c| c.name == field).ok_or_else(|| StoreError::Query(format!("unknown field {}.{field}", t.name)))
+}
+
+fn read_row(t: &Table, r: &dyn RowRead) -> StoreResult<Row> {
+    let mut row = Map::with_capacity(t.columns.len());
+    for (i, c) in t.columns.iter().enumerate() {
+        row.insert(c.name.to_string(), r.field(i, c.ty)?);
+    }
+    Ok(row)
+}
+
+/// A typed value as a row (a struct serialising to a JSON object).
+pub fn to_row<T: serde::Serialize>(value: &T) -> StoreResult<Row> {
+    match serde_json::to_value(value) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(StoreError::Query("a row must serialise to an object".into())),
+        Err(e) => Err(StoreError::Query(format!("cannot serialise a row: {e}"))),
+    }
+}
+
+/// A row as a typed value.
+pub fn from_row<T: serde::de::DeserializeOwned>(row: Row) -> StoreResult<T> {
+    serde_json::from_value(Value::Object(row)).map_err(|e| StoreError::Db(format!("unexpected row: {e}")))
+}
+
+fn text_of(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `%`, `_` and `\` taken literally in a `LIKE … ESCAPE '\'` pattern.
+fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// Bound values, owned until the statement runs.
+struct Binds {
+    dialect: Dialect,
+    values: Vec<(Value, ColType)>,
+}
+
+impl Binds {
+    fn new(dialect: Dialect) -> Self {
+        Self { dialect, values: Vec::new() }
+    }
+    /// Adds a value; returns its placeholder.
+    fn push(&mut self, v: Value, ty: ColType) -> String {
+        self.values.push((v, ty));
+        self.dialect.ph(self.values.len())
+    }
+    fn args(&self) -> Vec<Arg<'_>> {
+        self.values.iter().map(|(v, ty)| Arg::Field(v, *ty)).collect()
+    }
+}
+
+#[cfg(test)]
+#[path = "adapter_tests.rs"]
+mod tests;
