@@ -7,6 +7,7 @@
 
 pub mod background;
 mod capability;
+pub mod fn_hooks;
 pub mod request_task;
 pub(crate) mod router;
 mod serve;
@@ -14,6 +15,7 @@ mod serve;
 pub use serve::{serve, serve_on, serve_until};
 
 pub use capability::Capability;
+pub use fn_hooks::SignInInfo;
 
 use crate::config::{Config, ConfigError};
 use crate::crypto::password::PasswordHasher;
@@ -25,10 +27,13 @@ use crate::http::rate_limit::{MemoryStore, RateLimitStore, Rules};
 use crate::http::rate_limit_outage::RateLimitHealth;
 use crate::mail::{outbox::Outbox, Mailer, Outgoing};
 use crate::secondary::{Health, Secondary};
+use crate::session::hooks::Decision;
 use crate::session::store::SessionStore;
+use crate::store::model::{Session, User, UserPatch};
 use crate::store::{schema::Names, Db, PoolOptions, SqlStore, Store, StoreError};
 use axum::Router;
 use chrono::{DateTime, Utc};
+use std::future::Future;
 use std::sync::Arc;
 
 /// Where "now" comes from; a parameter so expiry logic is testable without sleeping.
@@ -121,7 +126,7 @@ impl Auth {
 
     pub fn builder(config: Config) -> AuthBuilder {
         let capabilities = crate::plugins::standard(&config);
-        AuthBuilder { config, capabilities, store: None, clock: Arc::new(SystemClock), secondary: None }
+        AuthBuilder { config, capabilities, store: None, clock: Arc::new(SystemClock), secondary: None, fn_hooks: Default::default() }
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -220,6 +225,81 @@ pub struct AuthBuilder {
     store: Option<Arc<dyn Store>>,
     clock: Arc<dyn Clock>,
     secondary: Option<Arc<dyn crate::secondary::SecondaryStorage>>,
+    fn_hooks: fn_hooks::FnHooks,
+}
+
+/// Hooks as closures ([`fn_hooks`]); they run after every capability's hooks, in the order added.
+impl AuthBuilder {
+    /// Before any sign-in creates a session: continue, refuse, or answer instead.
+    pub fn before_session<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(SignInInfo) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Decision> + Send + 'static,
+    {
+        self.fn_hooks.before_session.push(fn_hooks::boxed(f));
+        self
+    }
+    /// After a sign-in created a session.
+    pub fn after_session<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn((SignInInfo, Session)) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.fn_hooks.after_session.push(fn_hooks::boxed(f));
+        self
+    }
+    /// Before a user is stored: return it (changed or not), or refuse.
+    pub fn before_user_create<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(User) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<User, crate::ApiError>> + Send + 'static,
+    {
+        self.fn_hooks.before_user_create.push(fn_hooks::boxed(f));
+        self
+    }
+    pub fn after_user_create<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(User) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.fn_hooks.after_user_create.push(fn_hooks::boxed(f));
+        self
+    }
+    /// Before user `id` changes: return the patch (changed or not), or refuse.
+    pub fn before_user_update<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn((String, UserPatch)) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<UserPatch, crate::ApiError>> + Send + 'static,
+    {
+        self.fn_hooks.before_user_update.push(fn_hooks::boxed(f));
+        self
+    }
+    pub fn after_user_update<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(User) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.fn_hooks.after_user_update.push(fn_hooks::boxed(f));
+        self
+    }
+    /// Before a user is deleted (Better Auth's `user.deleteUser.beforeDelete`): refuse or allow.
+    pub fn before_user_delete<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(User) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), crate::ApiError>> + Send + 'static,
+    {
+        self.fn_hooks.before_user_delete.push(fn_hooks::boxed(f));
+        self
+    }
+    /// After a user was deleted (`afterDelete`).
+    pub fn after_user_delete<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(User) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.fn_hooks.after_user_delete.push(fn_hooks::boxed(f));
+        self
+    }
 }
 
 impl AuthBuilder {
@@ -241,7 +321,11 @@ impl AuthBuilder {
         self
     }
 
-    pub async fn build(self) -> Result<Auth, StartError> {
+    pub async fn build(mut self) -> Result<Auth, StartError> {
+        let fns = std::mem::take(&mut self.fn_hooks);
+        if !fns.is_empty() {
+            self.capabilities.push(Arc::new(fns));
+        }
         let config = self.config;
         for w in config.validate()? {
             tracing::warn!("{w}");

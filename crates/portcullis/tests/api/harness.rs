@@ -55,13 +55,22 @@ impl TestServer {
     /// Starts a server on a fresh database. Small argon2 parameters, rate limiting off and the
     /// development outbox on, unless `tweak` says otherwise.
     pub async fn start(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        Self::start_with(backend, tweak, |b| b).await
+    }
+
+    /// [`start`](Self::start), with more set on the builder (hooks, capabilities).
+    pub async fn start_with(
+        backend: Backend,
+        tweak: impl FnOnce(&mut Config),
+        extend: impl FnOnce(portcullis::AuthBuilder) -> portcullis::AuthBuilder,
+    ) -> TestServer {
         let bound = bind_loopback().await;
         let db = TestDb::new(backend, "portcullis_t").await;
         let mut config =
             Config { listen: ([127, 0, 0, 1], bound.port).into(), production: false, ..test_config(db.url.clone(), &bound.origin) };
         tweak(&mut config);
 
-        let auth = portcullis::Auth::builder(config.clone()).build().await.expect("build the server");
+        let auth = extend(portcullis::Auth::builder(config.clone())).build().await.expect("build the server");
         let task = spawn_server(auth, bound.listener);
         TestServer { backend, origin: bound.origin, config, db, task }
     }

@@ -11,6 +11,7 @@ mod abuse;
 mod connections;
 mod cookie_cache;
 mod fields;
+mod hooks;
 mod origins;
 mod password;
 mod races;
