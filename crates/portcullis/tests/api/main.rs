@@ -10,6 +10,7 @@ mod harness;
 mod abuse;
 mod connections;
 mod cookie_cache;
+mod mail;
 mod origins;
 mod password;
 mod races;
