@@ -336,6 +336,36 @@ pub struct MailConfig {
     pub dev_outbox: Option<bool>,
     /// Allow `dev_outbox` on a listen address other than loopback (a private development network).
     pub dev_outbox_allow_remote: bool,
+    /// `[mail.templates.<message>]` and `[mail.templates.layout]`: template files replacing the
+    /// built-in ones (see [`crate::mail::templates`]). Message names are checked when the engine
+    /// is built, since capabilities register them.
+    pub templates: std::collections::BTreeMap<String, TemplateFiles>,
+}
+
+/// Files, each a template (Jinja syntax), replacing parts of one message or of the layout. A
+/// relative path is relative to the directory of the configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TemplateFiles {
+    /// The subject (messages only).
+    pub subject: Option<PathBuf>,
+    /// The plain-text body.
+    pub text: Option<PathBuf>,
+    /// The HTML body; every value in it is HTML-escaped.
+    pub html: Option<PathBuf>,
+}
+
+impl MailConfig {
+    /// Makes the relative template paths relative to `dir` (the configuration file's directory).
+    fn resolve_paths(&mut self, dir: &Path) {
+        for files in self.templates.values_mut() {
+            for path in [&mut files.subject, &mut files.text, &mut files.html].into_iter().flatten() {
+                if path.is_relative() {
+                    *path = dir.join(&*path);
+                }
+            }
+        }
+    }
 }
 impl Default for MailConfig {
     fn default() -> Self {
@@ -345,6 +375,7 @@ impl Default for MailConfig {
             outbox_file: None,
             dev_outbox: None,
             dev_outbox_allow_remote: false,
+            templates: Default::default(),
         }
     }
 }
@@ -450,7 +481,9 @@ impl Config {
         let mut cfg = match path {
             Some(p) => {
                 let text = std::fs::read_to_string(p).map_err(|e| ConfigError::Read(p.into(), e))?;
-                toml::from_str(&text).map_err(|e| ConfigError::Parse(p.into(), e.to_string()))?
+                let mut cfg: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse(p.into(), e.to_string()))?;
+                cfg.mail.resolve_paths(p.parent().unwrap_or(Path::new("")));
+                cfg
             }
             None => Config::default(),
         };
@@ -765,6 +798,24 @@ mod tests {
         assert!(bad_default.validate().unwrap_err().to_string().contains("n: default_value"), "{:?}", bad_default.validate());
         let typo = toml::from_str::<Config>("[user.additional_fields.theme]\ntype = \"string\"\nreturnd = false\n");
         assert!(typo.unwrap_err().to_string().contains("returnd"));
+    }
+
+    #[test]
+    fn mail_template_paths_are_relative_to_the_config_file_and_typos_refused() {
+        let dir = std::env::temp_dir().join(format!("portcullis-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("portcullis.toml");
+        let toml = "[mail.templates.reset-password]\nsubject = \"mail/reset.subject\"\nhtml = \"/etc/reset.html\"\n\
+                    [mail.templates.layout]\ntext = \"mail/layout.txt\"\n";
+        std::fs::write(&file, toml).unwrap();
+        let c = Config::load(Some(&file)).unwrap();
+        let reset = &c.mail.templates["reset-password"];
+        assert_eq!(reset.subject.as_deref(), Some(dir.join("mail/reset.subject").as_path()));
+        assert_eq!(reset.html.as_deref(), Some(Path::new("/etc/reset.html")), "absolute paths stay");
+        assert_eq!(reset.text, None);
+        assert_eq!(c.mail.templates["layout"].text.as_deref(), Some(dir.join("mail/layout.txt").as_path()));
+        let typo = toml::from_str::<Config>("[mail.templates.reset-password]\nbody = \"x\"\n");
+        assert!(typo.unwrap_err().to_string().contains("body"));
     }
 
     #[test]

@@ -36,6 +36,12 @@ pub trait Capability: Send + Sync + 'static {
     fn rate_limit_rules(&self) -> Vec<(String, Option<Rule>)> {
         Vec::new()
     }
+    /// The e-mails this capability sends: names, built-in templates and example contexts. They
+    /// are compiled with the operator's overrides when the engine is built, and sent with
+    /// [`Auth::send_mail`].
+    fn mail_messages(&self) -> Vec<crate::mail::templates::Message> {
+        Vec::new()
+    }
     /// Paths that get Better Auth's form-CSRF protection (first logins without cookies).
     fn form_csrf_paths(&self) -> &'static [&'static str] {
         &[]

@@ -25,6 +25,7 @@ use crate::http::ip::IpPolicy;
 use crate::http::origin::TrustedOrigins;
 use crate::http::rate_limit::{MemoryStore, RateLimitStore, Rules};
 use crate::http::rate_limit_outage::RateLimitHealth;
+use crate::mail::templates::Templates;
 use crate::mail::{outbox::Outbox, Mailer, Outgoing};
 use crate::secondary::{Health, Secondary};
 use crate::session::hooks::Decision;
@@ -61,6 +62,9 @@ pub struct AuthState {
     /// bound turned away.
     pub outgoing: Outgoing,
     pub outbox: Option<Arc<Outbox>>,
+    /// Every registered e-mail message, compiled with the operator's overrides; send one with
+    /// [`Auth::send_mail`].
+    pub mail_templates: Templates,
     pub origins: TrustedOrigins,
     /// Whom to believe about the client's address (`advanced.trusted_proxies`).
     pub ip_policy: IpPolicy,
@@ -153,6 +157,19 @@ impl Auth {
     /// a SQL store; an embedder's own `Store` may offer none.
     pub fn adapter(&self) -> Result<&crate::store::adapter::Adapter, StoreError> {
         self.adapter.as_ref().ok_or_else(|| StoreError::Query("this store has no generic adapter".into()))
+    }
+
+    /// Renders message `name` (registered by a capability) to `to` with `context`, and sends it in
+    /// the background ([`Outgoing::send`]). False when it was not sent: dropped, or the template
+    /// failed with this context (logged with the template and line, never a value).
+    pub fn send_mail(&self, name: &str, to: &str, context: impl serde::Serialize) -> bool {
+        match self.mail_templates.render(name, to, context) {
+            Ok(email) => self.outgoing.send(email),
+            Err(e) => {
+                tracing::error!(%to, kind = name, error = %e, "e-mail not sent: its template failed");
+                false
+            }
+        }
     }
 
     /// The whole application: auth routes under the base path, plus the development outbox when enabled.
@@ -330,6 +347,13 @@ impl AuthBuilder {
         for w in config.validate()? {
             tracing::warn!("{w}");
         }
+        // Before any connection: a broken template stops the start at once, with its file and line.
+        let messages = self.capabilities.iter().flat_map(|c| c.mail_messages());
+        let mail_templates = Templates::builder(&config.app_name)
+            .messages(messages)
+            .overrides(&config.mail.templates)
+            .build()
+            .map_err(|e| StartError::Mail(e.to_string()))?;
         let secrets: Vec<String> = config.secret_list()?.into_iter().map(|(_, s)| s).collect();
         let (user_fields, session_fields) = fields_of(&self.capabilities, &config)?;
         let store: Arc<dyn Store> = match self.store {
@@ -398,6 +422,7 @@ impl AuthBuilder {
             outgoing: Outgoing::new(mailer.clone(), crate::mail::MAX_SENDING),
             mailer,
             outbox,
+            mail_templates,
             origins,
             ip_policy,
             cookies,

@@ -1,4 +1,5 @@
-//! Outgoing e-mail: the [`Mailer`] interface, SMTP delivery and the development outbox.
+//! Outgoing e-mail: the [`Mailer`] interface, SMTP delivery, the development outbox, and the
+//! templates messages are rendered from ([`templates`]).
 //!
 //! This module owns turning an [`Email`] into a delivered (or recorded) message. It picks the
 //! mailer from [`MailConfig`] in [`from_config`], and offers [`Outgoing`] so request handlers
@@ -200,7 +201,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
     fn sample() -> Email {
-        templates::reset_password("App", "a@example.com", "http://x/reset?token=SECRET", "SECRET")
+        templates::tests::reset_password("App", "a@example.com", "http://x/reset?token=SECRET", "SECRET")
     }
 
     #[test]

@@ -194,7 +194,7 @@ async fn list(State((outbox, allow_remote)): State<(Arc<Outbox>, bool)>, RawQuer
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mail::templates;
+    use crate::mail::templates::tests as templates;
     use axum::body::Body;
     use axum::http::Request;
     use tower::ServiceExt;

@@ -151,7 +151,7 @@ fn parse_url(raw: &str) -> Result<Target, MailError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mail::templates;
+    use crate::mail::templates::tests as templates;
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     use tokio::net::{TcpListener, TcpStream};
     use tokio::sync::mpsc;

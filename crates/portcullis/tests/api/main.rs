@@ -12,6 +12,7 @@ mod connections;
 mod cookie_cache;
 mod fields;
 mod hooks;
+mod mail;
 mod origins;
 mod password;
 mod races;

@@ -11,6 +11,20 @@ use axum::Router;
 
 pub struct Core;
 
+/// The confirmation link before an account is deleted (`delete-user` with a token).
+pub const DELETE_ACCOUNT: &str = "delete-account";
+
+/// Context: `url`, `token` and `user_name`, as for e-mail and password's messages.
+fn delete_account_message() -> crate::mail::templates::Message {
+    crate::mail::templates::Message {
+        name: DELETE_ACCOUNT,
+        subject: include_str!("mail/delete-account.subject"),
+        text: include_str!("mail/delete-account.txt"),
+        html: include_str!("mail/delete-account.html"),
+        example: serde_json::json!({ "url": "https://auth.example.com/api/auth/delete-user/callback?token=abc", "token": "abc", "user_name": "Ada" }),
+    }
+}
+
 impl Capability for Core {
     fn id(&self) -> &'static str {
         "core"
@@ -29,6 +43,9 @@ impl Capability for Core {
             .route("/update-session", post(user::update_session))
             .route("/delete-user", post(user::delete_user))
             .route("/list-accounts", get(user::list_accounts))
+    }
+    fn mail_messages(&self) -> Vec<crate::mail::templates::Message> {
+        vec![delete_account_message()]
     }
     /// Reads, and get-session's one idempotent refresh write: nothing to leave half-done.
     fn cancellable_paths(&self) -> &'static [&'static str] {

@@ -1,6 +1,7 @@
 //! Email and password: sign-up, sign-in, password change and reset, e-mail verification and
 //! change of address (Better Auth's `emailAndPassword` and `emailVerification` options).
 
+pub mod messages;
 mod password;
 mod sign;
 pub mod token;
@@ -33,6 +34,9 @@ impl Capability for EmailPassword {
     }
     fn form_csrf_paths(&self) -> &'static [&'static str] {
         &["/sign-in/email", "/sign-up/email"]
+    }
+    fn mail_messages(&self) -> Vec<crate::mail::templates::Message> {
+        messages::messages()
     }
 }
 

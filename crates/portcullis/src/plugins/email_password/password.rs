@@ -6,7 +6,6 @@ use crate::crypto;
 use crate::error::{codes, ApiError, ApiResult};
 use crate::http::body::Body;
 use crate::http::reply::Reply;
-use crate::mail::templates;
 use crate::session::hooks::{self, Born, Method, SignIn};
 use crate::session::{self, RequestMeta, SensitiveSession};
 use crate::store::model::{Account, Verification};
@@ -98,8 +97,8 @@ async fn send_reset(auth: Auth, email: String, redirect_to: Option<String>) {
         return;
     }
     let url = format!("{}/reset-password/{token}?callbackURL={}", auth.auth_url, redirect_to.as_deref().map(encode).unwrap_or_default());
-    let mail = templates::reset_password(&auth.config.app_name, &user.email, &url, &token);
-    auth.outgoing.send(mail);
+    let context = serde_json::json!({ "url": url, "token": token, "user_name": user.name });
+    auth.send_mail(super::messages::RESET_PASSWORD, &user.email, context);
 }
 
 /// `encodeURIComponent`.

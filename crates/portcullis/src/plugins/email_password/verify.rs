@@ -1,11 +1,11 @@
 //! E-mail verification and change of address (§10.1): stateless HS256 tokens, no database row.
 
+use super::messages::{CHANGE_EMAIL_CONFIRMATION, VERIFY_EMAIL};
 use super::token::{self, Claims, TokenError};
 use crate::app::Auth;
 use crate::error::{codes, ApiError, ApiResult};
 use crate::http::body::Body;
 use crate::http::reply::Reply;
-use crate::mail::templates;
 use crate::session::hooks::{self, Born, Method, SignIn, WriteError};
 use crate::session::{self, MaybeSensitiveSession, MaybeSession, RequestMeta, SensitiveSession};
 use crate::store::model::{User, UserPatch};
@@ -40,12 +40,16 @@ pub fn send_verification(auth: &Auth, user: &User, callback: Option<&str>, updat
     let jwt = make_token(auth, &user.email, &user.id, update_to, request_type);
     let url = verification_url(auth, &jwt, callback);
     let to = update_to.unwrap_or(&user.email);
-    let email = if request_type == Some(CONFIRMATION) {
-        templates::change_email_confirmation(&auth.config.app_name, &user.email, &url, &jwt)
+    let user_name = &user.name;
+    if request_type == Some(CONFIRMATION) {
+        auth.send_mail(
+            CHANGE_EMAIL_CONFIRMATION,
+            &user.email,
+            json!({ "url": url, "token": jwt, "user_name": user_name, "new_email": update_to }),
+        );
     } else {
-        templates::verification(&auth.config.app_name, to, &url, &jwt)
-    };
-    auth.outgoing.send(email);
+        auth.send_mail(VERIFY_EMAIL, to, json!({ "url": url, "token": jwt, "user_name": user_name }));
+    }
 }
 
 pub async fn send_verification_email(State(auth): State<Auth>, MaybeSession(cur): MaybeSession, body: Body) -> ApiResult<Reply> {
