@@ -119,6 +119,10 @@ impl Auth {
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
+    /// A new row id (`advanced.database.generate_id`); never use it for a secret.
+    pub fn new_id(&self) -> String {
+        crate::crypto::row_id(self.config.advanced.database.generate_id)
+    }
     pub fn secret(&self) -> &str {
         &self.secrets[0]
     }
@@ -188,7 +192,7 @@ impl AuthBuilder {
             None => {
                 let db = Db::connect(&config.database_url, &PoolOptions::default()).await?;
                 Arc::new(
-                    SqlStore::new(db, Names::new(config.schema.clone()))
+                    SqlStore::new(db, Names::new(config.schema.clone()).with_generate_id(config.advanced.database.generate_id))
                         .with_fields(config.user.additional_fields.clone(), config.session.additional_fields.clone()),
                 )
             }

@@ -73,8 +73,19 @@ impl Sql {
     fn render(db: &Db, n: &Names) -> Self {
         let d = db.dialect();
         let ph = |i: usize| d.ph(i);
+        // Placeholders compared with an id column (cast to `uuid` where ids are, see `Names`).
+        let idm = |i: usize| n.id_match(d, i);
+        let core = schema::core_tables();
+        let is_id = |table: &str, col: &str| {
+            col == "id" || core.iter().any(|t| t.name == table && t.columns.iter().any(|c| c.name == col && schema::is_id_column(c)))
+        };
         let insert = |table: &str, cols: &[&str]| {
-            let phs = (1..=cols.len()).map(ph).collect::<Vec<_>>().join(", ");
+            let phs = cols
+                .iter()
+                .enumerate()
+                .map(|(i, col)| if is_id(table, col) { n.id_value(d, i + 1) } else { ph(i + 1) })
+                .collect::<Vec<_>>()
+                .join(", ");
             format!("insert into {} ({}) values ({phs})", n.table(table), n.cols(table, cols, None))
         };
         let select = |table: &str, cols: &[&str], filter: &str| {
@@ -86,7 +97,7 @@ impl Sql {
             insert_account: insert("account", ACCOUNT),
             insert_session: insert("session", SESSION),
             insert_verification: insert("verification", VERIFICATION),
-            user_by_id: select("user", USER, &format!("{} = {}", c("user", "id"), ph(1))),
+            user_by_id: select("user", USER, &format!("{} = {}", c("user", "id"), idm(1))),
             user_by_email: select("user", USER, &format!("{} = {}", c("user", "email"), ph(1))),
             // COALESCE keeps a column when its parameter is NULL; image uses a flag since NULL is a value.
             update_user: format!(
@@ -99,15 +110,15 @@ impl Sql {
                 ph(5),
                 ph(6),
                 c("user", "id"),
-                ph(7),
+                idm(7),
                 name = c("user", "name"),
                 image = c("user", "image"),
                 email = c("user", "email"),
                 ev = c("user", "emailVerified"),
                 upd = c("user", "updatedAt"),
             ),
-            delete_user: format!("delete from {} where {} = {}", n.table("user"), c("user", "id"), ph(1)),
-            delete_user_accounts: format!("delete from {} where {} = {}", n.table("account"), c("account", "userId"), ph(1)),
+            delete_user: format!("delete from {} where {} = {}", n.table("user"), c("user", "id"), idm(1)),
+            delete_user_accounts: format!("delete from {} where {} = {}", n.table("account"), c("account", "userId"), idm(1)),
             credential_account: select(
                 "account",
                 ACCOUNT,
@@ -118,12 +129,12 @@ impl Sql {
                     c("account", "accountId"),
                     ph(2),
                     c("account", "userId"),
-                    ph(2)
+                    idm(2)
                 ),
             ),
             accounts_of_user: format!(
                 "{} order by {}",
-                select("account", ACCOUNT, &format!("{} = {}", c("account", "userId"), ph(1))),
+                select("account", ACCOUNT, &format!("{} = {}", c("account", "userId"), idm(1))),
                 c("account", "createdAt")
             ),
             update_password: format!(
@@ -134,14 +145,14 @@ impl Sql {
                 c("account", "updatedAt"),
                 ph(2),
                 c("account", "id"),
-                ph(3)
+                idm(3)
             ),
             account_by_provider: select(
                 "account",
                 ACCOUNT,
                 &format!("{} = {} and {} = {}", c("account", "providerId"), ph(1), c("account", "accountId"), ph(2)),
             ),
-            account_by_id: select("account", ACCOUNT, &format!("{} = {}", c("account", "id"), ph(1))),
+            account_by_id: select("account", ACCOUNT, &format!("{} = {}", c("account", "id"), idm(1))),
             update_account_tokens: format!(
                 "update {} set {} = {}, {} = {}, {} = {}, {} = {}, {} = {}, {} = {}, {} = {} where {} = {}",
                 n.table("account"),
@@ -160,9 +171,9 @@ impl Sql {
                 c("account", "updatedAt"),
                 ph(7),
                 c("account", "id"),
-                ph(8)
+                idm(8)
             ),
-            delete_account: format!("delete from {} where {} = {}", n.table("account"), c("account", "id"), ph(1)),
+            delete_account: format!("delete from {} where {} = {}", n.table("account"), c("account", "id"), idm(1)),
             replace_password: format!(
                 "update {} set {} = {}, {} = {} where {} = {} and {} = {}",
                 n.table("account"),
@@ -171,7 +182,7 @@ impl Sql {
                 c("account", "updatedAt"),
                 ph(2),
                 c("account", "id"),
-                ph(3),
+                idm(3),
                 c("account", "password"),
                 ph(4)
             ),
@@ -203,16 +214,16 @@ impl Sql {
             ),
             sessions_of_user: format!(
                 "{} order by {}",
-                select("session", SESSION, &format!("{} = {}", c("session", "userId"), ph(1))),
+                select("session", SESSION, &format!("{} = {}", c("session", "userId"), idm(1))),
                 c("session", "createdAt")
             ),
             delete_session: format!("delete from {} where {} = {}", n.table("session"), c("session", "token"), ph(1)),
-            delete_user_sessions: format!("delete from {} where {} = {}", n.table("session"), c("session", "userId"), ph(1)),
+            delete_user_sessions: format!("delete from {} where {} = {}", n.table("session"), c("session", "userId"), idm(1)),
             delete_user_sessions_except: format!(
                 "delete from {} where {} = {} and {} <> {}",
                 n.table("session"),
                 c("session", "userId"),
-                ph(1),
+                idm(1),
                 c("session", "token"),
                 ph(2)
             ),
@@ -221,7 +232,7 @@ impl Sql {
                 select("verification", VERIFICATION, &format!("{} = {}", c("verification", "identifier"), ph(1))),
                 c("verification", "createdAt")
             ),
-            delete_verification: format!("delete from {} where {} = {}", n.table("verification"), c("verification", "id"), ph(1)),
+            delete_verification: format!("delete from {} where {} = {}", n.table("verification"), c("verification", "id"), idm(1)),
             delete_expired_verifications: format!(
                 "delete from {} where {} < {}",
                 n.table("verification"),
@@ -240,7 +251,7 @@ impl Sql {
                 "delete from {} where {} = {}",
                 n.table("pendingRevocation"),
                 c("pendingRevocation", "id"),
-                ph(1)
+                idm(1)
             ),
         }
     }
@@ -625,7 +636,55 @@ impl Store for SqlStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{PoolOptions, Store};
+    use crate::store::{PoolOptions, Store, StoreError};
+
+    /// With uuid ids on PostgreSQL, an id from a request that is no UUID matches nothing (no
+    /// failed statement, no 500), and a UUID in any case finds its row.
+    #[tokio::test]
+    async fn uuid_id_lookups_on_postgres_tolerate_malformed_ids() {
+        let url = std::env::var("PORTCULLIS_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let db = Db::connect(&url, &PoolOptions::default()).await.unwrap();
+        let suffix = crate::crypto::random_id(8).to_lowercase();
+        let mut cfg = crate::config::SchemaConfig::default();
+        for t in ["user", "session", "account", "verification"] {
+            cfg.rename.insert(t.into(), format!("uuidt_{t}_{suffix}"));
+        }
+        let store = SqlStore::new(db.clone(), Names::new(cfg).with_generate_id(crate::config::GenerateId::Uuid));
+        store.migrate(&[]).await.unwrap();
+        let now = chrono::Utc::now();
+        let user = User {
+            id: crate::crypto::uuid_v4(),
+            name: "U".into(),
+            email: format!("u-{suffix}@example.com"),
+            email_verified: false,
+            image: None,
+            created_at: now,
+            updated_at: now,
+            extra: Default::default(),
+        };
+        let account = Account::credential(crate::crypto::uuid_v4(), &user.id, "h".into(), now);
+        let outcome = async {
+            store.create_user(&user, Some(&account)).await?;
+            let found = store.find_user_by_id(&user.id.to_uppercase()).await?.map(|u| u.id);
+            let junk = (
+                store.find_user_by_id("not-a-uuid").await?.is_none(),
+                store.find_account_by_id("x' or '1'='1").await?.is_none(),
+                !store.delete_account("123").await?,
+                store.list_sessions("").await?.is_empty(),
+            );
+            let account_back = store.find_account_by_id(&account.id).await?.map(|a| (a.id, a.user_id));
+            Ok::<_, StoreError>((found, junk, account_back))
+        }
+        .await;
+        for t in ["session", "account", "verification", "user"] {
+            db.execute(&format!("drop table if exists \"uuidt_{t}_{suffix}\""), &[]).await.unwrap();
+        }
+        db.close().await;
+        let (found, junk, account_back) = outcome.unwrap();
+        assert_eq!(found.as_deref(), Some(user.id.as_str()), "read back as canonical lower-case text");
+        assert_eq!(junk, (true, true, true, true));
+        assert_eq!(account_back, Some((account.id.clone(), user.id.clone())));
+    }
 
     #[tokio::test]
     async fn migrate_adds_additional_field_columns_to_new_and_existing_tables() {

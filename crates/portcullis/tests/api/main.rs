@@ -10,6 +10,8 @@ mod harness;
 mod abuse;
 mod connections;
 mod cookie_cache;
+mod cookie_options;
+mod ids;
 mod origins;
 mod password;
 mod races;

@@ -2,7 +2,7 @@
 
 use super::{check_length, check_max_length, upgrade_hash, verify::send_verification};
 use crate::app::Auth;
-use crate::crypto::{self, password::PasswordError, password::Verified};
+use crate::crypto::{password::PasswordError, password::Verified};
 use crate::error::{codes, ApiError, ApiResult};
 use crate::http::body::{is_email, Body};
 use crate::http::reply::Reply;
@@ -40,7 +40,7 @@ pub async fn sign_up(State(auth): State<Auth>, meta: RequestMeta, headers: Heade
     let enumeration_safe = cfg.require_email_verification || !cfg.auto_sign_in;
     let new_user = || User {
         extra: Default::default(),
-        id: crypto::random_id(32),
+        id: auth.new_id(),
         name: name.to_string(),
         email: email.clone(),
         email_verified: false,
@@ -60,7 +60,7 @@ pub async fn sign_up(State(auth): State<Auth>, meta: RequestMeta, headers: Heade
 
     let hash = super::hash(&auth, password).await?;
     let user = new_user();
-    let account = Account::credential(crypto::random_id(32), &user.id, hash, now);
+    let account = Account::credential(auth.new_id(), &user.id, hash, now);
     match auth.store.create_user(&user, Some(&account)).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => return Err(codes::USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL),
@@ -75,7 +75,7 @@ pub async fn sign_up(State(auth): State<Auth>, meta: RequestMeta, headers: Heade
     let s = session::create(&auth, &user.id, &meta, remember).await?;
     let mut cookies = session::issue_cookies(&auth, &s, &user, !remember);
     if remember && session::dont_remember_from(&auth, &headers) {
-        cookies.push(auth.cookies.delete(&auth.cookies.dont_remember));
+        cookies.push(auth.cookies.dont_remember.delete());
     }
     Ok(Reply::json(&SignUpOut { token: Some(&s.token), user: &user }).cookies(cookies))
 }
@@ -120,7 +120,8 @@ pub async fn sign_in(State(auth): State<Auth>, meta: RequestMeta, headers: Heade
     let owner = match &user {
         Some(u) => u.id.as_str(),
         None => {
-            nobody = crypto::random_id(32);
+            // Shaped like a real id, so a `uuid` column takes it.
+            nobody = auth.new_id();
             nobody.as_str()
         }
     };
@@ -158,7 +159,7 @@ pub async fn sign_in(State(auth): State<Auth>, meta: RequestMeta, headers: Heade
     let s = session::create(&auth, &user.id, &meta, remember).await?;
     let mut cookies = session::issue_cookies(&auth, &s, &user, !remember);
     if remember && session::dont_remember_from(&auth, &headers) {
-        cookies.push(auth.cookies.delete(&auth.cookies.dont_remember));
+        cookies.push(auth.cookies.dont_remember.delete());
     }
     let out = SignInOut { redirect: callback.is_some(), token: &s.token, url: callback, user: &user };
     let mut reply = Reply::json(&out).cookies(cookies);
