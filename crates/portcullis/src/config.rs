@@ -8,6 +8,7 @@
 //! This module owns parsing and validation only; it never reads the clock or touches the network.
 
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -15,6 +16,8 @@ use std::path::{Path, PathBuf};
 pub const DEV_SECRET: &str = "better-auth-secret-12345678901234567890";
 /// Minimum secret length accepted in production mode.
 pub const MIN_SECRET_LEN: usize = 32;
+/// The short names of the cookies Portcullis sets, the keys of `advanced.cookies`.
+pub const KNOWN_COOKIES: &[&str] = &["session_token", "session_data", "dont_remember", "state"];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -306,7 +309,120 @@ pub struct AdvancedConfig {
     pub ipv6_subnet: u8,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// Better Auth's `crossSubDomainCookies`: every auth cookie gets `Domain=<domain>`.
+    pub cross_sub_domain_cookies: CrossSubDomainCookies,
+    /// Better Auth's `defaultCookieAttributes`: applied to every auth cookie.
+    pub default_cookie_attributes: CookieAttributes,
+    /// Better Auth's `cookies`: per-cookie name and attributes, keyed by the cookie's short name
+    /// (`session_token`, `session_data`, `dont_remember`, `state`).
+    pub cookies: BTreeMap<String, CookieOverride>,
+    /// Better Auth's `advanced.database`.
+    pub database: DatabaseOptions,
 }
+
+/// `[advanced.cross_sub_domain_cookies]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CrossSubDomainCookies {
+    pub enabled: bool,
+    /// Defaults to the host of the base URL.
+    pub domain: Option<String>,
+    /// Accepted for compatibility; Better Auth 1.7 declares it but never reads it.
+    pub additional_cookies: Vec<String>,
+}
+
+/// Better Auth's (better-call's) `CookieOptions`, every attribute optional: unset ones keep what
+/// an earlier layer decided.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CookieAttributes {
+    pub same_site: Option<SameSite>,
+    pub secure: Option<bool>,
+    pub http_only: Option<bool>,
+    pub path: Option<String>,
+    pub domain: Option<String>,
+    /// Seconds; at most 400 days.
+    pub max_age: Option<u64>,
+    pub partitioned: Option<bool>,
+}
+
+/// `advanced.cookies.<name>`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CookieOverride {
+    /// Replaces `<cookie_prefix>.<name>` (the `__Secure-` prefix is still added).
+    pub name: Option<String>,
+    pub attributes: CookieAttributes,
+}
+
+/// The `SameSite` attribute; Better Auth accepts either case and writes it capitalised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameSite {
+    Strict,
+    Lax,
+    None,
+}
+impl SameSite {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SameSite::Strict => "Strict",
+            SameSite::Lax => "Lax",
+            SameSite::None => "None",
+        }
+    }
+}
+impl<'de> Deserialize<'de> for SameSite {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        match s.to_ascii_lowercase().as_str() {
+            "strict" => Ok(SameSite::Strict),
+            "lax" => Ok(SameSite::Lax),
+            "none" => Ok(SameSite::None),
+            _ => Err(serde::de::Error::custom(format!("same_site {s:?}: expected \"strict\", \"lax\" or \"none\""))),
+        }
+    }
+}
+
+/// `[advanced.database]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseOptions {
+    pub generate_id: GenerateId,
+}
+
+/// Better Auth's `advanced.database.generateId`: how row ids are made. Session tokens are not ids
+/// and are always random.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GenerateId {
+    /// 32 random `[A-Za-z0-9]` characters (Better Auth's default).
+    #[default]
+    Random,
+    /// `"uuid"`: a random UUID (v4); on PostgreSQL the id columns are `uuid`.
+    Uuid,
+    /// `"serial"`: integer ids made by the database (refused by `validate` for now).
+    Serial,
+    /// `false`: ids made by the database (refused by `validate` for now).
+    Database,
+}
+impl<'de> Deserialize<'de> for GenerateId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Flag(bool),
+            Name(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Flag(false) => Ok(GenerateId::Database),
+            Raw::Name(n) if n == "uuid" => Ok(GenerateId::Uuid),
+            Raw::Name(n) if n == "serial" => Ok(GenerateId::Serial),
+            _ => Err(serde::de::Error::custom(
+                "generate_id: expected \"uuid\", \"serial\" or false (leave it out for Better Auth's random ids)",
+            )),
+        }
+    }
+}
+
 impl Default for AdvancedConfig {
     fn default() -> Self {
         Self {
@@ -319,6 +435,10 @@ impl Default for AdvancedConfig {
             trusted_proxies: None,
             ipv6_subnet: 64,
             max_body_bytes: 64 * 1024,
+            cross_sub_domain_cookies: CrossSubDomainCookies::default(),
+            default_cookie_attributes: CookieAttributes::default(),
+            cookies: BTreeMap::new(),
+            database: DatabaseOptions::default(),
         }
     }
 }
@@ -746,8 +866,79 @@ impl Config {
                 "session.cookie_cache.revocation_check has no effect without secondary_storage: a revoked session is still answered from its cache cookie for up to cookie_cache.max_age".into(),
             );
         }
+        warnings.extend(self.check_cookies()?);
+        match self.advanced.database.generate_id {
+            GenerateId::Random | GenerateId::Uuid => {}
+            GenerateId::Serial => return Err(ConfigError::Invalid(
+                "advanced.database.generate_id = \"serial\" is not supported yet (integer ids made by the database change the type of every id and foreign-key column); leave it out for random ids, or use \"uuid\"".into(),
+            )),
+            GenerateId::Database => return Err(ConfigError::Invalid(
+                "advanced.database.generate_id = false (ids made by the database) is not supported yet; leave it out for random ids, or use \"uuid\"".into(),
+            )),
+        }
         if self.email_and_password.min_password_length > self.email_and_password.max_password_length {
             return Err(ConfigError::Invalid("min_password_length is larger than max_password_length".into()));
+        }
+        Ok(warnings)
+    }
+
+    /// The `Domain` of every auth cookie with cross-subdomain cookies on: the configured domain,
+    /// else the host of the base URL (`None` when off).
+    pub fn cookie_domain(&self) -> Option<String> {
+        let c = &self.advanced.cross_sub_domain_cookies;
+        if !c.enabled {
+            return None;
+        }
+        c.domain.clone().filter(|d| !d.is_empty()).or_else(|| {
+            let base = self.base_url.as_deref()?;
+            url::Url::parse(base).ok()?.host_str().map(str::to_string)
+        })
+    }
+
+    /// Checks the cookie options; returns warnings.
+    fn check_cookies(&self) -> Result<Vec<String>, ConfigError> {
+        let a = &self.advanced;
+        let mut warnings = Vec::new();
+        if a.cross_sub_domain_cookies.enabled && self.cookie_domain().is_none() {
+            // Better Auth refuses to start too: a domain derived from the listen address would
+            // share cookies with nothing.
+            return Err(ConfigError::Invalid(
+                "advanced.cross_sub_domain_cookies needs a domain: set its domain, or base_url (BETTER_AUTH_URL)".into(),
+            ));
+        }
+        if !a.cross_sub_domain_cookies.additional_cookies.is_empty() {
+            warnings.push("advanced.cross_sub_domain_cookies.additional_cookies has no effect (nor has it in Better Auth): the domain applies to every auth cookie".into());
+        }
+        let layers = std::iter::once(("advanced.default_cookie_attributes".to_string(), &a.default_cookie_attributes))
+            .chain(a.cookies.iter().map(|(k, o)| (format!("advanced.cookies.{k}.attributes"), &o.attributes)));
+        for (key, attrs) in layers {
+            if attrs.max_age.is_some_and(|m| m > 34_560_000) {
+                return Err(ConfigError::Invalid(format!("{key}.max_age must be at most 400 days (34560000 s)")));
+            }
+            if attrs.path.as_deref().is_some_and(|p| !p.starts_with('/') || !attribute_value_ok(p)) {
+                return Err(ConfigError::Invalid(format!("{key}.path must start with / and hold no ';', space or control character")));
+            }
+            if attrs.domain.as_deref().is_some_and(|d| !d.is_empty() && !attribute_value_ok(d)) {
+                return Err(ConfigError::Invalid(format!("{key}.domain must hold no ';', space or control character")));
+            }
+        }
+        if a.cross_sub_domain_cookies.domain.as_deref().is_some_and(|d| !d.is_empty() && !attribute_value_ok(d)) {
+            return Err(ConfigError::Invalid(
+                "advanced.cross_sub_domain_cookies.domain must hold no ';', space or control character".into(),
+            ));
+        }
+        for (key, o) in &a.cookies {
+            if !KNOWN_COOKIES.contains(&key.as_str()) {
+                warnings.push(format!(
+                    "advanced.cookies.{key} names no cookie this server sets (it sets {}); it has no effect",
+                    KNOWN_COOKIES.join(", ")
+                ));
+            }
+            if o.name.as_deref().is_some_and(|n| {
+                n.is_empty() || n.contains(|c: char| c == ';' || c == '=' || c == ',' || c.is_whitespace() || c.is_control())
+            }) {
+                return Err(ConfigError::Invalid(format!("advanced.cookies.{key}.name is not a valid cookie name")));
+            }
         }
         Ok(warnings)
     }
@@ -757,6 +948,11 @@ impl Config {
             .use_secure_cookies
             .unwrap_or_else(|| self.auth_url().starts_with("https://") || (self.base_url.is_none() && self.production))
     }
+}
+
+/// A cookie attribute value that cannot end its attribute early or break the header.
+fn attribute_value_ok(v: &str) -> bool {
+    !v.is_empty() && !v.contains(|c: char| c == ';' || c.is_whitespace() || c.is_control() || !c.is_ascii())
 }
 
 fn parse_bool(name: &'static str, v: &str) -> Result<bool, ConfigError> {
@@ -816,6 +1012,23 @@ mod tests {
         assert_eq!(c.mail.templates["layout"].text.as_deref(), Some(dir.join("mail/layout.txt").as_path()));
         let typo = toml::from_str::<Config>("[mail.templates.reset-password]\nbody = \"x\"\n");
         assert!(typo.unwrap_err().to_string().contains("body"));
+    }
+
+    #[test]
+    fn generate_id_takes_better_auths_values_and_refuses_what_is_not_supported() {
+        let parse = |v: &str| toml::from_str::<Config>(&format!("[advanced.database]\ngenerate_id = {v}\n")).map_err(|e| e.to_string());
+        assert_eq!(Config::default().advanced.database.generate_id, GenerateId::Random);
+        assert_eq!(parse("\"uuid\"").unwrap().advanced.database.generate_id, GenerateId::Uuid);
+        assert!(parse("\"uuid\"").unwrap().validate().is_ok());
+        for (v, kind) in [("\"serial\"", GenerateId::Serial), ("false", GenerateId::Database)] {
+            let c = parse(v).unwrap();
+            assert_eq!(c.advanced.database.generate_id, kind);
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains("advanced.database.generate_id") && e.contains("not supported"), "{e}");
+        }
+        for bad in ["true", "\"UUID\"", "\"cuid\"", "1"] {
+            assert!(parse(bad).unwrap_err().contains("generate_id"), "{bad}");
+        }
     }
 
     #[test]

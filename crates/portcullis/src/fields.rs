@@ -385,11 +385,7 @@ fn default_of(def: &FieldDef, now: chrono::DateTime<chrono::Utc>) -> Value {
 
 /// A random (version 4) UUID.
 pub fn uuid_v4() -> String {
-    let mut b: [u8; 16] = rand::random();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    crate::crypto::uuid_v4()
 }
 
 /// Field values in wire order: a row's additional fields, as answers carry them (serialised as

@@ -136,6 +136,10 @@ impl Auth {
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
+    /// A new row id (`advanced.database.generate_id`); never use it for a secret.
+    pub fn new_id(&self) -> String {
+        crate::crypto::row_id(self.config.advanced.database.generate_id)
+    }
     pub fn secret(&self) -> &str {
         &self.secrets[0]
     }
@@ -360,7 +364,10 @@ impl AuthBuilder {
             Some(s) => s,
             None => {
                 let db = Db::connect(&config.database_url, &PoolOptions::default()).await?;
-                Arc::new(SqlStore::new(db, Names::new(config.schema.clone())).with_fields(user_fields.clone(), session_fields.clone()))
+                Arc::new(
+                    SqlStore::new(db, Names::new(config.schema.clone()).with_generate_id(config.advanced.database.generate_id))
+                        .with_fields(user_fields.clone(), session_fields.clone()),
+                )
             }
         };
         let workers = config.password_hashing.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));

@@ -29,6 +29,33 @@ pub fn random_id(len: usize) -> String {
     random_string(len, ALNUM)
 }
 
+/// A new row id, made as `advanced.database.generate_id` says: Better Auth's 32 random
+/// `[A-Za-z0-9]` characters, or a random UUID. Every row id comes from here; session tokens are
+/// secrets, not ids, and stay [`random_id`]s whatever this says.
+pub fn row_id(how: crate::config::GenerateId) -> String {
+    match how {
+        crate::config::GenerateId::Uuid => uuid_v4(),
+        // `validate` refuses the database-made kinds; should one get here, a random id is still
+        // a valid text id.
+        _ => random_id(32),
+    }
+}
+
+/// A random (version 4) UUID, lower-case and hyphenated as `crypto.randomUUID()` writes it.
+pub fn uuid_v4() -> String {
+    let mut b = [0u8; 16];
+    OsRng.fill_bytes(&mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    hyphenated_uuid(b)
+}
+
+/// The canonical text of a UUID's 16 bytes (`8-4-4-4-12` lower-case hex).
+pub fn hyphenated_uuid(b: [u8; 16]) -> String {
+    let h = hex::encode(b);
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
 /// A random string of `len` symbols drawn uniformly from `alphabet` (expected to be ASCII; at most
 /// 256 symbols; duplicates are not removed). An empty or oversized alphabet yields `""` rather than
 /// panicking, since no uniform draw is possible.
@@ -78,6 +105,20 @@ mod tests {
         assert!(id.bytes().all(|b| b.is_ascii_alphanumeric()));
         assert_ne!(random_id(32), random_id(32));
         assert_eq!(random_id(0), "");
+    }
+
+    #[test]
+    fn row_ids_follow_generate_id() {
+        use crate::config::GenerateId;
+        let id = row_id(GenerateId::Random);
+        assert!(id.len() == 32 && id.bytes().all(|b| b.is_ascii_alphanumeric()));
+        let u = row_id(GenerateId::Uuid);
+        let parts: Vec<_> = u.split('-').map(str::len).collect();
+        assert_eq!(parts, [8, 4, 4, 4, 12], "{u}");
+        assert!(u.bytes().all(|b| b == b'-' || b.is_ascii_digit() || (b'a'..=b'f').contains(&b)), "{u}");
+        assert_eq!(&u[14..15], "4", "version 4");
+        assert!("89ab".contains(&u[19..20]), "RFC 4122 variant");
+        assert_ne!(row_id(GenerateId::Uuid), u);
     }
 
     #[test]

@@ -70,14 +70,14 @@ pub struct Cached {
 
 /// The verified raw token from the `session_token` cookie.
 pub fn token_from(auth: &Auth, headers: &HeaderMap) -> Option<String> {
-    let raw = cookies::get(headers, &auth.cookies.session_token)?;
+    let raw = cookies::get(headers, &auth.cookies.session_token.name)?;
     let decoded = sign::decode_cookie_value(raw);
     sign::verify_signed(auth.secrets(), &decoded).map(str::to_string)
 }
 
 /// Whether a valid `dont_remember` cookie is present.
 pub fn dont_remember_from(auth: &Auth, headers: &HeaderMap) -> bool {
-    cookies::get(headers, &auth.cookies.dont_remember)
+    cookies::get(headers, &auth.cookies.dont_remember.name)
         .map(sign::decode_cookie_value)
         .is_some_and(|v| sign::verify_signed(auth.secrets(), &v) == Some("true"))
 }
@@ -90,7 +90,8 @@ pub async fn create(auth: &Auth, user_id: &str, meta: &RequestMeta, remember: bo
     let session = Session {
         extra,
         hidden,
-        id: crypto::random_id(32),
+        id: auth.new_id(),
+        // A secret, not an id: always random, whatever `generate_id` says.
         token: crypto::random_id(32),
         expires_at: now + Duration::seconds(ttl),
         created_at: now,
@@ -120,7 +121,7 @@ pub fn from_cache(auth: &Auth, headers: &HeaderMap, token: &str) -> Option<(Sess
     if !cc.enabled {
         return None;
     }
-    let raw = cookies::get(headers, &auth.cookies.session_data)?;
+    let raw = cookies::get(headers, &auth.cookies.session_data.name)?;
     let now = auth.now();
     let secrets = auth.secrets();
     let payload = match cc.strategy {
@@ -160,10 +161,10 @@ pub fn issue_cookies(auth: &Auth, session: &Session, user: &User, dont_remember:
     let c = &auth.cookies;
     let signed = sign::encode_cookie_value(&sign::sign_value(auth.secret(), &session.token));
     let max_age = (!dont_remember).then_some(auth.config.session.expires_in);
-    let mut out = vec![c.set(&c.session_token, &signed, max_age)];
+    let mut out = vec![c.session_token.set_max_age(&signed, max_age)];
     if dont_remember {
         let v = sign::encode_cookie_value(&sign::sign_value(auth.secret(), "true"));
-        out.push(c.set(&c.dont_remember, &v, None));
+        out.push(c.dont_remember.set(&v));
     }
     if let Some(cache) = cache_cookie(auth, session, user, dont_remember) {
         out.push(cache);
@@ -190,14 +191,15 @@ pub fn cache_cookie(auth: &Auth, session: &Session, user: &User, dont_remember: 
             cookie_cache::encode_jwt(auth.secret(), &payload, now.timestamp(), inner)
         }
     };
-    let max_age = (!dont_remember).then_some(cc.max_age);
-    Some(auth.cookies.set(&auth.cookies.session_data, &value, max_age))
+    // Better Auth: a "remember me"-less session gets a browser-session cache cookie.
+    let max_age = if dont_remember { None } else { auth.cookies.session_data.max_age() };
+    Some(auth.cookies.session_data.set_max_age(&value, max_age))
 }
 
 /// `Set-Cookie` values that sign the browser out.
 pub fn clear_cookies(auth: &Auth) -> Vec<HeaderValue> {
     let c = &auth.cookies;
-    vec![c.delete(&c.session_token), c.delete(&c.session_data), c.delete(&c.dont_remember)]
+    vec![c.session_token.delete(), c.session_data.delete(), c.dont_remember.delete()]
 }
 
 /// Whether a session is due for its sliding refresh.

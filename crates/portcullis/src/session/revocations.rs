@@ -157,6 +157,8 @@ enum Entry {
 pub struct Revocations {
     db: Arc<dyn Store>,
     keys: Keys,
+    /// How the rows' ids are made (`advanced.database.generate_id`).
+    generate_id: crate::config::GenerateId,
     /// `session.expires_in`: a queued revocation older than this guards nothing any more.
     max_age: Duration,
     mirror: Mutex<Mirror>,
@@ -171,6 +173,7 @@ impl Revocations {
         Self {
             db,
             keys: Keys::from_config(cfg).for_purpose(PURPOSE),
+            generate_id: cfg.advanced.database.generate_id,
             // Validation caps `expires_in` at 400 days; the cap here only keeps the arithmetic sane.
             max_age: Duration::seconds(i64::try_from(cfg.session.expires_in.min(34_560_000)).unwrap_or(34_560_000)),
             mirror: Mutex::default(),
@@ -221,7 +224,7 @@ impl Revocations {
             }
             let h = hash(&t);
             let row = PendingRevocation {
-                id: crate::crypto::random_id(32),
+                id: crate::crypto::row_id(self.generate_id),
                 token_hash: Some(hex::encode(h)),
                 token: Some(self.keys.encrypt(&t)),
                 user_id: None,
@@ -232,7 +235,7 @@ impl Revocations {
         }
         let marker = marker.map(|(user, at_ms)| {
             let row = PendingRevocation {
-                id: crate::crypto::random_id(32),
+                id: crate::crypto::row_id(self.generate_id),
                 token_hash: None,
                 token: None,
                 user_id: Some(user.to_string()),

@@ -13,7 +13,7 @@
 //! field the schema does not declare (a typo is an error, not a silently empty answer).
 
 use super::driver::{Arg, Db, Dialect, RowRead};
-use super::schema::{ColType, Column, Names, Table};
+use super::schema::{self, ColType, Column, Names, Table};
 use super::{StoreError, StoreResult};
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -102,16 +102,16 @@ impl Adapter {
     pub async fn create(&self, model: &str, mut data: Row) -> StoreResult<Row> {
         let t = self.table(model)?;
         if !data.contains_key("id") && column(t, "id").is_ok() {
-            data.insert("id".into(), Value::String(crate::crypto::random_id(32)));
+            data.insert("id".into(), Value::String(crate::crypto::row_id(self.names.generate_id())));
         }
-        let mut binds = Binds::new(self.db.dialect());
+        let mut binds = Binds::new();
         let mut cols = Vec::new();
+        let mut phs = Vec::new();
         for (k, v) in &data {
             let c = column(t, k)?;
             cols.push(self.names.col(t.name, &c.name));
-            binds.push(v.clone(), c.ty);
+            phs.push(self.value_ph(c, binds.push(v.clone(), c.ty)));
         }
-        let phs: Vec<String> = (1..=cols.len()).map(|i| self.db.dialect().ph(i)).collect();
         let sql = format!(
             "insert into {} ({}) values ({}) returning {}",
             self.names.table(t.name),
@@ -141,7 +141,7 @@ impl Adapter {
 
     pub async fn find_many(&self, model: &str, q: &Query) -> StoreResult<Vec<Row>> {
         let t = self.table(model)?;
-        let mut binds = Binds::new(self.db.dialect());
+        let mut binds = Binds::new();
         let mut sql =
             format!("select {} from {}{}", self.all_cols(t), self.names.table(t.name), self.render_where(t, &q.filter, &mut binds)?);
         if let Some((field, desc)) = &q.sort_by {
@@ -162,7 +162,7 @@ impl Adapter {
 
     pub async fn count(&self, model: &str, filter: &[Where]) -> StoreResult<u64> {
         let t = self.table(model)?;
-        let mut binds = Binds::new(self.db.dialect());
+        let mut binds = Binds::new();
         let sql = format!("select count(*) from {}{}", self.names.table(t.name), self.render_where(t, filter, &mut binds)?);
         let n = self.db.fetch_optional(&sql, &binds.args(), |r| r.int(0)).await?;
         Ok(n.unwrap_or(0).max(0) as u64)
@@ -190,9 +190,18 @@ impl Adapter {
     /// Deletes the rows matching `filter`; how many were removed.
     pub async fn delete_many(&self, model: &str, filter: &[Where]) -> StoreResult<u64> {
         let t = self.table(model)?;
-        let mut binds = Binds::new(self.db.dialect());
+        let mut binds = Binds::new();
         let sql = format!("delete from {}{}", self.names.table(t.name), self.render_where(t, filter, &mut binds)?);
         self.db.execute(&sql, &binds.args()).await
+    }
+
+    /// The placeholder that writes bound value `i` into column `c` (cast where ids are `uuid`).
+    fn value_ph(&self, c: &Column, i: usize) -> String {
+        if schema::is_id_column(c) {
+            self.names.id_value(self.db.dialect(), i)
+        } else {
+            self.db.dialect().ph(i)
+        }
     }
 
     fn all_cols(&self, t: &Table) -> String {
@@ -203,11 +212,11 @@ impl Adapter {
         if data.is_empty() {
             return Err(StoreError::Query(format!("update of {} without data", t.name)));
         }
-        let mut binds = Binds::new(self.db.dialect());
+        let mut binds = Binds::new();
         let mut sets = Vec::new();
         for (k, v) in data {
             let c = column(t, k)?;
-            sets.push(format!("{} = {}", self.names.col(t.name, &c.name), binds.push(v.clone(), c.ty)));
+            sets.push(format!("{} = {}", self.names.col(t.name, &c.name), self.value_ph(c, binds.push(v.clone(), c.ty))));
         }
         let mut sql = format!("update {} set {}{}", self.names.table(t.name), sets.join(", "), self.render_where(t, filter, &mut binds)?);
         if returning {
@@ -240,8 +249,22 @@ impl Adapter {
     fn condition(&self, t: &Table, w: &Where, binds: &mut Binds) -> StoreResult<String> {
         let c = column(t, &w.field)?;
         let col = self.names.col(t.name, &c.name);
-        let like =
-            |binds: &mut Binds, pattern: String| format!("{col} like {} escape '\\'", binds.push(Value::String(pattern), ColType::Text));
+        let d = self.db.dialect();
+        // An id column may be `uuid` (PostgreSQL with generate_id = "uuid"): compared through a
+        // cast that matches nothing for a value that is not a UUID, and matched as text by LIKE.
+        let is_id = schema::is_id_column(c);
+        let ph = |binds: &mut Binds, v: Value| {
+            let i = binds.push(v, c.ty);
+            if is_id {
+                self.names.id_match(d, i)
+            } else {
+                d.ph(i)
+            }
+        };
+        let like_col = if is_id && self.names.uuid_ids(d) { format!("cast({col} as text)") } else { col.clone() };
+        let like = |binds: &mut Binds, pattern: String| {
+            format!("{like_col} like {} escape '\\'", d.ph(binds.push(Value::String(pattern), ColType::Text)))
+        };
         Ok(match (w.op, &w.value) {
             (Op::Eq, Value::Null) => format!("{col} is null"),
             (Op::Ne, Value::Null) => format!("{col} is not null"),
@@ -250,7 +273,7 @@ impl Adapter {
                 if items.is_empty() {
                     return Ok(if w.op == Op::In { "1 = 0".into() } else { "1 = 1".into() });
                 }
-                let phs: Vec<String> = items.iter().map(|i| binds.push(i.clone(), c.ty)).collect();
+                let phs: Vec<String> = items.iter().map(|i| ph(binds, i.clone())).collect();
                 format!("{col} {}in ({})", if w.op == Op::NotIn { "not " } else { "" }, phs.join(", "))
             }
             (Op::Contains, v) => like(binds, format!("%{}%", escape_like(&text_of(v)))),
@@ -265,7 +288,7 @@ impl Adapter {
                     Op::Gt => ">",
                     _ => ">=",
                 };
-                format!("{col} {sym} {}", binds.push(v.clone(), c.ty))
+                format!("{col} {sym} {}", ph(binds, v.clone()))
             }
         })
     }
@@ -318,18 +341,17 @@ fn escape_like(s: &str) -> String {
 
 /// Bound values, owned until the statement runs.
 struct Binds {
-    dialect: Dialect,
     values: Vec<(Value, ColType)>,
 }
 
 impl Binds {
-    fn new(dialect: Dialect) -> Self {
-        Self { dialect, values: Vec::new() }
+    fn new() -> Self {
+        Self { values: Vec::new() }
     }
-    /// Adds a value; returns its placeholder.
-    fn push(&mut self, v: Value, ty: ColType) -> String {
+    /// Adds a value; returns its (1-based) parameter number.
+    fn push(&mut self, v: Value, ty: ColType) -> usize {
         self.values.push((v, ty));
-        self.dialect.ph(self.values.len())
+        self.values.len()
     }
     fn args(&self) -> Vec<Arg<'_>> {
         self.values.iter().map(|(v, ty)| Arg::Field(v, *ty)).collect()

@@ -22,10 +22,10 @@ fn table(name: &'static str) -> Table {
     }
 }
 
-async fn exercise(db: Db) {
+async fn exercise(db: Db, names: Names) {
     // A fresh table name per run: tests share the PostgreSQL server.
     let name: &'static str = Box::leak(format!("adapterTest{}", crate::crypto::random_id(8)).into_boxed_str());
-    let names = Names::default();
+    let id_len = if names.generate_id() == crate::config::GenerateId::Uuid { 36 } else { 32 };
     schema::migrate(&db, &names, &[table(name)]).await.unwrap();
     let a = Adapter::new(db.clone(), names, vec![table(name)]);
     for (i, (user, label, tags)) in [
@@ -45,7 +45,9 @@ async fn exercise(db: Db) {
         row.insert("tags".into(), tags.clone());
         row.insert("createdAt".into(), json!(format!("2026-01-0{}T00:00:00.000Z", i + 1)));
         let created = a.create(name, row).await.unwrap();
-        assert_eq!(created["id"].as_str().map(str::len), Some(32), "an id is drawn");
+        assert_eq!(created["id"].as_str().map(str::len), Some(id_len), "an id is drawn");
+        let by_id = a.find_one(name, &[Where::eq("id", created["id"].clone())]).await.unwrap();
+        assert_eq!(by_id.as_ref(), Some(&created));
         assert_eq!(created["tags"], tags);
         assert_eq!(created["score"], json!(i * 10));
     }
@@ -102,6 +104,8 @@ async fn exercise(db: Db) {
     assert!(matches!(a.count("nope", &[]).await, Err(StoreError::Query(_))));
     assert!(matches!(a.count(name, &[Where::eq("userid", "u1")]).await, Err(StoreError::Query(_))));
     assert_eq!(a.count(name, &[Where::eq("userId", "u1' or '1'='1")]).await.unwrap(), 0);
+    assert_eq!(a.count(name, &[Where::eq("id", "not-an-id")]).await.unwrap(), 0, "a malformed id matches nothing");
+    assert_eq!(a.count(name, &[Where::new("id", Op::In, json!(["x", "y"]))]).await.unwrap(), 0);
     db.execute(&format!("drop table \"{name}\""), &[]).await.unwrap();
     db.close().await;
 }
@@ -109,7 +113,7 @@ async fn exercise(db: Db) {
 #[tokio::test]
 async fn adapter_on_sqlite() {
     let path = std::env::temp_dir().join(format!("portcullis-adapter-{}.db", crate::crypto::random_id(12)));
-    exercise(Db::connect(&format!("sqlite://{}?mode=rwc", path.display()), &PoolOptions::default()).await.unwrap()).await;
+    exercise(Db::connect(&format!("sqlite://{}?mode=rwc", path.display()), &PoolOptions::default()).await.unwrap(), Names::default()).await;
     for ext in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{ext}", path.display()));
     }
@@ -118,5 +122,12 @@ async fn adapter_on_sqlite() {
 #[tokio::test]
 async fn adapter_on_postgres() {
     let url = std::env::var("PORTCULLIS_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    exercise(Db::connect(&url, &PoolOptions::default()).await.unwrap()).await;
+    exercise(Db::connect(&url, &PoolOptions::default()).await.unwrap(), Names::default()).await;
+}
+
+#[tokio::test]
+async fn adapter_on_postgres_with_uuid_ids() {
+    let url = std::env::var("PORTCULLIS_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let names = Names::default().with_generate_id(crate::config::GenerateId::Uuid);
+    exercise(Db::connect(&url, &PoolOptions::default()).await.unwrap(), names).await;
 }

@@ -3,7 +3,9 @@
 //! Everything above this module (SQL text, row mapping, the `Store` implementation) is written once
 //! against [`Db`], [`Arg`] and [`RowRead`]. The two dialects differ in exactly two ways that matter
 //! here: placeholders (`$1` vs `?1`) and timestamps (PostgreSQL `timestamptz`; SQLite stores
-//! Better Auth's ISO-8601 text, `2026-01-01T00:00:00.000Z`).
+//! Better Auth's ISO-8601 text, `2026-01-01T00:00:00.000Z`). PostgreSQL `uuid` id columns
+//! (`generate_id = "uuid"`) read as text here; the casts that write and compare them are rendered
+//! by `schema::Names`.
 
 use super::kept::Kept;
 use super::schema::ColType;
@@ -272,13 +274,13 @@ fn col_err(i: usize, e: sqlx::Error) -> StoreError {
 
 /// One body for both dialects; integers and timestamps are read by `$int` and `$time`.
 macro_rules! impl_row_read {
-    ($row:ty, $int:expr, $opt_int:expr, $time:expr, $json:expr) => {
+    ($row:ty, $opt_text:expr, $int:expr, $opt_int:expr, $time:expr, $json:expr) => {
         impl RowRead for $row {
             fn text(&self, i: usize) -> Result<String, StoreError> {
-                self.try_get(i).map_err(|e| col_err(i, e))
+                $opt_text(self, i)?.ok_or_else(|| StoreError::Db(format!("column {i} is null")))
             }
             fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
-                self.try_get(i).map_err(|e| col_err(i, e))
+                $opt_text(self, i)
             }
             fn boolean(&self, i: usize) -> Result<bool, StoreError> {
                 self.try_get(i).map_err(|e| col_err(i, e))
@@ -307,8 +309,36 @@ macro_rules! impl_row_read {
         }
     };
 }
-impl_row_read!(PgRow, pg_int, pg_opt_int, pg_time, pg_json);
-impl_row_read!(SqliteRow, sqlite_int, sqlite_opt_int, sqlite_time, sqlite_json);
+impl_row_read!(PgRow, pg_opt_text, pg_int, pg_opt_int, pg_time, pg_json);
+impl_row_read!(SqliteRow, sqlite_opt_text, sqlite_int, sqlite_opt_int, sqlite_time, sqlite_json);
+
+fn sqlite_opt_text(r: &SqliteRow, i: usize) -> Result<Option<String>, StoreError> {
+    r.try_get(i).map_err(|e| col_err(i, e))
+}
+
+/// Text, or a `uuid` column (ids with `generate_id = "uuid"`) as its canonical string.
+fn pg_opt_text(r: &PgRow, i: usize) -> Result<Option<String>, StoreError> {
+    use sqlx::{TypeInfo, ValueRef};
+    match r.try_get::<Option<String>, _>(i) {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            let raw = r.try_get_raw(i).map_err(|e| col_err(i, e))?;
+            if raw.type_info().name() != "UUID" {
+                return Err(col_err(i, e));
+            }
+            if raw.is_null() {
+                return Ok(None);
+            }
+            let text = match raw.format() {
+                sqlx::postgres::PgValueFormat::Text => raw.as_str().map(str::to_string).ok(),
+                sqlx::postgres::PgValueFormat::Binary => {
+                    raw.as_bytes().ok().and_then(|b| <[u8; 16]>::try_from(b).ok()).map(crate::crypto::hyphenated_uuid)
+                }
+            };
+            text.map(Some).ok_or_else(|| StoreError::Db(format!("column {i}: unreadable uuid")))
+        }
+    }
+}
 
 fn pg_opt_int(r: &PgRow, i: usize) -> Result<Option<i64>, StoreError> {
     r.try_get::<Option<i64>, _>(i).or_else(|_| r.try_get::<Option<i32>, _>(i).map(|v| v.map(i64::from))).map_err(|e| col_err(i, e))

@@ -26,6 +26,7 @@ pub struct RateSql {
     update: String,
     prune: String,
     calls: AtomicU32,
+    ids: crate::config::GenerateId,
 }
 
 impl RateSql {
@@ -41,7 +42,7 @@ impl RateSql {
                 c("key"),
                 c("count"),
                 c("lastRequest"),
-                d.ph(1),
+                n.id_value(d, 1),
                 d.ph(2),
                 d.ph(3),
                 d.ph(4)
@@ -59,6 +60,7 @@ impl RateSql {
             ),
             prune: format!("delete from {t} where {} < {}", c("lastRequest"), d.ph(1)),
             calls: AtomicU32::new(0),
+            ids: n.generate_id(),
         }
     }
 }
@@ -83,7 +85,7 @@ pub async fn consume(db: &Db, sql: &RateSql, key: &str, rule: Rule, now_ms: i64)
         };
         match prev {
             None => {
-                let id = crate::crypto::random_id(32);
+                let id = crate::crypto::row_id(sql.ids);
                 let args = [Arg::Text(&id), Arg::Text(key), Arg::Int(as_count(next.count)), Arg::Int(next.last_ms)];
                 match db.execute(&sql.insert, &args).await {
                     Ok(_) => return Ok(Ok(())),

@@ -8,7 +8,7 @@
 
 use super::driver::{Db, Dialect};
 use super::StoreError;
-use crate::config::{NamingStyle, SchemaConfig};
+use crate::config::{GenerateId, NamingStyle, SchemaConfig};
 use crate::fields::{FieldSet, FieldType, OnDelete};
 use std::borrow::Cow;
 
@@ -148,15 +148,52 @@ pub fn core_tables() -> Vec<Table> {
     ]
 }
 
-/// Maps logical names to a deployment's physical, quoted identifiers.
+/// Maps logical names to a deployment's physical, quoted identifiers, and says how ids are made
+/// and typed (`advanced.database.generate_id`).
 #[derive(Debug, Clone, Default)]
 pub struct Names {
     cfg: SchemaConfig,
+    ids: GenerateId,
 }
+
+/// A canonical UUID, as a PostgreSQL regular expression (`~*`, any case).
+const UUID_RE: &str = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
 
 impl Names {
     pub fn new(cfg: SchemaConfig) -> Self {
-        Self { cfg }
+        Self { cfg, ids: GenerateId::default() }
+    }
+    /// How row ids are made; with `Uuid`, id columns (and the columns referencing them) are
+    /// PostgreSQL `uuid`, as Better Auth's migration makes them.
+    pub fn with_generate_id(mut self, ids: GenerateId) -> Self {
+        self.ids = ids;
+        self
+    }
+    pub fn generate_id(&self) -> GenerateId {
+        self.ids
+    }
+    /// Whether id columns are `uuid` on this dialect (PostgreSQL only; SQLite keeps text).
+    pub fn uuid_ids(&self, d: Dialect) -> bool {
+        d == Dialect::Postgres && self.ids == GenerateId::Uuid
+    }
+    /// A placeholder holding a value written to an id column: cast to `uuid` where ids are.
+    pub fn id_value(&self, d: Dialect, i: usize) -> String {
+        if self.uuid_ids(d) {
+            format!("cast({} as uuid)", d.ph(i))
+        } else {
+            d.ph(i)
+        }
+    }
+    /// A placeholder compared with an id column. Where ids are `uuid`, a value that is not a UUID
+    /// matches nothing instead of failing the statement (an id from a request is not trusted to
+    /// be well formed; `case` keeps the cast from running on it).
+    pub fn id_match(&self, d: Dialect, i: usize) -> String {
+        if self.uuid_ids(d) {
+            let p = d.ph(i);
+            format!("(case when {p} ~* '{UUID_RE}' then cast({p} as uuid) end)")
+        } else {
+            d.ph(i)
+        }
     }
 
     /// Physical table name (unquoted).
@@ -269,8 +306,15 @@ fn sql_type(d: Dialect, t: ColType) -> &'static str {
     }
 }
 
+/// Whether a column holds an id: a table's own `id`, or a reference to one.
+pub fn is_id_column(c: &Column) -> bool {
+    (c.primary && c.name == "id") || c.references.as_ref().is_some_and(|r| r.column == "id")
+}
+
 fn column_ddl(d: Dialect, names: &Names, table: &Table, c: &Column, adding: bool) -> String {
-    let mut s = format!("{} {}", names.col(table.name, &c.name), sql_type(d, c.ty));
+    let uuid = names.uuid_ids(d) && is_id_column(c);
+    let ty = if uuid { "uuid" } else { sql_type(d, c.ty) };
+    let mut s = format!("{} {ty}", names.col(table.name, &c.name));
     // A NOT NULL column without a default cannot be added to a table that has rows.
     if !c.nullable && (!adding || c.default_now) {
         s.push_str(" not null");
@@ -283,6 +327,9 @@ fn column_ddl(d: Dialect, names: &Names, table: &Table, c: &Column, adding: bool
     }
     if c.default_now {
         s.push_str(" default CURRENT_TIMESTAMP");
+    }
+    if uuid && c.primary {
+        s.push_str(" default pg_catalog.gen_random_uuid()");
     }
     if let Some(r) = &c.references {
         let action = match r.on_delete {
@@ -317,8 +364,33 @@ async fn existing_columns(db: &Db, table: &str) -> Result<Vec<String>, StoreErro
     db.fetch_all(sql, &[super::driver::Arg::Text(table)], |r| r.text(0)).await
 }
 
+/// Refuses a PostgreSQL database whose `user.id` type is not the one `generate_id` implies: every
+/// id comparison would fail at run time (`uuid = text`), so say so once, at start.
+async fn check_id_type(db: &Db, names: &Names) -> Result<(), StoreError> {
+    if db.dialect() != Dialect::Postgres {
+        return Ok(());
+    }
+    let sql = "select data_type::text from information_schema.columns where table_schema = current_schema() and table_name = $1 and column_name = $2";
+    let args = [super::driver::Arg::Text(&names.table_raw("user")), super::driver::Arg::Text(&names.column_raw("user", "id"))];
+    let Some(ty) = db.fetch_optional(sql, &args, |r| r.text(0)).await? else { return Ok(()) };
+    let want_uuid = names.uuid_ids(Dialect::Postgres);
+    match (ty.as_str(), want_uuid) {
+        ("uuid", false) => Err(StoreError::Db(
+            "the database's id columns are uuid (Better Auth's generateId: \"uuid\"): set advanced.database.generate_id = \"uuid\"".into(),
+        )),
+        ("integer" | "bigint", _) => Err(StoreError::Db(format!(
+            "the database's ids are {ty} (Better Auth's generateId: \"serial\"), which this version does not support"
+        ))),
+        ("uuid", true) | (_, false) => Ok(()),
+        (other, true) => Err(StoreError::Db(format!(
+            "advanced.database.generate_id = \"uuid\" needs uuid id columns, but user.id is {other}: leave generate_id out for this database"
+        ))),
+    }
+}
+
 /// Creates missing tables, indexes and columns. Idempotent; never drops data.
 pub async fn migrate(db: &Db, names: &Names, tables: &[Table]) -> Result<Vec<String>, StoreError> {
+    check_id_type(db, names).await?;
     let d = db.dialect();
     let mut applied = Vec::new();
     for t in tables {
@@ -377,6 +449,57 @@ mod tests {
         let session = create_statements(Dialect::Postgres, &names, &t[1]);
         assert!(session[0].contains("\"userId\" text not null references \"user\" (\"id\") on delete cascade"));
         assert_eq!(session[1], "create index if not exists \"session_userId_idx\" on \"session\" (\"userId\")");
+    }
+
+    #[test]
+    fn uuid_ids_are_postgres_uuid_columns() {
+        let names = Names::default().with_generate_id(GenerateId::Uuid);
+        let t = core_tables();
+        let user = create_statements(Dialect::Postgres, &names, &t[0]);
+        assert!(
+            user[0].starts_with(
+                "create table if not exists \"user\" (\"id\" uuid not null primary key default pg_catalog.gen_random_uuid(), \"name\" text"
+            ),
+            "{}",
+            user[0]
+        );
+        let session = create_statements(Dialect::Postgres, &names, &t[1]);
+        assert!(session[0].contains("\"token\" text not null unique"), "{}", session[0]);
+        assert!(session[0].contains("\"userId\" uuid not null references \"user\" (\"id\") on delete cascade"), "{}", session[0]);
+        // SQLite has no uuid type: text, as Better Auth makes it.
+        let lite = create_statements(Dialect::Sqlite, &names, &t[1]);
+        assert!(lite[0].contains("\"id\" text not null primary key,") && lite[0].contains("\"userId\" text not null"), "{}", lite[0]);
+        assert_eq!(names.id_match(Dialect::Sqlite, 1), "?1");
+        assert!(names.id_match(Dialect::Postgres, 2).contains("then cast($2 as uuid) end"));
+        assert_eq!(Names::default().id_match(Dialect::Postgres, 2), "$2");
+    }
+
+    /// A database whose id type does not match `generate_id` is refused at migration, naming the fix.
+    #[tokio::test]
+    async fn mismatched_id_columns_are_refused_on_postgres() {
+        let url = std::env::var("PORTCULLIS_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let db = Db::connect(&url, &Default::default()).await.unwrap();
+        let names = |table: &str, ids: GenerateId| {
+            let mut cfg = SchemaConfig::default();
+            cfg.rename.insert("user".into(), table.into());
+            Names::new(cfg).with_generate_id(ids)
+        };
+        let suffix = crate::crypto::random_id(8).to_lowercase();
+        for (ty, ok, refused, hint) in [
+            ("uuid", GenerateId::Uuid, GenerateId::Random, "set advanced.database.generate_id = \"uuid\""),
+            ("text", GenerateId::Random, GenerateId::Uuid, "leave generate_id out"),
+        ] {
+            let table = format!("idcheck_{ty}_{suffix}");
+            db.execute(&format!("create table \"{table}\" (\"id\" {ty} primary key)"), &[]).await.unwrap();
+            let checked = (check_id_type(&db, &names(&table, ok)).await, check_id_type(&db, &names(&table, refused)).await);
+            db.execute(&format!("drop table \"{table}\""), &[]).await.unwrap();
+            assert!(checked.0.is_ok(), "{ty}: {:?}", checked.0);
+            let e = checked.1.unwrap_err().to_string();
+            assert!(e.contains(hint), "{ty}: {e}");
+        }
+        // No table yet: nothing to check.
+        assert!(check_id_type(&db, &names(&format!("idcheck_none_{suffix}"), GenerateId::Uuid)).await.is_ok());
+        db.close().await;
     }
 
     #[test]

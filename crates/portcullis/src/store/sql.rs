@@ -73,12 +73,23 @@ fn columns(core: &[&str], fields: &FieldSet) -> Vec<String> {
     core.iter().map(|c| c.to_string()).chain(fields.iter().map(|f| f.column().to_string())).collect()
 }
 
+/// Whether a field holds a row id (it references an `id`): `uuid` where ids are.
+fn holds_id(f: &crate::fields::Field) -> bool {
+    f.def.references.as_ref().is_some_and(|r| r.field == "id")
+}
+
+/// `"col" = <placeholder i>` for a field being written.
+fn set_field(n: &Names, d: super::driver::Dialect, table: &str, f: &crate::fields::Field, i: usize) -> String {
+    let ph = if holds_id(f) { n.id_value(d, i) } else { d.ph(i) };
+    format!("{} = {ph}", n.col(table, f.column()))
+}
+
 /// `update user set <core columns, coalesced>, <extra columns> where id = …`: placeholders 1-6 are
 /// the core values, then one per extra column, then the id.
-fn render_update_user(db: &Db, n: &Names, extra: &[&str]) -> String {
+fn render_update_user(db: &Db, n: &Names, extra: &[&crate::fields::Field]) -> String {
     let ph = |i: usize| db.dialect().ph(i);
     let c = |col: &str| n.col("user", col);
-    let sets: String = extra.iter().enumerate().map(|(i, col)| format!(", {} = {}", c(col), ph(7 + i))).collect();
+    let sets: String = extra.iter().enumerate().map(|(i, f)| format!(", {}", set_field(n, db.dialect(), "user", f, 7 + i))).collect();
     // COALESCE keeps a column when its parameter is NULL; image uses a flag since NULL is a value.
     format!(
         "update {} set {name} = coalesce({}, {name}), {image} = case when {} then {} else {image} end, {email} = coalesce({}, {email}), {ev} = coalesce({}, {ev}), {upd} = {}{sets} where {} = {}",
@@ -90,7 +101,7 @@ fn render_update_user(db: &Db, n: &Names, extra: &[&str]) -> String {
         ph(5),
         ph(6),
         c("id"),
-        ph(7 + extra.len()),
+        n.id_match(db.dialect(), 7 + extra.len()),
         name = c("name"),
         image = c("image"),
         email = c("email"),
@@ -100,10 +111,10 @@ fn render_update_user(db: &Db, n: &Names, extra: &[&str]) -> String {
 }
 
 /// `update session set <extra columns>, updatedAt = … where token = …`.
-fn render_update_session(db: &Db, n: &Names, extra: &[&str]) -> String {
+fn render_update_session(db: &Db, n: &Names, extra: &[&crate::fields::Field]) -> String {
     let ph = |i: usize| db.dialect().ph(i);
     let c = |col: &str| n.col("session", col);
-    let sets: String = extra.iter().enumerate().map(|(i, col)| format!("{} = {}, ", c(col), ph(1 + i))).collect();
+    let sets: String = extra.iter().enumerate().map(|(i, f)| format!("{}, ", set_field(n, db.dialect(), "session", f, 1 + i))).collect();
     let k = extra.len();
     format!("update {} set {sets}{} = {} where {} = {}", n.table("session"), c("updatedAt"), ph(k + 1), c("token"), ph(k + 2))
 }
@@ -116,8 +127,29 @@ impl Sql {
         let user_cols: &[&str] = &user_cols.iter().map(String::as_str).collect::<Vec<_>>();
         let session_cols = columns(SESSION, session_fields);
         let session_cols: &[&str] = &session_cols.iter().map(String::as_str).collect::<Vec<_>>();
+        // Placeholders compared with an id column (cast to `uuid` where ids are, see `Names`).
+        let idm = |i: usize| n.id_match(d, i);
+        let core = schema::core_tables();
+        let field_id = |table: &str, col: &str| {
+            let fields = match table {
+                "user" => user_fields,
+                "session" => session_fields,
+                _ => return false,
+            };
+            fields.iter().any(|f| f.column() == col && holds_id(f))
+        };
+        let is_id = |table: &str, col: &str| {
+            col == "id"
+                || core.iter().any(|t| t.name == table && t.columns.iter().any(|c| c.name == col && schema::is_id_column(c)))
+                || field_id(table, col)
+        };
         let insert = |table: &str, cols: &[&str]| {
-            let phs = (1..=cols.len()).map(ph).collect::<Vec<_>>().join(", ");
+            let phs = cols
+                .iter()
+                .enumerate()
+                .map(|(i, col)| if is_id(table, col) { n.id_value(d, i + 1) } else { ph(i + 1) })
+                .collect::<Vec<_>>()
+                .join(", ");
             format!("insert into {} ({}) values ({phs})", n.table(table), n.cols(table, cols, None))
         };
         let select = |table: &str, cols: &[&str], filter: &str| {
@@ -129,11 +161,11 @@ impl Sql {
             insert_account: insert("account", ACCOUNT),
             insert_session: insert("session", session_cols),
             insert_verification: insert("verification", VERIFICATION),
-            user_by_id: select("user", user_cols, &format!("{} = {}", c("user", "id"), ph(1))),
+            user_by_id: select("user", user_cols, &format!("{} = {}", c("user", "id"), idm(1))),
             user_by_email: select("user", user_cols, &format!("{} = {}", c("user", "email"), ph(1))),
             update_user: render_update_user(db, n, &[]),
-            delete_user: format!("delete from {} where {} = {}", n.table("user"), c("user", "id"), ph(1)),
-            delete_user_accounts: format!("delete from {} where {} = {}", n.table("account"), c("account", "userId"), ph(1)),
+            delete_user: format!("delete from {} where {} = {}", n.table("user"), c("user", "id"), idm(1)),
+            delete_user_accounts: format!("delete from {} where {} = {}", n.table("account"), c("account", "userId"), idm(1)),
             credential_account: select(
                 "account",
                 ACCOUNT,
@@ -144,12 +176,12 @@ impl Sql {
                     c("account", "accountId"),
                     ph(2),
                     c("account", "userId"),
-                    ph(2)
+                    idm(2)
                 ),
             ),
             accounts_of_user: format!(
                 "{} order by {}",
-                select("account", ACCOUNT, &format!("{} = {}", c("account", "userId"), ph(1))),
+                select("account", ACCOUNT, &format!("{} = {}", c("account", "userId"), idm(1))),
                 c("account", "createdAt")
             ),
             update_password: format!(
@@ -160,14 +192,14 @@ impl Sql {
                 c("account", "updatedAt"),
                 ph(2),
                 c("account", "id"),
-                ph(3)
+                idm(3)
             ),
             account_by_provider: select(
                 "account",
                 ACCOUNT,
                 &format!("{} = {} and {} = {}", c("account", "providerId"), ph(1), c("account", "accountId"), ph(2)),
             ),
-            account_by_id: select("account", ACCOUNT, &format!("{} = {}", c("account", "id"), ph(1))),
+            account_by_id: select("account", ACCOUNT, &format!("{} = {}", c("account", "id"), idm(1))),
             update_account_tokens: format!(
                 "update {} set {} = {}, {} = {}, {} = {}, {} = {}, {} = {}, {} = {}, {} = {} where {} = {}",
                 n.table("account"),
@@ -186,9 +218,9 @@ impl Sql {
                 c("account", "updatedAt"),
                 ph(7),
                 c("account", "id"),
-                ph(8)
+                idm(8)
             ),
-            delete_account: format!("delete from {} where {} = {}", n.table("account"), c("account", "id"), ph(1)),
+            delete_account: format!("delete from {} where {} = {}", n.table("account"), c("account", "id"), idm(1)),
             replace_password: format!(
                 "update {} set {} = {}, {} = {} where {} = {} and {} = {}",
                 n.table("account"),
@@ -197,7 +229,7 @@ impl Sql {
                 c("account", "updatedAt"),
                 ph(2),
                 c("account", "id"),
-                ph(3),
+                idm(3),
                 c("account", "password"),
                 ph(4)
             ),
@@ -229,16 +261,16 @@ impl Sql {
             ),
             sessions_of_user: format!(
                 "{} order by {}",
-                select("session", session_cols, &format!("{} = {}", c("session", "userId"), ph(1))),
+                select("session", session_cols, &format!("{} = {}", c("session", "userId"), idm(1))),
                 c("session", "createdAt")
             ),
             delete_session: format!("delete from {} where {} = {}", n.table("session"), c("session", "token"), ph(1)),
-            delete_user_sessions: format!("delete from {} where {} = {}", n.table("session"), c("session", "userId"), ph(1)),
+            delete_user_sessions: format!("delete from {} where {} = {}", n.table("session"), c("session", "userId"), idm(1)),
             delete_user_sessions_except: format!(
                 "delete from {} where {} = {} and {} <> {}",
                 n.table("session"),
                 c("session", "userId"),
-                ph(1),
+                idm(1),
                 c("session", "token"),
                 ph(2)
             ),
@@ -247,7 +279,7 @@ impl Sql {
                 select("verification", VERIFICATION, &format!("{} = {}", c("verification", "identifier"), ph(1))),
                 c("verification", "createdAt")
             ),
-            delete_verification: format!("delete from {} where {} = {}", n.table("verification"), c("verification", "id"), ph(1)),
+            delete_verification: format!("delete from {} where {} = {}", n.table("verification"), c("verification", "id"), idm(1)),
             delete_expired_verifications: format!(
                 "delete from {} where {} < {}",
                 n.table("verification"),
@@ -264,7 +296,7 @@ impl Sql {
                 "delete from {} where {} = {}",
                 n.table("pendingRevocation"),
                 c("pendingRevocation", "id"),
-                ph(1)
+                idm(1)
             ),
         }
     }
@@ -473,7 +505,7 @@ impl Store for SqlStore {
         let sql = if fields.is_empty() {
             &self.sql.update_user
         } else {
-            dynamic = render_update_user(&self.db, &self.names, &fields.iter().map(|(f, _)| f.column()).collect::<Vec<_>>());
+            dynamic = render_update_user(&self.db, &self.names, &fields.iter().map(|(f, _)| *f).collect::<Vec<_>>());
             &dynamic
         };
         if self.db.execute(sql, &args).await? == 0 {
@@ -561,7 +593,7 @@ impl Store for SqlStore {
         let fields: Vec<_> = values.0.iter().filter_map(|(k, v)| self.session_fields.get(k).map(|f| (f, v))).collect();
         let mut args: Vec<Arg<'_>> = fields.iter().map(|(f, v)| Arg::Field(v, schema::col_type(f.def.ty))).collect();
         args.extend([Arg::Time(now), Arg::Text(token)]);
-        let sql = render_update_session(&self.db, &self.names, &fields.iter().map(|(f, _)| f.column()).collect::<Vec<_>>());
+        let sql = render_update_session(&self.db, &self.names, &fields.iter().map(|(f, _)| *f).collect::<Vec<_>>());
         if self.db.execute(&sql, &args).await? == 0 {
             return Ok(None);
         }
@@ -674,7 +706,56 @@ impl Store for SqlStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{PoolOptions, Store};
+    use crate::store::{PoolOptions, Store, StoreError};
+
+    /// With uuid ids on PostgreSQL, an id from a request that is no UUID matches nothing (no
+    /// failed statement, no 500), and a UUID in any case finds its row.
+    #[tokio::test]
+    async fn uuid_id_lookups_on_postgres_tolerate_malformed_ids() {
+        let url = std::env::var("PORTCULLIS_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let db = Db::connect(&url, &PoolOptions::default()).await.unwrap();
+        let suffix = crate::crypto::random_id(8).to_lowercase();
+        let mut cfg = crate::config::SchemaConfig::default();
+        for t in ["user", "session", "account", "verification"] {
+            cfg.rename.insert(t.into(), format!("uuidt_{t}_{suffix}"));
+        }
+        let store = SqlStore::new(db.clone(), Names::new(cfg).with_generate_id(crate::config::GenerateId::Uuid));
+        store.migrate(&[]).await.unwrap();
+        let now = chrono::Utc::now();
+        let user = User {
+            id: crate::crypto::uuid_v4(),
+            name: "U".into(),
+            email: format!("u-{suffix}@example.com"),
+            email_verified: false,
+            image: None,
+            created_at: now,
+            updated_at: now,
+            extra: Default::default(),
+            hidden: Default::default(),
+        };
+        let account = Account::credential(crate::crypto::uuid_v4(), &user.id, "h".into(), now);
+        let outcome = async {
+            store.create_user(&user, Some(&account)).await?;
+            let found = store.find_user_by_id(&user.id.to_uppercase()).await?.map(|u| u.id);
+            let junk = (
+                store.find_user_by_id("not-a-uuid").await?.is_none(),
+                store.find_account_by_id("x' or '1'='1").await?.is_none(),
+                !store.delete_account("123").await?,
+                store.list_sessions("").await?.is_empty(),
+            );
+            let account_back = store.find_account_by_id(&account.id).await?.map(|a| (a.id, a.user_id));
+            Ok::<_, StoreError>((found, junk, account_back))
+        }
+        .await;
+        for t in ["session", "account", "verification", "user"] {
+            db.execute(&format!("drop table if exists \"uuidt_{t}_{suffix}\""), &[]).await.unwrap();
+        }
+        db.close().await;
+        let (found, junk, account_back) = outcome.unwrap();
+        assert_eq!(found.as_deref(), Some(user.id.as_str()), "read back as canonical lower-case text");
+        assert_eq!(junk, (true, true, true, true));
+        assert_eq!(account_back, Some((account.id.clone(), user.id.clone())));
+    }
 
     #[tokio::test]
     async fn migrate_adds_additional_field_columns_to_new_and_existing_tables() {

@@ -14,12 +14,11 @@ use std::sync::{Arc, Mutex};
 async fn run(backend: Backend) {
     let log = Arc::new(Mutex::new(Vec::<String>::new()));
     let (l1, l2, l3) = (log.clone(), log.clone(), log.clone());
-    let srv =
-        TestServer::start_with(
-            backend,
-            |c| c.user.delete_user_enabled = true,
-            move |b| {
-                b.before_user_create(|mut u: User| async move {
+    let srv = TestServer::start_with(
+        backend,
+        |c| c.user.delete_user_enabled = true,
+        move |b| {
+            b.before_user_create(|mut u: User| async move {
                     u.name = u.name.trim().to_string();
                     Ok(u)
                 })
@@ -49,9 +48,9 @@ async fn run(backend: Backend) {
                     let log = l3.clone();
                     async move { log.lock().unwrap().push(format!("deleted {}", u.email)) }
                 })
-            },
-        )
-        .await;
+        },
+    )
+    .await;
 
     let c = srv.client();
     let r = c.post_json("/sign-up/email", json!({"email": "hook@example.com", "password": PASSWORD, "name": "  Padded  "})).await;

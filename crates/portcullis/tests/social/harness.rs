@@ -88,7 +88,7 @@ impl Server {
         cfg.social.providers = providers(&idp);
         tweak(&mut cfg);
         let db = Db::connect(&url, &PoolOptions::default()).await.unwrap();
-        let store = Arc::new(SqlStore::new(db.clone(), Names::new(cfg.schema.clone())));
+        let store = Arc::new(SqlStore::new(db.clone(), Names::new(cfg.schema.clone()).with_generate_id(cfg.advanced.database.generate_id)));
         let auth = caps.into_iter().fold(Auth::builder(cfg).store(store), |b, c| b.capability(c)).build().await.unwrap();
         let task = spawn_server(auth.clone(), listener);
         Server { origin, auth, db, idp, pg, sqlite, task }

@@ -60,11 +60,11 @@ impl Capability for Bearer {
     }
     fn on_request(&self, auth: &Auth, _path: &str, parts: &mut Parts) {
         let Some(signed) = bearer_session(auth, &parts.headers) else { return };
-        let cookie = format!("{}={}", auth.cookies.session_token, sign::encode_cookie_value(&signed));
-        replace_session_cookie(&mut parts.headers, &auth.cookies.session_token, &cookie);
+        let cookie = format!("{}={}", auth.cookies.session_token.name, sign::encode_cookie_value(&signed));
+        replace_session_cookie(&mut parts.headers, &auth.cookies.session_token.name, &cookie);
     }
     async fn on_response(&self, auth: &Auth, _path: &str, res: &mut Response) {
-        let Some(value) = issued_session_cookie(res.headers(), &auth.cookies.session_token) else { return };
+        let Some(value) = issued_session_cookie(res.headers(), &auth.cookies.session_token.name) else { return };
         let decoded = sign::decode_cookie_value(&value).into_owned();
         if let Ok(v) = HeaderValue::from_str(&decoded) {
             res.headers_mut().insert("set-auth-token", v);

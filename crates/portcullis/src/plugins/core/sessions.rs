@@ -60,9 +60,10 @@ fn flag(q: &HashMap<String, String>, key: &str) -> bool {
 /// cookie cache carries [`session::CacheHit`] for the response hooks.
 pub async fn get_session(State(auth): State<Auth>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> ApiResult<Response> {
     // A cache cookie left over from when the cache was on is expired on every answer.
-    let leftover = !auth.config.session.cookie_cache.enabled && crate::http::cookies::get(&headers, &auth.cookies.session_data).is_some();
+    let leftover =
+        !auth.config.session.cookie_cache.enabled && crate::http::cookies::get(&headers, &auth.cookies.session_data.name).is_some();
     let (reply, hit) = get_session_inner(&auth, &headers, &q).await?;
-    let reply = if leftover { reply.cookie(auth.cookies.delete(&auth.cookies.session_data)) } else { reply };
+    let reply = if leftover { reply.cookie(auth.cookies.session_data.delete()) } else { reply };
     let mut res = reply.into_response();
     if let Some(hit) = hit {
         res.extensions_mut().insert(hit);

@@ -129,7 +129,7 @@ pub async fn set_password(auth: &Auth, user_id: &str, password: &str) -> ApiResu
         return Err(codes::PASSWORD_ALREADY_SET);
     }
     let hash = hash(auth, password).await?;
-    let account = crate::store::model::Account::credential(crate::crypto::random_id(32), user_id, hash, auth.now());
+    let account = crate::store::model::Account::credential(auth.new_id(), user_id, hash, auth.now());
     auth.store.create_account(&account).await?;
     Ok(())
 }

@@ -85,7 +85,7 @@ async fn send_reset(auth: Auth, email: String, redirect_to: Option<String>) {
     let token = crypto::random_id(24);
     let expires = Duration::seconds(auth.config.email_and_password.reset_password_token_expires_in as i64);
     let row = Verification {
-        id: crypto::random_id(32),
+        id: auth.new_id(),
         identifier: format!("{RESET_PREFIX}{token}"),
         value: user.id.clone(),
         expires_at: now + expires,
@@ -156,7 +156,7 @@ pub async fn reset_password(State(auth): State<Auth>, Query(q): Query<HashMap<St
     }
     match auth.store.find_credential_account(&user.id).await? {
         Some(a) => auth.store.update_password(&a.id, &hash, now).await?,
-        None => auth.store.create_account(&Account::credential(crypto::random_id(32), &user.id, hash, now)).await?,
+        None => auth.store.create_account(&Account::credential(auth.new_id(), &user.id, hash, now)).await?,
     }
     Ok(Reply::json(&json!({"status": true})))
 }

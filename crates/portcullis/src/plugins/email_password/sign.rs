@@ -2,7 +2,7 @@
 
 use super::{check_length, check_max_length, upgrade_hash, verify::send_verification};
 use crate::app::Auth;
-use crate::crypto::{self, password::PasswordError, password::Verified};
+use crate::crypto::{password::PasswordError, password::Verified};
 use crate::error::{codes, ApiError, ApiResult};
 use crate::fields::Action;
 use crate::http::body::{is_email, Body};
@@ -44,7 +44,7 @@ pub async fn sign_up(State(auth): State<Auth>, meta: RequestMeta, headers: Heade
     let new_user = || User {
         extra: extra.clone(),
         hidden: hidden.clone(),
-        id: crypto::random_id(32),
+        id: auth.new_id(),
         name: name.to_string(),
         email: email.clone(),
         email_verified: false,
@@ -64,7 +64,7 @@ pub async fn sign_up(State(auth): State<Auth>, meta: RequestMeta, headers: Heade
 
     let hash = super::hash(&auth, password).await?;
     let user = new_user();
-    let account = Account::credential(crypto::random_id(32), &user.id, hash, now);
+    let account = Account::credential(auth.new_id(), &user.id, hash, now);
     let user = match hooks::create_user(&auth, user, Some(&account)).await {
         Ok(user) => user,
         Err(WriteError::Store(StoreError::Conflict(_))) => return Err(codes::USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL),
@@ -82,7 +82,7 @@ pub async fn sign_up(State(auth): State<Auth>, meta: RequestMeta, headers: Heade
     };
     let mut cookies = session::issue_cookies(&auth, &s, &user, !remember);
     if remember && session::dont_remember_from(&auth, &headers) {
-        cookies.push(auth.cookies.delete(&auth.cookies.dont_remember));
+        cookies.push(auth.cookies.dont_remember.delete());
     }
     Ok(Reply::json(&SignUpOut { token: Some(&s.token), user: &user }).cookies(cookies))
 }
@@ -127,7 +127,8 @@ pub async fn sign_in(State(auth): State<Auth>, meta: RequestMeta, headers: Heade
     let owner = match &user {
         Some(u) => u.id.as_str(),
         None => {
-            nobody = crypto::random_id(32);
+            // Shaped like a real id, so a `uuid` column takes it.
+            nobody = auth.new_id();
             nobody.as_str()
         }
     };
@@ -168,7 +169,7 @@ pub async fn sign_in(State(auth): State<Auth>, meta: RequestMeta, headers: Heade
     };
     let mut cookies = session::issue_cookies(&auth, &s, &user, !remember);
     if remember && session::dont_remember_from(&auth, &headers) {
-        cookies.push(auth.cookies.delete(&auth.cookies.dont_remember));
+        cookies.push(auth.cookies.dont_remember.delete());
     }
     let out = SignInOut { redirect: callback.is_some(), token: &s.token, url: callback, user: &user };
     let mut reply = Reply::json(&out).cookies(cookies);

@@ -183,7 +183,7 @@ impl KeyRing {
         let now = auth.now();
         let expires_at = cfg.rotation_interval.map(|s| now + secs(s));
         let row = Jwk {
-            id: crate::crypto::random_id(32),
+            id: auth.new_id(),
             public_key: serde_json::to_string(&generated.public).map_err(ApiError::internal)?,
             private_key,
             created_at: now,

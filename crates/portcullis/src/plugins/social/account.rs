@@ -10,7 +10,6 @@ use super::oauth::Tokens;
 use super::profile::Profile;
 use super::state::LinkData;
 use crate::app::Auth;
-use crate::crypto;
 use crate::session::hooks;
 use crate::store::model::{Account, User, UserPatch};
 use chrono::{DateTime, Duration, Utc};
@@ -64,7 +63,7 @@ pub fn apply_tokens(auth: &Auth, a: &mut Account, t: &Tokens, now: DateTime<Utc>
 pub fn new_account(auth: &Auth, provider_id: &str, user_id: &str, p: &Profile, t: &Tokens, scopes: &[String]) -> Account {
     let now = auth.now();
     let mut a = Account {
-        id: crypto::random_id(32),
+        id: auth.new_id(),
         account_id: p.id.clone(),
         provider_id: provider_id.to_string(),
         user_id: user_id.to_string(),
@@ -167,7 +166,7 @@ pub async fn sign_in(
     let user = User {
         extra,
         hidden,
-        id: crypto::random_id(32),
+        id: auth.new_id(),
         name: p.name.clone(),
         email: email.to_string(),
         email_verified: p.email_verified && p.email.is_some(),

@@ -95,17 +95,13 @@ pub fn fresh() -> Fresh {
     }
 }
 
-pub fn cookie_name(auth: &Auth) -> String {
-    let base = format!("{}.state", auth.config.advanced.cookie_prefix);
-    if auth.cookies.secure {
-        format!("__Secure-{base}")
-    } else {
-        base
-    }
+/// The signed state cookie (Better Auth's `createAuthCookie("state", { maxAge: 300 })`).
+pub fn cookie(auth: &Auth) -> crate::http::cookies::AuthCookie {
+    auth.cookies.cookie("state", Some(COOKIE_MAX_AGE))
 }
 
 pub fn expire_cookie(auth: &Auth) -> HeaderValue {
-    auth.cookies.delete(&cookie_name(auth))
+    cookie(auth).delete()
 }
 
 /// Stores the flow; returns the `Set-Cookie` for the state cookie.
@@ -114,7 +110,7 @@ pub async fn store(auth: &Auth, data: &mut StateData) -> Result<HeaderValue, cra
     data.expires_at = now.timestamp_millis() + ROW_TTL_MS;
     let value = serde_json::to_string(data).map_err(crate::ApiError::internal)?;
     let row = Verification {
-        id: crypto::random_id(32),
+        id: auth.new_id(),
         identifier: format!("auth-state:{}", data.oauth_state),
         value,
         expires_at: now + Duration::milliseconds(ROW_TTL_MS),
@@ -123,7 +119,7 @@ pub async fn store(auth: &Auth, data: &mut StateData) -> Result<HeaderValue, cra
     };
     auth.store.create_verification(&row).await?;
     let signed = sign::encode_cookie_value(&sign::sign_value(auth.secret(), &data.oauth_state));
-    Ok(auth.cookies.set(&cookie_name(auth), &signed, Some(COOKIE_MAX_AGE)))
+    Ok(cookie(auth).set(&signed))
 }
 
 /// Why a state was refused, and whether its own error URL is known.
@@ -152,7 +148,7 @@ pub async fn take(auth: &Auth, headers: &HeaderMap, state: &str, provider: &str)
     if !ct_eq(data.oauth_state.as_bytes(), state.as_bytes()) {
         return Err(fail("state_mismatch", err_url, false));
     }
-    let cookie_ok = cookies::get(headers, &cookie_name(auth))
+    let cookie_ok = cookies::get(headers, &cookie(auth).name)
         .map(sign::decode_cookie_value)
         .and_then(|v| sign::verify_signed(auth.secrets(), &v).map(|s| ct_eq(s.as_bytes(), state.as_bytes())))
         .unwrap_or(false);
