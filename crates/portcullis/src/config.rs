@@ -231,6 +231,11 @@ pub struct UserConfig {
     /// (Better Auth's `sendChangeEmailConfirmation`). Off by default, as in Better Auth.
     pub change_email_confirmation: bool,
     pub delete_user_enabled: bool,
+    /// Confirm `delete-user` by e-mail (Better Auth's `sendDeleteAccountVerification`): the
+    /// `delete-account` message carries a link to `GET /delete-user/callback`.
+    pub delete_user_verification: bool,
+    /// Seconds a deletion link stays valid (Better Auth's `deleteTokenExpiresIn`; 1 day).
+    pub delete_token_expires_in: Option<u64>,
     /// Better Auth's `user.additionalFields`: extra user columns, in wire order
     /// (`[user.additional_fields.theme]` with `type = "string"`, ...; see `fields::FieldDef`).
     pub additional_fields: crate::fields::FieldSet,

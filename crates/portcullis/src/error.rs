@@ -142,6 +142,7 @@ pub mod codes {
         INVALID_EMAIL_OR_PASSWORD = UNAUTHORIZED, "Invalid email or password";
         INVALID_USER = BAD_REQUEST, "Invalid user";
         INVALID_TOKEN = BAD_REQUEST, "Invalid token";
+        FAILED_TO_GET_USER_INFO = NOT_FOUND, "Failed to get user info";
         TOKEN_EXPIRED = UNAUTHORIZED, "Token expired";
         EMAIL_NOT_VERIFIED = FORBIDDEN, "Email not verified";
         PASSWORD_TOO_SHORT = BAD_REQUEST, "Password too short";

@@ -36,9 +36,7 @@ async fn not_found() -> Response {
     StatusCode::NOT_FOUND.into_response()
 }
 
-/// The client's address as Portcullis sees it (after proxy headers), stored in request extensions.
-#[derive(Debug, Clone)]
-pub struct ClientIp(pub Option<String>);
+pub use crate::http::ip::ClientIp;
 
 /// Checks and handler run to their end (`request_task`), or inline for a cancellable GET route,
 /// bounded by `server.request_timeout`; then every capability sees the response.

@@ -183,6 +183,11 @@ impl Cidr {
     }
 }
 
+/// The client's address as Portcullis sees it (after proxy headers), stored in request extensions
+/// by the pipeline.
+#[derive(Debug, Clone)]
+pub struct ClientIp(pub Option<String>);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -36,9 +36,9 @@
 //! cache.
 
 use super::Current;
-use crate::app::router::ClientIp;
 use crate::app::Auth;
 use crate::error::{codes, ApiError};
+use crate::http::ip::ClientIp;
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::{header, request::Parts};
 

@@ -101,7 +101,7 @@ pub async fn sign_in(auth: &Auth, s: SignIn<'_>) -> ApiResult<Born> {
             Decision::Answer(r) => return Ok(Born::Answered(r)),
         }
     }
-    let session = super::create(auth, &s.user.id, s.meta, s.remember).await?;
+    let session = super::create(auth, s.user, s.meta, s.remember).await?;
     for c in &auth.hooked.after_session {
         c.after_session(auth, &s, &session).await;
     }

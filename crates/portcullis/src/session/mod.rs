@@ -82,8 +82,8 @@ pub fn dont_remember_from(auth: &Auth, headers: &HeaderMap) -> bool {
         .is_some_and(|v| sign::verify_signed(auth.secrets(), &v) == Some("true"))
 }
 
-/// Creates and stores a session for `user`.
-pub async fn create(auth: &Auth, user_id: &str, meta: &RequestMeta, remember: bool) -> ApiResult<Session> {
+/// Creates and stores a session for `user`. Only [`hooks::sign_in`] calls it: sessions are born there.
+pub(crate) async fn create(auth: &Auth, user: &User, meta: &RequestMeta, remember: bool) -> ApiResult<Session> {
     let now = auth.now();
     let ttl = if remember { auth.config.session.expires_in as i64 } else { DONT_REMEMBER_TTL };
     let (extra, hidden) = auth.session_fields.defaults(now);
@@ -98,9 +98,9 @@ pub async fn create(auth: &Auth, user_id: &str, meta: &RequestMeta, remember: bo
         updated_at: now,
         ip_address: meta.ip.clone().unwrap_or_default(),
         user_agent: meta.user_agent.clone(),
-        user_id: user_id.to_string(),
+        user_id: user.id.clone(),
     };
-    auth.sessions.create(&session, now).await?;
+    auth.sessions.create(&session, user, now).await?;
     Ok(session)
 }
 

@@ -232,28 +232,29 @@ impl SessionStore {
     // ----- the API handlers use -----
 
     /// Stores a new session (both stores as configured).
-    pub async fn create(&self, s: &Session, now: DateTime<Utc>) -> ApiResult<()> {
+    pub async fn create(&self, s: &Session, user: &User, now: DateTime<Utc>) -> ApiResult<()> {
         if self.in_db {
             self.db.create_session(s).await?;
         }
         let Some(sec) = &self.secondary else { return Ok(()) };
-        let mirrored: Result<(), ApiError> = async {
-            let user = self.db.find_user_by_id(&s.user_id).await?.ok_or(crate::error::codes::USER_NOT_FOUND)?;
+        let json = Self::cached_json(s, user)?;
+        let mirrored: Result<(), SecondaryError> = async {
             let now_ms = now.timestamp_millis();
             let expires_ms = s.expires_at.timestamp_millis();
             let add = ActiveRef { token: s.token.clone(), expires_at: expires_ms };
-            Self::update_list(sec, &s.user_id, &HashSet::new(), Some(add), now_ms).await.map_err(ApiError::from)?;
+            Self::update_list(sec, &s.user_id, &HashSet::new(), Some(add), now_ms).await?;
             let ttl = ttl_seconds(expires_ms, now_ms);
             if ttl > 0 {
-                sec.set(&s.token, &Self::cached_json(s, &user)?, Some(ttl)).await.map_err(ApiError::from)?;
+                sec.set(&s.token, &json, Some(ttl)).await?;
             }
             Ok(())
         }
         .await;
         match mirrored {
+            Ok(()) => Ok(()),
             // The database copy serves the session; the guard has logged and counted the failure.
-            Err(e) if self.in_db && e.code == Some("SECONDARY_STORAGE_UNAVAILABLE") => Ok(()),
-            other => other,
+            Err(_) if self.in_db => Ok(()),
+            Err(e) => Err(unavailable(e)),
         }
     }
 

@@ -190,3 +190,51 @@ both!(
         assert_eq!(u.client.session_from_db().await["user"]["email"], u.email.as_str());
     }
 );
+
+fn verified_deletion(c: &mut portcullis::Config) {
+    c.user.delete_user_enabled = true;
+    c.user.delete_user_verification = true;
+}
+
+/// The link's query parameter `name`, decoded.
+fn query_param(url: &str, name: &str) -> String {
+    let u = reqwest::Url::parse(url).expect("a link");
+    u.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned()).expect("the parameter")
+}
+
+both!(delete_user_confirmed_by_email, config = verified_deletion, |srv| async move {
+    let u = srv.user("confirm").await;
+    let other = srv.user("other").await;
+    let r = u.client.post_json("/delete-user", json!({"callbackURL": "/goodbye"})).await;
+    r.expect_status(200);
+    assert_eq!(r.json(), &json!({"success": true, "message": "Verification email sent"}));
+    assert_eq!(srv.count(r#"select count(*) from "user""#).await, 2, "nothing deleted yet");
+    let mail = srv.mail_of_kind(&u.email, "delete-account").await;
+    let link = mail["url"].as_str().expect("a link").to_string();
+    assert!(link.starts_with(&format!("{}/delete-user/callback?token=", srv.auth_url())), "{link}");
+    let token = query_param(&link, "token");
+    assert!(token.len() == 32 && token.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase()), "{token}");
+    assert_eq!(query_param(&link, "callbackURL"), "/goodbye");
+
+    // Without a session, or with someone else's: refused, and the other user keeps their account.
+    srv.client().get(&link).await.expect_error(404, "FAILED_TO_GET_USER_INFO", "Failed to get user info");
+    other.client.get(&link).await.expect_error(404, "INVALID_TOKEN", "Invalid token");
+    assert!(other.client.session_from_db().await.is_object());
+    // The token was burned by that attempt (single use): a new link is needed.
+    u.client.get(&link).await.expect_error(404, "INVALID_TOKEN", "Invalid token");
+    u.client.post_json("/delete-user", json!({})).await.expect_status(200);
+    let link = srv.wait_mail(&u.email, |m| m["kind"] == "delete-account" && m["url"].as_str() != Some(link.as_str())).await["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    u.client
+        .get(&link.replace("callbackURL=%2F", "callbackURL=https%3A%2F%2Fevil.example%2F"))
+        .await
+        .expect_code(403, "INVALID_CALLBACK_URL");
+    let r = u.client.get(&link).await;
+    assert_eq!((r.status, r.header("location")), (302, Some("/")), "{}", r.text);
+    assert!(r.deletes_cookie(COOKIE));
+    let uid = &u.id;
+    assert_eq!(srv.count(&format!(r#"select count(*) from "user" where "id" = '{uid}'"#)).await, 0);
+    assert_eq!(srv.count(r#"select count(*) from "user""#).await, 1);
+});

@@ -1,6 +1,7 @@
 //! Core endpoints every deployment has: session reading and revocation, the user's profile and
 //! accounts, `/ok` and `/error`.
 
+mod delete;
 mod misc;
 mod sessions;
 mod user;
@@ -11,7 +12,7 @@ use axum::Router;
 
 pub struct Core;
 
-/// The confirmation link before an account is deleted (`delete-user` with a token).
+/// The confirmation link before an account is deleted (`user.delete_user_verification`).
 pub const DELETE_ACCOUNT: &str = "delete-account";
 
 /// Context: `url`, `token` and `user_name`, as for e-mail and password's messages.
@@ -42,6 +43,7 @@ impl Capability for Core {
             .route("/update-user", post(user::update_user))
             .route("/update-session", post(user::update_session))
             .route("/delete-user", post(user::delete_user))
+            .route("/delete-user/callback", get(delete::callback))
             .route("/list-accounts", get(user::list_accounts))
     }
     fn mail_messages(&self) -> Vec<crate::mail::templates::Message> {

@@ -78,11 +78,10 @@ pub async fn delete_user(State(auth): State<Auth>, SensitiveSession(cur): Sensit
         check_password(&auth, &cur.user.id, p).await?;
     }
     if let Some(token) = f.opt_str("token")? {
-        let ident = format!("delete-account-{token}");
-        let v = auth.store.find_verification(&ident).await?;
-        let valid = v.as_ref().is_some_and(|v| v.value == cur.user.id && v.expires_at > auth.now());
-        let v = v.filter(|_| valid).ok_or(ApiError::new(StatusCode::NOT_FOUND, "INVALID_TOKEN", "Invalid token"))?;
-        auth.store.consume_verification(&v.id).await?;
+        super::delete::consume_token(&auth, token, &cur.user.id).await?;
+    } else if auth.config.user.delete_user_verification {
+        super::delete::send_link(&auth, &cur.user, f.opt_str("callbackURL")?).await?;
+        return Ok(Reply::json(&json!({"success": true, "message": "Verification email sent"})));
     } else if password.is_none() {
         let fresh_age = auth.config.session.fresh_age as i64;
         if fresh_age > 0 && (auth.now() - cur.session.created_at).num_seconds() >= fresh_age {
