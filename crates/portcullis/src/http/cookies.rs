@@ -172,6 +172,22 @@ fn apply(c: &mut AuthCookie, a: &CookieAttributes) {
 }
 
 /// The value of cookie `name` in the request; the first occurrence wins, as in Better Auth.
+/// The values of several cookies in one pass over the `Cookie` headers (the first of each name).
+pub fn get_many<'a, const N: usize>(headers: &'a HeaderMap, names: [&str; N]) -> [Option<&'a str>; N] {
+    let mut out = [None; N];
+    for h in headers.get_all(header::COOKIE) {
+        let Ok(s) = h.to_str() else { continue };
+        for pair in s.split(';') {
+            if let Some((k, v)) = pair.trim().split_once('=') {
+                if let Some(i) = names.iter().position(|n| *n == k) {
+                    out[i].get_or_insert(v);
+                }
+            }
+        }
+    }
+    out
+}
+
 pub fn get<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     for h in headers.get_all(header::COOKIE) {
         let Ok(s) = h.to_str() else { continue };

@@ -47,10 +47,10 @@ where
     Auth: FromRef<S>,
 {
     let auth = Auth::from_ref(state);
-    let Some(token) = super::token_from(&auth, &parts.headers) else { return Ok(None) };
-    let dont_remember = super::dont_remember_from(&auth, &parts.headers);
+    let super::Incoming { token, dont_remember, cache } = super::incoming(&auth, &parts.headers);
+    let Some(token) = token else { return Ok(None) };
     if use_cache {
-        if let Some(hit) = super::from_cache_checked(&auth, &parts.headers, &token).await {
+        if let Some(hit) = super::from_cache_checked(&auth, cache, &token).await {
             return Ok(Some(Current { session: hit.session, user: hit.user, dont_remember, from_cache: true }));
         }
     }

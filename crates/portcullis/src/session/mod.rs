@@ -68,6 +68,29 @@ pub struct Cached {
     pub confirmed: bool,
 }
 
+/// The session cookies of a request, read in one pass over its `Cookie` header.
+pub struct Incoming<'a> {
+    /// The verified raw session token.
+    pub token: Option<String>,
+    /// A valid `dont_remember` cookie is present.
+    pub dont_remember: bool,
+    /// The raw `session_data` (cookie cache) value, unverified.
+    pub cache: Option<&'a str>,
+}
+
+/// Reads the session token, `dont_remember` and cookie-cache cookies at once.
+pub fn incoming<'a>(auth: &Auth, headers: &'a HeaderMap) -> Incoming<'a> {
+    let c = &auth.cookies;
+    let [token, dont_remember, cache] = cookies::get_many(headers, [&c.session_token.name, &c.dont_remember.name, &c.session_data.name]);
+    Incoming {
+        token: token.and_then(|raw| sign::verify_signed(auth.secrets(), &sign::decode_cookie_value(raw)).map(str::to_string)),
+        dont_remember: dont_remember
+            .map(sign::decode_cookie_value)
+            .is_some_and(|v| sign::verify_signed(auth.secrets(), &v) == Some("true")),
+        cache,
+    }
+}
+
 /// The verified raw token from the `session_token` cookie.
 pub fn token_from(auth: &Auth, headers: &HeaderMap) -> Option<String> {
     let raw = cookies::get(headers, &auth.cookies.session_token.name)?;
@@ -115,13 +138,13 @@ pub async fn find(auth: &Auth, token: &str) -> ApiResult<Option<(Session, User)>
     }
 }
 
-/// The session from a valid `session_data` cookie bound to `token`, if the cache is on.
-pub fn from_cache(auth: &Auth, headers: &HeaderMap, token: &str) -> Option<(Session, User)> {
+/// The session from a valid `session_data` cookie value (`raw`) bound to `token`, if the cache is on.
+pub fn from_cache(auth: &Auth, raw: Option<&str>, token: &str) -> Option<(Session, User)> {
     let cc = &auth.config.session.cookie_cache;
     if !cc.enabled {
         return None;
     }
-    let raw = cookies::get(headers, &auth.cookies.session_data.name)?;
+    let raw = raw?;
     let now = auth.now();
     let secrets = auth.secrets();
     let payload = match cc.strategy {
@@ -142,8 +165,8 @@ pub fn from_cache(auth: &Auth, headers: &HeaderMap, token: &str) -> Option<(Sess
 /// a hit whose session key is gone, or that a revoke-all marker covers, or that cannot be checked,
 /// is not trusted, and the caller then reads the session normally. Without secondary storage the
 /// hit is trusted unconfirmed (the cache's `max_age` bound), as with the check off.
-pub async fn from_cache_checked(auth: &Auth, headers: &HeaderMap, token: &str) -> Option<Cached> {
-    let (session, user) = from_cache(auth, headers, token)?;
+pub async fn from_cache_checked(auth: &Auth, raw: Option<&str>, token: &str) -> Option<Cached> {
+    let (session, user) = from_cache(auth, raw, token)?;
     let confirmed = if auth.config.session.cookie_cache.revocation_check {
         match auth.sessions.still_cached(&session).await {
             store::CacheCheck::Live => true,

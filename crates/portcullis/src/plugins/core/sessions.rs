@@ -59,10 +59,10 @@ fn flag(q: &HashMap<String, String>, key: &str) -> bool {
 /// Better Auth's get-session (§5.3): cookie cache, expiry, sliding refresh. An answer from the
 /// cookie cache carries [`session::CacheHit`] for the response hooks.
 pub async fn get_session(State(auth): State<Auth>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> ApiResult<Response> {
+    let incoming = session::incoming(&auth, &headers);
     // A cache cookie left over from when the cache was on is expired on every answer.
-    let leftover =
-        !auth.config.session.cookie_cache.enabled && crate::http::cookies::get(&headers, &auth.cookies.session_data.name).is_some();
-    let (reply, hit) = get_session_inner(&auth, &headers, &q).await?;
+    let leftover = !auth.config.session.cookie_cache.enabled && incoming.cache.is_some();
+    let (reply, hit) = get_session_inner(&auth, incoming, &q).await?;
     let reply = if leftover { reply.cookie(auth.cookies.session_data.delete()) } else { reply };
     let mut res = reply.into_response();
     if let Some(hit) = hit {
@@ -71,12 +71,16 @@ pub async fn get_session(State(auth): State<Auth>, headers: HeaderMap, Query(q):
     Ok(res)
 }
 
-async fn get_session_inner(auth: &Auth, headers: &HeaderMap, q: &HashMap<String, String>) -> ApiResult<(Reply, Option<session::CacheHit>)> {
-    let Some(token) = session::token_from(auth, headers) else {
+async fn get_session_inner(
+    auth: &Auth,
+    incoming: session::Incoming<'_>,
+    q: &HashMap<String, String>,
+) -> ApiResult<(Reply, Option<session::CacheHit>)> {
+    let Some(token) = incoming.token else {
         return Ok((Reply::json(&serde_json::Value::Null).no_store(), None));
     };
     if !flag(q, "disableCookieCache") {
-        if let Some(c) = session::from_cache_checked(auth, headers, &token).await {
+        if let Some(c) = session::from_cache_checked(auth, incoming.cache, &token).await {
             let hit = session::CacheHit { token, confirmed: c.confirmed };
             let reply = answer(auth, &c.session, &c.user, Some(&hit)).await;
             return Ok((reply, Some(hit)));
@@ -85,7 +89,7 @@ async fn get_session_inner(auth: &Auth, headers: &HeaderMap, q: &HashMap<String,
     let Some((mut s, user)) = session::find(auth, &token).await? else {
         return Ok((Reply::json(&serde_json::Value::Null).no_store().cookies(session::clear_cookies(auth)), None));
     };
-    let dont_remember = session::dont_remember_from(auth, headers);
+    let dont_remember = incoming.dont_remember;
     let mut reply_cookies = Vec::new();
     if !dont_remember && !flag(q, "disableRefresh") && session::needs_refresh(auth, &s) {
         let now = auth.now();
