@@ -13,6 +13,7 @@ pub mod fields;
 pub mod http;
 pub mod mail;
 pub mod plugins;
+pub mod rate_limit;
 pub mod secondary;
 pub mod session;
 pub mod store;

@@ -3,7 +3,7 @@
 
 use super::Auth;
 use crate::error::ApiError;
-use crate::http::rate_limit::Rule;
+use crate::rate_limit::Rule;
 use crate::session::hooks::{Decision, Hooks, SessionAnswer, SignIn};
 use crate::store::model::{Session, User, UserPatch};
 use crate::store::schema::Table;

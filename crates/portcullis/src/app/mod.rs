@@ -23,10 +23,10 @@ use crate::fields::FieldSet;
 use crate::http::cookies::CookieSettings;
 use crate::http::ip::IpPolicy;
 use crate::http::origin::TrustedOrigins;
-use crate::http::rate_limit::{MemoryStore, RateLimitStore, Rules};
-use crate::http::rate_limit_outage::RateLimitHealth;
 use crate::mail::templates::Templates;
 use crate::mail::{outbox::Outbox, Mailer, Outgoing};
+use crate::rate_limit::outage::RateLimitHealth;
+use crate::rate_limit::{MemoryStore, RateLimitStore, Rules};
 use crate::secondary::{Health, Secondary};
 use crate::session::hooks::Decision;
 use crate::session::store::SessionStore;
@@ -187,7 +187,7 @@ fn extra_tables(capabilities: &[Arc<dyn Capability>], config: &Config, sessions:
     let mut extra: Vec<_> = capabilities.iter().flat_map(|c| c.schema()).collect();
     // As Better Auth: the table is part of the schema whenever database storage is chosen.
     if config.rate_limit.storage == Some(crate::config::RateLimitStorage::Database) {
-        extra.push(crate::http::rate_limit_shared::rate_limit_table());
+        extra.push(crate::rate_limit::shared::rate_limit_table());
     }
     if sessions.queues_revocations() {
         extra.push(crate::session::revocations::table());
@@ -412,16 +412,16 @@ impl AuthBuilder {
         let sessions = Arc::new(SessionStore::new(store.clone(), secondary.clone(), &config));
         let clock = self.clock.clone();
         SessionStore::spawn_replayer(&sessions, move || clock.now());
+        let adapter = store.adapter(extra_tables(&self.capabilities, &config, &sessions));
         let rate_store: Option<Arc<dyn RateLimitStore>> = if config.rate_limit_enabled() {
             Some(
-                crate::http::rate_limit_shared::for_config(&config, secondary.as_ref(), &store)
+                crate::rate_limit::shared::for_config(&config, secondary.as_ref(), adapter.as_ref())
                     .unwrap_or_else(|| Arc::new(MemoryStore::new())),
             )
         } else {
             None
         };
         let auth_url = config.auth_url();
-        let adapter = store.adapter(extra_tables(&self.capabilities, &config, &sessions));
         let auth = Auth(Arc::new(AuthState {
             config,
             store,

@@ -4,7 +4,8 @@
 
 use super::Auth;
 use crate::error::codes;
-use crate::http::{body, origin, rate_limit};
+use crate::http::{body, origin};
+use crate::rate_limit;
 use axum::body::Body as AxumBody;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{Method, StatusCode};

@@ -3,7 +3,4 @@ pub mod body;
 pub mod cookies;
 pub mod ip;
 pub mod origin;
-pub mod rate_limit;
-pub mod rate_limit_outage;
-pub mod rate_limit_shared;
 pub mod reply;

@@ -94,6 +94,14 @@ impl Adapter {
         Self { db, names, tables: Arc::new(tables) }
     }
 
+    /// The database under the adapter (for a capability's own tuned statements).
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+    pub fn names(&self) -> &Names {
+        &self.names
+    }
+
     fn table(&self, model: &str) -> StoreResult<&Table> {
         self.tables.iter().find(|t| t.name == model).ok_or_else(|| StoreError::Query(format!("unknown model {model}")))
     }

@@ -9,7 +9,6 @@ pub mod adapter;
 pub mod driver;
 mod kept;
 pub mod model;
-mod rate_limit;
 pub mod schema;
 mod sql;
 
@@ -119,12 +118,5 @@ pub trait Store: Send + Sync + 'static {
     /// the store is SQL.
     fn adapter(&self, _tables: Vec<schema::Table>) -> Option<adapter::Adapter> {
         None
-    }
-
-    /// Better Auth's database rate limiting: records one request for `key` in the `rateLimit`
-    /// table, atomically; `Ok(Err(seconds))` when it must be refused. Stores without that table
-    /// report an error (the limiter then applies `rate_limit.on_storage_error`).
-    async fn rate_limit_consume(&self, _key: &str, _rule: crate::http::rate_limit::Rule, _now_ms: i64) -> StoreResult<Result<(), u64>> {
-        Err(StoreError::Db("this store does not support database rate limiting".into()))
     }
 }

@@ -429,7 +429,6 @@ pub struct SqlStore {
     db: Db,
     names: Names,
     sql: Sql,
-    rate_sql: super::rate_limit::RateSql,
     /// Additional fields of `user` and `session` (columns after the core ones).
     user_fields: FieldSet,
     session_fields: FieldSet,
@@ -438,8 +437,7 @@ pub struct SqlStore {
 impl SqlStore {
     pub fn new(db: Db, names: Names) -> Self {
         let sql = Sql::render(&db, &names, &FieldSet::default(), &FieldSet::default());
-        let rate_sql = super::rate_limit::RateSql::render(&db, &names);
-        Self { db, names, sql, rate_sql, user_fields: Default::default(), session_fields: Default::default() }
+        Self { db, names, sql, user_fields: Default::default(), session_fields: Default::default() }
     }
     /// Declares the additional fields of `user` and `session`; `migrate` creates their columns.
     pub fn with_fields(mut self, user: FieldSet, session: FieldSet) -> Self {
@@ -696,10 +694,6 @@ impl Store for SqlStore {
 
     async fn ping(&self) -> StoreResult<()> {
         self.db.execute("select 1", &[]).await.map(|_| ())
-    }
-
-    async fn rate_limit_consume(&self, key: &str, rule: crate::http::rate_limit::Rule, now_ms: i64) -> StoreResult<Result<(), u64>> {
-        super::rate_limit::consume(&self.db, &self.rate_sql, key, rule, now_ms).await
     }
 }
 

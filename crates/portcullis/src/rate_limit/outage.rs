@@ -19,7 +19,7 @@
 //! Must never: answer a storage failure with a 500, log once per request during an outage, or log
 //! a key (it holds the client's address).
 
-use super::rate_limit::{too_many_requests, Verdict};
+use super::{too_many_requests, Verdict};
 use crate::config::OnStorageError;
 use crate::error::ApiError;
 use axum::http::{header, HeaderValue, StatusCode};

@@ -8,10 +8,10 @@
 //! attempt loses is an error, like a database failure (the limiter's `on_storage_error` decides,
 //! never this module). Rows idle for longer than the longest window are pruned now and then.
 
-use super::driver::{Arg, Db, RowRead};
-use super::schema::Names;
-use super::{StoreError, StoreResult};
-use crate::http::rate_limit::{decide, Record, Rule};
+use super::{decide, Record, Rule};
+use crate::store::driver::{Arg, Db, RowRead};
+use crate::store::schema::Names;
+use crate::store::{StoreError, StoreResult};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Compare-and-set attempts before giving up (an error: uncounted is not "allowed").

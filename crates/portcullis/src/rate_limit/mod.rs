@@ -13,8 +13,12 @@
 //! `lastRequest`, so a steady trickle below the window keeps counting up; a blocked request moves
 //! nothing, so a client that stops for `window` seconds is let in again.
 
-use super::origin::wildcard_regex;
+pub mod database;
+pub mod outage;
+pub mod shared;
+
 use crate::config::RateLimitConfig;
+use crate::http::origin::wildcard_regex;
 use axum::body::Body;
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;

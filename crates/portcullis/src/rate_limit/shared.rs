@@ -13,11 +13,13 @@
 //! request passes is `rate_limit.on_storage_error`'s business (see `rate_limit_outage`). These
 //! stores must never panic or block a request beyond the storage's own timeout.
 
-use super::rate_limit::{MemoryStore, RateLimitStore, Rule, Verdict};
+use super::database::RateSql;
+use super::{MemoryStore, RateLimitStore, Rule, Verdict};
 use crate::config::{Config, RateLimitStorage};
 use crate::secondary::Secondary;
-use crate::store::schema::{ColType, Column, Table};
-use crate::store::Store;
+use crate::store::adapter::Adapter;
+use crate::store::driver::Db;
+use crate::store::schema::{ColType, Column, Names, Table};
 use std::sync::Arc;
 
 /// Counters in secondary storage under Better Auth's key `<ip>|<path>`.
@@ -45,21 +47,22 @@ impl RateLimitStore for SecondaryRateLimit {
     }
 }
 
-/// Counters in the `rateLimit` table.
+/// Counters in the `rateLimit` table, through the dialect layer (`database`).
 pub struct DatabaseRateLimit {
-    store: Arc<dyn Store>,
+    db: Db,
+    sql: RateSql,
 }
 
 impl DatabaseRateLimit {
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+    pub fn new(db: Db, names: &Names) -> Self {
+        Self { sql: RateSql::render(&db, names), db }
     }
 }
 
 #[async_trait::async_trait]
 impl RateLimitStore for DatabaseRateLimit {
     async fn consume(&self, key: &str, rule: Rule, now_ms: i64) -> Verdict {
-        match self.store.rate_limit_consume(key, rule, now_ms).await {
+        match super::database::consume(&self.db, &self.sql, key, rule, now_ms).await {
             Ok(Ok(())) => Verdict::Allowed,
             Ok(Err(retry)) => Verdict::Limited(retry),
             Err(e) => Verdict::StorageError(e.to_string()),
@@ -67,8 +70,9 @@ impl RateLimitStore for DatabaseRateLimit {
     }
 }
 
-/// The store `config` asks for; `None` means the in-process [`MemoryStore`].
-pub fn for_config(config: &Config, secondary: Option<&Secondary>, store: &Arc<dyn Store>) -> Option<Arc<dyn RateLimitStore>> {
+/// The store `config` asks for; `None` means the in-process [`MemoryStore`]. Database counters need
+/// a SQL store (`adapter`); an embedder's own store without one counts in memory (with a warning).
+pub fn for_config(config: &Config, secondary: Option<&Secondary>, adapter: Option<&Adapter>) -> Option<Arc<dyn RateLimitStore>> {
     match config.rate_limit_storage() {
         RateLimitStorage::Memory => None,
         RateLimitStorage::SecondaryStorage => match secondary {
@@ -78,7 +82,13 @@ pub fn for_config(config: &Config, secondary: Option<&Secondary>, store: &Arc<dy
                 Some(Arc::new(MemoryStore::new()))
             }
         },
-        RateLimitStorage::Database => Some(Arc::new(DatabaseRateLimit::new(store.clone()))),
+        RateLimitStorage::Database => match adapter {
+            Some(a) => Some(Arc::new(DatabaseRateLimit::new(a.db().clone(), a.names()))),
+            None => {
+                tracing::warn!("rate_limit.storage is database but the store is not SQL; counting in memory");
+                Some(Arc::new(MemoryStore::new()))
+            }
+        },
     }
 }
 
