@@ -16,8 +16,6 @@ use std::path::{Path, PathBuf};
 pub const DEV_SECRET: &str = "better-auth-secret-12345678901234567890";
 /// Minimum secret length accepted in production mode.
 pub const MIN_SECRET_LEN: usize = 32;
-/// The short names of the cookies Portcullis sets, the keys of `advanced.cookies`.
-pub const KNOWN_COOKIES: &[&str] = &["session_token", "session_data", "dont_remember", "state"];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -933,12 +931,6 @@ impl Config {
             ));
         }
         for (key, o) in &a.cookies {
-            if !KNOWN_COOKIES.contains(&key.as_str()) {
-                warnings.push(format!(
-                    "advanced.cookies.{key} names no cookie this server sets (it sets {}); it has no effect",
-                    KNOWN_COOKIES.join(", ")
-                ));
-            }
             if o.name.as_deref().is_some_and(|n| {
                 n.is_empty() || n.contains(|c: char| c == ';' || c == '=' || c == ',' || c.is_whitespace() || c.is_control())
             }) {

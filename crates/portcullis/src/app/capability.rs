@@ -32,6 +32,12 @@ pub trait Capability: Send + Sync + 'static {
     fn session_fields(&self) -> crate::fields::FieldSet {
         Default::default()
     }
+    /// The cookies it sets, by short name (`state`, `two_factor`, ...): their names and attributes
+    /// come from `http::cookies::CookieSettings::cookie`, and `advanced.cookies.<name>` may
+    /// configure them.
+    fn cookies(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// Rate-limit rules by path pattern (`*` wildcard); `None` disables limiting for the path.
     fn rate_limit_rules(&self) -> Vec<(String, Option<Rule>)> {
         Vec::new()

@@ -387,6 +387,13 @@ impl AuthBuilder {
             tracing::info!("development outbox off");
         }
         let ip_policy = IpPolicy::new(&config.advanced).map_err(ConfigError::Invalid)?;
+        let cookie_names: Vec<&str> = self.capabilities.iter().flat_map(|c| c.cookies().iter().copied()).collect();
+        for key in config.advanced.cookies.keys().filter(|k| !cookie_names.contains(&k.as_str())) {
+            tracing::warn!(
+                "advanced.cookies.{key} names no cookie this server sets (it sets {}); it has no effect",
+                cookie_names.join(", ")
+            );
+        }
         let origins = TrustedOrigins::new(&config.origin(), config.trusted_origins.iter().cloned());
         let cookies = CookieSettings::new(&config);
         let mut plugin_rules = Vec::new();

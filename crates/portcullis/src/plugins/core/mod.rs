@@ -46,6 +46,9 @@ impl Capability for Core {
             .route("/delete-user/callback", get(delete::callback))
             .route("/list-accounts", get(user::list_accounts))
     }
+    fn cookies(&self) -> &'static [&'static str] {
+        &["session_token", "session_data", "dont_remember"]
+    }
     fn mail_messages(&self) -> Vec<crate::mail::templates::Message> {
         vec![delete_account_message()]
     }

@@ -59,6 +59,9 @@ impl Capability for Social {
     fn id(&self) -> &'static str {
         "social"
     }
+    fn cookies(&self) -> &'static [&'static str] {
+        &[state::COOKIE]
+    }
     fn routes(&self) -> Router<Auth> {
         Router::new()
             .route("/sign-in/social", post(start::sign_in_social))

@@ -24,6 +24,8 @@ use serde_json::{Map, Value};
 
 const ROW_TTL_MS: i64 = 600_000;
 const COOKIE_MAX_AGE: u64 = 300;
+/// The state cookie's short name (registered in `Capability::cookies`).
+pub const COOKIE: &str = "state";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -97,7 +99,7 @@ pub fn fresh() -> Fresh {
 
 /// The signed state cookie (Better Auth's `createAuthCookie("state", { maxAge: 300 })`).
 pub fn cookie(auth: &Auth) -> crate::http::cookies::AuthCookie {
-    auth.cookies.cookie("state", Some(COOKIE_MAX_AGE))
+    auth.cookies.cookie(COOKIE, Some(COOKIE_MAX_AGE))
 }
 
 pub fn expire_cookie(auth: &Auth) -> HeaderValue {
