@@ -361,6 +361,9 @@ fn kind(v: &Value) -> &'static str {
 
 /// Dates are kept as Better Auth answers them: ISO-8601 UTC with milliseconds.
 fn normalise(ty: FieldType, v: Value) -> Value {
+    if ty == FieldType::Json {
+        return js_key_order(v);
+    }
     if ty != FieldType::Date {
         return v;
     }
@@ -370,6 +373,28 @@ fn normalise(ty: FieldType, v: Value) -> Value {
         _ => None,
     };
     t.map_or(v, |t| Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
+}
+
+/// `v` with every object's keys in the order a JavaScript object holds them: the keys that are
+/// array indices (`"0"`, `"2"`, `"10"`: canonical decimals below 2^32 - 1) first, ascending, then
+/// the others as they came. Better Auth's json values live as JavaScript objects (the parsed
+/// request body, the pg driver's parse of a jsonb column) and are written and answered in that
+/// order: `{"b":1,"10":2,"2":3}` comes back as `{"2":3,"10":2,"b":1}`.
+pub fn js_key_order(v: Value) -> Value {
+    fn array_index(k: &str) -> Option<u32> {
+        let canonical = !k.is_empty() && k.len() <= 10 && k.bytes().all(|b| b.is_ascii_digit()) && (k == "0" || !k.starts_with('0'));
+        canonical.then(|| k.parse::<u64>().ok()).flatten().filter(|n| *n < u64::from(u32::MAX)).map(|n| n as u32)
+    }
+    match v {
+        Value::Array(items) => Value::Array(items.into_iter().map(js_key_order).collect()),
+        Value::Object(map) => {
+            let (mut indices, rest): (Vec<_>, Vec<_>) =
+                map.into_iter().map(|(k, v)| (k, js_key_order(v))).partition(|(k, _)| array_index(k).is_some());
+            indices.sort_by_key(|(k, _)| array_index(k));
+            Value::Object(indices.into_iter().chain(rest).collect())
+        }
+        other => other,
+    }
 }
 
 fn default_of(def: &FieldDef, now: chrono::DateTime<chrono::Utc>) -> Value {
@@ -559,5 +584,22 @@ mod tests {
     fn values_serialise_in_order() {
         let v = Values(vec![("z".into(), json!(1)), ("a".into(), json!(null))]);
         assert_eq!(serde_json::to_string(&v).unwrap(), r#"{"z":1,"a":null}"#);
+    }
+
+    #[test]
+    fn json_keys_take_javascripts_order() {
+        // What `JSON.stringify(JSON.parse(text))` gives in Node for each text.
+        for (text, js) in [
+            (r#"{"b":1,"10":2,"2":3}"#, r#"{"2":3,"10":2,"b":1}"#),
+            (
+                r#"{"td":1,"nested":{"z":[{"1":1,"0":0}],"a":2},"lecture":3}"#,
+                r#"{"td":1,"nested":{"z":[{"0":0,"1":1}],"a":2},"lecture":3}"#,
+            ),
+            // Not array indices: leading zero, sign, too large (2^32 - 1), empty.
+            (r#"{"x":0,"01":1,"-1":2,"4294967295":3,"4294967294":4,"":5}"#, r#"{"4294967294":4,"x":0,"01":1,"-1":2,"4294967295":3,"":5}"#),
+        ] {
+            let v: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(serde_json::to_string(&js_key_order(v)).unwrap(), js, "{text}");
+        }
     }
 }

@@ -10,6 +10,7 @@
 use super::kept::Kept;
 use super::schema::ColType;
 use super::StoreError;
+use crate::fields::js_key_order;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::postgres::{PgPoolOptions, PgRow};
@@ -348,16 +349,18 @@ fn sqlite_opt_int(r: &SqliteRow, i: usize) -> Result<Option<i64>, StoreError> {
     r.try_get(i).map_err(|e| col_err(i, e))
 }
 
+/// jsonb hands keys back shortest first; Better Auth answers them as the JavaScript object the pg
+/// driver parses them into, hence [`js_key_order`].
 fn pg_json(r: &PgRow, i: usize) -> Result<Value, StoreError> {
     let v: Option<sqlx::types::Json<Value>> = r.try_get(i).map_err(|e| col_err(i, e))?;
-    Ok(v.map_or(Value::Null, |j| j.0))
+    Ok(v.map_or(Value::Null, |j| js_key_order(j.0)))
 }
 
 /// JSON text, as Better Auth's Kysely adapter writes json and arrays on SQLite; text that is not
 /// JSON reads as the string it is.
 fn sqlite_json(r: &SqliteRow, i: usize) -> Result<Value, StoreError> {
     let v: Option<String> = r.try_get(i).map_err(|e| col_err(i, e))?;
-    Ok(v.map_or(Value::Null, |s| serde_json::from_str(&s).unwrap_or(Value::String(s))))
+    Ok(v.map_or(Value::Null, |s| serde_json::from_str(&s).map(js_key_order).unwrap_or(Value::String(s))))
 }
 
 /// PostgreSQL `integer` columns decode as i32, `bigint` as i64.

@@ -6,7 +6,7 @@ use crate::http::body::Body;
 use crate::http::reply::Reply;
 use crate::session::hooks::SessionAnswer;
 use crate::session::{self, FreshSession, SensitiveSession};
-use crate::store::model::{Session, User};
+use crate::store::model::{FromCache, Session, User};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -14,37 +14,45 @@ use chrono::Duration;
 use serde_json::json;
 use std::collections::HashMap;
 
-/// `{"session": ..., "user": ...}`, serialised straight from the rows.
+/// `{"session": ..., "user": ...}`, serialised straight from the rows (or, for an answer from the
+/// cookie cache, in the order Better Auth answers from its cache: [`FromCache`]).
 #[derive(serde::Serialize)]
-struct SessionOut<'a> {
-    session: &'a Session,
-    user: &'a User,
+struct SessionOut<S, U> {
+    session: S,
+    user: U,
 }
 
 /// The same with the members hooks added (custom session data).
 #[derive(serde::Serialize)]
-struct SessionOutWith<'a> {
-    session: &'a Session,
-    user: &'a User,
+struct SessionOutWith<'a, S, U> {
+    session: S,
+    user: U,
     #[serde(flatten)]
     extra: &'a serde_json::Map<String, serde_json::Value>,
+}
+
+/// The answer's JSON, in the database path's key order or the cookie cache's.
+fn session_json(session: &Session, user: &User, cached: bool, extra: &serde_json::Map<String, serde_json::Value>) -> Reply {
+    match (cached, extra.is_empty()) {
+        (false, true) => Reply::json(&SessionOut { session, user }),
+        (true, true) => Reply::json(&SessionOut { session: FromCache(session), user: FromCache(user) }),
+        (false, false) => Reply::json(&SessionOutWith { session, user, extra }),
+        (true, false) => Reply::json(&SessionOutWith { session: FromCache(session), user: FromCache(user), extra }),
+    }
 }
 
 /// The get-session answer for a session, through the capabilities' `on_session_answer` hooks
 /// (none on the default configuration: then it is one serialisation).
 async fn answer(auth: &Auth, session: &Session, user: &User, hit: Option<&session::CacheHit>) -> Reply {
+    let cached = hit.is_some();
     if auth.hooked.session_answer.is_empty() {
-        return Reply::json(&SessionOut { session, user }).no_store();
+        return session_json(session, user, cached, &Default::default()).no_store();
     }
     let mut a = SessionAnswer { session, user, cache_hit: hit, headers: HeaderMap::new(), extra: Default::default() };
     for c in &auth.hooked.session_answer {
         c.on_session_answer(auth, &mut a).await;
     }
-    let mut reply = match a.extra.is_empty() {
-        true => Reply::json(&SessionOut { session, user }),
-        false => Reply::json(&SessionOutWith { session, user, extra: &a.extra }),
-    }
-    .no_store();
+    let mut reply = session_json(session, user, cached, &a.extra).no_store();
     for (name, value) in a.headers.iter() {
         reply = reply.header(name.clone(), value.clone());
     }

@@ -45,6 +45,7 @@ pub fn ms(t: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 mod wire;
+pub use wire::FromCache;
 
 /// A user row. Serialised (by hand, `wire.rs`) in Better Auth's key order, with the returned
 /// additional fields between `updatedAt` and `id`.

@@ -57,6 +57,45 @@ impl Serialize for Session {
     }
 }
 
+/// A user or session as Better Auth answers get-session from the cookie cache: it reads the cookie
+/// through its cache schema (zod), which puts the schema's core keys first, in the schema's order
+/// (`id`, `createdAt`, `updatedAt`, then the table's own), and keeps every other key after them in
+/// the cookie's order. The database path answers in the row order above instead.
+pub struct FromCache<'a, T>(pub &'a T);
+
+impl Serialize for FromCache<'_, User> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let u = self.0;
+        let mut m = s.serialize_map(Some(7 + u.extra.0.len()))?;
+        m.serialize_entry("id", &u.id)?;
+        m.serialize_entry("createdAt", &Iso(&u.created_at))?;
+        m.serialize_entry("updatedAt", &Iso(&u.updated_at))?;
+        m.serialize_entry("email", &u.email)?;
+        m.serialize_entry("emailVerified", &u.email_verified)?;
+        m.serialize_entry("name", &u.name)?;
+        m.serialize_entry("image", &u.image)?;
+        u.extra.serialize_entries(&mut m)?;
+        m.end()
+    }
+}
+
+impl Serialize for FromCache<'_, Session> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let x = self.0;
+        let mut m = s.serialize_map(Some(8 + x.extra.0.len()))?;
+        m.serialize_entry("id", &x.id)?;
+        m.serialize_entry("createdAt", &Iso(&x.created_at))?;
+        m.serialize_entry("updatedAt", &Iso(&x.updated_at))?;
+        m.serialize_entry("userId", &x.user_id)?;
+        m.serialize_entry("expiresAt", &Iso(&x.expires_at))?;
+        m.serialize_entry("token", &x.token)?;
+        m.serialize_entry("ipAddress", &x.ip_address)?;
+        m.serialize_entry("userAgent", &x.user_agent)?;
+        x.extra.serialize_entries(&mut m)?;
+        m.end()
+    }
+}
+
 fn need<T, E: de::Error>(v: Option<T>, name: &'static str) -> Result<T, E> {
     v.ok_or_else(|| de::Error::missing_field(name))
 }
@@ -169,6 +208,31 @@ mod tests {
         assert_eq!(serde_json::to_string(&u).unwrap(), BA_USER);
         let s: Session = serde_json::from_str(BA_SESSION).unwrap();
         assert_eq!(serde_json::to_string(&s).unwrap(), BA_SESSION);
+    }
+
+    #[test]
+    fn from_cache_order_is_better_auths_cached_answer() {
+        // Better Auth 1.7.24 (the peer, FIELDS=on) answering get-session from its cookie cache,
+        // for the session and user of BA_SESSION / BA_USER.
+        let u: User = serde_json::from_str(BA_USER).unwrap();
+        let s: Session = serde_json::from_str(BA_SESSION).unwrap();
+        assert_eq!(
+            serde_json::to_string(&FromCache(&s)).unwrap(),
+            r#"{"id":"bZ8enB6PQfRv4C9xBL7C10hb0BBNpH9Z","createdAt":"2026-12-04T14:23:50.359Z","updatedAt":"2026-12-04T14:23:50.359Z","userId":"9ysDJsas75v02jgsY7urJZ8OJsGtnlSa","expiresAt":"2026-12-11T14:23:50.359Z","token":"cMKcSHh59KMeikZf78qvmK6yByiHN4pF","ipAddress":"","userAgent":"curl/7.88.1","deviceName":null}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&FromCache(&u)).unwrap(),
+            r#"{"id":"9ysDJsas75v02jgsY7urJZ8OJsGtnlSa","createdAt":"2026-12-04T14:23:50.349Z","updatedAt":"2026-12-04T14:23:50.349Z","email":"f@example.com","emailVerified":false,"name":"F","image":null,"theme":"dark","showWeekends":true,"blocklist":["a","b"],"plannings":null,"colors":{"x":1},"birthday":"2000-01-02T00:00:00.000Z","monthlyCreditsQuota":100}"#
+        );
+    }
+
+    #[test]
+    fn json_values_keep_their_key_order() {
+        // PostgreSQL's jsonb hands keys back shortest first; Better Auth answers them in that order
+        // (and SQLite's text in the order written), so a value must not come back sorted.
+        let u: User =
+            serde_json::from_str(&BA_USER.replace(r#"{"x":1}"#, r#"{"td":1,"nested":{"z":null,"a":[2.5]},"lecture":"é"}"#)).unwrap();
+        assert!(serde_json::to_string(&u).unwrap().contains(r#""colors":{"td":1,"nested":{"z":null,"a":[2.5]},"lecture":"é"}"#));
     }
 
     #[test]
