@@ -306,7 +306,9 @@ mod tests {
         assert!(err("[advanced.default_cookie_attributes]\ndomain = \"a.com; HttpOnly\"\n").contains("domain"));
         assert!(err("[advanced.cookies.session_token]\nname = \"a=b\"\n").contains("not a valid cookie name"));
         let typo: Config = toml::from_str("[advanced.cookies.sesion_token]\nname = \"x\"\n").unwrap();
-        assert!(typo.validate().unwrap().iter().any(|w| w.contains("sesion_token")));
+        // An unknown name is a start-up warning (checked against the capabilities' cookie
+        // registry when the engine is built), not an error.
+        assert!(typo.validate().is_ok());
     }
 
     #[test]
