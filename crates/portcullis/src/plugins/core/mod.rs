@@ -6,6 +6,7 @@ mod sessions;
 mod user;
 
 use crate::app::{Auth, Capability};
+use crate::http::input::{check, Check, Record};
 use axum::routing::{get, post};
 use axum::Router;
 
@@ -43,6 +44,15 @@ impl Capability for Core {
             .route("/update-session", post(user::update_session))
             .route("/delete-user", post(user::delete_user))
             .route("/list-accounts", get(user::list_accounts))
+    }
+    fn inputs(&self) -> Vec<(&'static str, Check)> {
+        vec![
+            ("/sign-out", check::<sessions::SignOutBody>()),
+            ("/revoke-session", check::<sessions::RevokeBody>()),
+            ("/update-user", check::<Record>()),
+            ("/update-session", check::<Record>()),
+            ("/delete-user", check::<user::DeleteBody>()),
+        ]
     }
     fn mail_messages(&self) -> Vec<crate::mail::templates::Message> {
         vec![delete_account_message()]
