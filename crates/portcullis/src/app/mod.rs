@@ -400,6 +400,10 @@ impl AuthBuilder {
             form_csrf_paths.extend_from_slice(c.form_csrf_paths());
             cancellable_paths.extend_from_slice(c.cancellable_paths());
         }
+        // Without its schema the pipeline cannot validate before form CSRF (Better Auth's order).
+        for p in form_csrf_paths.iter().filter(|p| !inputs.contains_key(*p)) {
+            tracing::warn!(path = %p, "form-CSRF route without a body schema in Capability::inputs: CSRF answers before validation");
+        }
         let rate_rules = Rules::new(&config.rate_limit, plugin_rules);
         let secondary_health = Arc::new(Health::default());
         let secondary = match (self.secondary, &config.secondary_storage) {

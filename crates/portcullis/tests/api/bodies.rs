@@ -156,6 +156,24 @@ both!(validation_precedes_the_form_csrf_check, |srv| async move {
         "[body.name] Invalid input: expected string, received undefined; [body.email] Invalid email address; \
          [body.password] Too small: expected string to have >=1 characters",
     );
+    let r = evil.req(Method::POST, "/sign-in/email").form(&[("email", "a@b.co"), ("rememberMe", "false")]).send().await;
+    validation(
+        &r,
+        "[body.password] Invalid input: expected string, received undefined; [body.rememberMe] Invalid input: expected boolean, received string",
+    );
+    let plain = srv.client_with_origin(None);
+    let r = plain
+        .req(Method::POST, "/sign-up/email")
+        .header("sec-fetch-site", "cross-site")
+        .header("sec-fetch-mode", "navigate")
+        .json(&json!({}))
+        .send()
+        .await;
+    validation(
+        &r,
+        "[body.name] Invalid input: expected string, received undefined; [body.email] Invalid input: expected string, received undefined; \
+         [body.password] Invalid input: expected string, received undefined",
+    );
     // A valid body from an untrusted Origin is still refused.
     let r = evil.post_json("/sign-in/email", json!({"email": "a@b.co", "password": "x"})).await;
     r.expect_error(403, "INVALID_ORIGIN", "Invalid origin");
