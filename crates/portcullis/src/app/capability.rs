@@ -52,6 +52,14 @@ pub trait Capability: Send + Sync + 'static {
     fn form_csrf_paths(&self) -> &'static [&'static str] {
         &[]
     }
+    /// The body schema of each POST route (`(path, http::input::check::<T>())`), the one its
+    /// handler reads with `Valid<T>`. The pipeline checks it right after the origin middleware and
+    /// before the form-CSRF check, `on_request` and the handler's extractors, which is where Better
+    /// Auth validates (before its endpoint middlewares: session guards, `formCsrfMiddleware`): a
+    /// bad body is a 400 whatever the session or the Origin. List every POST route with a body.
+    fn inputs(&self) -> Vec<(&'static str, crate::http::input::Check)> {
+        Vec::new()
+    }
     /// Path prefixes that accept `application/x-www-form-urlencoded` bodies without the form-CSRF
     /// rules (e.g. an OAuth `form_post` callback, which is a cross-site navigation by design).
     fn form_body_prefixes(&self) -> &'static [&'static str] {

@@ -82,6 +82,8 @@ pub struct AuthState {
     adapter: Option<crate::store::adapter::Adapter>,
     /// Paths (relative to the base path) guarded by Better Auth's form-CSRF rules.
     pub form_csrf_paths: Vec<&'static str>,
+    /// Body schemas by POST path ([`Capability::inputs`]), checked by the pipeline.
+    pub inputs: std::collections::HashMap<&'static str, crate::http::input::Check>,
     /// GET paths (relative to the base path) that run inline ([`Capability::cancellable_paths`]).
     pub cancellable_paths: Vec<&'static str>,
     /// The user's additional fields: the capabilities', then `user.additional_fields`.
@@ -398,10 +400,16 @@ impl AuthBuilder {
         let cookies = CookieSettings::new(&config);
         let mut plugin_rules = Vec::new();
         let (mut form_csrf_paths, mut cancellable_paths) = (Vec::new(), Vec::new());
+        let mut inputs = std::collections::HashMap::new();
         for c in &self.capabilities {
+            inputs.extend(c.inputs());
             plugin_rules.extend(c.rate_limit_rules());
             form_csrf_paths.extend_from_slice(c.form_csrf_paths());
             cancellable_paths.extend_from_slice(c.cancellable_paths());
+        }
+        // Without its schema the pipeline cannot validate before form CSRF (Better Auth's order).
+        for p in form_csrf_paths.iter().filter(|p| !inputs.contains_key(*p)) {
+            tracing::warn!(path = %p, "form-CSRF route without a body schema in Capability::inputs: CSRF answers before validation");
         }
         let rate_rules = Rules::new(&config.rate_limit, plugin_rules);
         let secondary_health = Arc::new(Health::default());
@@ -449,6 +457,7 @@ impl AuthBuilder {
             adapter,
             capabilities: self.capabilities,
             form_csrf_paths,
+            inputs,
             cancellable_paths,
             user_fields,
             session_fields,

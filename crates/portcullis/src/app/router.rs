@@ -1,5 +1,6 @@
-//! The HTTP pipeline in Better Auth's order: rate limit, body parsing and media type, origin and
-//! CSRF checks, then the capability's handler. Unknown paths and wrong methods answer 404 with an
+//! The HTTP pipeline in Better Auth's order: rate limit, body parsing and media type, the origin
+//! middleware (cookie-origin rule, callback URLs), body validation, form CSRF, then the
+//! capability's handler. Unknown paths and wrong methods answer 404 with an
 //! empty body, as better-call does.
 
 use super::Auth;
@@ -132,6 +133,14 @@ async fn checks(auth: &Auth, req: Request) -> Result<Request, Response> {
         let query: Vec<(String, String)> =
             parts.uri.query().map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
         origin::check_url_fields(&auth.origins, parsed.as_ref(), &query).map_err(reject)?;
+    }
+    // Better Auth validates the body after its router middleware and before the endpoint's own
+    // (form CSRF, session guards): a bad body is a 400 even from an untrusted Origin.
+    if parts.method == Method::POST {
+        // The exact path: `/sign-in/email/` is no route (404), whatever its body.
+        if let Some(check) = auth.inputs.get(parts.uri.path()) {
+            check(parsed.as_ref()).map_err(reject)?;
+        }
     }
     if csrf && form_csrf {
         origin::csrf_check(&auth.origins, &parts.method, &parts.headers, true).map_err(reject)?;

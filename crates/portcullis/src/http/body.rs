@@ -1,9 +1,8 @@
 //! Request bodies: size limit, media type, JSON parsing, and zod-shaped validation messages.
 //!
-//! The router middleware reads and parses a body once ([`read`]) and stores it in the request
-//! extensions; handlers take it with the [`Body`] extractor and pull typed fields through
-//! [`Fields`], whose errors read like Better Auth's (`[body.email] Invalid input: expected string,
-//! received undefined`).
+//! The router middleware reads and parses a body once ([`parse`]) and stores it in the request
+//! extensions; handlers read it into a type with [`super::input::Valid`] (Better Auth's validation
+//! errors), or take it raw with the [`Body`] extractor.
 
 use crate::error::{codes, ApiError};
 use axum::extract::FromRequestParts;
@@ -22,31 +21,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Body {
     }
 }
 
-impl Body {
-    /// The body as an object, or zod's error for a missing/non-object body.
-    pub fn object(&self) -> Result<Fields<'_>, ApiError> {
-        match &self.0 {
-            Some(Value::Object(m)) => Ok(Fields { map: m, prefix: "body" }),
-            other => Err(ApiError::validation(format!("[body] Invalid input: expected object, received {}", kind(other.as_ref())))),
-        }
-    }
-    /// An optional body: absent or `{}` both give empty fields.
-    pub fn object_or_empty(&self) -> Result<Fields<'_>, ApiError> {
-        static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
-        match &self.0 {
-            None | Some(Value::Null) => Ok(Fields { map: EMPTY.get_or_init(Map::new), prefix: "body" }),
-            _ => self.object(),
-        }
-    }
-}
-
-/// Typed access to an object's members with zod-compatible error messages.
-#[derive(Debug, Clone, Copy)]
-pub struct Fields<'a> {
-    pub map: &'a Map<String, Value>,
-    prefix: &'static str,
-}
-
 /// zod's name for the type of a JSON value (`undefined` when absent).
 pub fn kind(v: Option<&Value>) -> &'static str {
     match v {
@@ -57,44 +31,6 @@ pub fn kind(v: Option<&Value>) -> &'static str {
         Some(Value::String(_)) => "string",
         Some(Value::Array(_)) => "array",
         Some(Value::Object(_)) => "object",
-    }
-}
-
-impl<'a> Fields<'a> {
-    fn err(&self, key: &str, expected: &str, got: Option<&Value>) -> ApiError {
-        ApiError::validation(format!("[{}.{key}] Invalid input: expected {expected}, received {}", self.prefix, kind(got)))
-    }
-    pub fn get(&self, key: &str) -> Option<&'a Value> {
-        self.map.get(key)
-    }
-    pub fn str(&self, key: &str) -> Result<&'a str, ApiError> {
-        match self.map.get(key) {
-            Some(Value::String(s)) => Ok(s),
-            other => Err(self.err(key, "string", other)),
-        }
-    }
-    pub fn opt_str(&self, key: &str) -> Result<Option<&'a str>, ApiError> {
-        match self.map.get(key) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
-            other => Err(self.err(key, "string", other)),
-        }
-    }
-    pub fn opt_bool(&self, key: &str) -> Result<Option<bool>, ApiError> {
-        match self.map.get(key) {
-            None => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            other => Err(self.err(key, "boolean", other)),
-        }
-    }
-    /// A string that must be an e-mail address (zod's `z.email()`).
-    pub fn email(&self, key: &str) -> Result<&'a str, ApiError> {
-        let s = self.str(key)?;
-        if is_email(s) {
-            Ok(s)
-        } else {
-            Err(ApiError::validation(format!("[{}.{key}] Invalid email address", self.prefix)))
-        }
     }
 }
 
@@ -148,15 +84,6 @@ mod tests {
         assert!(!is_email("a..b@x.io"));
         assert!(!is_email("not-an-email"));
         assert!(!is_email("jürgen@x.io"));
-    }
-
-    #[test]
-    fn validation_messages() {
-        let b = Body(Some(serde_json::json!({"email": 3})));
-        let f = b.object().unwrap();
-        assert_eq!(f.str("name").unwrap_err().message, "[body.name] Invalid input: expected string, received undefined");
-        assert_eq!(f.str("email").unwrap_err().message, "[body.email] Invalid input: expected string, received number");
-        assert_eq!(Body(None).object().unwrap_err().message, "[body] Invalid input: expected object, received undefined");
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod common;
 mod harness;
 
 mod abuse;
+mod bodies;
 mod connections;
 mod cookie_cache;
 mod cookie_options;

@@ -10,14 +10,14 @@
 use crate::app::Auth;
 use crate::crypto;
 use crate::error::{codes, ApiError, ApiResult};
+use crate::http::input::{Input, Obj, ValidQuery};
 use crate::http::reply::Reply;
 use crate::session::{self, hooks, MaybeSensitiveSession};
 use crate::store::model::{User, Verification};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::Duration;
 use serde_json::json;
-use std::collections::HashMap;
 
 const PREFIX: &str = "delete-account-";
 
@@ -52,19 +52,29 @@ pub async fn consume_token(auth: &Auth, token: &str, user_id: &str) -> ApiResult
     Ok(())
 }
 
+/// The callback's query (Better Auth: `{ token: string, callbackURL?: string }`).
+pub struct CallbackQuery {
+    token: String,
+    callback_url: Option<String>,
+}
+
+impl Input for CallbackQuery {
+    fn parse(o: &mut Obj<'_>) -> Self {
+        CallbackQuery { token: o.string("token"), callback_url: o.opt_string("callbackURL") }
+    }
+}
+
 /// `GET /delete-user/callback?token=…&callbackURL=…`
 pub async fn callback(
     State(auth): State<Auth>,
-    Query(q): Query<HashMap<String, String>>,
+    ValidQuery(q): ValidQuery<CallbackQuery>,
     MaybeSensitiveSession(cur): MaybeSensitiveSession,
 ) -> ApiResult<Reply> {
     if !auth.config.user.delete_user_enabled {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "Not found"));
     }
-    let Some(token) = q.get("token") else {
-        return Err(ApiError::validation("[query.token] Invalid input: expected string, received undefined"));
-    };
-    let callback = q.get("callbackURL").map(String::as_str);
+    let token = &q.token;
+    let callback = q.callback_url.as_deref();
     if let Some(cb) = callback.filter(|c| !c.is_empty()) {
         if !auth.origins.matches(cb, true) {
             return Err(codes::INVALID_CALLBACK_URL);

@@ -7,6 +7,7 @@ mod sessions;
 mod user;
 
 use crate::app::{Auth, Capability};
+use crate::http::input::{check, Check, Record};
 use axum::routing::{get, post};
 use axum::Router;
 
@@ -48,6 +49,15 @@ impl Capability for Core {
     }
     fn cookies(&self) -> &'static [&'static str] {
         &["session_token", "session_data", "dont_remember"]
+    }
+    fn inputs(&self) -> Vec<(&'static str, Check)> {
+        vec![
+            ("/sign-out", check::<sessions::SignOutBody>()),
+            ("/revoke-session", check::<sessions::RevokeBody>()),
+            ("/update-user", check::<Record>()),
+            ("/update-session", check::<Record>()),
+            ("/delete-user", check::<user::DeleteBody>()),
+        ]
     }
     fn mail_messages(&self) -> Vec<crate::mail::templates::Message> {
         vec![delete_account_message()]

@@ -3,6 +3,7 @@
 use crate::app::Auth;
 use crate::error::{codes, ApiResult};
 use crate::http::body::Body;
+use crate::http::input::{Input, Obj, Shape, Valid};
 use crate::http::reply::Reply;
 use crate::session::hooks::SessionAnswer;
 use crate::session::{self, FreshSession, SensitiveSession};
@@ -118,9 +119,34 @@ pub async fn post_get_session() -> ApiResult<Reply> {
     Err(codes::METHOD_NOT_ALLOWED_DEFER_SESSION_REQUIRED)
 }
 
+/// `z.object({callbackURL?, disableRedirect?, state?}).optional()`; the provider logout hook
+/// reads `callbackURL` and `state` from the raw body.
+pub struct SignOutBody {
+    disable_redirect: Option<bool>,
+}
+
+impl Input for SignOutBody {
+    const SHAPE: Shape = Shape::OptionalObject;
+    fn parse(o: &mut Obj<'_>) -> Self {
+        o.opt_string("callbackURL");
+        let disable_redirect = o.opt_bool("disableRedirect");
+        o.opt_string("state");
+        SignOutBody { disable_redirect }
+    }
+}
+
+/// `{token: string}`
+pub struct RevokeBody(String);
+
+impl Input for RevokeBody {
+    fn parse(o: &mut Obj<'_>) -> Self {
+        RevokeBody(o.string("token"))
+    }
+}
+
 /// Deletes the current session (if any) and always clears the cookies.
 /// A capability may answer a provider logout URL (`{"success":true,"url":...,"redirect":...}`).
-pub async fn sign_out(State(auth): State<Auth>, headers: HeaderMap, body: Body) -> ApiResult<Reply> {
+pub async fn sign_out(State(auth): State<Auth>, Valid(b): Valid<SignOutBody>, headers: HeaderMap, body: Body) -> ApiResult<Reply> {
     let mut url = None;
     if let Some(token) = session::token_from(&auth, &headers) {
         for c in &auth.capabilities {
@@ -132,7 +158,7 @@ pub async fn sign_out(State(auth): State<Auth>, headers: HeaderMap, body: Body) 
         auth.sessions.delete(&token, auth.now()).await?;
     }
     let Some(url) = url else { return Ok(Reply::json(&json!({"success": true})).cookies(session::clear_cookies(&auth))) };
-    let redirect = !matches!(body.0.as_ref().and_then(|b| b.get("disableRedirect")), Some(serde_json::Value::Bool(true)));
+    let redirect = b.disable_redirect != Some(true);
     let mut reply = Reply::json(&json!({"success": true, "url": url, "redirect": redirect})).cookies(session::clear_cookies(&auth));
     if let Some(v) = redirect.then(|| axum::http::HeaderValue::from_str(&url).ok()).flatten() {
         reply = reply.header(axum::http::header::LOCATION, v);
@@ -148,9 +174,12 @@ pub async fn list_sessions(State(auth): State<Auth>, FreshSession(cur): FreshSes
 }
 
 /// Revokes one of the caller's own sessions; another user's token is a silent no-op.
-pub async fn revoke_session(State(auth): State<Auth>, SensitiveSession(cur): SensitiveSession, body: Body) -> ApiResult<Reply> {
-    let fields = body.object()?;
-    let token = fields.str("token")?;
+pub async fn revoke_session(
+    State(auth): State<Auth>,
+    Valid(b): Valid<RevokeBody>,
+    SensitiveSession(cur): SensitiveSession,
+) -> ApiResult<Reply> {
+    let token = b.0.as_str();
     if let Some((s, _)) = auth.sessions.find(token).await? {
         if s.user_id == cur.user.id {
             auth.sessions.delete(token, auth.now()).await?;

@@ -3,7 +3,7 @@
 use crate::app::Auth;
 use crate::error::{codes, ApiError, ApiResult};
 use crate::fields::Action;
-use crate::http::body::Body;
+use crate::http::input::{Input, Obj, Record, Valid};
 use crate::http::reply::Reply;
 use crate::plugins::email_password::check_password;
 use crate::session::hooks;
@@ -17,24 +17,27 @@ use serde_json::{json, Value};
 
 /// Read from the store: it changes the account and re-issues the cookies, which from a cookie-cache
 /// hit would renew a revoked session's cache for another `max_age`.
-pub async fn update_user(State(auth): State<Auth>, SensitiveSession(cur): SensitiveSession, body: Body) -> ApiResult<Reply> {
-    match &body.0 {
-        Some(Value::Object(_)) => {}
-        Some(Value::Array(_)) => return Err(ApiError::validation("[body] Invalid input: expected record, received array")),
-        _ => return Err(codes::BODY_MUST_BE_AN_OBJECT),
-    }
-    let f = body.object()?;
-    if f.get("email").is_some() {
+pub async fn update_user(
+    State(auth): State<Auth>,
+    Valid(Record(body)): Valid<Record>,
+    SensitiveSession(cur): SensitiveSession,
+) -> ApiResult<Reply> {
+    if body.get("email").is_some_and(truthy) {
         return Err(codes::EMAIL_CAN_NOT_BE_UPDATED);
     }
-    let mut patch = UserPatch { name: f.opt_str("name")?.map(str::to_string), ..Default::default() };
-    match f.get("image") {
+    let mut patch = UserPatch::default();
+    match body.get("name") {
+        None => {}
+        // A NOT NULL column: Better Auth fails on the write (500); a 400 says why.
+        Some(Value::Null) => return Err(ApiError::validation("[body.name] Invalid input: expected string, received null")),
+        Some(v) => patch.name = Some(as_text(v)),
+    }
+    match body.get("image") {
         None => {}
         Some(Value::Null) => patch.image = Some(None),
-        Some(Value::String(s)) => patch.image = Some(Some(s.clone())),
-        Some(_) => return Err(ApiError::validation("[body.image] Invalid input: expected string, received number")),
+        Some(v) => patch.image = Some(Some(as_text(v))),
     }
-    patch.extra = auth.user_fields.parse_input(f.map, Action::Update, auth.now())?;
+    patch.extra = auth.user_fields.parse_input(&body, Action::Update, auth.now())?;
     if patch.name.is_none() && patch.image.is_none() && patch.extra.is_empty() {
         return Err(ApiError::uncoded(StatusCode::BAD_REQUEST, "No fields to update"));
     }
@@ -44,13 +47,55 @@ pub async fn update_user(State(auth): State<Auth>, SensitiveSession(cur): Sensit
     Ok(Reply::json(&json!({"status": true})).cookies(cookies))
 }
 
+/// JavaScript's truthiness (`if (body.email)`).
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(_) | Value::Object(_) => true,
+    }
+}
+
+/// Better Auth writes `name` and `image` unchecked, and PostgreSQL's driver (node-postgres) turns
+/// any value into column text: numbers and booleans as JavaScript prints them, objects as JSON,
+/// arrays as a PostgreSQL array literal. The same text here, so a profile reads back alike.
+fn as_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "NULL".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => i.to_string(),
+            (None, Some(f)) => f.to_string(),
+            _ => n.to_string(),
+        },
+        Value::Object(_) => v.to_string(),
+        Value::Array(items) => {
+            let inner: Vec<String> = items
+                .iter()
+                .map(|i| match i {
+                    Value::Null => "NULL".into(),
+                    Value::Array(_) => as_text(i),
+                    other => format!("\"{}\"", as_text(other).replace('\\', "\\\\").replace('"', "\\\"")),
+                })
+                .collect();
+            format!("{{{}}}", inner.join(","))
+        }
+    }
+}
+
 /// `POST /update-session` sets the session's additional fields (`input` ones) and re-issues its
 /// cookies. Without any, it answers "No fields to update" (from the cookie cache, as Better Auth);
 /// a change reads the session from the store first, since it re-issues the cookies.
-pub async fn update_session(State(auth): State<Auth>, SessionAuth(cur): SessionAuth, body: Body) -> ApiResult<Reply> {
-    let f = body.object()?;
+pub async fn update_session(
+    State(auth): State<Auth>,
+    Valid(Record(body)): Valid<Record>,
+    SessionAuth(cur): SessionAuth,
+) -> ApiResult<Reply> {
     let now = auth.now();
-    let values = auth.session_fields.parse_input(f.map, Action::Update, now)?;
+    let values = auth.session_fields.parse_input(&body, Action::Update, now)?;
     if values.is_empty() {
         return Err(ApiError::uncoded(StatusCode::BAD_REQUEST, "No fields to update"));
     }
@@ -68,19 +113,35 @@ pub async fn update_session(State(auth): State<Auth>, SessionAuth(cur): SessionA
     Ok(Reply::json(&json!({ "session": s })).cookies(cookies))
 }
 
-pub async fn delete_user(State(auth): State<Auth>, SensitiveSession(cur): SensitiveSession, body: Body) -> ApiResult<Reply> {
+/// `{callbackURL?, password?, token?}`
+pub struct DeleteBody {
+    callback_url: Option<String>,
+    password: Option<String>,
+    token: Option<String>,
+}
+
+impl Input for DeleteBody {
+    fn parse(o: &mut Obj<'_>) -> Self {
+        DeleteBody { callback_url: o.opt_string("callbackURL"), password: o.opt_string("password"), token: o.opt_string("token") }
+    }
+}
+
+pub async fn delete_user(
+    State(auth): State<Auth>,
+    Valid(b): Valid<DeleteBody>,
+    SensitiveSession(cur): SensitiveSession,
+) -> ApiResult<Reply> {
     if !auth.config.user.delete_user_enabled {
         return Err(ApiError::bare(StatusCode::NOT_FOUND));
     }
-    let f = body.object_or_empty()?;
-    let password = f.opt_str("password")?;
+    let password = b.password.as_deref();
     if let Some(p) = password {
         check_password(&auth, &cur.user.id, p).await?;
     }
-    if let Some(token) = f.opt_str("token")? {
+    if let Some(token) = b.token.as_deref() {
         super::delete::consume_token(&auth, token, &cur.user.id).await?;
     } else if auth.config.user.delete_user_verification {
-        super::delete::send_link(&auth, &cur.user, f.opt_str("callbackURL")?).await?;
+        super::delete::send_link(&auth, &cur.user, b.callback_url.as_deref()).await?;
         return Ok(Reply::json(&json!({"success": true, "message": "Verification email sent"})));
     } else if password.is_none() {
         let fresh_age = auth.config.session.fresh_age as i64;

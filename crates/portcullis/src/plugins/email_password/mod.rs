@@ -10,6 +10,7 @@ mod verify;
 use crate::app::{Auth, Capability};
 use crate::crypto::password::{PasswordError, Verified};
 use crate::error::{codes, ApiError, ApiResult};
+use crate::http::input::{check, Check};
 use axum::routing::{get, post};
 use axum::Router;
 
@@ -31,6 +32,18 @@ impl Capability for EmailPassword {
             .route("/verify-email", get(verify::verify_email))
             .route("/change-email", post(verify::change_email))
             .route("/verify-password", post(password::verify_password))
+    }
+    fn inputs(&self) -> Vec<(&'static str, Check)> {
+        vec![
+            ("/sign-up/email", check::<sign::SignUpBody>()),
+            ("/sign-in/email", check::<sign::SignInBody>()),
+            ("/change-password", check::<password::ChangeBody>()),
+            ("/request-password-reset", check::<password::ResetRequestBody>()),
+            ("/reset-password", check::<password::ResetBody>()),
+            ("/send-verification-email", check::<verify::EmailBody>()),
+            ("/change-email", check::<verify::ChangeEmailBody>()),
+            ("/verify-password", check::<password::PasswordBody>()),
+        ]
     }
     fn form_csrf_paths(&self) -> &'static [&'static str] {
         &["/sign-in/email", "/sign-up/email"]

@@ -3,28 +3,42 @@
 use super::{check_length, check_max_length, check_password};
 use crate::app::Auth;
 use crate::crypto;
-use crate::error::{codes, ApiError, ApiResult};
-use crate::http::body::Body;
+use crate::error::{codes, ApiResult};
+use crate::http::input::{Input, Obj, Valid, ValidQuery};
 use crate::http::reply::Reply;
 use crate::session::hooks::{self, Born, Method, SignIn};
 use crate::session::{self, RequestMeta, SensitiveSession};
 use crate::store::model::{Account, Verification};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use chrono::Duration;
 use serde_json::json;
-use std::collections::HashMap;
+
+/// `{newPassword, currentPassword, revokeOtherSessions?}`
+pub struct ChangeBody {
+    new_password: String,
+    current: String,
+    revoke: Option<bool>,
+}
+
+impl Input for ChangeBody {
+    fn parse(o: &mut Obj<'_>) -> Self {
+        ChangeBody {
+            new_password: o.string("newPassword"),
+            current: o.string("currentPassword"),
+            revoke: o.opt_bool("revokeOtherSessions"),
+        }
+    }
+}
 
 pub async fn change_password(
     State(auth): State<Auth>,
+    Valid(b): Valid<ChangeBody>,
     SensitiveSession(cur): SensitiveSession,
     meta: RequestMeta,
     headers: axum::http::HeaderMap,
-    body: Body,
 ) -> ApiResult<Reply> {
-    let f = body.object()?;
-    let new_password = f.str("newPassword")?;
-    let current = f.str("currentPassword")?;
-    let revoke = f.opt_bool("revokeOtherSessions")?.unwrap_or(false);
+    let (new_password, current) = (b.new_password.as_str(), b.current.as_str());
+    let revoke = b.revoke.unwrap_or(false);
     check_length(&auth, new_password)?;
     check_max_length(&auth, current)?;
     check_password(&auth, &cur.user.id, current).await?;
@@ -44,23 +58,45 @@ pub async fn change_password(
     Ok(Reply::json(&json!({"token": s.token, "user": cur.user})).cookies(cookies))
 }
 
+/// `{password}`
+pub struct PasswordBody(String);
+
+impl Input for PasswordBody {
+    fn parse(o: &mut Obj<'_>) -> Self {
+        PasswordBody(o.string("password"))
+    }
+}
+
 /// `POST /verify-password`: confirms the signed-in user's password (for re-authentication prompts).
-pub async fn verify_password(State(auth): State<Auth>, SensitiveSession(cur): SensitiveSession, body: Body) -> ApiResult<Reply> {
-    let f = body.object()?;
-    let password = f.str("password")?;
-    check_password(&auth, &cur.user.id, password).await?;
+pub async fn verify_password(
+    State(auth): State<Auth>,
+    Valid(b): Valid<PasswordBody>,
+    SensitiveSession(cur): SensitiveSession,
+) -> ApiResult<Reply> {
+    check_password(&auth, &cur.user.id, &b.0).await?;
     Ok(Reply::json(&json!({"status": true})))
 }
 
 const RESET_PREFIX: &str = "reset-password:";
 
-pub async fn request_reset(State(auth): State<Auth>, body: Body) -> ApiResult<Reply> {
+/// `{email: z.email(), redirectTo?}`
+pub struct ResetRequestBody {
+    email: String,
+    redirect_to: Option<String>,
+}
+
+impl Input for ResetRequestBody {
+    fn parse(o: &mut Obj<'_>) -> Self {
+        ResetRequestBody { email: o.email("email"), redirect_to: o.opt_string("redirectTo") }
+    }
+}
+
+pub async fn request_reset(State(auth): State<Auth>, Valid(b): Valid<ResetRequestBody>) -> ApiResult<Reply> {
     if !auth.config.email_and_password.reset_password_enabled {
         return Err(codes::RESET_PASSWORD_DISABLED);
     }
-    let f = body.object()?;
-    let email = f.email("email")?.to_lowercase();
-    let redirect_to = f.opt_str("redirectTo")?.map(str::to_string);
+    let email = b.email.to_lowercase();
+    let redirect_to = b.redirect_to;
     // Answer first, the same for every address: the look-up, the token row and the e-mail happen
     // afterwards, so neither their cost nor a slow or locked table shows in the response time.
     auth.background.spawn("password reset", send_reset(auth.clone(), email, redirect_to));
@@ -116,10 +152,17 @@ fn with_param(auth: &Auth, target: &str, key: &str, value: &str) -> String {
 }
 
 /// The link in the e-mail: checks the token and sends the browser to the app with it.
-pub async fn reset_link(State(auth): State<Auth>, Path(token): Path<String>, Query(q): Query<HashMap<String, String>>) -> ApiResult<Reply> {
-    let Some(callback) = q.get("callbackURL") else {
-        return Err(ApiError::validation("[query.callbackURL] Invalid input: expected string, received undefined"));
-    };
+/// `?callbackURL=` (required, may be empty)
+pub struct LinkQuery(String);
+
+impl Input for LinkQuery {
+    fn parse(o: &mut Obj<'_>) -> Self {
+        LinkQuery(o.string("callbackURL"))
+    }
+}
+
+pub async fn reset_link(State(auth): State<Auth>, Path(token): Path<String>, ValidQuery(q): ValidQuery<LinkQuery>) -> ApiResult<Reply> {
+    let callback = &q.0;
     if !callback.is_empty() && !auth.origins.matches(callback, true) {
         return Err(codes::INVALID_CALLBACK_URL);
     }
@@ -134,13 +177,34 @@ pub async fn reset_link(State(auth): State<Auth>, Path(token): Path<String>, Que
     Ok(Reply::redirect(&with_param(&auth, callback, "token", &token)))
 }
 
-pub async fn reset_password(State(auth): State<Auth>, Query(q): Query<HashMap<String, String>>, body: Body) -> ApiResult<Reply> {
-    let f = body.object()?;
-    let new_password = f.str("newPassword")?;
-    let token = match f.opt_str("token")? {
-        Some(t) => t.to_string(),
-        None => q.get("token").cloned().ok_or(codes::INVALID_TOKEN)?,
-    };
+/// `{newPassword, token?}`, and `?token=` when the body has none.
+pub struct ResetBody {
+    new_password: String,
+    token: Option<String>,
+}
+
+impl Input for ResetBody {
+    fn parse(o: &mut Obj<'_>) -> Self {
+        ResetBody { new_password: o.string("newPassword"), token: o.opt_string("token") }
+    }
+}
+
+/// `?token=` (optional)
+pub struct TokenQuery(Option<String>);
+
+impl Input for TokenQuery {
+    fn parse(o: &mut Obj<'_>) -> Self {
+        TokenQuery(o.opt_string("token"))
+    }
+}
+
+pub async fn reset_password(
+    State(auth): State<Auth>,
+    Valid(b): Valid<ResetBody>,
+    ValidQuery(q): ValidQuery<TokenQuery>,
+) -> ApiResult<Reply> {
+    let new_password = b.new_password.as_str();
+    let token = b.token.or(q.0).ok_or(codes::INVALID_TOKEN)?;
     check_length(&auth, new_password)?;
     let v = auth.store.find_verification(&format!("{RESET_PREFIX}{token}")).await?;
     let now = auth.now();

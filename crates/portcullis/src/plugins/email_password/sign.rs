@@ -3,9 +3,10 @@
 use super::{check_length, check_max_length, upgrade_hash, verify::send_verification};
 use crate::app::Auth;
 use crate::crypto::{password::PasswordError, password::Verified};
-use crate::error::{codes, ApiError, ApiResult};
+use crate::error::{codes, ApiResult};
 use crate::fields::Action;
-use crate::http::body::{is_email, Body};
+use crate::http::body::is_email;
+use crate::http::input::{Input, Obj, Shape, Valid};
 use crate::http::reply::Reply;
 use crate::session::hooks::{self, Born, Method, SignIn, WriteError};
 use crate::session::{self, RequestMeta};
@@ -14,6 +15,7 @@ use crate::store::StoreError;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use serde::Serialize;
+use serde_json::{Map, Value};
 
 #[derive(Serialize)]
 struct SignUpOut<'a> {
@@ -21,25 +23,44 @@ struct SignUpOut<'a> {
     user: &'a User,
 }
 
-pub async fn sign_up(State(auth): State<Auth>, meta: RequestMeta, headers: HeaderMap, body: Body) -> ApiResult<Reply> {
+/// `signUpEmailBodySchema`: the declared fields, and any others (additional user fields).
+pub struct SignUpBody {
+    name: String,
+    email: String,
+    password: String,
+    image: Option<String>,
+    callback_url: Option<String>,
+    remember_me: Option<bool>,
+    all: Map<String, Value>,
+}
+
+impl Input for SignUpBody {
+    const SHAPE: Shape = Shape::ObjectAndRecord;
+    fn parse(o: &mut Obj<'_>) -> Self {
+        SignUpBody {
+            name: o.string("name"),
+            email: o.email("email"),
+            password: o.nonempty("password"),
+            image: o.opt_string("image"),
+            callback_url: o.opt_string("callbackURL"),
+            remember_me: o.opt_bool("rememberMe"),
+            all: o.map().clone(),
+        }
+    }
+}
+
+pub async fn sign_up(State(auth): State<Auth>, Valid(b): Valid<SignUpBody>, meta: RequestMeta, headers: HeaderMap) -> ApiResult<Reply> {
     let cfg = &auth.config.email_and_password;
     if !cfg.enabled || cfg.disable_sign_up {
         return Err(codes::EMAIL_PASSWORD_SIGN_UP_DISABLED);
     }
-    let f = body.object()?;
-    let name = f.str("name")?;
-    let email = f.email("email")?.to_lowercase();
-    let password = f.str("password")?;
-    if password.is_empty() {
-        return Err(ApiError::validation("[body.password] Too small: expected string to have >=1 characters"));
-    }
-    let image = f.opt_str("image")?;
-    let callback = f.opt_str("callbackURL")?;
-    let remember = f.opt_bool("rememberMe")?.unwrap_or(true);
+    let (name, password, image, callback) = (b.name.as_str(), b.password.as_str(), b.image.as_deref(), b.callback_url.as_deref());
+    let email = b.email.to_lowercase();
+    let remember = b.remember_me.unwrap_or(true);
     check_length(&auth, password)?;
 
     let now = auth.now();
-    let (extra, hidden) = auth.user_fields.complete(auth.user_fields.parse_input(f.map, Action::Create, now)?);
+    let (extra, hidden) = auth.user_fields.complete(auth.user_fields.parse_input(&b.all, Action::Create, now)?);
     let enumeration_safe = cfg.require_email_verification || !cfg.auto_sign_in;
     let new_user = || User {
         extra: extra.clone(),
@@ -96,15 +117,32 @@ struct SignInOut<'a> {
     user: &'a User,
 }
 
-pub async fn sign_in(State(auth): State<Auth>, meta: RequestMeta, headers: HeaderMap, body: Body) -> ApiResult<Reply> {
+/// `{email: string, password: string, callbackURL?, rememberMe?}`; the address is checked by
+/// the handler (`INVALID_EMAIL`), as Better Auth does.
+pub struct SignInBody {
+    email: String,
+    password: String,
+    callback_url: Option<String>,
+    remember_me: Option<bool>,
+}
+
+impl Input for SignInBody {
+    fn parse(o: &mut Obj<'_>) -> Self {
+        SignInBody {
+            email: o.string("email"),
+            password: o.string("password"),
+            callback_url: o.opt_string("callbackURL"),
+            remember_me: o.opt_bool("rememberMe"),
+        }
+    }
+}
+
+pub async fn sign_in(State(auth): State<Auth>, Valid(b): Valid<SignInBody>, meta: RequestMeta, headers: HeaderMap) -> ApiResult<Reply> {
     if !auth.config.email_and_password.enabled {
         return Err(codes::EMAIL_PASSWORD_DISABLED);
     }
-    let f = body.object()?;
-    let email = f.str("email")?;
-    let password = f.str("password")?;
-    let callback = f.opt_str("callbackURL")?;
-    let remember = f.opt_bool("rememberMe")?.unwrap_or(true);
+    let (email, password, callback) = (b.email.as_str(), b.password.as_str(), b.callback_url.as_deref());
+    let remember = b.remember_me.unwrap_or(true);
     check_max_length(&auth, password)?;
     if !is_email(email) {
         return Err(codes::INVALID_EMAIL);

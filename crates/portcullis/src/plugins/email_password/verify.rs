@@ -4,16 +4,15 @@ use super::messages::{CHANGE_EMAIL_CONFIRMATION, VERIFY_EMAIL};
 use super::token::{self, Claims, TokenError};
 use crate::app::Auth;
 use crate::error::{codes, ApiError, ApiResult};
-use crate::http::body::Body;
+use crate::http::input::{Input, Obj, Valid, ValidQuery};
 use crate::http::reply::Reply;
 use crate::session::hooks::{self, Born, Method, SignIn, WriteError};
 use crate::session::{self, MaybeSensitiveSession, MaybeSession, RequestMeta, SensitiveSession};
 use crate::store::model::{User, UserPatch};
 use crate::store::StoreError;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::json;
-use std::collections::HashMap;
 
 const CONFIRMATION: &str = "change-email-confirmation";
 const VERIFICATION: &str = "change-email-verification";
@@ -52,13 +51,55 @@ pub fn send_verification(auth: &Auth, user: &User, callback: Option<&str>, updat
     }
 }
 
-pub async fn send_verification_email(State(auth): State<Auth>, MaybeSession(cur): MaybeSession, body: Body) -> ApiResult<Reply> {
+/// `{email: z.email(), callbackURL?}` (send-verification-email), `{newEmail: z.email(),
+/// callbackURL?}` (change-email).
+pub struct EmailBody {
+    email: String,
+    callback_url: Option<String>,
+}
+
+impl EmailBody {
+    fn read(o: &mut Obj<'_>, key: &str) -> Self {
+        EmailBody { email: o.email(key), callback_url: o.opt_string("callbackURL") }
+    }
+}
+
+impl Input for EmailBody {
+    fn parse(o: &mut Obj<'_>) -> Self {
+        Self::read(o, "email")
+    }
+}
+
+pub struct ChangeEmailBody(EmailBody);
+
+impl Input for ChangeEmailBody {
+    fn parse(o: &mut Obj<'_>) -> Self {
+        ChangeEmailBody(EmailBody::read(o, "newEmail"))
+    }
+}
+
+/// `?token=&callbackURL=`
+pub struct VerifyQuery {
+    token: String,
+    callback_url: Option<String>,
+}
+
+impl Input for VerifyQuery {
+    fn parse(o: &mut Obj<'_>) -> Self {
+        VerifyQuery { token: o.string("token"), callback_url: o.opt_string("callbackURL") }
+    }
+}
+
+pub async fn send_verification_email(
+    State(auth): State<Auth>,
+    Valid(b): Valid<EmailBody>,
+    MaybeSession(cur): MaybeSession,
+) -> ApiResult<Reply> {
     if !auth.config.email_verification.enabled {
         return Err(codes::VERIFICATION_EMAIL_NOT_ENABLED);
     }
-    let f = body.object()?;
-    let email = f.email("email")?.to_lowercase();
-    let callback = f.opt_str("callbackURL")?;
+    let email = b.email.to_lowercase();
+    let callback = b.callback_url.as_deref();
     if let Some(cur) = cur {
         if cur.user.email != email {
             return Err(codes::EMAIL_MISMATCH);
@@ -102,15 +143,14 @@ fn unauthorized(e: ApiError) -> ApiError {
 /// from a cookie-cache hit would renew a revoked session's cache.
 pub async fn verify_email(
     State(auth): State<Auth>,
+    ValidQuery(q): ValidQuery<VerifyQuery>,
     MaybeSensitiveSession(cur): MaybeSensitiveSession,
     meta: RequestMeta,
     headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Reply> {
-    let Some(jwt) = q.get("token") else {
-        return Err(ApiError::validation("[query.token] Invalid input: expected string, received undefined"));
-    };
-    let callback = q.get("callbackURL").map(String::as_str);
+    let jwt = &q.token;
+    // Better Auth's `if (callbackURL)`: an empty one is no callback at all.
+    let callback = q.callback_url.as_deref().filter(|c| !c.is_empty());
     if let Some(cb) = callback {
         if !auth.origins.matches(cb, true) {
             return Err(codes::INVALID_CALLBACK_URL);
@@ -196,14 +236,17 @@ async fn change_email_callback(
     Ok(done(callback, json!({"status": true, "user": updated})).cookies(cookies))
 }
 
-pub async fn change_email(State(auth): State<Auth>, SensitiveSession(cur): SensitiveSession, body: Body) -> ApiResult<Reply> {
+pub async fn change_email(
+    State(auth): State<Auth>,
+    Valid(ChangeEmailBody(b)): Valid<ChangeEmailBody>,
+    SensitiveSession(cur): SensitiveSession,
+) -> ApiResult<Reply> {
     let uc = &auth.config.user;
     if !uc.change_email_enabled {
         return Err(codes::CHANGE_EMAIL_DISABLED);
     }
-    let f = body.object()?;
-    let new_email = f.email("newEmail")?.to_lowercase();
-    let callback = f.opt_str("callbackURL")?;
+    let new_email = b.email.to_lowercase();
+    let callback = b.callback_url.as_deref();
     if new_email == cur.user.email {
         return Err(ApiError::uncoded(StatusCode::BAD_REQUEST, "Email is the same"));
     }

@@ -16,11 +16,12 @@ use super::provider::{Provider, Runtime};
 use super::{errors, jwt};
 use crate::app::Auth;
 use crate::error::{codes, ApiError, ApiResult};
+use crate::http::input::Obj;
 use crate::http::reply::Reply;
 use crate::session::hooks::{self, Born, Method, SignIn};
 use crate::session::{self, Current, RequestMeta};
 use axum::http::{HeaderMap, StatusCode};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 /// The body's `idToken` object.
 pub struct IdTokenBody {
@@ -32,46 +33,27 @@ pub struct IdTokenBody {
     pub user: Option<String>,
 }
 
-fn invalid(key: &str, expected: &str, got: Option<&Value>) -> ApiError {
-    let kind = crate::http::body::kind(got);
-    ApiError::validation(format!("[body.idToken.{key}] Invalid input: expected {expected}, received {kind}"))
-}
-
-fn opt_string(m: &Map<String, Value>, key: &str) -> ApiResult<Option<String>> {
-    match m.get(key) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        other => Err(invalid(key, "string", other)),
+impl IdTokenBody {
+    /// `idToken` (zod: `{token, nonce?, accessToken?, refreshToken?}`; sign-in's also has
+    /// `expiresAt?: number` and Apple's `user?: {name?: {firstName?, lastName?}, email?}`).
+    pub fn read(o: &mut Obj<'_>, sign_in: bool) -> Option<IdTokenBody> {
+        o.opt_object("idToken", |t| {
+            let token = t.string("token");
+            let nonce = t.opt_string("nonce");
+            let access_token = t.opt_string("accessToken");
+            let refresh_token = t.opt_string("refreshToken");
+            let mut user = None;
+            if sign_in {
+                t.opt_number("expiresAt");
+                t.opt_object("user", |u| {
+                    u.opt_object("name", |n| (n.opt_string("firstName"), n.opt_string("lastName")));
+                    u.opt_string("email");
+                });
+                user = t.raw("user").map(Value::to_string);
+            }
+            IdTokenBody { token, nonce, access_token, refresh_token, user }
+        })
     }
-}
-
-/// Parses `idToken` (zod: `{token, nonce?, accessToken?, refreshToken?, expiresAt?: number, user?}`).
-/// `None` when the body has no `idToken` (the redirect flow).
-pub fn parse(v: Option<&Value>) -> ApiResult<Option<IdTokenBody>> {
-    let m = match v {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::Object(m)) => m,
-        Some(_) => return Err(ApiError::validation("[body.idToken] Invalid input: expected object")),
-    };
-    let token = match m.get("token") {
-        Some(Value::String(s)) => s.clone(),
-        other => return Err(invalid("token", "string", other)),
-    };
-    if !matches!(m.get("expiresAt"), None | Some(Value::Number(_))) {
-        return Err(invalid("expiresAt", "number", m.get("expiresAt")));
-    }
-    let user = match m.get("user") {
-        None => None,
-        Some(u @ Value::Object(_)) => Some(u.to_string()),
-        other => return Err(invalid("user", "object", other)),
-    };
-    Ok(Some(IdTokenBody {
-        token,
-        nonce: opt_string(m, "nonce")?,
-        access_token: opt_string(m, "accessToken")?,
-        refresh_token: opt_string(m, "refreshToken")?,
-        user,
-    }))
 }
 
 fn unauthorized(e: ApiError) -> ApiError {
@@ -196,16 +178,25 @@ pub async fn link(auth: &Auth, rt: &Runtime, p: &Provider, body: &IdTokenBody, c
 mod tests {
     use super::*;
 
+    fn parse(v: Value) -> ApiResult<Option<IdTokenBody>> {
+        struct B(Option<IdTokenBody>);
+        impl crate::http::input::Input for B {
+            fn parse(o: &mut Obj<'_>) -> Self {
+                B(IdTokenBody::read(o, true))
+            }
+        }
+        crate::http::input::parse::<B>(Some(&json!({ "idToken": v })), "body").map(|b| b.0)
+    }
+
     #[test]
     fn parses_the_id_token_object() {
-        assert!(parse(None).unwrap().is_none());
-        let b = parse(Some(&json!({"token": "t", "nonce": "n", "expiresAt": 1, "user": {"name": {"firstName": "A"}}}))).unwrap().unwrap();
+        let b = parse(json!({"token": "t", "nonce": "n", "expiresAt": 1, "user": {"name": {"firstName": "A"}}})).unwrap().unwrap();
         assert_eq!((b.token.as_str(), b.nonce.as_deref()), ("t", Some("n")));
         assert!(b.user.unwrap().contains("firstName"));
-        let e = parse(Some(&json!({"nonce": "n"}))).err().unwrap();
+        let e = parse(json!({"nonce": "n"})).err().unwrap();
         assert_eq!(e.message, "[body.idToken.token] Invalid input: expected string, received undefined");
-        assert!(parse(Some(&json!("t"))).is_err());
-        assert!(parse(Some(&json!({"token": "t", "expiresAt": "x"}))).is_err());
+        assert!(parse(json!("t")).is_err());
+        assert!(parse(json!({"token": "t", "expiresAt": "x"})).is_err());
     }
 
     #[test]

@@ -38,6 +38,7 @@ pub mod state;
 pub mod tokens;
 
 use crate::app::{Auth, Capability};
+use crate::http::input::{check, Check};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use std::sync::Arc;
@@ -74,6 +75,15 @@ impl Capability for Social {
             .route("/refresh-token", post(tokens::refresh_token))
             .route("/account-info", get(tokens::account_info))
             .layer(Extension(self.runtime.clone()))
+    }
+    fn inputs(&self) -> Vec<(&'static str, Check)> {
+        vec![
+            ("/sign-in/social", check::<start::StartBody>()),
+            ("/link-social", check::<start::LinkBody>()),
+            ("/unlink-account", check::<tokens::UnlinkBody>()),
+            ("/get-access-token", check::<tokens::Selector>()),
+            ("/refresh-token", check::<tokens::Selector>()),
+        ]
     }
     fn form_body_prefixes(&self) -> &'static [&'static str] {
         // Apple posts the authorization response as a form (`response_mode=form_post`).

@@ -3,12 +3,13 @@
 //! `GET /auto-redirect/{provider}?client=tauri|extension` (native hand-off to a configured scheme).
 //! A body with `idToken` skips the redirect and is handled by [`super::id_token`].
 
+use super::id_token::IdTokenBody;
 use super::provider::{Provider, Runtime};
 use super::state::{self, Handoff, LinkData, StateData};
 use super::{cipher::Keys, errors, id_token, oauth};
 use crate::app::Auth;
 use crate::error::{codes, ApiError, ApiResult};
-use crate::http::body::{Body, Fields};
+use crate::http::input::{Input, Obj, Valid};
 use crate::http::reply::Reply;
 use crate::session::{RequestMeta, SensitiveSession};
 use axum::extract::{Path, Query, State};
@@ -32,51 +33,87 @@ struct Options {
     handoff: Option<Handoff>,
 }
 
-fn string_list(f: &Fields<'_>, key: &str) -> ApiResult<Vec<String>> {
-    match f.get(key) {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|v| v.as_str().map(str::to_string).ok_or_else(|| ApiError::validation(format!("[body.{key}] Invalid input"))))
-            .collect(),
-        Some(_) => Err(ApiError::validation(format!("[body.{key}] Invalid input: expected array"))),
+/// The body of `POST /sign-in/social` (`socialSignInBodySchema`) or `POST /link-social`.
+pub struct StartBody {
+    provider: String,
+    id_token: Option<IdTokenBody>,
+    disable_redirect: bool,
+    options: Options,
+}
+
+const RESERVED: &str = "additionalParams cannot include reserved OAuth parameters: \
+    state, client_id, redirect_uri, response_type, code_challenge, code_challenge_method, nonce, scope";
+
+fn not_reserved(k: &str) -> bool {
+    !oauth::RESERVED_PARAMS.contains(&k)
+}
+
+/// Empty URLs count as absent (Better Auth's `if (url)`).
+fn url(v: Option<String>) -> Option<String> {
+    v.filter(|s| !s.is_empty())
+}
+
+/// Never let extra data overwrite the flow's own fields.
+fn extra_data(m: Option<Map<String, Value>>) -> Map<String, Value> {
+    m.unwrap_or_default().into_iter().filter(|(k, _)| !is_state_key(k)).collect()
+}
+
+impl Input for StartBody {
+    /// `socialSignInBodySchema`, in its order.
+    fn parse(o: &mut Obj<'_>) -> Self {
+        let callback_url = url(o.opt_string("callbackURL"));
+        let new_user_url = url(o.opt_string("newUserCallbackURL"));
+        let error_url = url(o.opt_string("errorCallbackURL"));
+        let provider = o.any_string("provider");
+        let disable_redirect = o.opt_bool("disableRedirect").unwrap_or(false);
+        let id_token = IdTokenBody::read(o, true);
+        let scopes = o.opt_strings("scopes").unwrap_or_default();
+        let request_sign_up = o.opt_bool("requestSignUp");
+        let login_hint = o.opt_string("loginHint");
+        let additional_params = o.opt_string_record("additionalParams", not_reserved, RESERVED).unwrap_or_default();
+        let additional_data = extra_data(o.opt_record("additionalData"));
+        let options = Options {
+            callback_url,
+            new_user_url,
+            error_url,
+            scopes,
+            login_hint,
+            additional_params,
+            additional_data,
+            request_sign_up,
+            ..Default::default()
+        };
+        StartBody { provider, id_token, disable_redirect, options }
     }
 }
 
-fn body_options(f: &Fields<'_>) -> ApiResult<Options> {
-    let mut o = Options {
-        callback_url: f.opt_str("callbackURL")?.filter(|s| !s.is_empty()).map(str::to_string),
-        new_user_url: f.opt_str("newUserCallbackURL")?.filter(|s| !s.is_empty()).map(str::to_string),
-        error_url: f.opt_str("errorCallbackURL")?.filter(|s| !s.is_empty()).map(str::to_string),
-        scopes: string_list(f, "scopes")?,
-        login_hint: f.opt_str("loginHint")?.map(str::to_string),
-        request_sign_up: f.opt_bool("requestSignUp")?,
-        ..Default::default()
-    };
-    match f.get("additionalParams") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(m)) => {
-            for (k, v) in m {
-                if oauth::RESERVED_PARAMS.contains(&k.as_str()) {
-                    return Err(ApiError::validation(format!("[body.additionalParams] \"{k}\" is reserved and cannot be overridden")));
-                }
-                let Some(v) = v.as_str() else {
-                    return Err(ApiError::validation("[body.additionalParams] Invalid input: expected string values"));
-                };
-                o.additional_params.push((k.clone(), v.to_string()));
-            }
-        }
-        Some(_) => return Err(ApiError::validation("[body.additionalParams] Invalid input: expected record")),
+/// `POST /link-social`'s schema, in its order (no `newUserCallbackURL`; a shorter `idToken`).
+pub struct LinkBody(StartBody);
+
+impl Input for LinkBody {
+    fn parse(o: &mut Obj<'_>) -> Self {
+        let callback_url = url(o.opt_string("callbackURL"));
+        let provider = o.any_string("provider");
+        let id_token = IdTokenBody::read(o, false);
+        let request_sign_up = o.opt_bool("requestSignUp");
+        let scopes = o.opt_strings("scopes").unwrap_or_default();
+        let error_url = url(o.opt_string("errorCallbackURL"));
+        let disable_redirect = o.opt_bool("disableRedirect").unwrap_or(false);
+        let login_hint = o.opt_string("loginHint");
+        let additional_params = o.opt_string_record("additionalParams", not_reserved, RESERVED).unwrap_or_default();
+        let additional_data = extra_data(o.opt_record("additionalData"));
+        let options = Options {
+            callback_url,
+            error_url,
+            scopes,
+            login_hint,
+            additional_params,
+            additional_data,
+            request_sign_up,
+            ..Default::default()
+        };
+        LinkBody(StartBody { provider, id_token, disable_redirect, options })
     }
-    match f.get("additionalData") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(m)) => {
-            // Never let extra data overwrite the flow's own fields.
-            o.additional_data = m.iter().filter(|(k, _)| !is_state_key(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
-        }
-        Some(_) => return Err(ApiError::validation("[body.additionalData] Invalid input: expected record")),
-    }
-    Ok(o)
 }
 
 fn is_state_key(k: &str) -> bool {
@@ -151,21 +188,17 @@ fn start_reply(url: String, cookie: HeaderValue, disable_redirect: bool) -> Repl
 
 pub async fn sign_in_social(
     State(auth): State<Auth>,
+    Valid(b): Valid<StartBody>,
     Extension(rt): Extension<Arc<Runtime>>,
     meta: RequestMeta,
     headers: HeaderMap,
-    body: Body,
 ) -> ApiResult<Reply> {
-    let f = body.object()?;
-    let provider = f.str("provider")?;
-    let p = provider_of(&auth, &rt, provider)?;
-    if let Some(t) = id_token::parse(f.get("idToken"))? {
-        return id_token::sign_in(&auth, &rt, &p, &t, &meta, &headers).await;
+    let p = provider_of(&auth, &rt, &b.provider)?;
+    if let Some(t) = &b.id_token {
+        return id_token::sign_in(&auth, &rt, &p, t, &meta, &headers).await;
     }
-    let disable_redirect = f.opt_bool("disableRedirect")?.unwrap_or(false);
-    let o = body_options(&f)?;
-    let (url, cookie) = begin(&auth, &rt, &p, o).await?;
-    Ok(start_reply(url, cookie, disable_redirect))
+    let (url, cookie) = begin(&auth, &rt, &p, b.options).await?;
+    Ok(start_reply(url, cookie, b.disable_redirect))
 }
 
 /// Validates query redirect fields the way the router validates body fields on POST.
@@ -248,25 +281,22 @@ pub fn deep_link_allowed(schemes: &[String], target: &str) -> bool {
 
 pub async fn link_social(
     State(auth): State<Auth>,
+    Valid(LinkBody(b)): Valid<LinkBody>,
     Extension(rt): Extension<Arc<Runtime>>,
     SensitiveSession(cur): SensitiveSession,
-    body: Body,
 ) -> ApiResult<Reply> {
-    let f = body.object()?;
-    let provider = f.str("provider")?;
-    let p = provider_of(&auth, &rt, provider)?;
-    if let Some(t) = id_token::parse(f.get("idToken"))? {
-        return id_token::link(&auth, &rt, &p, &t, &cur).await;
+    let p = provider_of(&auth, &rt, &b.provider)?;
+    if let Some(t) = &b.id_token {
+        return id_token::link(&auth, &rt, &p, t, &cur).await;
     }
     if !auth.config.social.account_linking.enabled {
         return Err(errors::LINKING_NOT_ALLOWED);
     }
-    let disable_redirect = f.opt_bool("disableRedirect")?.unwrap_or(false);
-    let mut o = body_options(&f)?;
+    let mut o = b.options;
     let enc = Keys::from_config(&auth.config).for_purpose("oauth-link-session-token").encrypt(&cur.session.token);
     o.link = Some(LinkData { user_id: cur.user.id.clone(), email: cur.user.email.clone(), encrypted_session_token: Some(enc) });
     let (url, cookie) = begin(&auth, &rt, &p, o).await?;
-    Ok(start_reply(url, cookie, disable_redirect))
+    Ok(start_reply(url, cookie, b.disable_redirect))
 }
 
 #[cfg(test)]

@@ -6,25 +6,32 @@ use super::provider::{Provider, Runtime};
 use super::{account, errors, oauth, profile};
 use crate::app::Auth;
 use crate::error::{codes, ApiError, ApiResult};
-use crate::http::body::Body;
+use crate::http::input::{Input, Obj, Valid, ValidQuery};
 use crate::http::reply::Reply;
 use crate::session::{self, Current, FreshSession};
 use crate::store::model::{iso_ms, Account};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Extension;
 use chrono::Duration;
 use serde_json::{json, Map, Value};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Refresh first when the access token expires within this many seconds.
 const REFRESH_MARGIN_S: i64 = 5;
 
+/// `{accountId: string}`
+pub struct UnlinkBody(String);
+
+impl Input for UnlinkBody {
+    fn parse(o: &mut Obj<'_>) -> Self {
+        UnlinkBody(o.string("accountId"))
+    }
+}
+
 /// `FreshSession` reads the store: a revoked session's cached cookie must not change the account.
-pub async fn unlink_account(State(auth): State<Auth>, FreshSession(cur): FreshSession, body: Body) -> ApiResult<Reply> {
-    let f = body.object()?;
-    let id = f.str("accountId")?;
+pub async fn unlink_account(State(auth): State<Auth>, Valid(b): Valid<UnlinkBody>, FreshSession(cur): FreshSession) -> ApiResult<Reply> {
+    let id = b.0.as_str();
     let accounts = auth.store.list_accounts(&cur.user.id).await?;
     // Better Auth's order: the last account is refused before the id is even looked at.
     if accounts.len() <= 1 {
@@ -42,18 +49,57 @@ async fn current(auth: &Auth, headers: &HeaderMap) -> ApiResult<Current> {
     Ok(Current { session, user, dont_remember: false, from_cache: false })
 }
 
-/// `{accountId}` (strict object; `useAccountCookie` needs the account cookie, which Portcullis
-/// does not issue, so it never finds an account).
-fn selector(body: &Body) -> ApiResult<String> {
-    let invalid = || ApiError::validation("[body] Invalid input");
-    let Some(Value::Object(m)) = &body.0 else { return Err(invalid()) };
-    if m.keys().any(|k| !matches!(k.as_str(), "accountId" | "userId" | "useAccountCookie")) {
-        return Err(invalid());
+/// `accountSelectionSchema`: `z.union([z.strictObject({accountId: z.string(), userId?}),
+/// z.strictObject({useAccountCookie: z.literal(true), userId?})])`. As zod's union: the first
+/// option that fits wins; if exactly one option failed only on unknown keys, its issue is the
+/// answer; otherwise `Invalid input`. `useAccountCookie` needs the account cookie, which
+/// Portcullis does not issue, so it never finds an account.
+pub enum Selector {
+    Account(String),
+    Cookie,
+}
+
+impl Input for Selector {
+    fn parse(_: &mut Obj<'_>) -> Self {
+        Selector::Cookie
     }
-    match (m.get("accountId"), m.get("useAccountCookie")) {
-        (Some(Value::String(s)), None) => Ok(s.clone()),
-        (None, Some(Value::Bool(true))) => Err(codes::ACCOUNT_NOT_FOUND),
-        _ => Err(invalid()),
+    fn read(v: Option<&Value>, at: &str, issues: &mut Vec<String>) -> Option<Self> {
+        let Some(Value::Object(m)) = v else {
+            issues.push(format!("[{at}] Invalid input"));
+            return None;
+        };
+        // Per option: whether a member failed (zod "aborts" the option), and its unknown keys.
+        let option = |key: &str, ok: fn(&Value) -> bool| {
+            let failed = !m.get(key).is_some_and(ok) || m.get("userId").is_some_and(|u| !u.is_string());
+            let unknown: Vec<String> = m.keys().filter(|k| *k != key && *k != "userId").map(|k| format!("{k:?}")).collect();
+            (failed, unknown)
+        };
+        let account = option("accountId", Value::is_string);
+        let cookie = option("useAccountCookie", |v| v == &Value::Bool(true));
+        match (&account, &cookie) {
+            ((false, u), _) if u.is_empty() => return m.get("accountId").and_then(Value::as_str).map(|s| Selector::Account(s.into())),
+            (_, (false, u)) if u.is_empty() => return Some(Selector::Cookie),
+            _ => {}
+        }
+        let unknown = match (account, cookie) {
+            ((false, u), (true, _)) | ((true, _), (false, u)) => u,
+            _ => {
+                issues.push(format!("[{at}] Invalid input"));
+                return None;
+            }
+        };
+        let s = if unknown.len() > 1 { "s" } else { "" };
+        issues.push(format!("[{at}] Unrecognized key{s}: {}", unknown.join(", ")));
+        None
+    }
+}
+
+impl Selector {
+    fn account_id(self) -> ApiResult<String> {
+        match self {
+            Selector::Account(id) => Ok(id),
+            Selector::Cookie => Err(codes::ACCOUNT_NOT_FOUND),
+        }
     }
 }
 
@@ -91,11 +137,11 @@ async fn valid_access_token(auth: &Auth, rt: &Runtime, p: &Provider, a: &mut Acc
 pub async fn get_access_token(
     State(auth): State<Auth>,
     Extension(rt): Extension<Arc<Runtime>>,
+    Valid(selector): Valid<Selector>,
     headers: HeaderMap,
-    body: Body,
 ) -> ApiResult<Reply> {
     let cur = current(&auth, &headers).await?;
-    let id = selector(&body)?;
+    let id = selector.account_id()?;
     let mut a = owned_account(&auth, &cur.user.id, &id).await?;
     let p = rt.provider(&auth, &a.provider_id).ok_or_else(|| errors::provider_not_supported(&a.provider_id))?;
     let token = valid_access_token(&auth, &rt, &p, &mut a).await.map_err(|e| {
@@ -117,11 +163,11 @@ pub async fn get_access_token(
 pub async fn refresh_token(
     State(auth): State<Auth>,
     Extension(rt): Extension<Arc<Runtime>>,
+    Valid(selector): Valid<Selector>,
     headers: HeaderMap,
-    body: Body,
 ) -> ApiResult<Reply> {
     let cur = current(&auth, &headers).await?;
-    let id = selector(&body)?;
+    let id = selector.account_id()?;
     let mut a = owned_account(&auth, &cur.user.id, &id).await?;
     let p = rt.provider(&auth, &a.provider_id).ok_or(errors::TOKEN_REFRESH_NOT_SUPPORTED)?;
     if a.refresh_token.is_none() {
@@ -147,12 +193,12 @@ pub async fn refresh_token(
 pub async fn account_info(
     State(auth): State<Auth>,
     Extension(rt): Extension<Arc<Runtime>>,
+    ValidQuery(selector): ValidQuery<Selector>,
     headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Reply> {
     let cur = current(&auth, &headers).await?;
-    let id = q.get("accountId").filter(|s| !s.is_empty()).ok_or_else(|| ApiError::validation("[query] Invalid input"))?;
-    let mut a = owned_account(&auth, &cur.user.id, id).await?;
+    let id = selector.account_id()?;
+    let mut a = owned_account(&auth, &cur.user.id, &id).await?;
     let p = rt.provider(&auth, &a.provider_id).ok_or(errors::PROVIDER_NOT_CONFIGURED)?;
     let token = valid_access_token(&auth, &rt, &p, &mut a).await.map_err(|e| {
         tracing::warn!(provider = %p.id, error = %e, "account-info: no access token");
