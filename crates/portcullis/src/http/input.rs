@@ -241,6 +241,19 @@ impl<'a> Obj<'a> {
     }
 }
 
+/// `{ token: string, callbackURL?: string }`: the query of a link mailed with a token
+/// (verify-email, delete-user/callback).
+pub struct TokenQuery {
+    pub token: String,
+    pub callback_url: Option<String>,
+}
+
+impl Input for TokenQuery {
+    fn parse(o: &mut Obj<'_>) -> Self {
+        TokenQuery { token: o.string("token"), callback_url: o.opt_string("callbackURL") }
+    }
+}
+
 /// `z.record(z.string(), z.any())`: any object, kept whole (update-user, update-session).
 pub struct Record(pub Map<String, Value>);
 

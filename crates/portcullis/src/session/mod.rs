@@ -83,26 +83,30 @@ pub fn incoming<'a>(auth: &Auth, headers: &'a HeaderMap) -> Incoming<'a> {
     let c = &auth.cookies;
     let [token, dont_remember, cache] = cookies::get_many(headers, [&c.session_token.name, &c.dont_remember.name, &c.session_data.name]);
     Incoming {
-        token: token.and_then(|raw| sign::verify_signed(auth.secrets(), &sign::decode_cookie_value(raw)).map(str::to_string)),
-        dont_remember: dont_remember
-            .map(sign::decode_cookie_value)
-            .is_some_and(|v| sign::verify_signed(auth.secrets(), &v) == Some("true")),
+        token: token.and_then(|raw| verified_token(auth, raw)),
+        dont_remember: dont_remember.is_some_and(|raw| remembers_not(auth, raw)),
         cache,
     }
 }
 
+/// The raw token a `session_token` cookie value carries, when its signature verifies.
+fn verified_token(auth: &Auth, raw: &str) -> Option<String> {
+    sign::verify_signed(auth.secrets(), &sign::decode_cookie_value(raw)).map(str::to_string)
+}
+
+/// Whether a `dont_remember` cookie value is a valid signed `true`.
+fn remembers_not(auth: &Auth, raw: &str) -> bool {
+    sign::verify_signed(auth.secrets(), &sign::decode_cookie_value(raw)) == Some("true")
+}
+
 /// The verified raw token from the `session_token` cookie.
 pub fn token_from(auth: &Auth, headers: &HeaderMap) -> Option<String> {
-    let raw = cookies::get(headers, &auth.cookies.session_token.name)?;
-    let decoded = sign::decode_cookie_value(raw);
-    sign::verify_signed(auth.secrets(), &decoded).map(str::to_string)
+    verified_token(auth, cookies::get(headers, &auth.cookies.session_token.name)?)
 }
 
 /// Whether a valid `dont_remember` cookie is present.
 pub fn dont_remember_from(auth: &Auth, headers: &HeaderMap) -> bool {
-    cookies::get(headers, &auth.cookies.dont_remember.name)
-        .map(sign::decode_cookie_value)
-        .is_some_and(|v| sign::verify_signed(auth.secrets(), &v) == Some("true"))
+    cookies::get(headers, &auth.cookies.dont_remember.name).is_some_and(|raw| remembers_not(auth, raw))
 }
 
 /// Creates and stores a session for `user`. Only [`hooks::sign_in`] calls it: sessions are born there.

@@ -10,7 +10,7 @@
 use crate::app::Auth;
 use crate::crypto;
 use crate::error::{codes, ApiError, ApiResult};
-use crate::http::input::{Input, Obj, ValidQuery};
+use crate::http::input::{TokenQuery, ValidQuery};
 use crate::http::reply::Reply;
 use crate::session::{self, hooks, MaybeSensitiveSession};
 use crate::store::model::{User, Verification};
@@ -52,39 +52,27 @@ pub async fn consume_token(auth: &Auth, token: &str, user_id: &str) -> ApiResult
     Ok(())
 }
 
-/// The callback's query (Better Auth: `{ token: string, callbackURL?: string }`).
-pub struct CallbackQuery {
-    token: String,
-    callback_url: Option<String>,
-}
-
-impl Input for CallbackQuery {
-    fn parse(o: &mut Obj<'_>) -> Self {
-        CallbackQuery { token: o.string("token"), callback_url: o.opt_string("callbackURL") }
-    }
-}
-
 /// `GET /delete-user/callback?token=…&callbackURL=…`
 pub async fn callback(
     State(auth): State<Auth>,
-    ValidQuery(q): ValidQuery<CallbackQuery>,
+    ValidQuery(q): ValidQuery<TokenQuery>,
     MaybeSensitiveSession(cur): MaybeSensitiveSession,
 ) -> ApiResult<Reply> {
     if !auth.config.user.delete_user_enabled {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "Not found"));
     }
-    let token = &q.token;
-    let callback = q.callback_url.as_deref();
-    if let Some(cb) = callback.filter(|c| !c.is_empty()) {
+    // Better Auth's `if (callbackURL)`: an empty one is no callback at all.
+    let callback = q.callback_url.as_deref().filter(|c| !c.is_empty());
+    if let Some(cb) = callback {
         if !auth.origins.matches(cb, true) {
             return Err(codes::INVALID_CALLBACK_URL);
         }
     }
     let cur = cur.ok_or(codes::FAILED_TO_GET_USER_INFO)?;
-    consume_token(&auth, token, &cur.user.id).await?;
+    consume_token(&auth, &q.token, &cur.user.id).await?;
     hooks::delete_user(&auth, &cur.user).await?;
     let cleared = session::clear_cookies(&auth);
-    Ok(match callback.filter(|c| !c.is_empty()) {
+    Ok(match callback {
         Some(cb) => Reply::redirect(cb).cookies(cleared),
         None => Reply::json(&json!({"success": true, "message": "User deleted"})).cookies(cleared),
     })

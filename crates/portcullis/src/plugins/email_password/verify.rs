@@ -4,7 +4,7 @@ use super::messages::{CHANGE_EMAIL_CONFIRMATION, VERIFY_EMAIL};
 use super::token::{self, Claims, TokenError};
 use crate::app::Auth;
 use crate::error::{codes, ApiError, ApiResult};
-use crate::http::input::{Input, Obj, Valid, ValidQuery};
+use crate::http::input::{Input, Obj, TokenQuery, Valid, ValidQuery};
 use crate::http::reply::Reply;
 use crate::session::hooks::{self, Born, Method, SignIn, WriteError};
 use crate::session::{self, MaybeSensitiveSession, MaybeSession, RequestMeta, SensitiveSession};
@@ -78,18 +78,6 @@ impl Input for ChangeEmailBody {
     }
 }
 
-/// `?token=&callbackURL=`
-pub struct VerifyQuery {
-    token: String,
-    callback_url: Option<String>,
-}
-
-impl Input for VerifyQuery {
-    fn parse(o: &mut Obj<'_>) -> Self {
-        VerifyQuery { token: o.string("token"), callback_url: o.opt_string("callbackURL") }
-    }
-}
-
 pub async fn send_verification_email(
     State(auth): State<Auth>,
     Valid(b): Valid<EmailBody>,
@@ -143,7 +131,7 @@ fn unauthorized(e: ApiError) -> ApiError {
 /// from a cookie-cache hit would renew a revoked session's cache.
 pub async fn verify_email(
     State(auth): State<Auth>,
-    ValidQuery(q): ValidQuery<VerifyQuery>,
+    ValidQuery(q): ValidQuery<TokenQuery>,
     MaybeSensitiveSession(cur): MaybeSensitiveSession,
     meta: RequestMeta,
     headers: HeaderMap,
