@@ -8,7 +8,8 @@
 //! Internal failures (database down, a bug) become a 500 with a generic body; their detail is logged,
 //! never sent. Bad input must never take that path: validate and return a 4xx instead.
 
-use axum::http::{header, HeaderValue, StatusCode};
+pub use axum::http::StatusCode;
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use std::borrow::Cow;
 
@@ -120,18 +121,30 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
+/// Declares error codes as `ApiError` constants named by their code, each with its HTTP status
+/// and message. Core's are in [`codes`]; a capability declares its own in its folder (Better
+/// Auth's plugin `$ERROR_CODES`):
+///
+/// ```
+/// mod errors {
+///     portcullis::error_codes! {
+///         INVALID_TWO_FACTOR_COOKIE = UNAUTHORIZED, "Invalid two factor cookie";
+///     }
+/// }
+/// assert_eq!(errors::INVALID_TWO_FACTOR_COOKIE.code, Some("INVALID_TWO_FACTOR_COOKIE"));
+/// ```
+#[macro_export]
+macro_rules! error_codes {
+    ($($name:ident = $status:ident, $msg:literal;)*) => {
+        $(pub const $name: $crate::error::ApiError =
+            $crate::error::ApiError::new($crate::error::StatusCode::$status, stringify!($name), $msg);)*
+    };
+}
+
 /// Better Auth's error codes (`BASE_ERROR_CODES` and the route-level ones), each with its status.
 pub mod codes {
-    use super::ApiError;
-    use axum::http::StatusCode as S;
 
-    macro_rules! codes {
-        ($($name:ident = $status:ident, $msg:literal;)*) => {
-            $(pub const $name: ApiError = ApiError::new(S::$status, stringify!($name), $msg);)*
-        };
-    }
-
-    codes! {
+    crate::error_codes! {
         UNAUTHORIZED = UNAUTHORIZED, "Unauthorized";
         USER_NOT_FOUND = BAD_REQUEST, "User not found";
         FAILED_TO_CREATE_USER = UNPROCESSABLE_ENTITY, "Failed to create user";
@@ -180,7 +193,7 @@ pub mod codes {
     }
 
     // Portcullis's own: the server protecting itself. Each has a status and a stable code.
-    codes! {
+    crate::error_codes! {
         REQUEST_TIMEOUT = REQUEST_TIMEOUT, "Request body not received in time";
         SERVICE_TIMEOUT = SERVICE_UNAVAILABLE, "The server took too long to answer. Please try again.";
         SERVER_BUSY = SERVICE_UNAVAILABLE, "The server is busy. Please try again shortly.";

@@ -6,6 +6,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod app;
+pub mod background;
 pub mod config;
 pub mod crypto;
 pub mod error;

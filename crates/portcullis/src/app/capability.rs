@@ -19,6 +19,12 @@ pub trait Capability: Send + Sync + 'static {
     fn routes(&self) -> Router<Auth> {
         Router::new()
     }
+    /// Its configuration sections (`[jwt]`, ...): parsed from the file (then the environment)
+    /// with its own type when the engine is built, a typo refused there naming the key; read with
+    /// `auth.config.section::<T>()`. See [`crate::config::sections`].
+    fn sections(&self) -> Vec<crate::config::SectionSpec> {
+        Vec::new()
+    }
     /// Tables (or extra columns) this capability needs; created by `migrate`.
     fn schema(&self) -> Vec<Table> {
         Vec::new()

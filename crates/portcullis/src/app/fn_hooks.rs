@@ -1,7 +1,7 @@
 //! Hooks as closures, for an embedder who wants Better Auth's `databaseHooks` and sign-in hooks
 //! without writing a [`Capability`]:
 //!
-//! ```ignore
+//! ```text
 //! let auth = Auth::builder(config)
 //!     .before_session(|s: SignInInfo| async move {
 //!         if s.user.email.ends_with("@blocked.example") {

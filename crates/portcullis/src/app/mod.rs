@@ -5,7 +5,6 @@
 //! module per feature, like Better Auth's plugins) contribute routes, schema and rate-limit rules
 //! through [`Capability`]; core knows nothing about any particular capability.
 
-pub mod background;
 mod capability;
 pub mod fn_hooks;
 pub mod request_task;
@@ -101,8 +100,8 @@ pub struct AuthState {
     /// Rate-limit counters that could not be read or written (`errors`), whatever the storage.
     pub rate_limit_health: Arc<RateLimitHealth>,
     /// Work done after answering (password-reset look-ups and token rows), bounded;
-    /// [`Background::dropped`](background::Background::dropped) counts what the bound turned away.
-    pub background: background::Background,
+    /// [`Background::dropped`](crate::background::Background::dropped) counts what the bound turned away.
+    pub background: crate::background::Background,
 }
 
 impl std::ops::Deref for Auth {
@@ -130,9 +129,17 @@ impl Auth {
         Self::builder(config).build().await
     }
 
+    /// A builder with the standard capabilities ([`crate::plugins::standard`], added when it
+    /// builds, before those of [`AuthBuilder::capability`]).
     pub fn builder(config: Config) -> AuthBuilder {
-        let capabilities = crate::plugins::standard(&config);
-        AuthBuilder { config, capabilities, store: None, clock: Arc::new(SystemClock), secondary: None, fn_hooks: Default::default() }
+        AuthBuilder {
+            config,
+            capabilities: Vec::new(),
+            store: None,
+            clock: Arc::new(SystemClock),
+            secondary: None,
+            fn_hooks: Default::default(),
+        }
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -242,6 +249,24 @@ fn fields_of(capabilities: &[Arc<dyn Capability>], config: &Config) -> Result<(F
     Ok((user, session))
 }
 
+/// Parses every capability's sections; refuses a section that none of them claims.
+fn sections_of(capabilities: &[Arc<dyn Capability>], config: &mut Config) -> Result<Vec<String>, ConfigError> {
+    let mut warnings = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for spec in capabilities.iter().flat_map(|c| c.sections()) {
+        if seen.insert(spec.name) {
+            warnings.extend(spec.materialize(&mut config.sections)?);
+        }
+    }
+    if let Some(name) = config.sections.unclaimed().next() {
+        return Err(ConfigError::Invalid(format!(
+            "unknown configuration key or section `{name}`: not a core key, and no capability of this server has a section of that name (sections: {})",
+            config.sections.names().collect::<Vec<_>>().join(", ")
+        )));
+    }
+    Ok(warnings)
+}
+
 pub struct AuthBuilder {
     config: Config,
     capabilities: Vec<Arc<dyn Capability>>,
@@ -345,12 +370,17 @@ impl AuthBuilder {
     }
 
     pub async fn build(mut self) -> Result<Auth, StartError> {
+        let mut config = self.config;
+        let (mut capabilities, mut warnings) = crate::plugins::standard(&mut config)?;
+        capabilities.append(&mut self.capabilities);
         let fns = std::mem::take(&mut self.fn_hooks);
         if !fns.is_empty() {
-            self.capabilities.push(Arc::new(fns));
+            capabilities.push(Arc::new(fns));
         }
-        let config = self.config;
-        for w in config.validate()? {
+        self.capabilities = capabilities;
+        warnings.extend(sections_of(&self.capabilities, &mut config)?);
+        warnings.extend(config.validate()?);
+        for w in warnings {
             tracing::warn!("{w}");
         }
         // Before any connection: a broken template stops the start at once, with its file and line.
@@ -466,7 +496,7 @@ impl AuthBuilder {
             secondary_health,
             detached: request_task::Detached::default(),
             rate_limit_health: Arc::default(),
-            background: background::Background::default(),
+            background: crate::background::Background::default(),
         }));
         if auth.config.migrate_on_start {
             let applied = auth.migrate().await?;

@@ -15,7 +15,7 @@ pub mod outbox;
 pub mod smtp;
 pub mod templates;
 
-use crate::app::background::{Background, Dropped};
+use crate::background::{Background, Dropped};
 use crate::config::MailConfig;
 use std::fmt;
 use std::sync::Arc;

@@ -8,20 +8,29 @@ pub mod jwt;
 pub mod social;
 
 use crate::app::Capability;
-use crate::config::Config;
+use crate::config::{Config, ConfigError, SectionSpec};
 use std::sync::Arc;
+
+/// A server's capabilities, in the order their hooks run.
+pub type Capabilities = Vec<Arc<dyn Capability>>;
 
 /// The capabilities a default server runs with. The jwt and bearer capabilities are opt-in, as
 /// Better Auth's plugins are (`jwt.enabled`, `bearer.enabled`): off, they add no route, no table
-/// and no header, so an app moving from Better Auth sees no change unless it asks for one.
-pub fn standard(config: &Config) -> Vec<Arc<dyn Capability>> {
-    let mut caps: Vec<Arc<dyn Capability>> =
-        vec![Arc::new(core::Core), Arc::new(email_password::EmailPassword), Arc::new(social::Social::new())];
-    if config.bearer.enabled {
+/// and no header, so an app moving from Better Auth sees no change unless it asks for one. Their
+/// sections are parsed (and a typo refused) whether they are on or off.
+/// Returns them with their sections' warnings.
+pub fn standard(config: &mut Config) -> Result<(Capabilities, Vec<String>), ConfigError> {
+    let mut warnings = Vec::new();
+    for spec in [SectionSpec::of::<bearer::BearerConfig>(), SectionSpec::of::<jwt::config::JwtConfig>()] {
+        warnings.extend(spec.materialize(&mut config.sections)?);
+    }
+    let mut caps: Capabilities = vec![Arc::new(core::Core), Arc::new(email_password::EmailPassword), Arc::new(social::Social::new())];
+    if config.section::<bearer::BearerConfig>().enabled {
         caps.push(Arc::new(bearer::Bearer));
     }
-    if config.jwt.enabled {
-        caps.push(Arc::new(jwt::Jwt::new(&config.jwt)));
+    let jwt = config.section::<jwt::config::JwtConfig>();
+    if jwt.enabled {
+        caps.push(Arc::new(jwt::Jwt::new(jwt)));
     }
-    caps
+    Ok((caps, warnings))
 }

@@ -177,7 +177,7 @@ both!(
     revoked_session_is_refused_by_sensitive_endpoints_despite_the_cache,
     config = |c| {
         c.session.cookie_cache.enabled = true;
-        c.jwt.enabled = true;
+        crate::common::jwt(c).enabled = true;
     },
     |srv| async move {
         let victim = srv.user("victim").await;
@@ -269,7 +269,7 @@ both!(
     config = |c| {
         c.session.cookie_cache.enabled = true;
         c.session.cookie_cache.revocation_check = true;
-        c.jwt.enabled = true;
+        crate::common::jwt(c).enabled = true;
     },
     |srv| async move {
         let victim = srv.user("unchecked").await;

@@ -9,6 +9,7 @@ mod harness;
 
 mod abuse;
 mod bodies;
+mod config_sections;
 mod connections;
 mod cookie_cache;
 mod cookie_options;

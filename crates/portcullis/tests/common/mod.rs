@@ -100,3 +100,19 @@ pub fn test_config(database_url: String, origin: &str) -> Config {
 pub fn spawn_server(auth: Auth, listener: tokio::net::TcpListener) -> tokio::task::JoinHandle<std::io::Result<()>> {
     tokio::spawn(portcullis::serve_on(auth, listener))
 }
+
+/// The social capability's section of `c`, to change before the server is built.
+#[allow(dead_code)]
+pub fn social(c: &mut Config) -> &mut portcullis::plugins::social::config::SocialConfig {
+    c.section_mut().expect("[social] parses")
+}
+/// The jwt capability's section of `c`.
+#[allow(dead_code)]
+pub fn jwt(c: &mut Config) -> &mut portcullis::plugins::jwt::config::JwtConfig {
+    c.section_mut().expect("[jwt] parses")
+}
+/// The bearer capability's section of `c`.
+#[allow(dead_code)]
+pub fn bearer(c: &mut Config) -> &mut portcullis::plugins::bearer::BearerConfig {
+    c.section_mut().expect("[bearer] parses")
+}

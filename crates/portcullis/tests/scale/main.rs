@@ -116,7 +116,7 @@ async fn the_cookie_cache_is_bounded_and_revocation_check_makes_it_immediate() {
             c.session.cookie_cache.enabled = true;
             c.session.cookie_cache.max_age = 2;
             c.session.cookie_cache.revocation_check = check;
-            c.jwt.enabled = true;
+            crate::common::jwt(c).enabled = true;
         })
         .await;
         let c = cl.client();

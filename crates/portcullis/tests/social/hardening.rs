@@ -9,9 +9,9 @@ use serde_json::json;
 /// URI, so a code issued to `fake`'s flow would exchange there: only the state binding stops it.
 fn with_fake2(c: &mut portcullis::Config) {
     let base = c.base_url.clone().unwrap_or_default();
-    let mut fake2 = c.social.providers["fake"].clone();
+    let mut fake2 = crate::common::social(c).providers["fake"].clone();
     fake2.redirect_uri = Some(format!("{base}/api/auth/callback/fake"));
-    c.social.providers.insert("fake2".into(), fake2);
+    crate::common::social(c).providers.insert("fake2".into(), fake2);
 }
 
 crate::both!(state_for_another_provider_is_refused, config = with_fake2, |srv: Server| async move {
@@ -61,13 +61,13 @@ crate::both!(better_auth_state_without_provider_still_works, |srv: Server| async
 });
 
 fn trusted(c: &mut portcullis::Config) {
-    c.social.account_linking.trusted_providers = vec!["fake".into()];
-    c.social.account_linking.require_local_email_verified = false;
+    crate::common::social(c).account_linking.trusted_providers = vec!["fake".into()];
+    crate::common::social(c).account_linking.require_local_email_verified = false;
 }
 
 fn trusted_unverified_ok(c: &mut portcullis::Config) {
     trusted(c);
-    c.social.account_linking.trust_unverified_email = true;
+    crate::common::social(c).account_linking.trust_unverified_email = true;
 }
 
 crate::both!(trusted_provider_still_needs_a_verified_email, config = trusted, |srv: Server| async move {

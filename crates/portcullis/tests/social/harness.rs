@@ -85,7 +85,7 @@ impl Server {
         };
         let mut cfg =
             Config { base_url: Some(origin.clone()), secret: Some(SECRET.into()), database_url: url.clone(), ..Default::default() };
-        cfg.social.providers = providers(&idp);
+        crate::common::social(&mut cfg).providers = providers(&idp);
         tweak(&mut cfg);
         let db = Db::connect(&url, &PoolOptions::default()).await.unwrap();
         let store = Arc::new(SqlStore::new(db.clone(), Names::new(cfg.schema.clone()).with_generate_id(cfg.advanced.database.generate_id)));

@@ -192,8 +192,8 @@ crate::both!(id_token_link, |srv: Server| async move {
 crate::both!(
     id_token_trusted_provider_needs_a_verified_email,
     config = |c: &mut portcullis::Config| {
-        c.social.account_linking.trusted_providers = vec!["fake".into()];
-        c.social.account_linking.require_local_email_verified = false;
+        crate::common::social(c).account_linking.trusted_providers = vec!["fake".into()];
+        crate::common::social(c).account_linking.require_local_email_verified = false;
     },
     |srv: Server| async move {
         let mut local = Browser::new(&srv);
@@ -214,9 +214,9 @@ crate::both!(
 crate::both!(
     id_token_trust_unverified_email_links,
     config = |c: &mut portcullis::Config| {
-        c.social.account_linking.trusted_providers = vec!["fake".into()];
-        c.social.account_linking.trust_unverified_email = true;
-        c.social.account_linking.require_local_email_verified = false;
+        crate::common::social(c).account_linking.trusted_providers = vec!["fake".into()];
+        crate::common::social(c).account_linking.trust_unverified_email = true;
+        crate::common::social(c).account_linking.require_local_email_verified = false;
     },
     |srv: Server| async move {
         let mut local = Browser::new(&srv);

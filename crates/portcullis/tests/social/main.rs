@@ -98,7 +98,7 @@ both!(github_private_email_and_discord, |srv: Server| async move {
 
 both!(
     discord_without_email_placeholder,
-    config = |c: &mut portcullis::Config| c.social.allow_missing_email = true,
+    config = |c: &mut portcullis::Config| crate::common::social(c).allow_missing_email = true,
     |srv: Server| async move {
         srv.idp.user("gamer", None, false);
         let mut d = Browser::new(&srv);
@@ -238,9 +238,9 @@ both!(untrusted_linking_refused, |srv: Server| async move {
 both!(
     trusted_linking_allowed,
     config = |c: &mut portcullis::Config| {
-        c.social.account_linking.trusted_providers = vec!["fake".into()];
-        c.social.account_linking.trust_unverified_email = true;
-        c.social.account_linking.require_local_email_verified = false;
+        crate::common::social(c).account_linking.trusted_providers = vec!["fake".into()];
+        crate::common::social(c).account_linking.trust_unverified_email = true;
+        crate::common::social(c).account_linking.require_local_email_verified = false;
     },
     |srv: Server| async move {
         let mut local = Browser::new(&srv);
@@ -298,7 +298,7 @@ both!(link_and_unlink, |srv: Server| async move {
 
 both!(
     tokens_refresh_and_encryption,
-    config = |c: &mut portcullis::Config| c.social.encrypt_oauth_tokens = true,
+    config = |c: &mut portcullis::Config| crate::common::social(c).encrypt_oauth_tokens = true,
     |srv: Server| async move {
         srv.idp.user("dan", Some("dan@example.com"), true);
         let mut b = Browser::new(&srv);
@@ -351,7 +351,7 @@ both!(
     better_auth_encrypted_token_decrypts,
     config = |c: &mut portcullis::Config| {
         c.secret = Some(portcullis::config::DEV_SECRET.into());
-        c.social.encrypt_oauth_tokens = true;
+        crate::common::social(c).encrypt_oauth_tokens = true;
     },
     |srv: Server| async move {
         let mut b = Browser::new(&srv);
@@ -383,7 +383,7 @@ both!(
 
 both!(
     form_post_bounce_and_native_handoff,
-    config = |c: &mut portcullis::Config| c.social.deep_link_schemes = vec!["myapp".into()],
+    config = |c: &mut portcullis::Config| crate::common::social(c).deep_link_schemes = vec!["myapp".into()],
     |srv: Server| async move {
         // form_post callbacks are bounced to a GET (query wins over the body).
         let res = reqwest::Client::builder()

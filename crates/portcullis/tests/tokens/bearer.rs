@@ -15,7 +15,7 @@ async fn session_user(srv: &Server, headers: &[(&str, &str)]) -> Option<String> 
 }
 
 both!(set_auth_token_matches_the_cookie, |db: Arc<TestDb>| async move {
-    let srv = Server::start(&db, |c| c.bearer.enabled = true).await;
+    let srv = Server::start(&db, |c| crate::common::bearer(c).enabled = true).await;
     let up = srv.sign_up("mobile").await;
     let header = up.header("set-auth-token").expect("set-auth-token on sign-up");
     let cookie = up.session_cookie().expect("cookie");
@@ -41,8 +41,8 @@ both!(set_auth_token_matches_the_cookie, |db: Arc<TestDb>| async move {
 both!(bearer_authenticates, |db: Arc<TestDb>| async move {
     // Raw tokens are checked here too: they are an opt-in (`require_signature = false`).
     let srv = Server::start(&db, |c| {
-        c.bearer.enabled = true;
-        c.bearer.require_signature = false;
+        crate::common::bearer(c).enabled = true;
+        crate::common::bearer(c).require_signature = false;
     })
     .await;
     let up = srv.sign_up("api").await;
@@ -81,8 +81,8 @@ both!(bearer_authenticates, |db: Arc<TestDb>| async move {
     assert_eq!(r.status, 200, "{}", r.text);
     // JWT and bearer together: the get-session answer carries the JWT for a bearer client.
     let both = Server::start(&db, |c| {
-        c.bearer.enabled = true;
-        c.jwt.enabled = true;
+        crate::common::bearer(c).enabled = true;
+        crate::common::jwt(c).enabled = true;
     })
     .await;
     let r = both.get("/get-session", &[("authorization", &bearer(&signed))]).await;
@@ -93,8 +93,8 @@ both!(bearer_authenticates, |db: Arc<TestDb>| async move {
 // Issue 12, item 4: a raw session token (the one list-sessions and sign-in bodies show) is not a
 // credential by default; only the signed `set-auth-token` value is. Raw tokens are an opt-in.
 both!(raw_tokens_are_refused_unless_opted_in, |db: Arc<TestDb>| async move {
-    let srv = Server::start(&db, |c| c.bearer.enabled = true).await;
-    assert!(srv.config.bearer.require_signature, "signed tokens only, by default");
+    let srv = Server::start(&db, |c| crate::common::bearer(c).enabled = true).await;
+    assert!(srv.config.section::<portcullis::plugins::bearer::BearerConfig>().require_signature, "signed tokens only, by default");
     let up = srv.sign_up("strict").await;
     let raw = up.json()["token"].as_str().expect("token").to_string();
     let signed = up.header("set-auth-token").expect("header");
@@ -104,8 +104,8 @@ both!(raw_tokens_are_refused_unless_opted_in, |db: Arc<TestDb>| async move {
     assert_eq!(r.status, 401, "{}", r.text);
 
     let lax = Server::start(&db, |c| {
-        c.bearer.enabled = true;
-        c.bearer.require_signature = false;
+        crate::common::bearer(c).enabled = true;
+        crate::common::bearer(c).require_signature = false;
     })
     .await;
     let id = up.json()["user"]["id"].as_str().expect("id").to_string();

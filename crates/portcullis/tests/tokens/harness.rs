@@ -107,7 +107,7 @@ impl Server {
     /// jwt on with the given tweak on top.
     pub async fn jwt(db: &Arc<TestDb>, tweak: impl FnOnce(&mut Config)) -> Server {
         Self::start(db, |c| {
-            c.jwt.enabled = true;
+            crate::common::jwt(c).enabled = true;
             tweak(c)
         })
         .await

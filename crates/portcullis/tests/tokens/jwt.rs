@@ -94,14 +94,14 @@ both!(set_auth_jwt_on_get_session, |db: Arc<TestDb>| async move {
     assert_eq!(anon.text, "null");
     assert!(anon.header("set-auth-jwt").is_none());
     // Turned off by configuration.
-    let quiet = Server::jwt(&db, |c| c.jwt.disable_setting_jwt_header = true).await;
+    let quiet = Server::jwt(&db, |c| crate::common::jwt(c).disable_setting_jwt_header = true).await;
     let r = quiet.get("/get-session", &[("cookie", &cookie)]).await;
     assert_eq!(r.status, 200);
     assert!(r.header("set-auth-jwt").is_none());
 });
 
 async fn algorithm_case(db: Arc<TestDb>, alg: portcullis::plugins::jwt::keys::Alg, kty: &str, crv: Option<&str>) {
-    let srv = Server::jwt(&db, |c| c.jwt.algorithm = alg).await;
+    let srv = Server::jwt(&db, |c| crate::common::jwt(c).algorithm = alg).await;
     let up = srv.sign_up("alg").await;
     let token = token_of(&srv, &cookie_of(&up)).await;
     assert_eq!(jwt_header(&token)["alg"], alg.as_str());
@@ -123,7 +123,7 @@ both!(rs256, |db: Arc<TestDb>| async move {
 });
 
 both!(plain_private_keys_when_encryption_is_off, |db: Arc<TestDb>| async move {
-    let srv = Server::jwt(&db, |c| c.jwt.disable_private_key_encryption = true).await;
+    let srv = Server::jwt(&db, |c| crate::common::jwt(c).disable_private_key_encryption = true).await;
     let up = srv.sign_up("plain").await;
     let token = token_of(&srv, &cookie_of(&up)).await;
     verify_with_jwks(&srv.jwks().await, &token, &srv.origin).expect("verifies");
@@ -137,9 +137,9 @@ both!(rotation_with_grace_period, |db: Arc<TestDb>| async move {
     // key_cache_seconds = 0: every signature re-reads the table, so the SQL edits below are seen
     // at once (the default caches the key for 60 s).
     let srv = Server::jwt(&db, |c| {
-        c.jwt.rotation_interval = Some(3600);
-        c.jwt.grace_period = 7200;
-        c.jwt.key_cache_seconds = 0;
+        crate::common::jwt(c).rotation_interval = Some(3600);
+        crate::common::jwt(c).grace_period = 7200;
+        crate::common::jwt(c).key_cache_seconds = 0;
     })
     .await;
     let up = srv.sign_up("rot").await;
@@ -174,7 +174,7 @@ both!(rotation_with_grace_period, |db: Arc<TestDb>| async move {
 both!(signing_key_is_cached, |db: Arc<TestDb>| async move {
     // With the default cache, an expiry written behind the server's back is only seen after the
     // cache interval; within it, tokens keep their kid (no table read per token).
-    let srv = Server::jwt(&db, |c| c.jwt.rotation_interval = Some(3600)).await;
+    let srv = Server::jwt(&db, |c| crate::common::jwt(c).rotation_interval = Some(3600)).await;
     let up = srv.sign_up("cache").await;
     let cookie = cookie_of(&up);
     let first = jwt_header(&token_of(&srv, &cookie).await)["kid"].as_str().expect("kid").to_string();
@@ -182,7 +182,7 @@ both!(signing_key_is_cached, |db: Arc<TestDb>| async move {
     let again = jwt_header(&token_of(&srv, &cookie).await)["kid"].as_str().expect("kid").to_string();
     assert_eq!(again, first, "served from the in-memory key");
     // A fresh instance reads the table and rotates.
-    let other = Server::jwt(&db, |c| c.jwt.rotation_interval = Some(3600)).await;
+    let other = Server::jwt(&db, |c| crate::common::jwt(c).rotation_interval = Some(3600)).await;
     let rotated = jwt_header(&token_of(&other, &cookie).await)["kid"].as_str().expect("kid").to_string();
     assert_ne!(rotated, first);
 });
@@ -193,8 +193,8 @@ async fn two_instances_share_keys_postgres() {
     let a = Server::jwt(&db, |_| {}).await;
     // Both instances issue tokens for the same issuer (a load-balanced deployment).
     let b = Server::jwt(&db, |c| {
-        c.jwt.issuer = Some(a.origin.clone());
-        c.jwt.audience = Some(a.origin.clone());
+        crate::common::jwt(c).issuer = Some(a.origin.clone());
+        crate::common::jwt(c).audience = Some(a.origin.clone());
     })
     .await;
     let up = a.sign_up("shared").await;

@@ -10,7 +10,7 @@ use std::path::Path;
 
 /// Registers messages, then builds [`Templates`]:
 ///
-/// ```ignore
+/// ```text
 /// let templates = Templates::builder("Acme")
 ///     .message(Message { name: "otp", subject: include_str!("otp.subject"), .., example: json!({ "code": "123456" }) })
 ///     .overrides(&config.mail.templates)

@@ -7,7 +7,12 @@ use std::path::PathBuf;
 
 /// The built-in messages of the standard capabilities, as a default server registers them.
 pub(crate) fn standard(app_name: &str) -> Templates {
-    let messages = crate::plugins::standard(&crate::Config::default()).iter().flat_map(|c| c.mail_messages()).collect::<Vec<_>>();
+    let messages = crate::plugins::standard(&mut crate::Config::default())
+        .expect("standard capabilities")
+        .0
+        .iter()
+        .flat_map(|c| c.mail_messages())
+        .collect::<Vec<_>>();
     Templates::builder(app_name).messages(messages).build().expect("the built-in templates build")
 }
 

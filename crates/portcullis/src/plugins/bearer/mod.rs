@@ -25,6 +25,7 @@
 //! into anything but "no bearer session".
 
 use crate::app::{Auth, Capability};
+use crate::config::{parse_bool, ConfigError, Section};
 use crate::crypto::{ct_eq, sign};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue};
@@ -50,6 +51,16 @@ impl Default for BearerConfig {
     }
 }
 
+impl Section for BearerConfig {
+    const NAME: &'static str = "bearer";
+    fn apply_env(&mut self, get: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(v) = get("PORTCULLIS_BEARER") {
+            self.enabled = parse_bool("PORTCULLIS_BEARER", &v)?;
+        }
+        Ok(())
+    }
+}
+
 /// The bearer capability.
 pub struct Bearer;
 
@@ -57,6 +68,9 @@ pub struct Bearer;
 impl Capability for Bearer {
     fn id(&self) -> &'static str {
         "bearer"
+    }
+    fn sections(&self) -> Vec<crate::config::SectionSpec> {
+        vec![crate::config::SectionSpec::of::<BearerConfig>()]
     }
     fn on_request(&self, auth: &Auth, _path: &str, parts: &mut Parts) {
         let Some(signed) = bearer_session(auth, &parts.headers) else { return };
@@ -86,7 +100,7 @@ pub fn bearer_session(auth: &Auth, headers: &HeaderMap) -> Option<String> {
         return None;
     }
     if !token.contains('.') {
-        if auth.config.bearer.require_signature {
+        if auth.config.section::<BearerConfig>().require_signature {
             return None;
         }
         // A raw session token: sign it ourselves, as Better Auth does.

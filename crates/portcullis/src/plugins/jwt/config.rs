@@ -1,6 +1,7 @@
 //! `[jwt]`: Better Auth's `jwt()` plugin options, in seconds and snake_case.
 
 use super::keys::Alg;
+use crate::config::{parse_bool, ConfigError, Section};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -52,9 +53,23 @@ impl Default for JwtConfig {
     }
 }
 
+impl Section for JwtConfig {
+    const NAME: &'static str = "jwt";
+    fn apply_env(&mut self, get: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(v) = get("PORTCULLIS_JWT") {
+            self.enabled = parse_bool("PORTCULLIS_JWT", &v)?;
+        }
+        Ok(())
+    }
+    fn check(&self) -> Result<Vec<String>, ConfigError> {
+        self.validate().map_err(ConfigError::Invalid)?;
+        Ok(Vec::new())
+    }
+}
+
 impl JwtConfig {
     /// Better Auth's checks on `jwksPath`, plus a non-zero lifetime.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), String> {
         let p = &self.jwks_path;
         if p.is_empty() || !p.starts_with('/') || p.contains("..") {
             return Err("jwt.jwks_path must start with '/' and not contain '..'".into());

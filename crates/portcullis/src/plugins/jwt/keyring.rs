@@ -117,7 +117,7 @@ impl KeyRing {
 
     fn cached(&self, auth: &Auth) -> Option<Arc<SigningKey>> {
         let cur = self.current.read().ok()?.clone()?;
-        let ttl = std::time::Duration::from_secs(auth.config.jwt.key_cache_seconds);
+        let ttl = std::time::Duration::from_secs(super::settings(auth).key_cache_seconds);
         let fresh = cur.loaded.elapsed() < ttl && cur.expires_at.is_none_or(|e| e > auth.now());
         fresh.then_some(cur)
     }
@@ -132,7 +132,7 @@ impl KeyRing {
         if let Some(k) = self.cached(auth) {
             return Ok(k);
         }
-        let cfg = &auth.config.jwt;
+        let cfg = super::settings(auth);
         let now = auth.now();
         let rows = all_rows(auth).await?;
         let row = match pick_signing(&rows, cfg, now) {
@@ -151,7 +151,7 @@ impl KeyRing {
 
     /// Decrypts (unless encryption is off) and parses a row's private JWK.
     fn private_jwk(&self, auth: &Auth, row: &Jwk) -> ApiResult<JwkJson> {
-        let plain = if auth.config.jwt.disable_private_key_encryption {
+        let plain = if super::settings(auth).disable_private_key_encryption {
             row.private_key.clone()
         } else {
             // Better Auth stores `JSON.stringify(symmetricEncrypt(...))`: a quoted JSON string.
@@ -169,7 +169,7 @@ impl KeyRing {
 
     /// Generates, stores and returns a new key of the configured algorithm.
     pub async fn create(&self, auth: &Auth) -> ApiResult<Jwk> {
-        let cfg = &auth.config.jwt;
+        let cfg = super::settings(auth);
         let alg = cfg.algorithm;
         // RSA generation is CPU-heavy; keep it off the async workers.
         let generated =
@@ -207,7 +207,7 @@ impl KeyRing {
             }
         }
         let now = auth.now();
-        rows.retain(|r| published(r, &auth.config.jwt, now));
+        rows.retain(|r| published(r, super::settings(auth), now));
         Ok(rows)
     }
 }

@@ -25,6 +25,7 @@ pub mod keyring;
 pub mod keys;
 
 use crate::app::{Auth, Capability};
+use crate::config::SectionSpec;
 use crate::error::{codes, ApiError, ApiResult};
 use crate::http::reply::Reply;
 use crate::session::hooks::{Hooks, SessionAnswer};
@@ -41,6 +42,11 @@ use keys::{Alg, JwkJson};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::sync::Arc;
+
+/// This capability's `[jwt]` section.
+pub(crate) fn settings(auth: &Auth) -> &config::JwtConfig {
+    auth.config.section()
+}
 
 /// The jwt capability.
 pub struct Jwt {
@@ -60,6 +66,9 @@ impl Jwt {
 impl Capability for Jwt {
     fn id(&self) -> &'static str {
         "jwt"
+    }
+    fn sections(&self) -> Vec<SectionSpec> {
+        vec![SectionSpec::of::<config::JwtConfig>()]
     }
     fn routes(&self) -> Router<Auth> {
         Router::new().route(&self.jwks_path, get(jwks)).route("/token", get(token)).layer(Extension(self.ring.clone()))
@@ -139,7 +148,7 @@ async fn jwks(State(auth): State<Auth>, Extension(ring): Extension<Arc<KeyRing>>
         keys: Vec<Key<'a>>,
     }
     let rows = ring.published(&auth).await?;
-    let default_alg = auth.config.jwt.algorithm.as_str();
+    let default_alg = settings(&auth).algorithm.as_str();
     let mut keys = Vec::with_capacity(rows.len());
     for row in &rows {
         let Ok(stored) = serde_json::from_str::<JwkJson>(&row.public_key) else {
@@ -171,10 +180,10 @@ async fn token(
 
 /// `iss`/`aud` default: the base URL's origin.
 fn issuer(auth: &Auth) -> String {
-    auth.config.jwt.issuer.clone().unwrap_or_else(|| auth.config.origin())
+    settings(auth).issuer.clone().unwrap_or_else(|| auth.config.origin())
 }
 fn audience(auth: &Auth) -> String {
-    auth.config.jwt.audience.clone().unwrap_or_else(|| auth.config.origin())
+    settings(auth).audience.clone().unwrap_or_else(|| auth.config.origin())
 }
 
 /// Signs Better Auth's default payload for `user`: the user's fields, then `iat`, `sub`, `exp`,
@@ -182,7 +191,7 @@ fn audience(auth: &Auth) -> String {
 pub async fn sign_user(auth: &Auth, ring: &KeyRing, mut claims: Map<String, Value>) -> ApiResult<String> {
     let iat = auth.now().timestamp();
     let sub = claims.get("id").cloned().unwrap_or(Value::Null);
-    let lifetime = i64::try_from(auth.config.jwt.expiration_time).unwrap_or(i64::MAX / 2);
+    let lifetime = i64::try_from(settings(auth).expiration_time).unwrap_or(i64::MAX / 2);
     claims.insert("iat".into(), iat.into());
     claims.insert("sub".into(), sub);
     claims.insert("exp".into(), iat.saturating_add(lifetime).into());
@@ -216,7 +225,7 @@ pub async fn verify(auth: &Auth, ring: &KeyRing, token: &str) -> Option<Map<Stri
     let row = rows.iter().find(|r| crate::crypto::ct_eq(r.id.as_bytes(), kid.as_bytes()))?;
     let alg = match &row.alg {
         Some(a) => Alg::parse(a)?,
-        None => auth.config.jwt.algorithm,
+        None => settings(auth).algorithm,
     };
     let jalg = match alg {
         Alg::EdDSA => jsonwebtoken::Algorithm::EdDSA,

@@ -23,7 +23,7 @@ fn keys(auth: &Auth) -> Keys {
 /// A token as stored: encrypted when configured.
 pub fn seal(auth: &Auth, token: Option<&str>) -> Option<String> {
     let t = token?;
-    Some(if auth.config.social.encrypt_oauth_tokens { keys(auth).encrypt(t) } else { t.to_string() })
+    Some(if super::settings(auth).encrypt_oauth_tokens { keys(auth).encrypt(t) } else { t.to_string() })
 }
 
 /// A stored token in the clear. Values that do not look encrypted are plain (the flag was turned
@@ -100,7 +100,7 @@ pub fn email_of(auth: &Auth, provider_id: &str, p: &Profile) -> Option<String> {
     if let Some(e) = p.email.as_deref().filter(|e| !e.is_empty()) {
         return Some(e.to_lowercase());
     }
-    if !auth.config.social.allow_missing_email {
+    if !super::settings(auth).allow_missing_email {
         return None;
     }
     let local: String =
@@ -121,7 +121,7 @@ pub async fn sign_in(
     t: &Tokens,
     scopes: &[String],
 ) -> Result<(User, bool), Code> {
-    let cfg = &auth.config.social;
+    let cfg = super::settings(auth);
     let db = |e: crate::store::StoreError| {
         tracing::error!(error = %e, "social sign-in: store");
         "internal_server_error"
@@ -192,7 +192,7 @@ pub async fn link(
     scopes: &[String],
     l: &LinkData,
 ) -> Result<(), Code> {
-    let cfg = &auth.config.social;
+    let cfg = super::settings(auth);
     if !cfg.account_linking.enabled {
         return Err("unable_to_link_account");
     }

@@ -5,6 +5,7 @@
 //! `APPLE_TEAM_ID`, `APPLE_KEY_ID`, `APPLE_PRIVATE_KEY`). This module parses only; it never touches
 //! the network (discovery is fetched lazily by the provider at first use).
 
+use crate::config::{ConfigError, Section};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -201,9 +202,17 @@ pub struct ProviderConfig {
 
 const BUILTIN: &[&str] = &["discord", "github", "google", "microsoft", "apple"];
 
+impl Section for SocialConfig {
+    const NAME: &'static str = "social";
+    fn apply_env(&mut self, get: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        self.apply_provider_env(get);
+        Ok(())
+    }
+}
+
 impl SocialConfig {
     /// Applies Better Auth's environment names for the built-in providers.
-    pub fn apply_env(&mut self, get: &dyn Fn(&str) -> Option<String>) {
+    pub fn apply_provider_env(&mut self, get: &dyn Fn(&str) -> Option<String>) {
         for id in BUILTIN {
             let up = id.to_ascii_uppercase();
             let client_id = get(&format!("{up}_CLIENT_ID"));
@@ -287,7 +296,8 @@ mod tests {
             "MICROSOFT_CLIENT_ID" => Some("ms".into()),
             "MICROSOFT_TENANT_ID" => Some("t1".into()),
             _ => None,
-        });
+        })
+        .unwrap();
         assert_eq!(c.providers["github"].client_id, "gh");
         assert_eq!(c.providers["github"].client_secret.as_deref(), Some("ghs"));
         assert_eq!(c.providers["microsoft"].tenant_id.as_deref(), Some("t1"));

@@ -159,7 +159,7 @@ pub async fn link(auth: &Auth, rt: &Runtime, p: &Provider, body: &IdTokenBody, c
         Some(_) => return Err(errors::SOCIAL_ACCOUNT_ALREADY_LINKED),
         None => {}
     }
-    let l = &auth.config.social.account_linking;
+    let l = &super::settings(auth).account_linking;
     if !l.email_vouched_for(&p.id, prof.email_verified) || !l.enabled {
         return Err(errors::LINKING_NOT_ALLOWED);
     }

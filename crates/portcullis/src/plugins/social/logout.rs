@@ -16,7 +16,7 @@ use serde_json::Value;
 pub async fn end_session_url(auth: &Auth, rt: &Runtime, token: &str, body: Option<&Value>) -> Option<String> {
     let logout_capable = |id: &str| rt.provider(auth, id).filter(|p| p.kind == ProviderKind::Oidc && !p.cfg.disable_provider_logout);
     // Nothing to look up when no provider could answer (the common case).
-    if !auth.config.social.providers.keys().any(|id| logout_capable(id).is_some()) {
+    if !super::settings(auth).providers.keys().any(|id| logout_capable(id).is_some()) {
         return None;
     }
     let (session, _) = crate::session::find(auth, token).await.ok().flatten()?;

@@ -38,10 +38,16 @@ pub mod state;
 pub mod tokens;
 
 use crate::app::{Auth, Capability};
+use crate::config::SectionSpec;
 use crate::http::input::{check, Check};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use std::sync::Arc;
+
+/// This capability's `[social]` section.
+pub(crate) fn settings(auth: &Auth) -> &config::SocialConfig {
+    auth.config.section()
+}
 
 /// The social sign-in capability.
 #[derive(Default)]
@@ -59,6 +65,9 @@ impl Social {
 impl Capability for Social {
     fn id(&self) -> &'static str {
         "social"
+    }
+    fn sections(&self) -> Vec<SectionSpec> {
+        vec![SectionSpec::of::<config::SocialConfig>()]
     }
     fn cookies(&self) -> &'static [&'static str] {
         &[state::COOKIE]
@@ -99,27 +108,22 @@ pub mod errors {
     use crate::error::ApiError;
     use axum::http::StatusCode as S;
 
-    pub const PROVIDER_NOT_FOUND: ApiError = ApiError::new(S::NOT_FOUND, "PROVIDER_NOT_FOUND", "Provider not found");
-    pub const ID_TOKEN_NOT_SUPPORTED: ApiError = ApiError::new(S::NOT_FOUND, "ID_TOKEN_NOT_SUPPORTED", "id_token not supported");
-    pub const USER_EMAIL_NOT_FOUND: ApiError = ApiError::new(S::UNAUTHORIZED, "USER_EMAIL_NOT_FOUND", "User email not found");
-    pub const SOCIAL_ACCOUNT_ALREADY_LINKED: ApiError =
-        ApiError::new(S::CONFLICT, "SOCIAL_ACCOUNT_ALREADY_LINKED", "Social account already linked");
-    pub const LINKING_DIFFERENT_EMAILS_NOT_ALLOWED: ApiError =
-        ApiError::new(S::UNAUTHORIZED, "LINKING_DIFFERENT_EMAILS_NOT_ALLOWED", "Account not linked - different emails not allowed");
-    pub const LINKING_FAILED: ApiError =
-        ApiError::new(S::EXPECTATION_FAILED, "LINKING_FAILED", "Account not linked - unable to create account");
-    pub const LINKING_NOT_ALLOWED: ApiError =
-        ApiError::new(S::UNAUTHORIZED, "LINKING_NOT_ALLOWED", "Account not linked - linking not allowed");
-    pub const FAILED_TO_GET_ACCESS_TOKEN: ApiError =
-        ApiError::new(S::BAD_REQUEST, "FAILED_TO_GET_ACCESS_TOKEN", "Failed to get a valid access token");
-    pub const TOKEN_REFRESH_NOT_SUPPORTED: ApiError =
-        ApiError::new(S::BAD_REQUEST, "TOKEN_REFRESH_NOT_SUPPORTED", "Refresh token not supported");
-    pub const REFRESH_TOKEN_NOT_FOUND: ApiError = ApiError::new(S::BAD_REQUEST, "REFRESH_TOKEN_NOT_FOUND", "Refresh token not found");
-    pub const FAILED_TO_REFRESH_ACCESS_TOKEN: ApiError =
-        ApiError::new(S::BAD_REQUEST, "FAILED_TO_REFRESH_ACCESS_TOKEN", "Failed to refresh access token");
-    pub const PROVIDER_NOT_CONFIGURED: ApiError = ApiError::new(S::BAD_REQUEST, "PROVIDER_NOT_CONFIGURED", "Provider not configured");
-    pub const ACCESS_TOKEN_NOT_FOUND: ApiError = ApiError::new(S::BAD_REQUEST, "ACCESS_TOKEN_NOT_FOUND", "Access token not found");
-    pub const FAILED_TO_GET_USER_INFO: ApiError = ApiError::new(S::UNAUTHORIZED, "FAILED_TO_GET_USER_INFO", "Failed to get user info");
+    crate::error_codes! {
+        PROVIDER_NOT_FOUND = NOT_FOUND, "Provider not found";
+        ID_TOKEN_NOT_SUPPORTED = NOT_FOUND, "id_token not supported";
+        USER_EMAIL_NOT_FOUND = UNAUTHORIZED, "User email not found";
+        SOCIAL_ACCOUNT_ALREADY_LINKED = CONFLICT, "Social account already linked";
+        LINKING_DIFFERENT_EMAILS_NOT_ALLOWED = UNAUTHORIZED, "Account not linked - different emails not allowed";
+        LINKING_FAILED = EXPECTATION_FAILED, "Account not linked - unable to create account";
+        LINKING_NOT_ALLOWED = UNAUTHORIZED, "Account not linked - linking not allowed";
+        FAILED_TO_GET_ACCESS_TOKEN = BAD_REQUEST, "Failed to get a valid access token";
+        TOKEN_REFRESH_NOT_SUPPORTED = BAD_REQUEST, "Refresh token not supported";
+        REFRESH_TOKEN_NOT_FOUND = BAD_REQUEST, "Refresh token not found";
+        FAILED_TO_REFRESH_ACCESS_TOKEN = BAD_REQUEST, "Failed to refresh access token";
+        PROVIDER_NOT_CONFIGURED = BAD_REQUEST, "Provider not configured";
+        ACCESS_TOKEN_NOT_FOUND = BAD_REQUEST, "Access token not found";
+        FAILED_TO_GET_USER_INFO = UNAUTHORIZED, "Failed to get user info";
+    }
 
     pub fn provider_not_supported(id: &str) -> ApiError {
         ApiError::new(S::BAD_REQUEST, "PROVIDER_NOT_SUPPORTED", "Provider is not supported.")

@@ -72,7 +72,7 @@ impl Runtime {
 
     /// The enabled provider with this id.
     pub fn provider(&self, auth: &Auth, id: &str) -> Option<Arc<Provider>> {
-        self.all(&auth.config.social).get(id).cloned()
+        self.all(super::settings(auth)).get(id).cloned()
     }
 }
 

@@ -250,7 +250,7 @@ pub async fn auto_redirect(
         return Err(ApiError::validation("[query.client] Invalid option: expected \"tauri\" or \"extension\""));
     }
     let target = q.get("callbackURL").cloned().unwrap_or_else(|| default_handoff(client, &p.id));
-    if !deep_link_allowed(&auth.config.social.deep_link_schemes, &target) {
+    if !deep_link_allowed(&super::settings(&auth).deep_link_schemes, &target) {
         return Err(codes::INVALID_CALLBACK_URL);
     }
     let mut o = query_options(&auth, &HashMap::new())?;
@@ -289,7 +289,7 @@ pub async fn link_social(
     if let Some(t) = &b.id_token {
         return id_token::link(&auth, &rt, &p, t, &cur).await;
     }
-    if !auth.config.social.account_linking.enabled {
+    if !super::settings(&auth).account_linking.enabled {
         return Err(errors::LINKING_NOT_ALLOWED);
     }
     let mut o = b.options;

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
-/// Background tasks allowed at once per [`Auth`](super::Auth). Each holds at most a database
+/// Background tasks allowed at once per [`Auth`](crate::app::Auth). Each holds at most a database
 /// connection (the pool queues the rest); e-mail goes out through the mailer's own bound.
 pub const MAX_BACKGROUND_TASKS: usize = 128;
 

@@ -7,6 +7,10 @@
 //!
 //! This module owns parsing and validation only; it never reads the clock or touches the network.
 
+mod introspect;
+pub mod sections;
+
+pub use sections::{Section, SectionSpec, Sections};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -17,8 +21,10 @@ pub const DEV_SECRET: &str = "better-auth-secret-12345678901234567890";
 /// Minimum secret length accepted in production mode.
 pub const MIN_SECRET_LEN: usize = 32;
 
+/// The core configuration. Unknown keys are refused: a top-level table that is not a core key
+/// goes to [`Sections`], where a capability must claim it when the engine is built.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct Config {
     /// Public URL of the server (e.g. `https://auth.example.com`); the base path is appended when it
     /// has no path of its own. Without it, the base URL is derived from `listen`.
@@ -47,15 +53,13 @@ pub struct Config {
     pub password_hashing: PasswordHashingConfig,
     /// Connection limits and timeouts of the standalone server (`[server]`).
     pub server: ServerConfig,
-    /// Social sign-in providers, account linking and provider-token storage (`[social]`).
-    pub social: crate::plugins::social::config::SocialConfig,
-    /// JWT/JWKS (`[jwt]`, Better Auth's `jwt()` plugin); off unless `jwt.enabled`.
-    pub jwt: crate::plugins::jwt::config::JwtConfig,
-    /// `Authorization: Bearer` sessions (`[bearer]`, Better Auth's `bearer()` plugin); off unless `bearer.enabled`.
-    pub bearer: crate::plugins::bearer::BearerConfig,
     /// Better Auth's `secondaryStorage` (Redis): sessions, active-session lists and rate-limit
     /// counters shared by every instance. `REDIS_URL` sets it from the environment.
     pub secondary_storage: Option<SecondaryStorageConfig>,
+    /// The capabilities' own sections (`[social]`, `[jwt]`, `[bearer]`, ...), parsed by them:
+    /// [`Config::section`] reads one, [`Config::section_mut`] changes one in code.
+    #[serde(skip)]
+    pub sections: Sections,
 }
 
 /// `secondary_storage = { url = "redis://127.0.0.1:6379", prefix = "better-auth:" }`.
@@ -98,10 +102,8 @@ impl Default for Config {
             schema: SchemaConfig::default(),
             password_hashing: PasswordHashingConfig::default(),
             server: ServerConfig::default(),
-            social: Default::default(),
-            jwt: Default::default(),
-            bearer: Default::default(),
             secondary_storage: None,
+            sections: Sections::default(),
         }
     }
 }
@@ -604,7 +606,7 @@ impl Config {
         let mut cfg = match path {
             Some(p) => {
                 let text = std::fs::read_to_string(p).map_err(|e| ConfigError::Read(p.into(), e))?;
-                let mut cfg: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse(p.into(), e.to_string()))?;
+                let mut cfg = Config::from_toml(&text).map_err(|e| ConfigError::Parse(p.into(), e))?;
                 cfg.mail.resolve_paths(p.parent().unwrap_or(Path::new("")));
                 cfg
             }
@@ -614,9 +616,31 @@ impl Config {
         Ok(cfg)
     }
 
+    /// Parses a configuration file's text: core keys into the typed fields (errors keep their
+    /// line), every other top-level key into [`Sections`] for the capabilities.
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        let table: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
+        let core = introspect::fields::<Config>();
+        let raw = table.into_iter().filter(|(k, _)| !core.contains(&k.as_str())).collect();
+        let mut cfg: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        cfg.sections = Sections::from_raw(raw);
+        Ok(cfg)
+    }
+
+    /// A capability's section, as parsed when the engine was built (see [`Sections::get`]).
+    pub fn section<T: Section>(&self) -> &T {
+        self.sections.get()
+    }
+    /// A capability's section to change in code before the engine is built.
+    pub fn section_mut<T: Section>(&mut self) -> Result<&mut T, ConfigError> {
+        self.sections.get_mut()
+    }
+
     /// Applies environment variables read through `get` (a parameter so tests need no global state).
-    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        let get = |k: &str| get(k).filter(|v| !v.is_empty());
+    /// The capabilities' sections read theirs through the same `get` when they are parsed.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Result<(), ConfigError> {
+        let get: sections::EnvSource = std::sync::Arc::new(move |k: &str| get(k).filter(|v| !v.is_empty()));
+        self.sections.set_env(get.clone());
         if let Some(s) = get("BETTER_AUTH_SECRET").or_else(|| get("AUTH_SECRET")) {
             self.secret = Some(s);
         }
@@ -684,18 +708,11 @@ impl Config {
         if let Some(url) = get("REDIS_URL") {
             self.secondary_storage.get_or_insert_with(SecondaryStorageConfig::default).url = url;
         }
-        self.social.apply_env(&get);
         if let Some(v) = get("PORTCULLIS_STORE_SESSION_IN_DATABASE") {
             self.session.store_session_in_database = parse_bool("PORTCULLIS_STORE_SESSION_IN_DATABASE", &v)?;
         }
         if let Some(v) = get("PORTCULLIS_HASHING_PRIORITY") {
             self.password_hashing.priority = v.parse().map_err(|e| ConfigError::Env("PORTCULLIS_HASHING_PRIORITY", e))?;
-        }
-        if let Some(v) = get("PORTCULLIS_JWT") {
-            self.jwt.enabled = parse_bool("PORTCULLIS_JWT", &v)?;
-        }
-        if let Some(v) = get("PORTCULLIS_BEARER") {
-            self.bearer.enabled = parse_bool("PORTCULLIS_BEARER", &v)?;
         }
         Ok(())
     }
@@ -854,7 +871,6 @@ impl Config {
                 return Err(ConfigError::Invalid(format!("base URL {u:?} must start with http:// or https://")));
             }
         }
-        self.jwt.check().map_err(ConfigError::Invalid)?;
         if self.session.expires_in > 34_560_000 {
             return Err(ConfigError::Invalid("session.expires_in must be at most 400 days".into()));
         }
@@ -952,7 +968,7 @@ fn attribute_value_ok(v: &str) -> bool {
     !v.is_empty() && !v.contains(|c: char| c == ';' || c.is_whitespace() || c.is_control() || !c.is_ascii())
 }
 
-fn parse_bool(name: &'static str, v: &str) -> Result<bool, ConfigError> {
+pub fn parse_bool(name: &'static str, v: &str) -> Result<bool, ConfigError> {
     match v.to_ascii_lowercase().as_str() {
         "1" | "true" | "on" | "yes" => Ok(true),
         "0" | "false" | "off" | "no" => Ok(false),
