@@ -54,6 +54,11 @@ impl ApiError {
         self.message = message.into();
         self
     }
+    /// The same code and message with another status (Better Auth answers some codes with two).
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
     /// An error without a `code` member (Better Auth has a few, e.g. "No fields to update").
     pub fn uncoded(status: StatusCode, message: impl Into<Cow<'static, str>>) -> Self {
         Self { status, code: None, message: message.into(), empty_body: false, retry_after: None }

@@ -5,6 +5,7 @@ pub mod core;
 pub mod email_password;
 pub(crate) mod headers;
 pub mod jwt;
+pub mod passkey;
 pub mod social;
 
 use crate::app::Capability;
@@ -21,7 +22,11 @@ pub type Capabilities = Vec<Arc<dyn Capability>>;
 /// Returns them with their sections' warnings.
 pub fn standard(config: &mut Config) -> Result<(Capabilities, Vec<String>), ConfigError> {
     let mut warnings = Vec::new();
-    for spec in [SectionSpec::of::<bearer::BearerConfig>(), SectionSpec::of::<jwt::config::JwtConfig>()] {
+    for spec in [
+        SectionSpec::of::<bearer::BearerConfig>(),
+        SectionSpec::of::<jwt::config::JwtConfig>(),
+        SectionSpec::of::<passkey::PasskeyConfig>(),
+    ] {
         warnings.extend(spec.materialize(&mut config.sections)?);
     }
     let mut caps: Capabilities = vec![Arc::new(core::Core), Arc::new(email_password::EmailPassword), Arc::new(social::Social::new())];
@@ -31,6 +36,9 @@ pub fn standard(config: &mut Config) -> Result<(Capabilities, Vec<String>), Conf
     let jwt = config.section::<jwt::config::JwtConfig>();
     if jwt.enabled {
         caps.push(Arc::new(jwt::Jwt::new(jwt)));
+    }
+    if config.section::<passkey::PasskeyConfig>().enabled {
+        caps.push(Arc::new(passkey::Passkey));
     }
     Ok((caps, warnings))
 }
