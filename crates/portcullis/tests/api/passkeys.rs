@@ -41,10 +41,16 @@ both!(register_then_sign_in_with_es256_and_ed25519, config = on, |srv| async mov
         assert_eq!(row["userId"], u.id.as_str());
         assert_eq!(row["credentialID"], dev.id().as_str());
         assert_eq!(row["publicKey"], STANDARD.encode(dev.cose_key()).as_str(), "the COSE key as the authenticator encoded it");
-        assert_eq!((row["counter"].clone(), row["deviceType"].clone(), row["backedUp"].clone()), (json!(0), json!("singleDevice"), json!(false)));
+        assert_eq!(
+            (row["counter"].clone(), row["deviceType"].clone(), row["backedUp"].clone()),
+            (json!(0), json!("singleDevice"), json!(false))
+        );
         assert_eq!((row["transports"].clone(), row["aaguid"].clone()), (json!("internal"), json!("00000000-0000-0000-0000-000000000000")));
         let keys: Vec<&str> = row.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(keys, ["name", "publicKey", "userId", "credentialID", "counter", "deviceType", "backedUp", "transports", "createdAt", "aaguid", "id"]);
+        assert_eq!(
+            keys,
+            ["name", "publicKey", "userId", "credentialID", "counter", "deviceType", "backedUp", "transports", "createdAt", "aaguid", "id"]
+        );
 
         dev.counter = 1;
         let (browser, r) = sign_in(&srv, &mut dev).await;

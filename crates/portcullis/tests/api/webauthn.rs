@@ -55,7 +55,13 @@ impl Authenticator {
         let entries: Vec<(Cbor, Cbor)> = match &self.key {
             Key::Es256(k) => {
                 let p = k.public_key().as_ref();
-                vec![(i(1), i(2)), (i(3), i(-7)), (i(-1), i(1)), (i(-2), Cbor::Bytes(p[1..33].to_vec())), (i(-3), Cbor::Bytes(p[33..65].to_vec()))]
+                vec![
+                    (i(1), i(2)),
+                    (i(3), i(-7)),
+                    (i(-1), i(1)),
+                    (i(-2), Cbor::Bytes(p[1..33].to_vec())),
+                    (i(-3), Cbor::Bytes(p[33..65].to_vec())),
+                ]
             }
             Key::Ed25519(k) => vec![(i(1), i(1)), (i(3), i(-8)), (i(-1), i(6)), (i(-2), Cbor::Bytes(k.public_key().as_ref().to_vec()))],
         };

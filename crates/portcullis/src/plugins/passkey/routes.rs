@@ -84,7 +84,11 @@ impl Input for RegisterQuery {
     }
 }
 
-pub async fn register_options(State(auth): State<Auth>, ValidQuery(q): ValidQuery<RegisterQuery>, FreshSession(cur): FreshSession) -> ApiResult<Reply> {
+pub async fn register_options(
+    State(auth): State<Auth>,
+    ValidQuery(q): ValidQuery<RegisterQuery>,
+    FreshSession(cur): FreshSession,
+) -> ApiResult<Reply> {
     let user = &cur.user;
     let name = q.name.filter(|n| !n.is_empty()).unwrap_or_else(|| if user.email.is_empty() { user.id.clone() } else { user.email.clone() });
     let user_data = UserData { id: user.id.clone(), name: Some(name), display_name: Some(user.name.clone()).filter(|n| !n.is_empty()) };
@@ -159,7 +163,9 @@ pub async fn verify_registration(
     if b.create_session != Some(true) {
         return Ok(Reply::json(&row));
     }
-    let born = hooks::sign_in(&auth, SignIn { user: &cur.user, method: Method::Other("passkey"), meta: &meta, headers: &headers, remember: true }).await?;
+    let born =
+        hooks::sign_in(&auth, SignIn { user: &cur.user, method: Method::Other("passkey"), meta: &meta, headers: &headers, remember: true })
+            .await?;
     let s = match born {
         Born::Session(s) => s,
         Born::Answered(r) => return Ok(r),
@@ -227,7 +233,9 @@ pub async fn verify_authentication(
         return Err(AUTHENTICATION_FAILED);
     }
     let user = auth.store.find_user_by_id(&row.user_id).await?.ok_or(codes::USER_NOT_FOUND)?;
-    let born = hooks::sign_in(&auth, SignIn { user: &user, method: Method::Other("passkey"), meta: &meta, headers: &headers, remember: true }).await?;
+    let born =
+        hooks::sign_in(&auth, SignIn { user: &user, method: Method::Other("passkey"), meta: &meta, headers: &headers, remember: true })
+            .await?;
     let s = match born {
         Born::Session(s) => s,
         Born::Answered(r) => return Ok(r),

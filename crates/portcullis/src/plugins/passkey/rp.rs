@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use url::Url;
 use webauthn_rs_core::proto::{
-    AttestationConveyancePreference, AttestationFormat, AuthenticatorAttachment, COSEAlgorithm, COSEKey, Credential,
-    ParsedAttestation, RegisteredExtensions, UserVerificationPolicy,
+    AttestationConveyancePreference, AttestationFormat, AuthenticatorAttachment, COSEAlgorithm, COSEKey, Credential, ParsedAttestation,
+    RegisteredExtensions, UserVerificationPolicy,
 };
 use webauthn_rs_core::WebauthnCore;
 
