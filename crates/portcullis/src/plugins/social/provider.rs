@@ -353,4 +353,18 @@ mod tests {
         assert!(!p(ProviderKind::Discord, &[]).pkce());
         assert!(p(ProviderKind::Github, &[]).pkce());
     }
+
+    #[test]
+    fn facebook_and_twitter_defaults() {
+        assert_eq!(p(ProviderKind::Facebook, &[]).scopes(&[]), ["email", "public_profile"]);
+        assert_eq!(p(ProviderKind::Twitter, &[]).scopes(&[]), ["users.read", "tweet.read", "offline.access", "users.email"]);
+        assert!(!p(ProviderKind::Facebook, &[]).pkce());
+        assert!(p(ProviderKind::Twitter, &[]).pkce());
+        assert_eq!(p(ProviderKind::Twitter, &[]).token_auth(), TokenAuth::ClientSecretBasic);
+        assert_eq!(p(ProviderKind::Facebook, &[]).token_auth(), TokenAuth::ClientSecretPost);
+        assert!(p(ProviderKind::Facebook, &[]).supports_id_token());
+        assert!(!p(ProviderKind::Twitter, &[]).supports_id_token());
+        assert_eq!(ProviderKind::from_id("twitter"), Some(ProviderKind::Twitter));
+        assert_eq!(ProviderKind::from_id("facebook"), Some(ProviderKind::Facebook));
+    }
 }
