@@ -68,15 +68,19 @@ both!(a_signed_in_user_may_start_an_anonymous_session, config = on, |srv| async 
     assert_eq!(srv.count("select count(*) from \"user\"").await, 2, "the real user is not touched");
 });
 
-both!(email_domain_name_shapes_the_generated_email, config = |c| {
-    on(c);
-    anonymous(c).email_domain_name = Some("guests.example.com".into());
-}, |srv| async move {
-    let (_, body) = anon(&srv).await;
-    let email = body["user"]["email"].as_str().unwrap();
-    let local = email.strip_suffix("@guests.example.com").expect(email);
-    assert!(local.starts_with("temp-") && local.len() == 37, "{email}");
-});
+both!(
+    email_domain_name_shapes_the_generated_email,
+    config = |c| {
+        on(c);
+        anonymous(c).email_domain_name = Some("guests.example.com".into());
+    },
+    |srv| async move {
+        let (_, body) = anon(&srv).await;
+        let email = body["user"]["email"].as_str().unwrap();
+        let local = email.strip_suffix("@guests.example.com").expect(email);
+        assert!(local.starts_with("temp-") && local.len() == 37, "{email}");
+    }
+);
 
 both!(is_anonymous_is_false_for_others_and_not_settable, config = on, |srv| async move {
     let c = srv.client();
@@ -110,17 +114,21 @@ both!(a_real_user_cannot_use_delete_anonymous_user, config = on, |srv| async mov
     assert_eq!(u.client.session_from_db().await["user"]["id"], u.id.as_str());
 });
 
-both!(disable_delete_anonymous_user, config = |c| {
-    on(c);
-    anonymous(c).disable_delete_anonymous_user = true;
-}, |srv| async move {
-    let (c, _) = anon(&srv).await;
-    let r = c.post_json("/delete-anonymous-user", json!({})).await;
-    r.expect_error(400, "DELETE_ANONYMOUS_USER_DISABLED", "Deleting anonymous users is disabled");
-    // Linking keeps the anonymous user too.
-    c.post_json("/sign-up/email", json!({"name": "B", "email": "b@example.com", "password": PASSWORD})).await.expect_status(200);
-    assert_eq!(srv.count("select count(*) from \"user\"").await, 2);
-});
+both!(
+    disable_delete_anonymous_user,
+    config = |c| {
+        on(c);
+        anonymous(c).disable_delete_anonymous_user = true;
+    },
+    |srv| async move {
+        let (c, _) = anon(&srv).await;
+        let r = c.post_json("/delete-anonymous-user", json!({})).await;
+        r.expect_error(400, "DELETE_ANONYMOUS_USER_DISABLED", "Deleting anonymous users is disabled");
+        // Linking keeps the anonymous user too.
+        c.post_json("/sign-up/email", json!({"name": "B", "email": "b@example.com", "password": PASSWORD})).await.expect_status(200);
+        assert_eq!(srv.count("select count(*) from \"user\"").await, 2);
+    }
+);
 
 both!(off_by_default, |srv| async move {
     srv.client().post_json("/sign-in/anonymous", json!({})).await.expect_status(404);

@@ -61,8 +61,11 @@ pub async fn sign_in_anonymous(
         updated_at: now,
     };
     let user = hooks::create_user(&auth, user, None).await?;
-    let s = match hooks::sign_in(&auth, SignIn { user: &user, method: Method::Other("anonymous"), meta: &meta, headers: &headers, remember: true })
-        .await?
+    let s = match hooks::sign_in(
+        &auth,
+        SignIn { user: &user, method: Method::Other("anonymous"), meta: &meta, headers: &headers, remember: true },
+    )
+    .await?
     {
         Born::Session(s) => s,
         Born::Answered(r) => return Ok(r),

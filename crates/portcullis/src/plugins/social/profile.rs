@@ -219,7 +219,7 @@ async fn facebook(http: &reqwest::Client, p: &Provider, ep: &Endpoints, access: 
     }
     let info: Value = res.json().await.map_err(|e| format!("debug_token: {}", e.without_url()))?;
     let app = str_of(&info, "data.app_id").unwrap_or_default();
-    let ours = app == p.cfg.client_id || p.cfg.audience.iter().any(|a| *a == app);
+    let ours = app == p.cfg.client_id || p.cfg.audience.contains(&app);
     let token_user = str_of(&info, "data.user_id").filter(|_| ours && info.pointer("/data/is_valid") == Some(&Value::Bool(true)));
     let token_user = token_user.ok_or("debug_token: the access token is not valid for this app")?;
     let url = ep.userinfo.as_deref().ok_or("no userinfo endpoint")?;

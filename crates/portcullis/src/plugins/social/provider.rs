@@ -151,7 +151,11 @@ impl Provider {
     /// How the client authenticates at the token endpoint: as configured, else HTTP Basic for
     /// Twitter (Better Auth's `authentication: "basic"`) and the form body for the others.
     pub fn token_auth(&self) -> TokenAuth {
-        self.cfg.token_auth.unwrap_or(if self.kind == ProviderKind::Twitter { TokenAuth::ClientSecretBasic } else { TokenAuth::ClientSecretPost })
+        self.cfg.token_auth.unwrap_or(if self.kind == ProviderKind::Twitter {
+            TokenAuth::ClientSecretBasic
+        } else {
+            TokenAuth::ClientSecretPost
+        })
     }
 
     /// Whether the flow binds an OIDC nonce (generic OIDC providers asking for `openid`).
@@ -240,7 +244,10 @@ impl Provider {
             ProviderKind::Facebook => Endpoints {
                 authorization: over(&c.authorization_url, "https://www.facebook.com/v24.0/dialog/oauth"),
                 token: over(&c.token_url, &format!("{}/v24.0/oauth/access_token", self.api("https://graph.facebook.com"))),
-                userinfo: Some(over(&c.userinfo_url, &format!("{}/me?fields=id,name,email,picture", self.api("https://graph.facebook.com")))),
+                userinfo: Some(over(
+                    &c.userinfo_url,
+                    &format!("{}/me?fields=id,name,email,picture", self.api("https://graph.facebook.com")),
+                )),
                 // Limited Login ID tokens.
                 jwks: Some(over(&c.jwks_url, "https://limited.facebook.com/.well-known/oauth/openid/jwks/")),
                 issuer: Some(over(&c.issuer, "https://www.facebook.com")),
@@ -249,7 +256,10 @@ impl Provider {
             ProviderKind::Twitter => Endpoints {
                 authorization: over(&c.authorization_url, "https://x.com/i/oauth2/authorize"),
                 token: over(&c.token_url, &format!("{}/2/oauth2/token", self.api("https://api.x.com"))),
-                userinfo: Some(over(&c.userinfo_url, &format!("{}/2/users/me?user.fields=profile_image_url", self.api("https://api.x.com")))),
+                userinfo: Some(over(
+                    &c.userinfo_url,
+                    &format!("{}/2/users/me?user.fields=profile_image_url", self.api("https://api.x.com")),
+                )),
                 jwks: None,
                 issuer: None,
                 end_session: None,
