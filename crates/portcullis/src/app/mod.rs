@@ -139,6 +139,7 @@ impl Auth {
             clock: Arc::new(SystemClock),
             secondary: None,
             fn_hooks: Default::default(),
+            on_link_account: Vec::new(),
         }
     }
 
@@ -274,6 +275,7 @@ pub struct AuthBuilder {
     clock: Arc<dyn Clock>,
     secondary: Option<Arc<dyn crate::secondary::SecondaryStorage>>,
     fn_hooks: fn_hooks::FnHooks,
+    on_link_account: Vec<crate::plugins::anonymous::OnLink>,
 }
 
 /// Hooks as closures ([`fn_hooks`]); they run after every capability's hooks, in the order added.
@@ -339,6 +341,17 @@ impl AuthBuilder {
         self.fn_hooks.before_user_delete.push(fn_hooks::boxed(f));
         self
     }
+    /// When an anonymous visitor signs in or up by another method (`[anonymous] enabled = true`),
+    /// before the anonymous user is deleted: move its data to the new user (Better Auth's
+    /// anonymous `onLinkAccount`). An error keeps the anonymous user (the sign-in still succeeds).
+    pub fn on_link_account<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(crate::plugins::anonymous::Link) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), crate::ApiError>> + Send + 'static,
+    {
+        self.on_link_account.push(crate::plugins::anonymous::link::on_link(f));
+        self
+    }
     /// After a user was deleted (`afterDelete`).
     pub fn after_user_delete<F, Fut>(mut self, f: F) -> Self
     where
@@ -371,7 +384,8 @@ impl AuthBuilder {
 
     pub async fn build(mut self) -> Result<Auth, StartError> {
         let mut config = self.config;
-        let (mut capabilities, mut warnings) = crate::plugins::standard(&mut config)?;
+        let embedder = crate::plugins::Embedder { on_link_account: std::mem::take(&mut self.on_link_account) };
+        let (mut capabilities, mut warnings) = crate::plugins::standard_with(&mut config, embedder)?;
         capabilities.append(&mut self.capabilities);
         let fns = std::mem::take(&mut self.fn_hooks);
         if !fns.is_empty() {

@@ -1,5 +1,6 @@
 //! Capabilities, one module each (Better Auth's plugin-per-folder layout).
 
+pub mod anonymous;
 pub mod bearer;
 pub mod core;
 pub mod email_password;
@@ -15,17 +16,30 @@ use std::sync::Arc;
 /// A server's capabilities, in the order their hooks run.
 pub type Capabilities = Vec<Arc<dyn Capability>>;
 
-/// The capabilities a default server runs with. The jwt and bearer capabilities are opt-in, as
-/// Better Auth's plugins are (`jwt.enabled`, `bearer.enabled`): off, they add no route, no table
+/// The capabilities a default server runs with. The jwt, bearer and anonymous capabilities are
+/// opt-in, as Better Auth's plugins are (`jwt.enabled`, `bearer.enabled`, `anonymous.enabled`): off, they add no route, no table
 /// and no header, so an app moving from Better Auth sees no change unless it asks for one. Their
 /// sections are parsed (and a typo refused) whether they are on or off.
 /// Returns them with their sections' warnings.
 pub fn standard(config: &mut Config) -> Result<(Capabilities, Vec<String>), ConfigError> {
+    standard_with(config, Embedder::default())
+}
+
+/// What an embedder gives the standard capabilities in code (closures a file cannot hold).
+#[derive(Default)]
+pub struct Embedder {
+    /// The anonymous capability's `onLinkAccount` closures ([`anonymous::OnLink`]).
+    pub on_link_account: Vec<anonymous::OnLink>,
+}
+
+/// [`standard`], with the embedder's closures handed to the capabilities they belong to.
+pub fn standard_with(config: &mut Config, embedder: Embedder) -> Result<(Capabilities, Vec<String>), ConfigError> {
     let mut warnings = Vec::new();
     for spec in [
         SectionSpec::of::<bearer::BearerConfig>(),
         SectionSpec::of::<jwt::config::JwtConfig>(),
         SectionSpec::of::<passkey::PasskeyConfig>(),
+        SectionSpec::of::<anonymous::config::AnonymousConfig>(),
     ] {
         warnings.extend(spec.materialize(&mut config.sections)?);
     }
@@ -39,6 +53,12 @@ pub fn standard(config: &mut Config) -> Result<(Capabilities, Vec<String>), Conf
     }
     if config.section::<passkey::PasskeyConfig>().enabled {
         caps.push(Arc::new(passkey::Passkey));
+    }
+    if config.section::<anonymous::config::AnonymousConfig>().enabled {
+        let cap = embedder.on_link_account.into_iter().fold(anonymous::Anonymous::new(), anonymous::Anonymous::on_link);
+        caps.push(Arc::new(cap));
+    } else if !embedder.on_link_account.is_empty() {
+        warnings.push("on_link_account closures are registered but [anonymous] is not enabled; they never run".into());
     }
     Ok((caps, warnings))
 }

@@ -116,3 +116,8 @@ pub fn jwt(c: &mut Config) -> &mut portcullis::plugins::jwt::config::JwtConfig {
 pub fn bearer(c: &mut Config) -> &mut portcullis::plugins::bearer::BearerConfig {
     c.section_mut().expect("[bearer] parses")
 }
+/// The anonymous capability's section of `c`.
+#[allow(dead_code)]
+pub fn anonymous(c: &mut Config) -> &mut portcullis::plugins::anonymous::config::AnonymousConfig {
+    c.section_mut().expect("[anonymous] parses")
+}

@@ -28,7 +28,8 @@ pub struct Server {
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
-/// The generic OIDC provider `fake`, plus `github` and `discord`, all pointing at the fake IdP.
+/// The generic OIDC provider `fake`, plus `github`, `twitter`, `facebook` and `discord`, all
+/// pointing at the fake IdP.
 pub fn providers(idp: &Idp) -> BTreeMap<String, ProviderConfig> {
     let mut m = BTreeMap::new();
     let base = ProviderConfig { client_id: CLIENT_ID.into(), client_secret: Some(CLIENT_SECRET.into()), ..Default::default() };
@@ -50,6 +51,19 @@ pub fn providers(idp: &Idp) -> BTreeMap<String, ProviderConfig> {
             ..base.clone()
         },
     );
+    for id in ["twitter", "facebook"] {
+        m.insert(
+            id.to_string(),
+            ProviderConfig {
+                authorization_url: Some(format!("{}/authorize", idp.url)),
+                token_url: Some(format!("{}/token", idp.url)),
+                api_url: Some(idp.url.clone()),
+                // Facebook's issuer (of Limited Login ID tokens) is also what a callback's `iss` must be.
+                issuer: (id == "facebook").then(|| idp.url.clone()),
+                ..base.clone()
+            },
+        );
+    }
     m.insert(
         "discord".to_string(),
         ProviderConfig {
@@ -88,8 +102,16 @@ impl Server {
         crate::common::social(&mut cfg).providers = providers(&idp);
         tweak(&mut cfg);
         let db = Db::connect(&url, &PoolOptions::default()).await.unwrap();
-        let store = Arc::new(SqlStore::new(db.clone(), Names::new(cfg.schema.clone()).with_generate_id(cfg.advanced.database.generate_id)));
-        let auth = caps.into_iter().fold(Auth::builder(cfg).store(store), |b, c| b.capability(c)).build().await.unwrap();
+        // A store of its own only when no capability adds user fields (the builder's store knows
+        // them; one given here would not).
+        let fields = caps.iter().any(|c| !c.user_fields().is_empty()) || crate::common::anonymous(&mut cfg).enabled;
+        let builder = if fields {
+            Auth::builder(cfg)
+        } else {
+            let names = Names::new(cfg.schema.clone()).with_generate_id(cfg.advanced.database.generate_id);
+            Auth::builder(cfg).store(Arc::new(SqlStore::new(db.clone(), names)))
+        };
+        let auth = caps.into_iter().fold(builder, |b, c| b.capability(c)).build().await.unwrap();
         let task = spawn_server(auth.clone(), listener);
         Server { origin, auth, db, idp, pg, sqlite, task }
     }

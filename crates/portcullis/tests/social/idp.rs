@@ -1,5 +1,6 @@
 //! A local fake identity provider: OIDC (discovery, authorize, token, JWKS, userinfo) plus the
-//! GitHub and Discord user endpoints, with one-shot faults. RS256 id_tokens are signed with a
+//! GitHub, Discord, X (`/2/users/me`) and Facebook (`/me`, `/debug_token`) user endpoints, with
+//! one-shot faults. RS256 id_tokens are signed with a
 //! test-only key (`idp-key.pem`); `bad_signature` signs with another key under the same `kid`.
 
 #![allow(dead_code)]
@@ -44,9 +45,12 @@ pub struct IdpState {
     codes: HashMap<String, Code>,
     access: HashMap<String, String>,
     refresh: HashMap<String, String>,
-    /// One-shot faults: "server_error", "bad_signature", "wrong_aud", "wrong_nonce", "refresh_refused".
+    /// One-shot faults: "server_error", "bad_signature", "wrong_aud", "wrong_nonce", "refresh_refused",
+    /// "other_app" (debug_token: the token belongs to another Facebook app).
     pub faults: Vec<String>,
     pub token_calls: usize,
+    /// Token requests that authenticated with HTTP Basic.
+    pub basic_token_calls: usize,
     pub expires_in: i64,
     seq: u64,
 }
@@ -72,6 +76,9 @@ impl Idp {
             .route("/user", get(github_user))
             .route("/user/emails", get(github_emails))
             .route("/api/users/{me}", get(discord_me))
+            .route("/2/users/me", get(x_me))
+            .route("/me", get(facebook_me))
+            .route("/debug_token", get(facebook_debug_token))
             .with_state(ctx);
         tokio::spawn(async move { axum::serve(listener, app).await });
         Idp { url, state }
@@ -165,11 +172,25 @@ fn err(status: StatusCode, e: &str) -> Response {
     (status, Json(json!({"error": e}))).into_response()
 }
 
-async fn token(State(c): State<Ctx>, Form(f): Form<HashMap<String, String>>) -> Response {
+/// The client's credentials: HTTP Basic (RFC 6749 §2.3.1, both parts form-urlencoded) or the form.
+fn client_of(h: &HeaderMap, f: &HashMap<String, String>) -> Option<(String, String)> {
+    if let Some(basic) = h.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Basic ")) {
+        let raw = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(basic).ok()?).ok()?;
+        let (id, secret) = raw.split_once(':')?;
+        let dec = |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
+        return (!f.contains_key("client_secret")).then(|| Some((dec(id)?, dec(secret)?))).flatten();
+    }
+    Some((f.get("client_id")?.clone(), f.get("client_secret")?.clone()))
+}
+
+async fn token(State(c): State<Ctx>, h: HeaderMap, Form(f): Form<HashMap<String, String>>) -> Response {
     let mut st = c.state.lock().unwrap();
     st.token_calls += 1;
-    if f.get("client_id").map(String::as_str) != Some(CLIENT_ID) || f.get("client_secret").map(String::as_str) != Some(CLIENT_SECRET) {
+    if client_of(&h, &f) != Some((CLIENT_ID.to_string(), CLIENT_SECRET.to_string())) {
         return err(StatusCode::UNAUTHORIZED, "invalid_client");
+    }
+    if h.contains_key("authorization") {
+        st.basic_token_calls += 1;
     }
     if take_fault(&mut st, "server_error") {
         return (StatusCode::INTERNAL_SERVER_ERROR, "boom").into_response();
@@ -280,4 +301,50 @@ async fn discord_me(State(c): State<Ctx>, h: HeaderMap) -> Response {
         }
         None => StatusCode::UNAUTHORIZED.into_response(),
     }
+}
+
+/// X's `/2/users/me`: `user.fields=profile_image_url` for the profile; `user.fields=confirmed_email`
+/// answers the e-mail only for users that have one here (an app with e-mail access), else 403.
+async fn x_me(State(c): State<Ctx>, Query(q): Query<HashMap<String, String>>, h: HeaderMap) -> Response {
+    let Some(u) = bearer_user(&c, &h) else { return StatusCode::UNAUTHORIZED.into_response() };
+    match q.get("user.fields").map(String::as_str) {
+        Some("confirmed_email") => match u.email {
+            Some(e) => Json(json!({"data": {"id": "1445880548472328192", "name": u.name, "username": u.sub, "confirmed_email": e}}))
+                .into_response(),
+            None => (StatusCode::FORBIDDEN, Json(json!({"title": "Forbidden"}))).into_response(),
+        },
+        _ => Json(json!({"data": {
+            "id": "1445880548472328192",
+            "name": u.name,
+            "username": u.sub,
+            "profile_image_url": "https://pbs.twimg.com/profile_images/x_normal.jpg"
+        }}))
+        .into_response(),
+    }
+}
+
+/// Facebook's Graph `/me?fields=id,name,email,picture`.
+async fn facebook_me(State(c): State<Ctx>, Query(q): Query<HashMap<String, String>>, h: HeaderMap) -> Response {
+    let Some(u) = bearer_user(&c, &h) else { return StatusCode::UNAUTHORIZED.into_response() };
+    if q.get("fields").map(String::as_str) != Some("id,name,email,picture") {
+        return StatusCode::BAD_REQUEST.into_response();
+    }
+    Json(json!({
+        "id": "10229876543210",
+        "name": u.name,
+        "email": u.email,
+        "picture": {"data": {"height": 50, "is_silhouette": false, "url": "https://platform-lookaside.fbsbx.com/x.jpg", "width": 50}}
+    }))
+    .into_response()
+}
+
+/// Facebook's `debug_token`: the app token must be `CLIENT_ID|CLIENT_SECRET`.
+async fn facebook_debug_token(State(c): State<Ctx>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let mut st = c.state.lock().unwrap();
+    if q.get("access_token").map(String::as_str) != Some(&format!("{CLIENT_ID}|{CLIENT_SECRET}")) {
+        return (StatusCode::BAD_REQUEST, Json(json!({"error": {"message": "Invalid app token"}}))).into_response();
+    }
+    let valid = q.get("input_token").is_some_and(|t| st.access.contains_key(t));
+    let app = if take_fault(&mut st, "other_app") { "another-app" } else { CLIENT_ID };
+    Json(json!({"data": {"app_id": app, "type": "USER", "is_valid": valid, "user_id": "10229876543210"}})).into_response()
 }

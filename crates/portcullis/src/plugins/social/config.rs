@@ -18,6 +18,9 @@ pub enum ProviderKind {
     Google,
     Microsoft,
     Apple,
+    Facebook,
+    /// X (Twitter), OAuth 2.0 with PKCE; Better Auth's id `twitter`.
+    Twitter,
     /// Any OpenID Connect provider, endpoints from `{issuer}/.well-known/openid-configuration`.
     Oidc,
     /// A plain OAuth 2.0 provider: explicit endpoints and a field mapping for its user-info JSON.
@@ -33,6 +36,8 @@ impl ProviderKind {
             "google" => Self::Google,
             "microsoft" => Self::Microsoft,
             "apple" => Self::Apple,
+            "facebook" => Self::Facebook,
+            "twitter" => Self::Twitter,
             _ => return None,
         })
     }
@@ -166,7 +171,9 @@ pub struct ProviderConfig {
     /// Overrides `{baseURL}/callback/<id>`.
     pub redirect_uri: Option<String>,
     pub prompt: Option<String>,
-    pub token_auth: TokenAuth,
+    /// How the client authenticates at the token endpoint; default per provider (HTTP Basic for
+    /// Twitter, as Better Auth; the form body for the others).
+    pub token_auth: Option<TokenAuth>,
     /// PKCE S256; default per provider (off for Discord and plain OAuth 2.0).
     pub pkce: Option<bool>,
     // Endpoint overrides (tests, self-hosted identity providers).
@@ -177,7 +184,9 @@ pub struct ProviderConfig {
     pub issuer: Option<String>,
     /// OIDC discovery document URL; default `{issuer}/.well-known/openid-configuration`.
     pub discovery_url: Option<String>,
-    /// API base for GitHub (`https://api.github.com`, for `/user` and `/user/emails`).
+    /// API base for GitHub (`https://api.github.com`, for `/user` and `/user/emails`), Facebook
+    /// (`https://graph.facebook.com`, for `/me` and `/debug_token`) and Twitter
+    /// (`https://api.x.com`, for `/2/users/me` and `/2/oauth2/token`).
     pub api_url: Option<String>,
     /// Microsoft: tenant (`common`, `organizations`, `consumers` or a tenant id).
     pub tenant_id: Option<String>,
@@ -200,7 +209,7 @@ pub struct ProviderConfig {
     pub disable_provider_logout: bool,
 }
 
-const BUILTIN: &[&str] = &["discord", "github", "google", "microsoft", "apple"];
+const BUILTIN: &[&str] = &["discord", "github", "google", "microsoft", "apple", "facebook", "twitter"];
 
 impl Section for SocialConfig {
     const NAME: &'static str = "social";

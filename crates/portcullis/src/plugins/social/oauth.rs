@@ -108,7 +108,7 @@ pub async fn refresh(http: &reqwest::Client, p: &Provider, ep: &Endpoints, refre
 async fn token_request(http: &reqwest::Client, p: &Provider, ep: &Endpoints, mut form: Vec<(&str, String)>) -> Result<Tokens, String> {
     let secret = p.client_secret()?;
     let mut req = http.post(&ep.token).header("accept", "application/json");
-    match (p.cfg.token_auth, secret) {
+    match (p.token_auth(), secret) {
         (TokenAuth::ClientSecretBasic, Some(s)) => {
             // RFC 6749 §2.3.1: both parts form-urlencoded before base64.
             let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();

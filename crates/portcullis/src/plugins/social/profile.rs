@@ -99,6 +99,11 @@ pub async fn fetch(
             apple(claims, apple_user)
         }
         ProviderKind::Github => github(http, p, ep, access).await,
+        ProviderKind::Facebook => match tokens.id_token.as_deref().filter(|t| t.split('.').count() == 3) {
+            Some(t) => facebook_claims(super::jwt::verify_id_token(http, p, ep, t, nonce).await?),
+            None => facebook(http, p, ep, access).await,
+        },
+        ProviderKind::Twitter => twitter(http, p, ep, access).await,
         ProviderKind::Discord => {
             let url = ep.userinfo.as_deref().ok_or("no userinfo endpoint")?;
             discord(get_json(http, url, access).await?)
@@ -150,6 +155,7 @@ pub fn from_id_token(p: &Provider, claims: Value, apple_user: Option<&str>) -> R
     match p.kind {
         ProviderKind::Microsoft => microsoft(claims),
         ProviderKind::Apple => apple(claims, apple_user),
+        ProviderKind::Facebook => facebook_claims(claims),
         _ => from_claims(claims, None),
     }
 }
@@ -185,6 +191,74 @@ fn apple(claims: Value, user: Option<&str>) -> Result<Profile, String> {
     }
     p.image = None;
     Ok(p)
+}
+
+/// A Facebook Limited Login ID token: Better Auth maps `name`, `email` and `picture`, and never
+/// takes the e-mail as verified.
+fn facebook_claims(claims: Value) -> Result<Profile, String> {
+    let mut p = from_claims(claims, None)?;
+    p.email_verified = false;
+    Ok(p)
+}
+
+/// Facebook's Graph `/me`, after `debug_token` shows the access token was issued to this app for
+/// that user (Graph tokens are not audience-bound: a token of another app would read its profile).
+async fn facebook(http: &reqwest::Client, p: &Provider, ep: &Endpoints, access: &str) -> Result<Profile, String> {
+    let secret = p.client_secret()?.ok_or("facebook needs a client secret")?;
+    let debug = format!("{}/debug_token", p.api("https://graph.facebook.com"));
+    let app_token = format!("{}|{secret}", p.cfg.client_id);
+    let res = http
+        .get(&debug)
+        .query(&[("input_token", access), ("access_token", app_token.as_str())])
+        .header("accept", "application/json")
+        .send()
+        .await
+        .map_err(|e| format!("debug_token unreachable: {}", e.without_url()))?;
+    if !res.status().is_success() {
+        return Err(format!("debug_token: HTTP {}", res.status()));
+    }
+    let info: Value = res.json().await.map_err(|e| format!("debug_token: {}", e.without_url()))?;
+    let app = str_of(&info, "data.app_id").unwrap_or_default();
+    let ours = app == p.cfg.client_id || p.cfg.audience.contains(&app);
+    let token_user = str_of(&info, "data.user_id").filter(|_| ours && info.pointer("/data/is_valid") == Some(&Value::Bool(true)));
+    let token_user = token_user.ok_or("debug_token: the access token is not valid for this app")?;
+    let url = ep.userinfo.as_deref().ok_or("no userinfo endpoint")?;
+    let raw = get_json(http, url, access).await?;
+    let id = subject(str_of(&raw, "id"))?;
+    if id != token_user {
+        return Err("facebook: the profile is not the token's user".into());
+    }
+    Ok(Profile {
+        email: str_of(&raw, "email"),
+        email_verified: truthy(raw.get("email_verified")),
+        name: str_of(&raw, "name").unwrap_or_default(),
+        image: str_of(&raw, "picture.data.url"),
+        id,
+        raw,
+    })
+}
+
+/// X's `/2/users/me` (`profile_image_url`), then the same with `confirmed_email`, which only apps
+/// with e-mail access get. Without it, as Better Auth: `<id>@twitter.placeholder.invalid`,
+/// unverified.
+async fn twitter(http: &reqwest::Client, p: &Provider, ep: &Endpoints, access: &str) -> Result<Profile, String> {
+    let url = ep.userinfo.as_deref().ok_or("no userinfo endpoint")?;
+    let mut raw = get_json(http, url, access).await?;
+    let id = subject(str_of(&raw, "data.id"))?;
+    let email_url = format!("{}/2/users/me?user.fields=confirmed_email", p.api("https://api.x.com"));
+    let confirmed = get_json(http, &email_url, access).await.ok().and_then(|v| str_of(&v, "data.confirmed_email"));
+    if let (Some(e), Some(Value::Object(data))) = (&confirmed, raw.get_mut("data")) {
+        data.insert("email".into(), Value::String(e.clone()));
+    }
+    let email = str_of(&raw, "data.email").unwrap_or_else(|| format!("{id}@twitter.placeholder.invalid"));
+    Ok(Profile {
+        email: Some(email),
+        email_verified: confirmed.is_some(),
+        name: str_of(&raw, "data.name").unwrap_or_default(),
+        image: str_of(&raw, "data.profile_image_url"),
+        id,
+        raw,
+    })
 }
 
 fn discord(raw: Value) -> Result<Profile, String> {

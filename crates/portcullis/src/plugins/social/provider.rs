@@ -5,7 +5,7 @@
 //! every other route while an identity provider is down. The HTTP client follows no redirects and
 //! has short timeouts: provider endpoints are fixed by configuration, never by user input.
 
-use super::config::{ProviderConfig, ProviderKind, SocialConfig};
+use super::config::{ProviderConfig, ProviderKind, SocialConfig, TokenAuth};
 use crate::app::Auth;
 use jsonwebtoken::jwk::JwkSet;
 use serde_json::Value;
@@ -115,6 +115,8 @@ impl Provider {
             ProviderKind::Google => &["email", "profile", "openid"],
             ProviderKind::Microsoft => &["openid", "profile", "email", "User.Read", "offline_access"],
             ProviderKind::Apple => &["email", "name"],
+            ProviderKind::Facebook => &["email", "public_profile"],
+            ProviderKind::Twitter => &["users.read", "tweet.read", "offline.access", "users.email"],
             ProviderKind::Oidc | ProviderKind::Oauth2 => &["openid", "email", "profile"],
         }
     }
@@ -143,7 +145,17 @@ impl Provider {
     }
 
     pub fn pkce(&self) -> bool {
-        self.cfg.pkce.unwrap_or(!matches!(self.kind, ProviderKind::Discord | ProviderKind::Oauth2))
+        self.cfg.pkce.unwrap_or(!matches!(self.kind, ProviderKind::Discord | ProviderKind::Facebook | ProviderKind::Oauth2))
+    }
+
+    /// How the client authenticates at the token endpoint: as configured, else HTTP Basic for
+    /// Twitter (Better Auth's `authentication: "basic"`) and the form body for the others.
+    pub fn token_auth(&self) -> TokenAuth {
+        self.cfg.token_auth.unwrap_or(if self.kind == ProviderKind::Twitter {
+            TokenAuth::ClientSecretBasic
+        } else {
+            TokenAuth::ClientSecretPost
+        })
     }
 
     /// Whether the flow binds an OIDC nonce (generic OIDC providers asking for `openid`).
@@ -155,7 +167,10 @@ impl Provider {
     /// and `/link-social`): the providers whose identity is an OIDC ID token.
     pub fn supports_id_token(&self) -> bool {
         !self.cfg.disable_id_token_sign_in
-            && matches!(self.kind, ProviderKind::Google | ProviderKind::Microsoft | ProviderKind::Apple | ProviderKind::Oidc)
+            && matches!(
+                self.kind,
+                ProviderKind::Google | ProviderKind::Microsoft | ProviderKind::Apple | ProviderKind::Facebook | ProviderKind::Oidc
+            )
     }
 
     pub fn redirect_uri(&self, auth: &Auth) -> String {
@@ -226,6 +241,29 @@ impl Provider {
                 issuer: Some(over(&c.issuer, "https://appleid.apple.com")),
                 end_session: None,
             },
+            ProviderKind::Facebook => Endpoints {
+                authorization: over(&c.authorization_url, "https://www.facebook.com/v24.0/dialog/oauth"),
+                token: over(&c.token_url, &format!("{}/v24.0/oauth/access_token", self.api("https://graph.facebook.com"))),
+                userinfo: Some(over(
+                    &c.userinfo_url,
+                    &format!("{}/me?fields=id,name,email,picture", self.api("https://graph.facebook.com")),
+                )),
+                // Limited Login ID tokens.
+                jwks: Some(over(&c.jwks_url, "https://limited.facebook.com/.well-known/oauth/openid/jwks/")),
+                issuer: Some(over(&c.issuer, "https://www.facebook.com")),
+                end_session: None,
+            },
+            ProviderKind::Twitter => Endpoints {
+                authorization: over(&c.authorization_url, "https://x.com/i/oauth2/authorize"),
+                token: over(&c.token_url, &format!("{}/2/oauth2/token", self.api("https://api.x.com"))),
+                userinfo: Some(over(
+                    &c.userinfo_url,
+                    &format!("{}/2/users/me?user.fields=profile_image_url", self.api("https://api.x.com")),
+                )),
+                jwks: None,
+                issuer: None,
+                end_session: None,
+            },
             ProviderKind::Oauth2 => Endpoints {
                 authorization: c.authorization_url.clone().unwrap_or_default(),
                 token: c.token_url.clone().unwrap_or_default(),
@@ -240,7 +278,12 @@ impl Provider {
     }
 
     pub fn github_api(&self) -> String {
-        self.cfg.api_url.clone().unwrap_or_else(|| "https://api.github.com".into()).trim_end_matches('/').to_string()
+        self.api("https://api.github.com")
+    }
+
+    /// The provider's API base (`api_url`, else `default`), without a trailing slash.
+    pub fn api(&self, default: &str) -> String {
+        self.cfg.api_url.as_deref().unwrap_or(default).trim_end_matches('/').to_string()
     }
 
     async fn discover(&self, http: &reqwest::Client) -> Result<Arc<Endpoints>, String> {
@@ -319,5 +362,19 @@ mod tests {
         assert_eq!(p(ProviderKind::Oidc, &[]).scopes(&[]), ["openid", "email", "profile"]);
         assert!(!p(ProviderKind::Discord, &[]).pkce());
         assert!(p(ProviderKind::Github, &[]).pkce());
+    }
+
+    #[test]
+    fn facebook_and_twitter_defaults() {
+        assert_eq!(p(ProviderKind::Facebook, &[]).scopes(&[]), ["email", "public_profile"]);
+        assert_eq!(p(ProviderKind::Twitter, &[]).scopes(&[]), ["users.read", "tweet.read", "offline.access", "users.email"]);
+        assert!(!p(ProviderKind::Facebook, &[]).pkce());
+        assert!(p(ProviderKind::Twitter, &[]).pkce());
+        assert_eq!(p(ProviderKind::Twitter, &[]).token_auth(), TokenAuth::ClientSecretBasic);
+        assert_eq!(p(ProviderKind::Facebook, &[]).token_auth(), TokenAuth::ClientSecretPost);
+        assert!(p(ProviderKind::Facebook, &[]).supports_id_token());
+        assert!(!p(ProviderKind::Twitter, &[]).supports_id_token());
+        assert_eq!(ProviderKind::from_id("twitter"), Some(ProviderKind::Twitter));
+        assert_eq!(ProviderKind::from_id("facebook"), Some(ProviderKind::Facebook));
     }
 }
