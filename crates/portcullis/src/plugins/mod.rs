@@ -6,6 +6,7 @@ pub mod email_password;
 pub(crate) mod headers;
 pub mod jwt;
 pub mod social;
+pub mod two_factor;
 
 use crate::app::Capability;
 use crate::config::{Config, ConfigError, SectionSpec};
@@ -14,14 +15,18 @@ use std::sync::Arc;
 /// A server's capabilities, in the order their hooks run.
 pub type Capabilities = Vec<Arc<dyn Capability>>;
 
-/// The capabilities a default server runs with. The jwt and bearer capabilities are opt-in, as
+/// The capabilities a default server runs with. The jwt, bearer and two-factor capabilities are opt-in, as
 /// Better Auth's plugins are (`jwt.enabled`, `bearer.enabled`): off, they add no route, no table
 /// and no header, so an app moving from Better Auth sees no change unless it asks for one. Their
 /// sections are parsed (and a typo refused) whether they are on or off.
 /// Returns them with their sections' warnings.
 pub fn standard(config: &mut Config) -> Result<(Capabilities, Vec<String>), ConfigError> {
     let mut warnings = Vec::new();
-    for spec in [SectionSpec::of::<bearer::BearerConfig>(), SectionSpec::of::<jwt::config::JwtConfig>()] {
+    for spec in [
+        SectionSpec::of::<bearer::BearerConfig>(),
+        SectionSpec::of::<jwt::config::JwtConfig>(),
+        SectionSpec::of::<two_factor::config::TwoFactorConfig>(),
+    ] {
         warnings.extend(spec.materialize(&mut config.sections)?);
     }
     let mut caps: Capabilities = vec![Arc::new(core::Core), Arc::new(email_password::EmailPassword), Arc::new(social::Social::new())];
@@ -31,6 +36,10 @@ pub fn standard(config: &mut Config) -> Result<(Capabilities, Vec<String>), Conf
     let jwt = config.section::<jwt::config::JwtConfig>();
     if jwt.enabled {
         caps.push(Arc::new(jwt::Jwt::new(jwt)));
+    }
+    let two_factor = config.section::<two_factor::config::TwoFactorConfig>();
+    if two_factor.enabled {
+        caps.push(Arc::new(two_factor::TwoFactor::new(two_factor)));
     }
     Ok((caps, warnings))
 }

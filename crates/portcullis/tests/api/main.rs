@@ -24,5 +24,6 @@ mod security;
 mod sessions;
 mod sign_in;
 mod sign_up;
+mod two_factor;
 mod user;
 mod verification;
