@@ -9,6 +9,7 @@ mod id_token;
 mod idp;
 mod logout;
 mod plugin;
+mod two_factor;
 
 use harness::{at_idp, query_param, Browser, Res, Server};
 use serde_json::{json, Value};

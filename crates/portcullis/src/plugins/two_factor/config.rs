@@ -22,8 +22,9 @@ pub struct TwoFactorConfig {
     pub two_factor_cookie_max_age: u64,
     /// Seconds a trusted device is remembered (`trustDeviceMaxAge`); renewed at every sign-in.
     pub trust_device_max_age: u64,
-    /// Which sign-in methods are challenged (Portcullis option). Better Auth challenges only the
-    /// password sign-in: `["email"]`. Also `"social"` (provider callbacks: the browser is
+    /// Which sign-in methods are challenged (Portcullis option). Better Auth challenges the
+    /// password sign-ins: `["email", "username", "phone-number"]` (the last two once those
+    /// capabilities exist). Also `"social"` (provider callbacks: the browser is
     /// redirected to `two_factor_page`), `"id-token"` (`/sign-in/social` with an ID token), or
     /// the method name of another capability (`"magic-link"`, `"email-otp"`, ...).
     pub intercept: Vec<String>,
@@ -119,7 +120,7 @@ impl Default for TwoFactorConfig {
             allow_passwordless: false,
             two_factor_cookie_max_age: 600,
             trust_device_max_age: 2_592_000,
-            intercept: vec!["email".into()],
+            intercept: ["email", "username", "phone-number"].map(String::from).to_vec(),
             two_factor_page: None,
             totp: TotpConfig::default(),
             otp: OtpConfig::default(),
@@ -212,5 +213,37 @@ impl TwoFactorConfig {
     /// Whether sign-in codes can be sent (Better Auth: `otpOptions.sendOTP` is set).
     pub fn otp_on(&self) -> bool {
         self.otp.sender != OtpSender::None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<TwoFactorConfig, String> {
+        let c: TwoFactorConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        c.validate().map(|_| c)
+    }
+
+    #[test]
+    fn defaults_are_better_auths() {
+        let c = parse("").unwrap();
+        assert!(!c.enabled && !c.otp_on());
+        assert_eq!((c.totp.digits, c.totp.period, c.otp.period, c.otp.allowed_attempts), (6, 30, 3, 5));
+        assert_eq!((c.two_factor_cookie_max_age, c.trust_device_max_age), (600, 2_592_000));
+        assert_eq!((c.backup_codes.amount, c.backup_codes.length), (10, 10));
+        assert_eq!((c.account_lockout.max_failed_attempts, c.account_lockout.duration_seconds), (10, 900));
+        assert_eq!(c.intercept, ["email", "username", "phone-number"]);
+    }
+
+    #[test]
+    fn impossible_settings_are_refused() {
+        assert!(parse("enabeld = true").unwrap_err().contains("enabeld"));
+        assert!(parse("[totp]\ndigits = 7").unwrap_err().contains("6 or 8"));
+        assert!(parse("intercept = [\"social\"]").unwrap_err().contains("two_factor_page"));
+        assert!(parse("intercept = [\"social\"]\ntwo_factor_page = \"/2fa\"").is_ok());
+        assert!(parse("intercept = [\"two-factor\"]").is_err());
+        assert!(parse("[otp]\nsender = \"pigeon\"").is_err());
+        assert!(parse("[otp]\nsender = \"sms\"\nwebhook_url = \"not a url\"").unwrap_err().contains("webhook_url"));
     }
 }
