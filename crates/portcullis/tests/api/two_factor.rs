@@ -376,3 +376,65 @@ both!(
         assert!(r.json()["token"].is_string(), "not intercepted: {}", r.text);
     }
 );
+
+/// A webhook relay on a loopback port: every body it receives.
+async fn sms_relay() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    use axum::routing::post;
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = got.clone();
+    let app = axum::Router::new().route(
+        "/sms",
+        post(move |axum::Json(v): axum::Json<Value>| {
+            let sink = sink.clone();
+            async move {
+                sink.lock().unwrap().push(v);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/sms", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, got)
+}
+
+#[tokio::test]
+async fn two_factor_code_by_sms_webhook() {
+    let (url, got) = sms_relay().await;
+    let srv = TestServer::start(Backend::Sqlite, |c| {
+        let tf = c.section_mut::<TwoFactorConfig>().unwrap();
+        tf.enabled = true;
+        tf.otp.sender = OtpSender::Sms;
+        tf.otp.webhook_url = Some(url);
+        c.user.additional_fields = toml::from_str(r#"phoneNumber = { type = "string", required = false }"#).unwrap();
+    })
+    .await;
+    let client = srv.client();
+    let r = client
+        .post_json("/sign-up/email", json!({"email": "sms@example.com", "password": PASSWORD, "name": "Sms", "phoneNumber": "+15550100"}))
+        .await;
+    r.expect_status(200);
+    let user_id = r.json()["user"]["id"].as_str().unwrap().to_string();
+    let en = client.post_json("/two-factor/enable", json!({"password": PASSWORD})).await;
+    let app = App::from_uri(en.json()["totpURI"].as_str().unwrap());
+    client.post_json("/two-factor/verify-totp", json!({"code": app.next()})).await.expect_status(200);
+
+    let c = srv.client();
+    let r = c.post_json("/sign-in/email", json!({"email": "sms@example.com", "password": PASSWORD})).await;
+    assert_eq!(r.json()["twoFactorMethods"], json!(["totp", "otp"]));
+    c.post_empty("/two-factor/send-otp").await.expect_status(200);
+    let mut sent = None;
+    for _ in 0..200 {
+        if let Some(v) = got.lock().unwrap().first().cloned() {
+            sent = Some(v);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let sent = sent.expect("the webhook got the code");
+    assert_eq!(sent["to"], "+15550100");
+    assert_eq!(sent["userId"], user_id.as_str());
+    let otp = sent["otp"].as_str().unwrap();
+    c.post_json("/two-factor/verify-otp", json!({"code": otp})).await.expect_status(200);
+    assert_eq!(c.session_from_db().await["user"]["id"], user_id.as_str());
+}
