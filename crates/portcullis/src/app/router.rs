@@ -48,12 +48,12 @@ async fn pipeline(State(auth): State<Auth>, req: Request, next: Next) -> Respons
     let limit = secs(auth.config.server.request_timeout);
     let run = {
         let auth = auth.clone();
-        async move {
+        crate::session::hooks::with_hook_cookies(async move {
             match checks(&auth, req).await {
                 Ok(req) => next.run(req).await,
                 Err(res) => res,
             }
-        }
+        })
     };
     let mut res = if cancellable {
         // Pinned where it was built: the timeout holds a reference, not a copy of a large future.

@@ -156,6 +156,18 @@ impl<'a> Obj<'a> {
             }
         }
     }
+    /// `z.enum([...]).optional()`: one of `options`, or `None` when absent.
+    pub fn opt_enum(&mut self, key: &str, options: &[&str]) -> Option<String> {
+        match self.map.get(key) {
+            None => None,
+            Some(Value::String(s)) if options.contains(&s.as_str()) => Some(s.clone()),
+            Some(_) => {
+                let list: Vec<String> = options.iter().map(|o| format!("\"{o}\"")).collect();
+                self.issue(key, format_args!("Invalid option: expected one of {}", list.join("|")));
+                None
+            }
+        }
+    }
     /// `z.boolean().optional()`
     pub fn opt_bool(&mut self, key: &str) -> Option<bool> {
         match self.map.get(key) {

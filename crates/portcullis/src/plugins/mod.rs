@@ -8,6 +8,7 @@ pub(crate) mod headers;
 pub mod jwt;
 pub mod passkey;
 pub mod social;
+pub mod two_factor;
 
 use crate::app::Capability;
 use crate::config::{Config, ConfigError, SectionSpec};
@@ -16,8 +17,8 @@ use std::sync::Arc;
 /// A server's capabilities, in the order their hooks run.
 pub type Capabilities = Vec<Arc<dyn Capability>>;
 
-/// The capabilities a default server runs with. The jwt, bearer and anonymous capabilities are
-/// opt-in, as Better Auth's plugins are (`jwt.enabled`, `bearer.enabled`, `anonymous.enabled`): off, they add no route, no table
+/// The capabilities a default server runs with. The jwt, bearer, passkey, two-factor and anonymous
+/// capabilities are opt-in, as Better Auth's plugins are (`[jwt] enabled = true`, ...): off, they add no route, no table
 /// and no header, so an app moving from Better Auth sees no change unless it asks for one. Their
 /// sections are parsed (and a typo refused) whether they are on or off.
 /// Returns them with their sections' warnings.
@@ -40,6 +41,7 @@ pub fn standard_with(config: &mut Config, embedder: Embedder) -> Result<(Capabil
         SectionSpec::of::<jwt::config::JwtConfig>(),
         SectionSpec::of::<passkey::PasskeyConfig>(),
         SectionSpec::of::<anonymous::config::AnonymousConfig>(),
+        SectionSpec::of::<two_factor::config::TwoFactorConfig>(),
     ] {
         warnings.extend(spec.materialize(&mut config.sections)?);
     }
@@ -53,6 +55,10 @@ pub fn standard_with(config: &mut Config, embedder: Embedder) -> Result<(Capabil
     }
     if config.section::<passkey::PasskeyConfig>().enabled {
         caps.push(Arc::new(passkey::Passkey));
+    }
+    let two_factor = config.section::<two_factor::config::TwoFactorConfig>();
+    if two_factor.enabled {
+        caps.push(Arc::new(two_factor::TwoFactor::new(two_factor)));
     }
     if config.section::<anonymous::config::AnonymousConfig>().enabled {
         let cap = embedder.on_link_account.into_iter().fold(anonymous::Anonymous::new(), anonymous::Anonymous::on_link);

@@ -15,6 +15,10 @@
 //! Hooks run in capability registration order; the first refusal or answer wins and later hooks
 //! do not run. Only capabilities that declare a hook in [`Capability::hooks`] are called, so a
 //! route without hooks pays nothing.
+//!
+//! A hook that lets a sign-in go on may still need a cookie on its response (two-factor rotates
+//! its `trust_device` cookie on every trusted sign-in): it calls [`set_cookie`], and the request
+//! pipeline ([`with_hook_cookies`]) adds it to whatever the handler answers.
 
 use super::RequestMeta;
 use crate::app::Auth;
@@ -22,7 +26,37 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::reply::Reply;
 use crate::store::model::{Account, Session, User, UserPatch};
 use crate::store::StoreError;
-use axum::http::HeaderMap;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::Response;
+use std::future::Future;
+use std::sync::Mutex;
+
+tokio::task_local! {
+    /// The `Set-Cookie` values hooks added during the request being handled.
+    static HOOK_COOKIES: Mutex<Vec<HeaderValue>>;
+}
+
+/// Adds a `Set-Cookie` to the response of the request being handled (from a hook, which has no
+/// response to write to). False outside the request pipeline (a sign-in an embedder runs by
+/// itself), where the cookie is dropped.
+pub fn set_cookie(value: HeaderValue) -> bool {
+    HOOK_COOKIES.try_with(|c| c.lock().map(|mut c| c.push(value)).is_ok()).unwrap_or(false)
+}
+
+/// Runs a request's handling so that the cookies hooks add with [`set_cookie`] reach its
+/// response (also an error response: what a hook did, such as rotating a record, stays done).
+pub async fn with_hook_cookies(handling: impl Future<Output = Response>) -> Response {
+    HOOK_COOKIES
+        .scope(Mutex::new(Vec::new()), async move {
+            let mut res = handling.await;
+            let added = HOOK_COOKIES.try_with(|c| c.lock().map(|mut c| std::mem::take(&mut *c)).unwrap_or_default()).unwrap_or_default();
+            for c in added {
+                res.headers_mut().append(header::SET_COOKIE, c);
+            }
+            res
+        })
+        .await
+}
 
 /// Which hooks a capability implements; only those are called.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -26,6 +26,7 @@ mod security;
 mod sessions;
 mod sign_in;
 mod sign_up;
+mod two_factor;
 mod user;
 mod verification;
 mod webauthn;

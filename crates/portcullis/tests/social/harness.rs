@@ -10,8 +10,7 @@ use crate::common::http::no_redirects;
 use crate::common::{bind_loopback, spawn_server};
 use crate::idp::{Idp, CLIENT_ID, CLIENT_SECRET};
 use portcullis::plugins::social::config::{ProviderConfig, ProviderKind};
-use portcullis::store::schema::Names;
-use portcullis::store::{Db, PoolOptions, SqlStore};
+use portcullis::store::{Db, PoolOptions};
 use portcullis::{Auth, Config};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -102,16 +101,8 @@ impl Server {
         crate::common::social(&mut cfg).providers = providers(&idp);
         tweak(&mut cfg);
         let db = Db::connect(&url, &PoolOptions::default()).await.unwrap();
-        // A store of its own only when no capability adds user fields (the builder's store knows
-        // them; one given here would not).
-        let fields = caps.iter().any(|c| !c.user_fields().is_empty()) || crate::common::anonymous(&mut cfg).enabled;
-        let builder = if fields {
-            Auth::builder(cfg)
-        } else {
-            let names = Names::new(cfg.schema.clone()).with_generate_id(cfg.advanced.database.generate_id);
-            Auth::builder(cfg).store(Arc::new(SqlStore::new(db.clone(), names)))
-        };
-        let auth = caps.into_iter().fold(builder, |b, c| b.capability(c)).build().await.unwrap();
+        // The builder makes its own store: it knows the capabilities' user fields (two-factor's).
+        let auth = caps.into_iter().fold(Auth::builder(cfg), |b, c| b.capability(c)).build().await.unwrap();
         let task = spawn_server(auth.clone(), listener);
         Server { origin, auth, db, idp, pg, sqlite, task }
     }

@@ -9,6 +9,7 @@ mod id_token;
 mod idp;
 mod logout;
 mod plugin;
+mod two_factor;
 mod x_facebook;
 
 use harness::{at_idp, query_param, Browser, Res, Server};

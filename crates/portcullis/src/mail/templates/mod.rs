@@ -23,7 +23,8 @@
 //! and the variables of its message's context, listed by each message's [`Message::example`]
 //! (the built-in ones: `url` and `token` for every message, `user_name` (the account's name), and
 //! `new_email` for `change-email-confirmation`). A context's `url` and `token` strings also
-//! become the [`Email`]'s `url` and `token` (what the development outbox shows).
+//! become the [`Email`]'s `url` and `token`, and an `otp` string its `otp` (what the development
+//! outbox shows).
 //!
 //! # Safety rules
 //!
@@ -140,6 +141,7 @@ impl Templates {
             kind: name.to_string(),
             url: field("url"),
             token: field("token"),
+            otp: field("otp"),
         })
     }
 
