@@ -20,8 +20,8 @@ use crate::config::MailConfig;
 use std::fmt;
 use std::sync::Arc;
 
-/// One message to send. `url` and `token` are what the recipient acts on; the development outbox
-/// exposes them so tests can follow links without parsing bodies.
+/// One message to send. `url`, `token` and `otp` are what the recipient acts on; the development
+/// outbox exposes them so tests can follow links and type codes without parsing bodies.
 #[derive(Clone, serde::Serialize)]
 pub struct Email {
     pub to: String,
@@ -32,9 +32,11 @@ pub struct Email {
     pub kind: String,
     pub url: Option<String>,
     pub token: Option<String>,
+    /// A one-time code to type in (e-mail OTP, two-factor by e-mail).
+    pub otp: Option<String>,
 }
 
-/// Redacts the body, link and token: an `Email` printed with `{:?}` must not leak credentials.
+/// Redacts the body, link, token and code: an `Email` printed with `{:?}` must not leak credentials.
 impl fmt::Debug for Email {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Email")
@@ -43,6 +45,7 @@ impl fmt::Debug for Email {
             .field("kind", &self.kind)
             .field("url", &self.url.as_ref().map(|_| "<redacted>"))
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("otp", &self.otp.as_ref().map(|_| "<redacted>"))
             .finish_non_exhaustive()
     }
 }

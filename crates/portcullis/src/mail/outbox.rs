@@ -37,6 +37,7 @@ struct Stored {
     subject: String,
     url: Option<String>,
     token: Option<String>,
+    otp: Option<String>,
     text: String,
     html: String,
     at: String,
@@ -98,7 +99,7 @@ impl Outbox {
     }
 
     /// Messages sent to `to` (case-insensitive), newest first, each with
-    /// `id, to, kind, subject, url, token, text, html, at` (`url`/`token` null when absent).
+    /// `id, to, kind, subject, url, token, otp, text, html, at` (`url`/`token`/`otp` null when absent).
     pub fn messages_for(&self, to: &str) -> Vec<Value> {
         let store = lock(&self.store);
         store
@@ -129,12 +130,12 @@ impl Mailer for Outbox {
         let line = self.file.is_some().then(|| {
             json!({
                 "to": email.to, "kind": email.kind, "subject": email.subject, "url": email.url,
-                "token": email.token, "text": email.text, "at": at,
+                "token": email.token, "otp": email.otp, "text": email.text, "at": at,
             })
             .to_string()
         });
-        let Email { to, subject, text, html, kind, url, token } = email;
-        lock(&self.store).push(key, Stored { id: 0, to, kind, subject, url, token, text, html, at });
+        let Email { to, subject, text, html, kind, url, token, otp } = email;
+        lock(&self.store).push(key, Stored { id: 0, to, kind, subject, url, token, otp, text, html, at });
         if let (Some(path), Some(line)) = (&self.file, line) {
             self.append_to_file(path, line).await;
         }
