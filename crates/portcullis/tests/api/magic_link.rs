@@ -78,7 +78,7 @@ both!(link_works_once_and_expires, config = |c| { on(c); }, |srv| async move {
     let r = again.get(&path).await;
     r.expect_status(302);
     assert_eq!(r.header("location"), Some(format!("{}/home?error=INVALID_TOKEN", srv.origin()).as_str()));
-    assert!(r.cookie_value("session_token").is_none());
+    assert!(r.cookie_value("better-auth.session_token").is_none());
     assert_eq!(again.session_from_db().await, Value::Null);
 
     // Expired: refused, to errorCallbackURL when given (replacing an `error` already there).
@@ -88,7 +88,7 @@ both!(link_works_once_and_expires, config = |c| { on(c); }, |srv| async move {
     srv.sql(&format!(r#"update "verification" set "expiresAt" = {} where "identifier" = 'magic-link:{token}'"#, ts(past))).await;
     let r = srv.client().get(&format!("/magic-link/verify?token={token}&callbackURL=%2Fhome&errorCallbackURL=%2Foops%3Ferror%3Dx")).await;
     assert_eq!(r.header("location"), Some(format!("{}/oops?error=INVALID_TOKEN", srv.origin()).as_str()));
-    assert!(r.cookie_value("session_token").is_none());
+    assert!(r.cookie_value("better-auth.session_token").is_none());
     // An unknown token, and no callback at all: the root.
     let r = srv.client().get("/magic-link/verify?token=nosuchtoken").await;
     assert_eq!(r.header("location"), Some(format!("{}/?error=INVALID_TOKEN", srv.origin()).as_str()));
@@ -158,7 +158,7 @@ both!(sign_up_disabled, config = |c| { on(c).disable_sign_up = true; }, |srv| as
     let mail = srv.mail_of_kind(&known.email, "magic-link").await;
     let r = srv.client().get(&path_of(&srv, mail["url"].as_str().unwrap())).await;
     assert_eq!(r.header("location"), Some(format!("{}/in", srv.origin()).as_str()));
-    assert!(r.cookie_value("session_token").is_some());
+    assert!(r.cookie_value("better-auth.session_token").is_some());
 });
 
 both!(hashed_tokens, config = |c| { on(c).store_token = StoreToken::Hashed; }, |srv| async move {
