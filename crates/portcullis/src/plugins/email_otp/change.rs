@@ -81,7 +81,11 @@ impl Input for ChangeBody {
     }
 }
 
-pub async fn change_email(State(auth): State<Auth>, Valid(b): Valid<ChangeBody>, SensitiveSession(cur): SensitiveSession) -> ApiResult<Reply> {
+pub async fn change_email(
+    State(auth): State<Auth>,
+    Valid(b): Valid<ChangeBody>,
+    SensitiveSession(cur): SensitiveSession,
+) -> ApiResult<Reply> {
     let (email, new_email) = addresses(&auth, &cur, &b.new_email)?;
     otp::verify(&auth, settings(&auth), &identifier(&cur, &new_email), &b.otp, OnSuccess::Consume).await?;
     // A valid code was given: telling about the addresses reveals nothing new.

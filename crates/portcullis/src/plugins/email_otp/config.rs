@@ -117,7 +117,8 @@ impl Section for EmailOtpConfig {
         }
         let mut warnings = Vec::new();
         if self.store_otp == StoreOtp::Hashed && self.resend_strategy == ResendStrategy::Reuse {
-            warnings.push("email_otp.resend_strategy = \"reuse\" has no effect with store_otp = \"hashed\" (a hash cannot be re-sent)".into());
+            warnings
+                .push("email_otp.resend_strategy = \"reuse\" has no effect with store_otp = \"hashed\" (a hash cannot be re-sent)".into());
         }
         Ok(warnings)
     }

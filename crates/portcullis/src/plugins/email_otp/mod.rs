@@ -13,11 +13,11 @@
 //! answers `{"success":true}` for every address and mails only existing accounts, or anyone for a
 //! sign-in code while sign-up is open), compare a code with `==`, or let a code be used twice.
 
-pub mod config;
 mod change;
+pub mod config;
 pub mod otp;
-mod send;
 mod reset;
+mod send;
 mod sign;
 
 use crate::app::{Auth, Capability};

@@ -155,6 +155,26 @@ pub async fn verify(auth: &Auth, cfg: &EmailOtpConfig, identifier: &str, provide
     Ok(())
 }
 
+/// Better Auth's server-only `createVerificationOTP` (not routed over HTTP): stores a new code of
+/// `kind` for `email` and returns it, for an embedding app that delivers codes itself.
+pub async fn create_verification_otp(auth: &Auth, email: &str, kind: &str) -> ApiResult<String> {
+    let cfg: &EmailOtpConfig = auth.config.section();
+    let code = generate(cfg);
+    store(auth, cfg, &identifier(kind, &email.to_lowercase()), &code).await?;
+    Ok(code)
+}
+
+/// Better Auth's server-only `getVerificationOTP`: the valid code of `kind` for `email`, when
+/// there is one and `store_otp` lets it be read back (`None` for a hashed one).
+pub async fn get_verification_otp(auth: &Auth, email: &str, kind: &str) -> ApiResult<Option<String>> {
+    let cfg: &EmailOtpConfig = auth.config.section();
+    let Some(v) = auth.store.find_verification(&identifier(kind, &email.to_lowercase())).await? else { return Ok(None) };
+    if v.expires_at < auth.now() {
+        return Ok(None);
+    }
+    Ok(recover(auth, cfg, split(&v.value).0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

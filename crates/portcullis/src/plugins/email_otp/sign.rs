@@ -39,14 +39,22 @@ impl Input for SignInBody {
     }
 }
 
-/// Signs `user` in through [`hooks::sign_in`]: `{token, user}` with the session cookies.
-async fn signed_in(auth: &Auth, user: &User, meta: &RequestMeta, headers: &HeaderMap) -> ApiResult<Reply> {
+/// Signs `user` in through [`hooks::sign_in`]: `answer(token)` with the session cookies.
+async fn signed_in(
+    auth: &Auth,
+    user: &User,
+    meta: &RequestMeta,
+    headers: &HeaderMap,
+    answer: impl FnOnce(&str) -> Value,
+) -> ApiResult<Reply> {
     let s = match hooks::sign_in(auth, SignIn { user, method: METHOD, meta, headers, remember: true }).await? {
         Born::Session(s) => s,
         Born::Answered(r) => return Ok(r),
     };
-    let cookies = session::issue_cookies(auth, &s, user, false);
-    Ok(Reply::json(&json!({"token": s.token, "user": user})).cookies(cookies))
+    // Better Auth's `setSessionCookie` without `dontRememberMe`: a `dont_remember` cookie the
+    // browser already holds keeps the session cookie a browser-session one.
+    let cookies = session::issue_cookies(auth, &s, user, session::dont_remember_from(auth, headers));
+    Ok(Reply::json(&answer(&s.token)).cookies(cookies))
 }
 
 /// `POST /sign-in/email-otp`
@@ -80,7 +88,7 @@ pub async fn sign_in(State(auth): State<Auth>, Valid(b): Valid<SignInBody>, meta
             hooks::create_user(&auth, user, None).await?
         }
     };
-    signed_in(&auth, &user, &meta, &headers).await
+    signed_in(&auth, &user, &meta, &headers, |token| json!({"token": token, "user": user})).await
 }
 
 /// `{email: string, otp: string}`
@@ -113,12 +121,7 @@ pub async fn verify_email(
     let user = hooks::update_user(&auth, &user.id, patch).await?.ok_or(codes::USER_NOT_FOUND)?;
     auth.sessions.refresh_user(&user, auth.now()).await;
     if auth.config.email_verification.auto_sign_in_after_verification {
-        let s = match hooks::sign_in(&auth, SignIn { user: &user, method: METHOD, meta: &meta, headers: &headers, remember: true }).await? {
-            Born::Session(s) => s,
-            Born::Answered(r) => return Ok(r),
-        };
-        let cookies = session::issue_cookies(&auth, &s, &user, false);
-        return Ok(Reply::json(&json!({"status": true, "token": s.token, "user": user})).cookies(cookies));
+        return signed_in(&auth, &user, &meta, &headers, |token| json!({"status": true, "token": token, "user": user})).await;
     }
     let body = Reply::json(&json!({"status": true, "token": null, "user": user}));
     Ok(match cur.filter(|c| c.user.id == user.id) {

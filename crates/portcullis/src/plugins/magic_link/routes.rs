@@ -215,7 +215,9 @@ pub async fn verify(
         Born::Session(s) => s,
         Born::Answered(r) => return Ok(r),
     };
-    let cookies = session::issue_cookies(&auth, &s, &user, false);
+    // Better Auth's `setSessionCookie` without `dontRememberMe`: a `dont_remember` cookie the
+    // browser already holds keeps the session cookie a browser-session one.
+    let cookies = session::issue_cookies(&auth, &s, &user, session::dont_remember_from(&auth, &headers));
     // Better Auth's `if (!ctx.query.callbackURL)`: without one the answer is JSON.
     if given(&q.callback_url).is_none() {
         return Ok(Reply::json(&json!({"token": s.token, "user": user, "session": s})).cookies(cookies));
