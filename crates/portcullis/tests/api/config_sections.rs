@@ -56,7 +56,7 @@ async fn a_typo_in_a_section_names_the_section_and_the_key() {
 async fn a_section_or_key_nobody_claims_is_refused() {
     let e = start_error("[jtw]\nenabled = true\n").await;
     assert!(e.contains("unknown configuration key or section `jtw`"), "{e}");
-    assert!(e.contains("bearer, jwt, social"), "lists the sections it knows: {e}");
+    assert!(e.contains("bearer, email_otp, jwt, magic_link, social"), "lists the sections it knows: {e}");
     let e = start_error("base_pth = \"/x\"\n").await;
     assert!(e.contains("`base_pth`"), "{e}");
 }
