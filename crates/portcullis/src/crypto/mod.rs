@@ -88,6 +88,14 @@ pub fn random_string(len: usize, alphabet: &[u8]) -> String {
     out
 }
 
+/// Better Auth's `defaultKeyHasher`: `base64url_nopad(SHA-256(utf8(value)))`, how the magic-link,
+/// e-mail OTP and one-time-token plugins store a secret they never need back ("hashed").
+pub fn sha256_b64url(value: &str) -> String {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(value.as_bytes()))
+}
+
 /// Constant-time equality of two byte strings. Lengths are not secret (a length mismatch returns
 /// `false` immediately); contents are compared without data-dependent early exit.
 pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
@@ -97,6 +105,12 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn default_key_hasher_vector() {
+        // node: crypto.createHash("sha256").update("123456").digest("base64url")
+        assert_eq!(sha256_b64url("123456"), "jZae727K08KaOmKSgOaGzww_XVqGr_PKEgIMkjrcbJI");
+    }
 
     #[test]
     fn random_id_shape() {

@@ -168,6 +168,17 @@ impl<'a> Obj<'a> {
             }
         }
     }
+    /// `z.enum([...])`: one of `options`; anything else (absent included) is zod's invalid option.
+    pub fn one_of(&mut self, key: &str, options: &[&str]) -> String {
+        match self.map.get(key) {
+            Some(Value::String(s)) if options.contains(&s.as_str()) => s.clone(),
+            _ => {
+                let quoted: Vec<String> = options.iter().map(|o| format!("{o:?}")).collect();
+                self.issue(key, format_args!("Invalid option: expected one of {}", quoted.join("|")));
+                String::new()
+            }
+        }
+    }
     /// `z.boolean().optional()`
     pub fn opt_bool(&mut self, key: &str) -> Option<bool> {
         match self.map.get(key) {

@@ -3,9 +3,11 @@
 pub mod anonymous;
 pub mod bearer;
 pub mod core;
+pub mod email_otp;
 pub mod email_password;
 pub(crate) mod headers;
 pub mod jwt;
+pub mod magic_link;
 pub mod passkey;
 pub mod social;
 pub mod two_factor;
@@ -17,9 +19,8 @@ use std::sync::Arc;
 /// A server's capabilities, in the order their hooks run.
 pub type Capabilities = Vec<Arc<dyn Capability>>;
 
-/// The capabilities a default server runs with. The jwt, bearer, passkey, two-factor and anonymous
-/// capabilities are opt-in, as Better Auth's plugins are (`[jwt] enabled = true`, ...): off, they add no route, no table
-/// and no header, so an app moving from Better Auth sees no change unless it asks for one. Their
+/// The capabilities a default server runs with. The jwt, bearer, passkey, two-factor, magic-link,
+/// e-mail OTP and anonymous capabilities are opt-in, as Better Auth's plugins are (`[jwt] enabled = true`, ...): off, they add no route, no table
 /// sections are parsed (and a typo refused) whether they are on or off.
 /// Returns them with their sections' warnings.
 pub fn standard(config: &mut Config) -> Result<(Capabilities, Vec<String>), ConfigError> {
@@ -42,6 +43,8 @@ pub fn standard_with(config: &mut Config, embedder: Embedder) -> Result<(Capabil
         SectionSpec::of::<passkey::PasskeyConfig>(),
         SectionSpec::of::<anonymous::config::AnonymousConfig>(),
         SectionSpec::of::<two_factor::config::TwoFactorConfig>(),
+        SectionSpec::of::<magic_link::config::MagicLinkConfig>(),
+        SectionSpec::of::<email_otp::config::EmailOtpConfig>(),
     ] {
         warnings.extend(spec.materialize(&mut config.sections)?);
     }
@@ -59,6 +62,14 @@ pub fn standard_with(config: &mut Config, embedder: Embedder) -> Result<(Capabil
     let two_factor = config.section::<two_factor::config::TwoFactorConfig>();
     if two_factor.enabled {
         caps.push(Arc::new(two_factor::TwoFactor::new(two_factor)));
+    }
+    let magic = config.section::<magic_link::config::MagicLinkConfig>();
+    if magic.enabled {
+        caps.push(Arc::new(magic_link::MagicLink::new(magic)));
+    }
+    let otp = config.section::<email_otp::config::EmailOtpConfig>();
+    if otp.enabled {
+        caps.push(Arc::new(email_otp::EmailOtp::new(otp)));
     }
     if config.section::<anonymous::config::AnonymousConfig>().enabled {
         let cap = embedder.on_link_account.into_iter().fold(anonymous::Anonymous::new(), anonymous::Anonymous::on_link);

@@ -22,6 +22,7 @@ pub mod hooks;
 mod lookup;
 pub(crate) mod revocations;
 pub mod store;
+pub mod unproven;
 
 pub use guard::{FreshSession, MaybeSensitiveSession, MaybeSession, RequestMeta, SensitiveSession, SessionAuth};
 

@@ -45,6 +45,11 @@ impl From<sqlx::Error> for StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Rows with one verification identifier that [`Store::take_verification`] and
+/// [`Store::delete_verifications`] remove at most (there is normally one; a bound keeps a flood
+/// of rows from holding a request).
+const MAX_SAME_IDENTIFIER: usize = 64;
+
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Creates the schema (core tables plus `extra`) where missing. Returns the statements run.
@@ -102,6 +107,33 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes the row; true only for the one caller that actually removed it (single use).
     async fn consume_verification(&self, id: &str) -> StoreResult<bool>;
     async fn delete_expired_verifications(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+    /// Better Auth's `consumeVerificationValue`: removes the newest row for `identifier`, and the
+    /// older rows with it (a stale row can never be replayed), and returns it to the one caller
+    /// that removed it. `None` for every other caller, for no row, and for an expired row (which
+    /// is removed all the same). The gate of every single-use secret.
+    async fn take_verification(&self, identifier: &str, now: DateTime<Utc>) -> StoreResult<Option<Verification>> {
+        let Some(v) = self.find_verification(identifier).await? else { return Ok(None) };
+        if !self.consume_verification(&v.id).await? {
+            return Ok(None);
+        }
+        for _ in 0..MAX_SAME_IDENTIFIER {
+            match self.find_verification(identifier).await? {
+                Some(older) if older.created_at <= v.created_at => {
+                    self.consume_verification(&older.id).await?;
+                }
+                _ => break,
+            }
+        }
+        Ok((v.expires_at >= now).then_some(v))
+    }
+    /// Removes every row with this identifier (`deleteVerificationByIdentifier`).
+    async fn delete_verifications(&self, identifier: &str) -> StoreResult<()> {
+        for _ in 0..MAX_SAME_IDENTIFIER {
+            let Some(v) = self.find_verification(identifier).await? else { break };
+            self.consume_verification(&v.id).await?;
+        }
+        Ok(())
+    }
 
     // revocations queued during a secondary-storage outage (`pendingRevocation`, created only when
     // sessions are in the database and in secondary storage; owned by `session::revocations`)

@@ -75,3 +75,22 @@ fn query_repeats_are_arrays() {
     assert_eq!(query_value(Some("a=1&a=2&b=&c=x%20y")), json!({"a": ["1", "2"], "b": "", "c": "x y"}));
     assert_eq!(query_value(None), json!({}));
 }
+
+struct OtpType;
+impl Input for OtpType {
+    fn parse(o: &mut Obj<'_>) -> Self {
+        o.string("email");
+        o.one_of("type", &["sign-in", "email-verification"]);
+        OtpType
+    }
+}
+
+#[test]
+fn enum_members() {
+    // zod v4 (better-auth 1.7.24's): the same message for a missing, mistyped or unknown value.
+    let expected = "[body.type] Invalid option: expected one of \"sign-in\"|\"email-verification\"";
+    assert_eq!(msg::<OtpType>(Some(json!({"email": "a"}))), expected);
+    assert_eq!(msg::<OtpType>(Some(json!({"email": "a", "type": 3}))), expected);
+    assert_eq!(msg::<OtpType>(Some(json!({"email": "a", "type": "x"}))), expected);
+    assert_eq!(msg::<OtpType>(Some(json!({"email": "a", "type": "sign-in"}))), "");
+}

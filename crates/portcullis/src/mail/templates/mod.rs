@@ -22,9 +22,8 @@
 //!
 //! and the variables of its message's context, listed by each message's [`Message::example`]
 //! (the built-in ones: `url` and `token` for every message, `user_name` (the account's name), and
-//! `new_email` for `change-email-confirmation`). A context's `url` and `token` strings also
-//! become the [`Email`]'s `url` and `token`, and an `otp` string its `otp` (what the development
-//! outbox shows).
+//! `new_email` for `change-email-confirmation`). A context's `url`, `token` and `otp` strings also
+//! become the [`Email`]'s `url`, `token` and `otp` (what the development outbox shows).
 //!
 //! # Safety rules
 //!
