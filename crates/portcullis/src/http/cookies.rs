@@ -188,6 +188,19 @@ pub fn get_many<'a, const N: usize>(headers: &'a HeaderMap, names: [&str; N]) ->
     out
 }
 
+/// The value of the signed cookie `name` (better-call's `getSignedCookie`): URI-decoded, its
+/// signature checked against every secret (rotation). `None` when absent or forged.
+pub fn get_signed(headers: &HeaderMap, name: &str, secrets: &[impl AsRef<str>]) -> Option<String> {
+    let raw = get(headers, name)?;
+    crate::crypto::sign::verify_signed(secrets, &crate::crypto::sign::decode_cookie_value(raw)).map(str::to_string)
+}
+
+/// `value` signed with `secret` and URI-encoded, ready for [`AuthCookie::set`] (better-call's
+/// `setSignedCookie`).
+pub fn signed_value(secret: &str, value: &str) -> String {
+    crate::crypto::sign::encode_cookie_value(&crate::crypto::sign::sign_value(secret, value))
+}
+
 pub fn get<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     for h in headers.get_all(header::COOKIE) {
         let Ok(s) = h.to_str() else { continue };

@@ -187,11 +187,11 @@ pub async fn from_cache_checked(auth: &Auth, raw: Option<&str>, token: &str) -> 
 /// `Set-Cookie` values for a signed-in session: token, `dont_remember` and the cookie cache.
 pub fn issue_cookies(auth: &Auth, session: &Session, user: &User, dont_remember: bool) -> Vec<HeaderValue> {
     let c = &auth.cookies;
-    let signed = sign::encode_cookie_value(&sign::sign_value(auth.secret(), &session.token));
+    let signed = cookies::signed_value(auth.secret(), &session.token);
     let max_age = (!dont_remember).then_some(auth.config.session.expires_in);
     let mut out = vec![c.session_token.set_max_age(&signed, max_age)];
     if dont_remember {
-        let v = sign::encode_cookie_value(&sign::sign_value(auth.secret(), "true"));
+        let v = cookies::signed_value(auth.secret(), "true");
         out.push(c.dont_remember.set(&v));
     }
     if let Some(cache) = cache_cookie(auth, session, user, dont_remember) {

@@ -5,7 +5,6 @@ use super::rp::{self, UserData};
 use super::store::{self, PasskeyRow};
 use super::{CHALLENGE_TTL, COOKIE};
 use crate::app::Auth;
-use crate::crypto::sign;
 use crate::error::{codes, ApiError, ApiResult};
 use crate::http::cookies;
 use crate::http::input::{Input, Obj, Shape, Valid, ValidQuery};
@@ -44,18 +43,14 @@ async fn issue(auth: &Auth, challenge: &Challenge) -> ApiResult<HeaderValue> {
     let value = serde_json::to_string(challenge).map_err(ApiError::internal)?;
     let row = Verification { id: auth.new_id(), identifier: token.clone(), value, expires_at: now + ttl, created_at: now, updated_at: now };
     auth.store.create_verification(&row).await?;
-    let signed = sign::encode_cookie_value(&sign::sign_value(auth.secret(), &token));
-    Ok(auth.cookies.cookie(COOKIE, Some(CHALLENGE_TTL)).set(&signed))
+    Ok(auth.cookies.cookie(COOKIE, Some(CHALLENGE_TTL)).set(&cookies::signed_value(auth.secret(), &token)))
 }
 
 /// The challenge this browser was issued for a `kind` ceremony, consumed (single use). A missing
 /// or forged cookie, a used or expired row, or the other ceremony's row: `CHALLENGE_NOT_FOUND`.
 async fn take(auth: &Auth, headers: &HeaderMap, kind: &str) -> ApiResult<Challenge> {
     let name = auth.cookies.cookie(COOKIE, Some(CHALLENGE_TTL)).name;
-    let token = cookies::get(headers, &name)
-        .map(sign::decode_cookie_value)
-        .and_then(|v| sign::verify_signed(auth.secrets(), &v).map(str::to_string))
-        .ok_or(CHALLENGE_NOT_FOUND)?;
+    let token = cookies::get_signed(headers, &name, auth.secrets()).ok_or(CHALLENGE_NOT_FOUND)?;
     let row = auth.store.find_verification(&token).await?.ok_or(CHALLENGE_NOT_FOUND)?;
     if !auth.store.consume_verification(&row.id).await? || row.expires_at <= auth.now() {
         return Err(CHALLENGE_NOT_FOUND);

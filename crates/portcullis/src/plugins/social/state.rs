@@ -14,7 +14,7 @@
 //! written by Better Auth names no provider and is accepted at any callback, as Better Auth does.
 
 use crate::app::Auth;
-use crate::crypto::{self, ct_eq, sign};
+use crate::crypto::{self, ct_eq};
 use crate::http::cookies;
 use crate::store::model::Verification;
 use axum::http::{HeaderMap, HeaderValue};
@@ -120,8 +120,7 @@ pub async fn store(auth: &Auth, data: &mut StateData) -> Result<HeaderValue, cra
         updated_at: now,
     };
     auth.store.create_verification(&row).await?;
-    let signed = sign::encode_cookie_value(&sign::sign_value(auth.secret(), &data.oauth_state));
-    Ok(cookie(auth).set(&signed))
+    Ok(cookie(auth).set(&cookies::signed_value(auth.secret(), &data.oauth_state)))
 }
 
 /// Why a state was refused, and whether its own error URL is known.
@@ -150,10 +149,7 @@ pub async fn take(auth: &Auth, headers: &HeaderMap, state: &str, provider: &str)
     if !ct_eq(data.oauth_state.as_bytes(), state.as_bytes()) {
         return Err(fail("state_mismatch", err_url, false));
     }
-    let cookie_ok = cookies::get(headers, &cookie(auth).name)
-        .map(sign::decode_cookie_value)
-        .and_then(|v| sign::verify_signed(auth.secrets(), &v).map(|s| ct_eq(s.as_bytes(), state.as_bytes())))
-        .unwrap_or(false);
+    let cookie_ok = cookies::get_signed(headers, &cookie(auth).name, auth.secrets()).is_some_and(|s| ct_eq(s.as_bytes(), state.as_bytes()));
     if !cookie_ok {
         // Not this browser's flow: leave the row for the browser that owns it.
         return Err(fail("state_mismatch", err_url, false));

@@ -59,12 +59,11 @@ pub fn secs(s: u64) -> Duration {
 
 /// A signed cookie's verified value.
 pub fn signed_cookie(auth: &Auth, headers: &HeaderMap, name: &str) -> Option<String> {
-    let raw = cookies::get(headers, name)?;
-    sign::verify_signed(auth.secrets(), &sign::decode_cookie_value(raw)).map(str::to_string)
+    cookies::get_signed(headers, name, auth.secrets())
 }
 
 fn signed(auth: &Auth, value: &str) -> String {
-    sign::encode_cookie_value(&sign::sign_value(auth.secret(), value))
+    cookies::signed_value(auth.secret(), value)
 }
 
 fn verification(auth: &Auth, identifier: String, value: String, expires_at: DateTime<Utc>) -> Verification {
