@@ -85,6 +85,13 @@ pub trait Capability: Send + Sync + 'static {
     /// Runs after the handler on every response under the base path; may add headers
     /// (e.g. `set-auth-jwt` on get-session, `set-auth-token` when a session cookie is set).
     async fn on_response(&self, _auth: &Auth, _path: &str, _res: &mut Response) {}
+    /// Sends the address-verification message to `to` in its own way, instead of the built-in
+    /// link (Better Auth's `emailVerification.sendVerificationEmail` replaced by a plugin, as e-mail
+    /// OTP's `overrideDefaultEmailVerification` does). True: it did, in the background, and the link
+    /// is not sent. Not the change-of-address confirmation, which always goes out as a link.
+    fn send_verification_email(&self, _auth: &Auth, _to: &str) -> bool {
+        false
+    }
     /// The hooks below that this capability implements (only those are called).
     fn hooks(&self) -> Hooks {
         Hooks::default()

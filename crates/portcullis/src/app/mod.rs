@@ -9,6 +9,7 @@ mod capability;
 pub mod fn_hooks;
 pub mod request_task;
 pub(crate) mod router;
+mod send_limit;
 mod serve;
 
 pub use serve::{serve, serve_on, serve_until};
@@ -102,6 +103,10 @@ pub struct AuthState {
     /// Work done after answering (password-reset look-ups and token rows), bounded;
     /// [`Background::dropped`](crate::background::Background::dropped) counts what the bound turned away.
     pub background: crate::background::Background,
+    /// The limit on messages to one address (`rate_limit.per_address`), when on. E-mail passes it
+    /// inside [`outgoing`](Self::outgoing); a capability that sends by another channel (SMS) asks
+    /// it before each message, in the background.
+    pub send_gate: Option<Arc<dyn crate::mail::SendGate>>,
 }
 
 impl std::ops::Deref for Auth {
@@ -136,6 +141,7 @@ impl Auth {
             config,
             capabilities: Vec::new(),
             store: None,
+            database: None,
             clock: Arc::new(SystemClock),
             secondary: None,
             fn_hooks: Default::default(),
@@ -250,6 +256,21 @@ fn fields_of(capabilities: &[Arc<dyn Capability>], config: &Config) -> Result<(F
     Ok((user, session))
 }
 
+/// Refuses an embedder's store that declares its fields without one of `user`'s or `session`'s.
+fn missing_fields(store: &dyn Store, user: &FieldSet, session: &FieldSet) -> Result<(), ConfigError> {
+    let Some((has_user, has_session)) = store.additional_fields() else { return Ok(()) };
+    for (table, want, has) in [("user", user, has_user), ("session", session, has_session)] {
+        if let Some(f) = want.iter().find(|f| has.get(&f.name).is_none()) {
+            return Err(ConfigError::Invalid(format!(
+                "the store given to AuthBuilder::store has no {table} field `{}` (declared by a capability or the configuration): \
+                 declare it with SqlStore::with_fields, or pass the pool to AuthBuilder::database",
+                f.name
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Parses every capability's sections; refuses a section that none of them claims.
 fn sections_of(capabilities: &[Arc<dyn Capability>], config: &mut Config) -> Result<Vec<String>, ConfigError> {
     let mut warnings = Vec::new();
@@ -272,6 +293,7 @@ pub struct AuthBuilder {
     config: Config,
     capabilities: Vec<Arc<dyn Capability>>,
     store: Option<Arc<dyn Store>>,
+    database: Option<Db>,
     clock: Arc<dyn Clock>,
     secondary: Option<Arc<dyn crate::secondary::SecondaryStorage>>,
     fn_hooks: fn_hooks::FnHooks,
@@ -373,8 +395,18 @@ impl AuthBuilder {
         self.capabilities.push(c);
         self
     }
+    /// A store of your own instead of the SQL store on `database_url`. A [`SqlStore`] given here
+    /// must declare every additional field ([`SqlStore::with_fields`]) of the configuration and of
+    /// the capabilities, or the build fails naming the missing one; to share a connection pool
+    /// with your app, pass it to [`database`](Self::database) instead, which declares them for you.
     pub fn store(mut self, store: Arc<dyn Store>) -> Self {
         self.store = Some(store);
+        self
+    }
+    /// The SQL store on this pool (shared with your app) instead of one on `database_url`, with
+    /// every capability's and the configuration's fields.
+    pub fn database(mut self, db: Db) -> Self {
+        self.database = Some(db);
         self
     }
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -406,10 +438,16 @@ impl AuthBuilder {
             .map_err(|e| StartError::Mail(e.to_string()))?;
         let secrets: Vec<String> = config.secret_list()?.into_iter().map(|(_, s)| s).collect();
         let (user_fields, session_fields) = fields_of(&self.capabilities, &config)?;
-        let store: Arc<dyn Store> = match self.store {
-            Some(s) => s,
-            None => {
-                let db = Db::connect(&config.database_url, &PoolOptions::default()).await?;
+        let store: Arc<dyn Store> = match (self.store, self.database) {
+            (Some(s), _) => {
+                missing_fields(s.as_ref(), &user_fields, &session_fields)?;
+                s
+            }
+            (None, db) => {
+                let db = match db {
+                    Some(db) => db,
+                    None => Db::connect(&config.database_url, &PoolOptions::default()).await?,
+                };
                 Arc::new(
                     SqlStore::new(db, Names::new(config.schema.clone()).with_generate_id(config.advanced.database.generate_id))
                         .with_fields(user_fields.clone(), session_fields.clone()),
@@ -472,20 +510,28 @@ impl AuthBuilder {
         let clock = self.clock.clone();
         SessionStore::spawn_replayer(&sessions, move || clock.now());
         let adapter = store.adapter(extra_tables(&self.capabilities, &config, &sessions));
-        let rate_store: Option<Arc<dyn RateLimitStore>> = if config.rate_limit_enabled() {
-            Some(
-                crate::rate_limit::shared::for_config(&config, secondary.as_ref(), adapter.as_ref())
-                    .unwrap_or_else(|| Arc::new(MemoryStore::new())),
-            )
-        } else {
-            None
-        };
+        let counters: Option<Arc<dyn RateLimitStore>> = (config.rate_limit_enabled() || config.per_address_limit_enabled()).then(|| {
+            crate::rate_limit::shared::for_config(&config, secondary.as_ref(), adapter.as_ref())
+                .unwrap_or_else(|| Arc::new(MemoryStore::new()))
+        });
+        let rate_store = counters.clone().filter(|_| config.rate_limit_enabled());
+        let rate_limit_health = Arc::<RateLimitHealth>::default();
+        let send_gate = counters.filter(|_| config.per_address_limit_enabled()).map(|store| {
+            let limit = &config.rate_limit.per_address;
+            Arc::new(send_limit::SendLimit {
+                store,
+                rule: crate::rate_limit::Rule { window_s: limit.window, max: limit.max },
+                on_error: config.rate_limit.on_storage_error,
+                health: rate_limit_health.clone(),
+                clock: self.clock.clone(),
+            }) as Arc<dyn crate::mail::SendGate>
+        });
         let auth_url = config.auth_url();
         let auth = Auth(Arc::new(AuthState {
             config,
             store,
             hasher,
-            outgoing: Outgoing::new(mailer.clone(), crate::mail::MAX_SENDING),
+            outgoing: Outgoing::new(mailer.clone(), crate::mail::MAX_SENDING).with_gate(send_gate.clone()),
             mailer,
             outbox,
             mail_templates,
@@ -509,8 +555,9 @@ impl AuthBuilder {
             secondary,
             secondary_health,
             detached: request_task::Detached::default(),
-            rate_limit_health: Arc::default(),
+            rate_limit_health,
             background: crate::background::Background::default(),
+            send_gate,
         }));
         if auth.config.migrate_on_start {
             let applied = auth.migrate().await?;

@@ -95,7 +95,8 @@ async fn checks(auth: &Auth, req: Request) -> Result<Request, Response> {
             if let Some(rule) = auth.rate_rules.rule_for(&path) {
                 let key = rate_limit::key(client_ip.as_deref(), &path);
                 let verdict = store.consume(&key, rule, auth.now().timestamp_millis()).await;
-                if let Some(answer) = auth.rate_limit_health.judge(verdict, auth.config.rate_limit.on_storage_error, &path) {
+                let sensitive = rate_limit::outage::sensitive(&path) || auth.rate_rules.has_capability_rule(&path);
+                if let Some(answer) = auth.rate_limit_health.judge(verdict, auth.config.rate_limit.on_storage_error, sensitive) {
                     return Err(answer);
                 }
             }

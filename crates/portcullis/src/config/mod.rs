@@ -273,10 +273,39 @@ pub struct RateLimitConfig {
     /// verification paths (where the limit is what stops guessing and mail bombing), allow
     /// elsewhere. Better Auth always allows.
     pub on_storage_error: Option<OnStorageError>,
+    /// The limit on messages to one address (e-mail or phone), whatever the client's IP.
+    pub per_address: PerAddressLimit,
 }
 impl Default for RateLimitConfig {
     fn default() -> Self {
-        Self { enabled: None, window: 10, max: 100, custom_rules: Vec::new(), storage: None, on_storage_error: None }
+        Self {
+            enabled: None,
+            window: 10,
+            max: 100,
+            custom_rules: Vec::new(),
+            storage: None,
+            on_storage_error: None,
+            per_address: PerAddressLimit::default(),
+        }
+    }
+}
+
+/// `[rate_limit.per_address]`: at most `max` e-mails or text messages to one address per `window`
+/// seconds (debounced, like every rule), counted on every instance that shares the rate-limit
+/// storage. Beyond it a message is not sent and the answer does not change, so the limit reveals
+/// nothing about which addresses have accounts. A Portcullis addition; Better Auth limits per IP
+/// only, which a sender with many addresses gets around.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PerAddressLimit {
+    /// Defaults to `rate_limit.enabled` (on in production).
+    pub enabled: Option<bool>,
+    pub window: u64,
+    pub max: u64,
+}
+impl Default for PerAddressLimit {
+    fn default() -> Self {
+        Self { enabled: None, window: 3600, max: 10 }
     }
 }
 
@@ -732,6 +761,10 @@ impl Config {
 
     pub fn rate_limit_enabled(&self) -> bool {
         self.rate_limit.enabled.unwrap_or(self.production)
+    }
+    /// Whether messages to one address are limited (`rate_limit.per_address`).
+    pub fn per_address_limit_enabled(&self) -> bool {
+        self.rate_limit.per_address.enabled.unwrap_or_else(|| self.rate_limit_enabled())
     }
     /// The outbox is on by default only in development without SMTP, and only on a loopback
     /// listen address: it hands out every e-mailed credential, so it must not be reachable from

@@ -110,14 +110,24 @@ pub fn from_config(cfg: &MailConfig, dev_outbox: bool) -> Result<MailerAndOutbox
 /// hundreds of messages a second; it fills only when the server stalls or a flood asks for mail.
 pub const MAX_SENDING: usize = 256;
 
+/// Decides, as a message is about to go out, whether it may: the limit on messages to one address
+/// (`rate_limit.per_address`, implemented by the application). It runs in the background send, so
+/// neither its answer nor its time shows in the response of the request that asked for the message.
+#[async_trait::async_trait]
+pub trait SendGate: Send + Sync {
+    /// False: the message to `to` is not sent (the gate logs why).
+    async fn allow(&self, to: &str) -> bool;
+}
+
 /// Sends e-mail from background tasks, so a slow mail server never delays a response and response
 /// times don't reveal whether a message was sent. At most a bound of sends run at once; beyond it
 /// a message is dropped, logged (recipient and kind only) and counted in [`dropped`](Self::dropped).
-/// Clones share the bound and the count.
+/// A [`SendGate`] may refuse a message before it goes out. Clones share the bound and the count.
 #[derive(Clone)]
 pub struct Outgoing {
     mailer: Arc<dyn Mailer>,
     tasks: Background,
+    gate: Option<Arc<dyn SendGate>>,
 }
 
 impl fmt::Debug for Outgoing {
@@ -129,16 +139,27 @@ impl fmt::Debug for Outgoing {
 impl Outgoing {
     /// Sends through `mailer`, at most `max` (at least 1) messages at once.
     pub fn new(mailer: Arc<dyn Mailer>, max: usize) -> Self {
-        Self { mailer, tasks: Background::new(max) }
+        Self { mailer, tasks: Background::new(max), gate: None }
+    }
+
+    /// Asks `gate` before every message.
+    pub fn with_gate(mut self, gate: Option<Arc<dyn SendGate>>) -> Self {
+        self.gate = gate;
+        self
     }
 
     /// Starts sending `email` and returns at once: true if it is on its way, false if it was
     /// dropped (every send slot taken, or no tokio runtime). A failed delivery is logged.
     pub fn send(&self, email: Email) -> bool {
         let (to, kind) = (email.to.clone(), email.kind.clone());
-        let mailer = self.mailer.clone();
+        let (mailer, gate) = (self.mailer.clone(), self.gate.clone());
         let started = self.tasks.try_spawn(async move {
             let (to, kind) = (email.to.clone(), email.kind.clone());
+            if let Some(gate) = gate {
+                if !gate.allow(&to).await {
+                    return;
+                }
+            }
             if let Err(e) = mailer.send(email).await {
                 tracing::warn!(%to, %kind, error = %e, "sending e-mail failed");
             }
@@ -283,6 +304,38 @@ mod tests {
         reaches(&stalled.done, 3).await;
         assert_eq!(stalled.got.load(SeqCst), 3, "the dropped message never reached the mailer");
         assert_eq!(out.dropped(), 1);
+    }
+
+    /// Lets `budget` messages through, then refuses, remembering whom it was asked about.
+    struct Budget(std::sync::Mutex<(usize, Vec<String>)>);
+
+    #[async_trait::async_trait]
+    impl SendGate for Budget {
+        async fn allow(&self, to: &str) -> bool {
+            let mut b = self.0.lock().unwrap();
+            b.1.push(to.to_string());
+            b.0.checked_sub(1).map(|left| b.0 = left).is_some()
+        }
+    }
+
+    #[tokio::test]
+    async fn the_gate_is_asked_before_every_message_and_can_refuse() {
+        let mailer = Arc::new(Stalled::default());
+        let gate = Arc::new(Budget(std::sync::Mutex::new((1, Vec::new()))));
+        let out = Outgoing::new(mailer.clone(), 4).with_gate(Some(gate.clone()));
+        assert!(out.send(sample()), "a refused message still counts as handed over: the answer must not change");
+        reaches(&mailer.done, 1).await;
+        assert!(out.send(sample()));
+        let asked = async {
+            while gate.0.lock().unwrap().1.len() < 2 {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(5), asked).await.expect("the gate was asked");
+        tokio::task::yield_now().await;
+        assert_eq!(mailer.got.load(SeqCst), 1, "the second message never reached the mailer");
+        assert_eq!(gate.0.lock().unwrap().1, ["a@example.com", "a@example.com"]);
+        assert_eq!(out.dropped(), 0, "refused by the gate is not dropped by the bound");
     }
 
     #[test]

@@ -27,9 +27,13 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
-/// At most `max` requests per `window_s` seconds (debounced, see the module doc).
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// At most `max` requests per `window_s` seconds (debounced, see the module doc). In a capability's
+/// configuration section it is `rate_limit = { window = 60, max = 5 }` (Better Auth's plugin
+/// `rateLimit: { window, max }`), both keys required.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Rule {
+    #[serde(rename = "window")]
     pub window_s: u64,
     pub max: u64,
 }
@@ -125,6 +129,13 @@ impl Rules {
         }
         Some(special_rule(path).unwrap_or(self.default))
     }
+
+    /// Whether a capability set a limit of its own on `path` (its codes and sends are what such a
+    /// rule guards, so an unavailable counter refuses the request by default, as on sign-in).
+    pub fn has_capability_rule(&self, path: &str) -> bool {
+        let path = normalize_path(path);
+        self.plugin.iter().find(|(m, _)| m.matches(path)).is_some_and(|(_, rule)| rule.is_some())
+    }
 }
 
 /// `normalizePathname`: trailing slashes trimmed, the base path itself is `/`.
@@ -138,6 +149,14 @@ fn normalize_path(path: &str) -> &str {
 /// `${ip}|${path}`; clients without a trusted IP share the `no-trusted-ip` bucket, as in Better Auth.
 pub fn key(ip: Option<&str>, path: &str) -> String {
     format!("{}|{}", ip.unwrap_or("no-trusted-ip"), path)
+}
+
+/// The counter of messages sent to `address` (an e-mail address or a phone number), whatever
+/// the path or client: `send|` and 128 bits of the SHA-256 of the trimmed, lower-cased address, so
+/// a shared store (Redis, the `rateLimit` table) never holds an address.
+pub fn address_key(address: &str) -> String {
+    let digest = Sha256::digest(address.trim().to_lowercase().as_bytes());
+    format!("send|{}", hex::encode(&digest[..16]))
 }
 
 /// Better Auth's 429: `X-Retry-After` (not `Retry-After`), JSON content type, no `code`.
@@ -370,6 +389,9 @@ mod tests {
         assert_eq!(rules.rule_for("/sign-in/quiet"), None, "a plugin can switch limiting off");
         assert_eq!(rules.rule_for("/get-session"), None, "enabled = false disables");
         assert_eq!(rules.rule_for("/abc"), Some(Rule { window_s: 30, max: 50 }), "? is literal without *");
+        assert!(rules.has_capability_rule("/passkey/generate-options") && rules.has_capability_rule("/two-factor/verify/"));
+        assert!(!rules.has_capability_rule("/sign-in/quiet"), "switched off is no rule");
+        assert!(!rules.has_capability_rule("/anything"));
     }
 
     #[tokio::test]
@@ -389,6 +411,14 @@ mod tests {
         // Other clients and other paths have their own counters.
         assert_eq!(store.consume_now(&key(None, "/sign-in/email"), CREDENTIAL_RULE, T0 + 2500), Ok(()));
         assert_eq!(store.consume_now(&key(Some("203.0.113.7"), "/sign-up/email"), CREDENTIAL_RULE, T0 + 2500), Ok(()));
+    }
+
+    #[test]
+    fn address_keys_hide_the_address_and_ignore_case() {
+        let k = address_key(" Ada@Example.COM ");
+        assert_eq!(k, address_key("ada@example.com"));
+        assert_ne!(k, address_key("ada@example.org"));
+        assert!(k.starts_with("send|") && k.len() == 5 + 32 && !k.contains("ada"), "{k}");
     }
 
     #[test]

@@ -33,21 +33,19 @@ pub const RATE_LIMIT_UNAVAILABLE: ApiError =
 /// restarted Redis or a database fail-over to be seen.
 const RETRY_AFTER_S: u64 = 5;
 
-/// Paths of Better Auth's strict built-in rules and the password checks behind a session: there
-/// the limit is what stops password guessing and mail bombing.
-fn sensitive(path: &str) -> bool {
-    const PREFIXES: [&str; 5] = ["/sign-in", "/sign-up", "/change-password", "/change-email", "/forget-password"];
-    const EXACT: [&str; 5] = ["/request-password-reset", "/send-verification-email", "/verify-password", "/delete-user", "/reset-password"];
-    PREFIXES.iter().any(|p| path.starts_with(p)) || EXACT.contains(&path)
+/// Paths of Better Auth's strict built-in rules, the password checks behind a session and the
+/// password reset: there the limit is what stops password guessing and mail bombing. (A
+/// capability's own stricter rules count too: [`Rules::has_capability_rule`](super::Rules::has_capability_rule).)
+pub fn sensitive(path: &str) -> bool {
+    super::special_rule(path).is_some() || path == "/reset-password"
 }
 
-/// Whether a request on `path` (relative to the base path, no trailing slash) is refused when its
-/// counter is unavailable.
-pub fn denies(on_error: Option<OnStorageError>, path: &str) -> bool {
+/// Whether a request is refused when its counter is unavailable; `sensitive` as [`sensitive`].
+pub fn denies(on_error: Option<OnStorageError>, sensitive: bool) -> bool {
     match on_error {
         Some(OnStorageError::Allow) => false,
         Some(OnStorageError::Deny) => true,
-        None => sensitive(path),
+        None => sensitive,
     }
 }
 
@@ -69,7 +67,8 @@ impl RateLimitHealth {
     }
 
     /// Turns a store's verdict into the answer to send instead of serving the request, if any.
-    pub fn judge(&self, verdict: Verdict, on_error: Option<OnStorageError>, path: &str) -> Option<Response> {
+    /// `sensitive`: whether the request is refused by default when the counter is unavailable.
+    pub fn judge(&self, verdict: Verdict, on_error: Option<OnStorageError>, sensitive: bool) -> Option<Response> {
         match verdict {
             Verdict::Allowed => {
                 // One relaxed load per request; the swap only when an outage ends.
@@ -89,7 +88,7 @@ impl RateLimitHealth {
                     };
                     tracing::warn!(error = %cause, "rate-limit storage failed; {policy} until it answers again (rate_limit.on_storage_error)");
                 }
-                denies(on_error, path).then(unavailable)
+                denies(on_error, sensitive).then(unavailable)
             }
         }
     }
@@ -121,9 +120,11 @@ mod tests {
             "/reset-password",
             "/forget-password",
             "/forget-password/email-otp",
+            "/email-otp/send-verification-otp",
+            "/email-otp/request-password-reset",
         ] {
-            assert!(denies(None, p), "{p}");
-            assert!(!denies(Some(OnStorageError::Allow), p), "allow applies everywhere: {p}");
+            assert!(sensitive(p) && denies(None, sensitive(p)), "{p}");
+            assert!(!denies(Some(OnStorageError::Allow), sensitive(p)), "allow applies everywhere: {p}");
         }
         for p in [
             "/get-session",
@@ -135,26 +136,26 @@ mod tests {
             "/",
             "/x/sign-in",
         ] {
-            assert!(!denies(None, p), "{p}");
-            assert!(denies(Some(OnStorageError::Deny), p), "deny applies everywhere: {p}");
+            assert!(!sensitive(p) && !denies(None, sensitive(p)), "{p}");
+            assert!(denies(Some(OnStorageError::Deny), sensitive(p)), "deny applies everywhere: {p}");
         }
     }
 
     #[tokio::test]
     async fn storage_errors_are_counted_and_answered_with_a_clean_503() {
         let h = RateLimitHealth::default();
-        assert!(h.judge(Verdict::Allowed, None, "/sign-in/email").is_none());
-        assert_eq!(h.judge(Verdict::Limited(7), None, "/get-session").unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
-        let res = h.judge(Verdict::StorageError("down".into()), None, "/sign-in/email").unwrap();
+        assert!(h.judge(Verdict::Allowed, None, true).is_none());
+        assert_eq!(h.judge(Verdict::Limited(7), None, false).unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+        let res = h.judge(Verdict::StorageError("down".into()), None, true).unwrap();
         assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(res.headers()[header::RETRY_AFTER], "5");
         let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
         assert_eq!(&body[..], br#"{"message":"Rate limiting is unavailable; try again shortly","code":"RATE_LIMIT_UNAVAILABLE"}"#);
-        assert!(h.judge(Verdict::StorageError("down".into()), None, "/get-session").is_none());
-        assert!(h.judge(Verdict::StorageError("down".into()), Some(OnStorageError::Allow), "/sign-in/email").is_none());
+        assert!(h.judge(Verdict::StorageError("down".into()), None, false).is_none());
+        assert!(h.judge(Verdict::StorageError("down".into()), Some(OnStorageError::Allow), true).is_none());
         assert_eq!(h.errors(), 3);
         assert!(h.is_down());
-        assert!(h.judge(Verdict::Allowed, None, "/get-session").is_none());
+        assert!(h.judge(Verdict::Allowed, None, false).is_none());
         assert!(!h.is_down(), "a counted request ends the outage");
         assert_eq!(h.errors(), 3);
     }

@@ -151,4 +151,11 @@ pub trait Store: Send + Sync + 'static {
     fn adapter(&self, _tables: Vec<schema::Table>) -> Option<adapter::Adapter> {
         None
     }
+
+    /// The additional fields (user, session) this store reads and writes, when it declares them:
+    /// the engine refuses to start on a store that lacks a field a capability or the
+    /// configuration declares, rather than silently drop its values.
+    fn additional_fields(&self) -> Option<(&crate::fields::FieldSet, &crate::fields::FieldSet)> {
+        None
+    }
 }

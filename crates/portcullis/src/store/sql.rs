@@ -456,6 +456,10 @@ impl SqlStore {
 
 #[async_trait::async_trait]
 impl Store for SqlStore {
+    fn additional_fields(&self) -> Option<(&FieldSet, &FieldSet)> {
+        Some((&self.user_fields, &self.session_fields))
+    }
+
     async fn migrate(&self, extra: &[Table]) -> StoreResult<Vec<String>> {
         let mut tables = schema::core_tables();
         for t in &mut tables {

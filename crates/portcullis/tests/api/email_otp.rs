@@ -446,3 +446,35 @@ both!(
         assert_eq!(otp_sign_in(&c, "flood@example.com", "000000").await.status, 429, "guesses are limited too");
     }
 );
+
+// `override_default_email_verification`: every verification e-mail is a code, not a link.
+both!(
+    verification_by_code_instead_of_link,
+    config = |c| {
+        let m = on(c);
+        m.override_default_email_verification = true;
+        m.send_verification_on_sign_up = true; // ignored with the override: one code, not two
+        c.email_verification.send_on_sign_up = Some(true);
+    },
+    |srv| async move {
+        let u = srv.user("coded").await;
+        let otp = code(&srv, &u.email, "email-verification").await;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let kinds: Vec<Value> = srv.outbox(&u.email).await.iter().map(|m| m["kind"].clone()).collect();
+        assert_eq!(kinds, [json!("email-otp:email-verification")], "a code and no link");
+        let r = u.client.post_json("/email-otp/verify-email", json!({"email": u.email, "otp": otp})).await;
+        r.expect_status(200);
+        assert_eq!(r.json()["user"]["emailVerified"], true);
+
+        // /send-verification-email sends a code too (to an unverified account).
+        let other = srv.user("coded-too").await;
+        let first = code(&srv, &other.email, "email-verification").await;
+        let r = srv.client().post_json("/send-verification-email", json!({"email": other.email})).await;
+        r.expect_status(200);
+        assert_eq!(r.json(), &json!({"status": true}));
+        let again = srv.wait_mail(&other.email, |m| m["kind"] == "email-otp:email-verification" && m["otp"] != json!(first)).await;
+        assert!(srv.outbox(&other.email).await.iter().all(|m| m["kind"] != "verify-email"));
+        let r = other.client.post_json("/email-otp/verify-email", json!({"email": other.email, "otp": again["otp"]})).await;
+        r.expect_status(200);
+    }
+);

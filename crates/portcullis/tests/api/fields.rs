@@ -201,3 +201,23 @@ both!(saas_tables_get_their_not_null_defaults, config = saas, |srv| async move {
     assert_eq!(s["user"]["avatarUrl"], "https://a/b.png");
     assert_eq!(s["user"]["uuid"], uuid.as_str());
 });
+
+/// An embedder's own store must carry the capabilities' fields (two-factor's `twoFactorEnabled`):
+/// one without them is refused at build, naming the field; a shared pool gets them declared.
+#[tokio::test]
+async fn an_embedders_store_carries_the_capabilities_fields() {
+    use portcullis::plugins::two_factor::config::TwoFactorConfig;
+    use portcullis::store::{schema::Names, Db, PoolOptions, SqlStore};
+    use std::sync::Arc;
+    let mut config = Config { secret: Some(SECRET.into()), ..Config::default() };
+    config.section_mut::<TwoFactorConfig>().unwrap().enabled = true;
+    let db = || async { Db::connect("sqlite::memory:", &PoolOptions::default()).await.unwrap() };
+
+    let bare = Arc::new(SqlStore::new(db().await, Names::new(Default::default())));
+    let err = portcullis::Auth::builder(config.clone()).store(bare).build().await.err().expect("refused").to_string();
+    assert!(err.contains("user field `twoFactorEnabled`") && err.contains("AuthBuilder::database"), "{err}");
+
+    let auth = portcullis::Auth::builder(config).database(db().await).build().await.expect("builds on a shared pool");
+    let (user, _) = auth.store.additional_fields().expect("a SQL store declares its fields");
+    assert!(user.get("twoFactorEnabled").is_some());
+}

@@ -25,6 +25,7 @@ mod passkeys;
 mod password;
 mod races;
 mod security;
+mod send_limit;
 mod sessions;
 mod sign_in;
 mod sign_up;

@@ -44,12 +44,12 @@ fn base32_decode(s: &str) -> Vec<u8> {
 }
 
 /// An authenticator app: the key of an otpauth URI.
-struct App {
+pub struct App {
     key: Vec<u8>,
 }
 
 impl App {
-    fn from_uri(uri: &str) -> App {
+    pub fn from_uri(uri: &str) -> App {
         let secret = uri.split("secret=").nth(1).unwrap().split('&').next().unwrap();
         App { key: base32_decode(secret) }
     }
@@ -57,7 +57,7 @@ impl App {
         chrono::Utc::now().timestamp() / 30
     }
     /// The current step's code (valid while the server's clock is within a step of ours).
-    fn next(&self) -> String {
+    pub fn next(&self) -> String {
         hotp(&self.key, Self::step() as u64)
     }
     /// A code valid for no nearby step.
@@ -378,7 +378,7 @@ both!(
 );
 
 /// A webhook relay on a loopback port: every body it receives.
-async fn sms_relay() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+pub async fn sms_relay() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
     use axum::routing::post;
     let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = got.clone();

@@ -1,6 +1,7 @@
 //! `[email_otp]`: Better Auth's `emailOTP()` options, in seconds and snake_case.
 
 use crate::config::{parse_bool, ConfigError, Section};
+use crate::rate_limit::Rule;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -29,10 +30,15 @@ pub struct EmailOtpConfig {
     pub resend_strategy: ResendStrategy,
     /// After a sign-up (`/sign-up/*`) mail an `email-verification` code (`sendVerificationOnSignUp`).
     pub send_verification_on_sign_up: bool,
+    /// Every address-verification e-mail (sign-up, sign-in of an unverified address,
+    /// `/send-verification-email`, a change of address) becomes an `email-verification` code
+    /// instead of a link (`overrideDefaultEmailVerification`); `send_verification_on_sign_up` then
+    /// sends nothing of its own. Off by default.
+    pub override_default_email_verification: bool,
     /// `/email-otp/request-email-change` and `/email-otp/change-email` (`changeEmail`).
     pub change_email: ChangeEmail,
     /// Requests per client and path on each route (`rateLimit`, 3 per 60 s).
-    pub rate_limit: PluginRateLimit,
+    pub rate_limit: Rule,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -61,21 +67,6 @@ pub struct ChangeEmail {
     pub verify_current_email: bool,
 }
 
-/// A plugin's `rateLimit: { window, max }`.
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct PluginRateLimit {
-    /// Seconds.
-    pub window: u64,
-    pub max: u64,
-}
-
-impl Default for PluginRateLimit {
-    fn default() -> Self {
-        Self { window: 60, max: 3 }
-    }
-}
-
 impl Default for EmailOtpConfig {
     fn default() -> Self {
         Self {
@@ -87,8 +78,9 @@ impl Default for EmailOtpConfig {
             store_otp: StoreOtp::Plain,
             resend_strategy: ResendStrategy::Rotate,
             send_verification_on_sign_up: false,
+            override_default_email_verification: false,
             change_email: ChangeEmail::default(),
-            rate_limit: PluginRateLimit::default(),
+            rate_limit: Rule { window_s: 60, max: 3 },
         }
     }
 }
@@ -112,7 +104,7 @@ impl Section for EmailOtpConfig {
         if self.allowed_attempts == 0 {
             return bad("allowed_attempts must be at least 1");
         }
-        if self.rate_limit.window == 0 || self.rate_limit.max == 0 {
+        if self.rate_limit.window_s == 0 || self.rate_limit.max == 0 {
             return bad("rate_limit: window and max must be at least 1");
         }
         let mut warnings = Vec::new();

@@ -42,6 +42,11 @@ async fn issue_and_send(auth: &Auth, email: &str, kind: &str, identifier: &str, 
     Ok(success())
 }
 
+/// Stores a code of `kind` for `email` and mails it if the address has an account.
+pub(super) async fn issue_to_account(auth: &Auth, email: &str, kind: &str) -> ApiResult<Reply> {
+    issue_and_send(auth, email, kind, &otp::identifier(kind, email), false).await
+}
+
 /// `POST /email-otp/send-verification-otp`
 pub async fn send_verification_otp(State(auth): State<Auth>, Valid(b): Valid<SendBody>) -> ApiResult<Reply> {
     let email = checked_email(&b.email)?;

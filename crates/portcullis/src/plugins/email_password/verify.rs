@@ -46,7 +46,7 @@ pub fn send_verification(auth: &Auth, user: &User, callback: Option<&str>, updat
             &user.email,
             json!({ "url": url, "token": jwt, "user_name": user_name, "new_email": update_to }),
         );
-    } else {
+    } else if !auth.capabilities.iter().any(|c| c.send_verification_email(auth, to)) {
         auth.send_mail(VERIFY_EMAIL, to, json!({ "url": url, "token": jwt, "user_name": user_name }));
     }
 }

@@ -1,6 +1,7 @@
 //! `[magic_link]`: Better Auth's `magicLink()` options, in seconds and snake_case.
 
 use crate::config::{parse_bool, ConfigError, Section};
+use crate::rate_limit::Rule;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -19,7 +20,7 @@ pub struct MagicLinkConfig {
     /// (base64url SHA-256).
     pub store_token: StoreToken,
     /// Requests per client and path on both routes (`rateLimit`, 5 per 60 s).
-    pub rate_limit: PluginRateLimit,
+    pub rate_limit: Rule,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -30,24 +31,15 @@ pub enum StoreToken {
     Hashed,
 }
 
-/// A plugin's `rateLimit: { window, max }`.
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct PluginRateLimit {
-    /// Seconds.
-    pub window: u64,
-    pub max: u64,
-}
-
-impl Default for PluginRateLimit {
-    fn default() -> Self {
-        Self { window: 60, max: 5 }
-    }
-}
-
 impl Default for MagicLinkConfig {
     fn default() -> Self {
-        Self { enabled: false, expires_in: 300, disable_sign_up: false, store_token: StoreToken::Plain, rate_limit: Default::default() }
+        Self {
+            enabled: false,
+            expires_in: 300,
+            disable_sign_up: false,
+            store_token: StoreToken::Plain,
+            rate_limit: Rule { window_s: 60, max: 5 },
+        }
     }
 }
 
@@ -63,7 +55,7 @@ impl Section for MagicLinkConfig {
         if self.expires_in == 0 {
             return Err(ConfigError::Invalid("magic_link.expires_in must be at least 1 second".into()));
         }
-        if self.rate_limit.window == 0 || self.rate_limit.max == 0 {
+        if self.rate_limit.window_s == 0 || self.rate_limit.max == 0 {
             return Err(ConfigError::Invalid("magic_link.rate_limit: window and max must be at least 1".into()));
         }
         Ok(Vec::new())

@@ -41,7 +41,7 @@ pub struct MagicLink {
 
 impl MagicLink {
     pub fn new(cfg: &MagicLinkConfig) -> Self {
-        Self { rate_limit: Rule { window_s: cfg.rate_limit.window, max: cfg.rate_limit.max } }
+        Self { rate_limit: cfg.rate_limit }
     }
 }
 

@@ -64,8 +64,13 @@ impl Sender {
             tracing::warn!(user = %user.id, field = %field, "two-factor code not sent: the user has no phone number");
             return;
         };
-        let user = user.clone();
+        let (user, gate) = (user.clone(), auth.send_gate.clone());
         auth.background.spawn("two-factor SMS", async move {
+            if let Some(gate) = gate {
+                if !gate.allow(&to).await {
+                    return;
+                }
+            }
             if let Err(e) = sender.send(&to, &otp, &user).await {
                 tracing::warn!(user = %user.id, error = %e, "sending a two-factor code by SMS failed");
             }
