@@ -5,6 +5,7 @@
 //! and it runs on Better Auth's database schema.
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod access;
 pub mod app;
 pub mod background;
 pub mod config;
