@@ -208,6 +208,9 @@ fn extra_tables(capabilities: &[Arc<dyn Capability>], config: &Config, sessions:
     if sessions.queues_revocations() {
         extra.push(crate::session::revocations::table());
     }
+    // A table two capabilities share (the audit log) is declared by both: keep the first.
+    let mut seen = std::collections::HashSet::new();
+    extra.retain(|t| seen.insert(t.name));
     extra
 }
 

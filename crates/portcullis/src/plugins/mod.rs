@@ -1,6 +1,7 @@
 //! Capabilities, one module each (Better Auth's plugin-per-folder layout).
 
 pub mod anonymous;
+pub mod audit;
 pub mod bearer;
 pub mod core;
 pub mod email_otp;
