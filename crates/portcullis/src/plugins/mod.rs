@@ -1,5 +1,6 @@
 //! Capabilities, one module each (Better Auth's plugin-per-folder layout).
 
+pub mod admin;
 pub mod anonymous;
 pub mod bearer;
 pub mod core;
@@ -45,6 +46,7 @@ pub fn standard_with(config: &mut Config, embedder: Embedder) -> Result<(Capabil
         SectionSpec::of::<two_factor::config::TwoFactorConfig>(),
         SectionSpec::of::<magic_link::config::MagicLinkConfig>(),
         SectionSpec::of::<email_otp::config::EmailOtpConfig>(),
+        SectionSpec::of::<admin::config::AdminConfig>(),
     ] {
         warnings.extend(spec.materialize(&mut config.sections)?);
     }
@@ -70,6 +72,10 @@ pub fn standard_with(config: &mut Config, embedder: Embedder) -> Result<(Capabil
     let otp = config.section::<email_otp::config::EmailOtpConfig>();
     if otp.enabled {
         caps.push(Arc::new(email_otp::EmailOtp::new(otp)));
+    }
+    let admin = config.section::<admin::config::AdminConfig>();
+    if admin.enabled {
+        caps.push(Arc::new(admin::Admin::new(admin)));
     }
     if config.section::<anonymous::config::AnonymousConfig>().enabled {
         let cap = embedder.on_link_account.into_iter().fold(anonymous::Anonymous::new(), anonymous::Anonymous::on_link);
