@@ -128,6 +128,14 @@ pub async fn list_users(State(auth): State<Auth>, ValidQuery(q): ValidQuery<List
     Ok(Reply::json(&out))
 }
 
+/// Users whose e-mail contains `search`, sorted by e-mail (the `portcullis admin list` command).
+pub async fn find(auth: &Auth, search: Option<&str>, limit: u64) -> ApiResult<Vec<User>> {
+    let filter = search.map(|s| vec![Where::new("email", Op::Contains, s.to_lowercase())]).unwrap_or_default();
+    let query = Query { filter, sort_by: Some(("email".into(), false)), limit: Some(limit), offset: None };
+    let rows = auth.adapter()?.find_many("user", &query).await?;
+    Ok(rows.into_iter().map(|r| to_user(auth, r)).collect::<Result<Vec<_>, _>>()?)
+}
+
 /// An adapter row as a user: additional fields in declaration order, hidden ones apart.
 fn to_user(auth: &Auth, row: crate::store::adapter::Row) -> Result<User, crate::store::StoreError> {
     let mut u: User = crate::store::adapter::from_row(row)?;

@@ -16,6 +16,7 @@
 //! | [`ban`] | set-role, ban-user, unban-user, the sign-in check |
 //! | [`sessions`] | list-user-sessions, revoke-user-session(s), has-permission |
 //! | [`impersonate`] | impersonate-user, stop-impersonating |
+//! | [`manage`] | the same without HTTP, for `portcullis admin` |
 //!
 //! Must never: let a session answered from the cookie cache pass an admin check, let a banned user
 //! sign in by any method, or let a caller grant a role or ban without the permission for it.
@@ -25,6 +26,7 @@ pub mod config;
 pub mod guard;
 pub mod impersonate;
 pub mod list;
+pub mod manage;
 pub mod roles;
 pub mod sessions;
 pub mod users;
