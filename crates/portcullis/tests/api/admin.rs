@@ -357,3 +357,42 @@ both!(a_banned_row_written_as_better_auth_writes_it_reads_back, config = on, |sr
     );
     srv.client().post_json("/sign-in/email", json!({"email": u.email, "password": PASSWORD})).await.expect_code(403, "BANNED_USER");
 });
+
+portcullis::permission!(ExportReports { report: ["export"] } else portcullis::plugins::admin::errors::YOU_ARE_NOT_ALLOWED_TO_LIST_USERS);
+
+/// An embedder's route guarded by `Authorized<P>`, through a capability of its own.
+struct Reports;
+impl portcullis::Capability for Reports {
+    fn id(&self) -> &'static str {
+        "reports"
+    }
+    fn routes(&self) -> axum::Router<portcullis::Auth> {
+        async fn export(portcullis::plugins::admin::Authorized(cur, _): portcullis::plugins::admin::Authorized<ExportReports>) -> String {
+            format!("report for {}", cur.user.email)
+        }
+        axum::Router::new().route("/reports/export", axum::routing::get(export))
+    }
+}
+
+fn with_reports(c: &mut Config) {
+    with_ro_rw(c);
+    cfg(c).statements.insert("report".into(), vec!["read".into(), "export".into()]);
+    let rw = cfg(c).roles.get_mut("admin_rw").unwrap();
+    rw.permissions.insert("report".into(), vec!["*".into()]);
+}
+
+async fn embedder_extractor(backend: Backend) {
+    let srv = TestServer::start_with(backend, with_reports, |b| b.capability(Arc::new(Reports))).await;
+    assert_eq!(srv.client().get("/reports/export").await.status, 401);
+    let ro = with_role(&srv, "ro", "admin_ro").await;
+    ro.client.get("/reports/export").await.expect_error(403, "YOU_ARE_NOT_ALLOWED_TO_LIST_USERS", "You are not allowed to list users");
+    let admin = with_role(&srv, "boss", "admin").await;
+    admin.client.get("/reports/export").await.expect_code(403, "YOU_ARE_NOT_ALLOWED_TO_LIST_USERS");
+    let rw = with_role(&srv, "rw", "admin_rw").await;
+    let r = rw.client.get("/reports/export").await;
+    assert_eq!(r.status, 200);
+    // The role is read from the store: taking it away takes effect at once.
+    srv.sql(&format!("update \"user\" set role = 'user' where id = '{}'", rw.id)).await;
+    assert_eq!(rw.client.get("/reports/export").await.status, 403);
+}
+crate::on_both_backends!(an_embedders_route_checks_a_permission_with_authorized, embedder_extractor,);

@@ -93,3 +93,23 @@ impl Section for AdminConfig {
         Ok(warnings)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> AdminConfig {
+        toml::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn bad_roles_refuse_start_naming_the_problem() {
+        let e = parse("[roles.ro]\npermissions = { usr = [\"list\"] }").check().unwrap_err().to_string();
+        assert!(e.contains("role `ro` grants unknown resource `usr`"), "{e}");
+        let e = parse("[roles.a]\nextends = [\"a\"]").check().unwrap_err().to_string();
+        assert!(e.contains("cycle"), "{e}");
+        let e = parse("admin_roles = [\"boss\"]").check().unwrap_err().to_string();
+        assert!(e.contains("`boss`"), "{e}");
+        assert!(parse("[statements]\nreport = [\"read\"]\n[roles.r]\npermissions = { report = [\"*\"] }").check().is_ok());
+    }
+}
