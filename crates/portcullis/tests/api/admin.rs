@@ -396,3 +396,38 @@ async fn embedder_extractor(backend: Backend) {
     assert_eq!(rw.client.get("/reports/export").await.status, 403);
 }
 crate::on_both_backends!(an_embedders_route_checks_a_permission_with_authorized, embedder_extractor,);
+
+both!(bad_input_is_a_clean_4xx, config = on, |srv| async move {
+    let a = with_role(&srv, "boss", "admin").await;
+    let u = srv.user("member").await;
+    for (path, body) in [
+        ("/admin/update-user", json!({"userId": u.id, "data": {"banExpires": "not a date"}})),
+        ("/admin/update-user", json!({"userId": u.id, "data": {"banned": "yes"}})),
+        ("/admin/update-user", json!({"userId": u.id, "data": "x"})),
+        ("/admin/update-user", json!({"userId": u.id, "data": {"role": 7}})),
+        ("/admin/create-user", json!({"email": "n@example.com", "name": "N", "data": {"banExpires": {"a": 1}}})),
+        ("/admin/create-user", json!({"email": 1, "name": "N"})),
+        ("/admin/set-role", json!({"userId": u.id, "role": [1]})),
+        ("/admin/ban-user", json!({"userId": u.id, "banExpiresIn": "soon"})),
+        ("/admin/revoke-user-session", json!({})),
+        ("/admin/has-permission", json!({"permissions": {"user": "list"}})),
+    ] {
+        let r = a.client.post_json(path, body.clone()).await;
+        assert!(r.status < 500, "{path} {body}: {} {:?}", r.status, r.json());
+    }
+    for q in [
+        "sortBy=nope",
+        "filterField=nope&filterValue=1",
+        "limit=abc&offset=-3",
+        "filterField=banned&filterValue=maybe",
+        "searchOperator=regex&searchValue=x",
+    ] {
+        let r = a.client.get(&format!("/admin/list-users?{q}")).await;
+        assert!(r.status < 500, "{q}: {} {:?}", r.status, r.json());
+    }
+    let r = a.client.get("/admin/list-users?sortBy=nope").await;
+    assert_eq!(r.json(), &json!({"users": [], "total": 0}), "an unknown field: Better Auth's empty answer");
+    let r =
+        a.client.post_json("/admin/update-user", json!({"userId": u.id, "data": {"banExpires": 4102444800000i64, "banned": false}})).await;
+    assert_eq!(r.json()["banExpires"], "2100-01-01T00:00:00.000Z");
+});

@@ -44,19 +44,35 @@ impl Input for CreateBody {
 }
 
 /// The declared user fields `data` sets (a server-side write: `input: false` fields included),
-/// dates normalised to ISO-8601.
-fn declared(auth: &Auth, data: &Map<String, Value>) -> Values {
+/// dates normalised to ISO-8601. A value of the wrong type is a 400 naming the field, not a
+/// database error.
+fn declared(auth: &Auth, data: &Map<String, Value>) -> ApiResult<Values> {
     let mut out = Values::default();
     for f in auth.user_fields.iter() {
-        if let Some(v) = data.get(&f.name) {
-            let v = match (f.def.ty, v) {
-                (FieldType::Date, Value::String(s)) => parse_date(s).map_or(v.clone(), |t| Value::String(iso_ms::format(&t))),
-                _ => v.clone(),
-            };
-            out.set(&f.name, v);
-        }
+        let Some(v) = data.get(&f.name) else { continue };
+        let v = match (f.def.ty, v) {
+            (_, Value::Null) => Value::Null,
+            (FieldType::Date, Value::String(s)) => match parse_date(s) {
+                Some(t) => Value::String(iso_ms::format(&t)),
+                None => return Err(invalid(&f.name, "date")),
+            },
+            (FieldType::Date, Value::Number(n)) => match n.as_i64().and_then(chrono::DateTime::from_timestamp_millis) {
+                Some(t) => Value::String(iso_ms::format(&t)),
+                None => return Err(invalid(&f.name, "date")),
+            },
+            (FieldType::Date, _) => return Err(invalid(&f.name, "date")),
+            (FieldType::String, v) if !v.is_string() => return Err(invalid(&f.name, "string")),
+            (FieldType::Boolean, v) if !v.is_boolean() => return Err(invalid(&f.name, "boolean")),
+            (FieldType::Number, v) if !v.is_number() => return Err(invalid(&f.name, "number")),
+            (_, v) => v.clone(),
+        };
+        out.set(&f.name, v);
     }
-    out
+    Ok(out)
+}
+
+fn invalid(field: &str, expected: &str) -> ApiError {
+    ApiError::validation(format!("[body.data.{field}] Invalid input: expected {expected}"))
 }
 
 /// `POST /admin/create-user`: `{user}`; a credential account only when a password is given.
@@ -82,7 +98,7 @@ pub async fn create_user(State(auth): State<Auth>, Valid(mut b): Valid<CreateBod
     }
     let now = auth.now();
     let mut values = auth.user_fields.parse_input(&Map::new(), Action::Create, now)?;
-    for (k, v) in declared(&auth, &b.data).0 {
+    for (k, v) in declared(&auth, &b.data)?.0 {
         values.set(&k, v);
     }
     values.set(ROLE, Value::String(role.unwrap_or_else(|| settings(&auth).default_role.clone())));
@@ -175,7 +191,7 @@ pub async fn update_user(
             return Err(errors::YOU_CANNOT_BAN_YOURSELF);
         }
     }
-    let mut patch = UserPatch { extra: declared(&auth, &data), ..UserPatch::default() };
+    let mut patch = UserPatch { extra: declared(&auth, &data)?, ..UserPatch::default() };
     if data.contains_key("email") || data.contains_key("emailVerified") {
         require(&auth, &cur, &[("user", &["set-email"])], errors::YOU_ARE_NOT_ALLOWED_TO_SET_USERS_EMAIL)?;
         if let Some(e) = data.get("email") {
