@@ -1,4 +1,6 @@
-//! The `portcullis` binary: `serve`, `migrate`, `secret`, `hash-time`.
+//! The `portcullis` binary: `serve`, `migrate`, `secret`, `hash-time`, `admin`.
+
+mod admin;
 
 use clap::{Parser, Subcommand};
 use portcullis::{Auth, Config};
@@ -63,6 +65,14 @@ enum Command {
         #[arg(long)]
         concurrent: bool,
     },
+    /// Manage users without editing SQL: create the first admin, set roles, ban, unban, list.
+    /// Turns the admin plugin on for the command (its columns are created if missing).
+    Admin {
+        #[command(flatten)]
+        common: Common,
+        #[command(subcommand)]
+        action: admin::Action,
+    },
     /// Print a new random secret for BETTER_AUTH_SECRET.
     Secret {
         /// Random bytes in the secret (encoded as base64).
@@ -120,6 +130,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
+        Command::Admin { common, action } => admin::run(load(&common)?, action).await,
         Command::Serve { common, listen, no_migrate } => {
             let mut cfg = load(&common)?;
             if let Some(l) = listen {

@@ -1,5 +1,6 @@
 //! Capabilities, one module each (Better Auth's plugin-per-folder layout).
 
+pub mod admin;
 pub mod anonymous;
 pub mod audit;
 pub mod bearer;
@@ -21,7 +22,7 @@ use std::sync::Arc;
 pub type Capabilities = Vec<Arc<dyn Capability>>;
 
 /// The capabilities a default server runs with. The jwt, bearer, passkey, two-factor, magic-link,
-/// e-mail OTP and anonymous capabilities are opt-in, as Better Auth's plugins are (`[jwt] enabled = true`, ...): off, they add no route, no table
+/// e-mail OTP, admin and anonymous capabilities are opt-in, as Better Auth's plugins are (`[jwt] enabled = true`, ...): off, they add no route, no table
 /// sections are parsed (and a typo refused) whether they are on or off.
 /// Returns them with their sections' warnings.
 pub fn standard(config: &mut Config) -> Result<(Capabilities, Vec<String>), ConfigError> {
@@ -46,6 +47,7 @@ pub fn standard_with(config: &mut Config, embedder: Embedder) -> Result<(Capabil
         SectionSpec::of::<two_factor::config::TwoFactorConfig>(),
         SectionSpec::of::<magic_link::config::MagicLinkConfig>(),
         SectionSpec::of::<email_otp::config::EmailOtpConfig>(),
+        SectionSpec::of::<admin::config::AdminConfig>(),
     ] {
         warnings.extend(spec.materialize(&mut config.sections)?);
     }
@@ -71,6 +73,10 @@ pub fn standard_with(config: &mut Config, embedder: Embedder) -> Result<(Capabil
     let otp = config.section::<email_otp::config::EmailOtpConfig>();
     if otp.enabled {
         caps.push(Arc::new(email_otp::EmailOtp::new(otp)));
+    }
+    let admin = config.section::<admin::config::AdminConfig>();
+    if admin.enabled {
+        caps.push(Arc::new(admin::Admin::new(admin)));
     }
     if config.section::<anonymous::config::AnonymousConfig>().enabled {
         let cap = embedder.on_link_account.into_iter().fold(anonymous::Anonymous::new(), anonymous::Anonymous::on_link);

@@ -125,9 +125,24 @@ pub enum Born {
     Answered(Reply),
 }
 
+/// What a session carries beyond a sign-in's defaults (an impersonation: its own lifetime and
+/// `impersonatedBy`).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// Seconds the session lives, instead of `session.expires_in` (or a day, not remembered).
+    pub expires_in: Option<i64>,
+    /// Session fields set at creation (declared fields only; others are ignored by the store).
+    pub fields: Vec<(String, serde_json::Value)>,
+}
+
 /// The one function that creates sessions for sign-ins. Runs the before-hooks, creates and stores
 /// the session, then runs the after-hooks.
 pub async fn sign_in(auth: &Auth, s: SignIn<'_>) -> ApiResult<Born> {
+    sign_in_with(auth, s, Overrides::default()).await
+}
+
+/// [`sign_in`], with the session's lifetime or fields set by the caller.
+pub async fn sign_in_with(auth: &Auth, s: SignIn<'_>, o: Overrides) -> ApiResult<Born> {
     for c in &auth.hooked.before_session {
         match c.before_session(auth, &s).await {
             Decision::Continue => {}
@@ -135,7 +150,7 @@ pub async fn sign_in(auth: &Auth, s: SignIn<'_>) -> ApiResult<Born> {
             Decision::Answer(r) => return Ok(Born::Answered(r)),
         }
     }
-    let session = super::create(auth, s.user, s.meta, s.remember).await?;
+    let session = super::create(auth, s.user, s.meta, s.remember, &o).await?;
     for c in &auth.hooked.after_session {
         c.after_session(auth, &s, &session).await;
     }

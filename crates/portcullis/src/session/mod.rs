@@ -111,10 +111,14 @@ pub fn dont_remember_from(auth: &Auth, headers: &HeaderMap) -> bool {
 }
 
 /// Creates and stores a session for `user`. Only [`hooks::sign_in`] calls it: sessions are born there.
-pub(crate) async fn create(auth: &Auth, user: &User, meta: &RequestMeta, remember: bool) -> ApiResult<Session> {
+pub(crate) async fn create(auth: &Auth, user: &User, meta: &RequestMeta, remember: bool, o: &hooks::Overrides) -> ApiResult<Session> {
     let now = auth.now();
-    let ttl = if remember { auth.config.session.expires_in as i64 } else { DONT_REMEMBER_TTL };
-    let (extra, hidden) = auth.session_fields.defaults(now);
+    let ttl = o.expires_in.unwrap_or(if remember { auth.config.session.expires_in as i64 } else { DONT_REMEMBER_TTL });
+    let (mut extra, mut hidden) = auth.session_fields.defaults(now);
+    for (k, v) in &o.fields {
+        let target = if hidden.get(k).is_some() { &mut hidden } else { &mut extra };
+        target.set(k, v.clone());
+    }
     let session = Session {
         extra,
         hidden,

@@ -439,6 +439,19 @@ impl SqlStore {
         let sql = Sql::render(&db, &names, &FieldSet::default(), &FieldSet::default());
         Self { db, names, sql, user_fields: Default::default(), session_fields: Default::default() }
     }
+    /// The core tables with the additional fields' columns.
+    fn core_tables(&self) -> Vec<Table> {
+        let mut tables = schema::core_tables();
+        for t in &mut tables {
+            match t.name {
+                "user" => t.columns.extend(schema::field_columns(&self.user_fields)),
+                "session" => t.columns.extend(schema::field_columns(&self.session_fields)),
+                _ => {}
+            }
+        }
+        tables
+    }
+
     /// Declares the additional fields of `user` and `session`; `migrate` creates their columns.
     pub fn with_fields(mut self, user: FieldSet, session: FieldSet) -> Self {
         self.sql = Sql::render(&self.db, &self.names, &user, &session);
@@ -461,14 +474,7 @@ impl Store for SqlStore {
     }
 
     async fn migrate(&self, extra: &[Table]) -> StoreResult<Vec<String>> {
-        let mut tables = schema::core_tables();
-        for t in &mut tables {
-            match t.name {
-                "user" => t.columns.extend(schema::field_columns(&self.user_fields)),
-                "session" => t.columns.extend(schema::field_columns(&self.session_fields)),
-                _ => {}
-            }
-        }
+        let mut tables = self.core_tables();
         tables.extend_from_slice(extra);
         schema::migrate(&self.db, &self.names, &tables).await
     }
@@ -692,8 +698,12 @@ impl Store for SqlStore {
         self.db.transaction(&stmts).await
     }
 
+    /// Over the capabilities' tables and the core four with their additional fields (the admin
+    /// capability lists users with Better Auth's where clauses).
     fn adapter(&self, tables: Vec<Table>) -> Option<super::adapter::Adapter> {
-        Some(super::adapter::Adapter::new(self.db.clone(), self.names.clone(), tables))
+        let mut all = self.core_tables();
+        all.extend(tables);
+        Some(super::adapter::Adapter::new(self.db.clone(), self.names.clone(), all))
     }
 
     async fn ping(&self) -> StoreResult<()> {

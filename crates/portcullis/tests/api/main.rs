@@ -8,6 +8,7 @@ mod common;
 mod harness;
 
 mod abuse;
+mod admin;
 mod anonymous;
 mod bodies;
 mod config_sections;

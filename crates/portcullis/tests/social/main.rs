@@ -1,6 +1,7 @@
 //! Social sign-in end to end over HTTP, against a local fake identity provider, on SQLite and
 //! PostgreSQL (`PORTCULLIS_TEST_PG`, default postgres://postgres@127.0.0.1:5432/postgres).
 
+mod admin;
 #[path = "../common/mod.rs"]
 mod common;
 mod hardening;

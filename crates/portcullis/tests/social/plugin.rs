@@ -136,7 +136,7 @@ async fn email_and_social(backend: Backend) {
         sb.post(&srv.url("/sign-in/social"), json!({"provider": "fake", "callbackURL": "/dashboard", "errorCallbackURL": "/oops"})).await;
     let back = at_idp(r.body["url"].as_str().unwrap()).await;
     let r = sb.get(&back).await;
-    assert_eq!(query_param(r.location.as_deref().unwrap(), "error").as_deref(), Some("banned_user"), "{:?}", r.location);
+    assert_eq!(query_param(r.location.as_deref().unwrap(), "error").as_deref(), Some("BANNED_USER"), "{:?}", r.location);
     assert!(!sb.has_session());
 
     // ID token.

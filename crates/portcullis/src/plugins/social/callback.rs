@@ -182,9 +182,10 @@ async fn finish(
     let session = match hooks::sign_in(auth, sign_in).await {
         Ok(Born::Session(s)) => s,
         Ok(Born::Answered(r)) => return Ok(r),
-        // A capability refused: its code, as Better Auth's callback errors are named.
+        // A capability refused: its code and message, verbatim (Better Auth 1.7.24 forwards an
+        // app-defined rejection's code as it is, e.g. `error=BANNED_USER`).
         Err(e) if e.code.is_some() => {
-            return Err(Fail { code: e.code.unwrap_or_default().to_lowercase(), description: Some(e.message.to_string()), url: None })
+            return Err(Fail { code: e.code.unwrap_or_default().to_string(), description: Some(e.message.to_string()), url: None })
         }
         Err(_) => return Err(fail("unable_to_create_session", None)),
     };
