@@ -431,3 +431,32 @@ both!(bad_input_is_a_clean_4xx, config = on, |srv| async move {
         a.client.post_json("/admin/update-user", json!({"userId": u.id, "data": {"banExpires": 4102444800000i64, "banned": false}})).await;
     assert_eq!(r.json()["banExpires"], "2100-01-01T00:00:00.000Z");
 });
+
+// Every admin action leaves an `auditLog` row: who, from where, what, to whom; no secrets.
+both!(admin_actions_are_audited, config = on, |srv| async move {
+    let a = with_role(&srv, "auditor", "admin").await;
+    let u = srv.user("audited").await;
+    let post = |path: &'static str, body: Value| {
+        let c = a.client.fork();
+        async move { c.req(reqwest::Method::POST, path).header("x-forwarded-for", "203.0.113.9").json(&body).send().await }
+    };
+    post("/admin/set-role", json!({"userId": u.id, "role": "admin"})).await.expect_status(200);
+    post("/admin/ban-user", json!({"userId": u.id, "banReason": "spam"})).await.expect_status(200);
+    post("/admin/set-user-password", json!({"userId": u.id, "newPassword": "a-new-password-1"})).await.expect_status(200);
+    post("/admin/unban-user", json!({"userId": u.id})).await.expect_status(200);
+    // A refused action writes nothing.
+    u.client.post_json("/admin/ban-user", json!({"userId": a.id})).await.expect_status(401);
+
+    for act in ["set-role", "ban-user", "set-user-password", "unban-user"] {
+        let q = format!(
+            r#"select count(*) from "auditLog" where "action" = 'admin.{act}' and "actorId" = '{}' and "actorIp" = '203.0.113.9' and "targetType" = 'user' and "targetId" = '{}'"#,
+            a.id, u.id
+        );
+        assert_eq!(srv.count(&q).await, 1, "{act}");
+    }
+    assert_eq!(srv.count(&format!(r#"select count(*) from "auditLog" where "targetId" = '{}'"#, u.id)).await, 4);
+    let data = srv.sql_scalar(r#"select "data" from "auditLog" where "action" = 'admin.ban-user'"#).await.unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&data).unwrap()["banReason"], "spam");
+    let secrets = srv.count(r#"select count(*) from "auditLog" where "data" like '%a-new-password-1%'"#).await;
+    assert_eq!(secrets, 0, "no password in the log");
+});

@@ -8,6 +8,7 @@ use crate::fields::parse_date;
 use crate::http::input::{Input, Obj, Valid};
 use crate::http::reply::Reply;
 use crate::session::hooks::{self, Decision};
+use crate::session::RequestMeta;
 use crate::store::model::{iso_ms, User, UserPatch, Values};
 use axum::extract::State;
 use chrono::Duration;
@@ -67,9 +68,15 @@ impl Input for SetRoleBody {
 }
 
 /// `POST /admin/set-role`: `{user}`.
-pub async fn set_role(State(auth): State<Auth>, Valid(b): Valid<SetRoleBody>, _: Authorized<SetRole>) -> ApiResult<Reply> {
+pub async fn set_role(
+    State(auth): State<Auth>,
+    Valid(b): Valid<SetRoleBody>,
+    Authorized(cur, _): Authorized<SetRole>,
+    meta: RequestMeta,
+) -> ApiResult<Reply> {
     let role = roles::parse_roles(settings(&auth), &b.role)?;
-    let user = update(&auth, &b.user_id, Values(vec![(ROLE.into(), Value::String(role))])).await?;
+    let user = update(&auth, &b.user_id, Values(vec![(ROLE.into(), Value::String(role.clone()))])).await?;
+    super::audit(&auth, Some(&cur.user.id), meta.ip.as_deref(), "set-role", &user.id, Some(json!({ "role": role }))).await;
     Ok(Reply::json(&json!({ "user": user })))
 }
 
@@ -87,7 +94,12 @@ impl Input for BanBody {
 }
 
 /// `POST /admin/ban-user`: bans and ends every session of the user; `{user}`.
-pub async fn ban_user(State(auth): State<Auth>, Valid(b): Valid<BanBody>, Authorized(cur, _): Authorized<Ban>) -> ApiResult<Reply> {
+pub async fn ban_user(
+    State(auth): State<Auth>,
+    Valid(b): Valid<BanBody>,
+    Authorized(cur, _): Authorized<Ban>,
+    meta: RequestMeta,
+) -> ApiResult<Reply> {
     let cfg = settings(&auth);
     if auth.store.find_user_by_id(&b.user_id).await?.is_none() {
         return Err(errors::user_not_found());
@@ -106,11 +118,19 @@ pub async fn ban_user(State(auth): State<Auth>, Valid(b): Valid<BanBody>, Author
     ]);
     let user = update(&auth, &b.user_id, values).await?;
     auth.sessions.delete_user_sessions(&user.id, None, auth.now()).await?;
+    let detail = json!({ "banReason": user.extra.get(BAN_REASON), "banExpires": user.extra.get(BAN_EXPIRES) });
+    super::audit(&auth, Some(&cur.user.id), meta.ip.as_deref(), "ban-user", &user.id, Some(detail)).await;
     Ok(Reply::json(&json!({ "user": user })))
 }
 
 /// `POST /admin/unban-user`: `{user}`.
-pub async fn unban_user(State(auth): State<Auth>, Valid(b): Valid<UserIdBody>, _: Authorized<Ban>) -> ApiResult<Reply> {
+pub async fn unban_user(
+    State(auth): State<Auth>,
+    Valid(b): Valid<UserIdBody>,
+    Authorized(cur, _): Authorized<Ban>,
+    meta: RequestMeta,
+) -> ApiResult<Reply> {
     let user = update(&auth, &b.user_id, lifted()).await?;
+    super::audit(&auth, Some(&cur.user.id), meta.ip.as_deref(), "unban-user", &user.id, None).await;
     Ok(Reply::json(&json!({ "user": user })))
 }

@@ -54,6 +54,7 @@ pub async fn impersonate_user(
     }
     out.push(admin_cookie(&auth).set(&saved));
     out.extend(session::issue_cookies(&auth, &s, &target, true));
+    super::audit(&auth, Some(&cur.user.id), meta.ip.as_deref(), "impersonate-user", &target.id, Some(json!({ "sessionId": s.id }))).await;
     Ok(Reply::json(&json!({ "session": s, "user": target })).cookies(out))
 }
 
@@ -63,7 +64,12 @@ fn internal(message: &'static str) -> ApiError {
 
 /// `POST /admin/stop-impersonating`: ends the impersonation session and restores the admin's;
 /// `{session, user}` of the admin.
-pub async fn stop_impersonating(State(auth): State<Auth>, MaybeSession(cur): MaybeSession, headers: HeaderMap) -> ApiResult<Reply> {
+pub async fn stop_impersonating(
+    State(auth): State<Auth>,
+    MaybeSession(cur): MaybeSession,
+    meta: RequestMeta,
+    headers: HeaderMap,
+) -> ApiResult<Reply> {
     let Some(cur) = cur else { return Err(ApiError::bare(StatusCode::UNAUTHORIZED)) };
     let Some(admin_id) = cur.session.extra.get(IMPERSONATED_BY).and_then(Value::as_str).map(str::to_string) else {
         return Err(ApiError::uncoded(StatusCode::BAD_REQUEST, "You are not impersonating anyone"));
@@ -77,6 +83,8 @@ pub async fn stop_impersonating(State(auth): State<Auth>, MaybeSession(cur): May
         .filter(|(s, _)| s.user_id == admin.id)
         .ok_or_else(|| internal("Failed to find admin session"))?;
     auth.sessions.delete(&cur.session.token, auth.now()).await?;
+    let detail = Some(json!({ "sessionId": cur.session.id }));
+    super::audit(&auth, Some(&admin.id), meta.ip.as_deref(), "stop-impersonating", &cur.user.id, detail).await;
     let mut out = session::issue_cookies(&auth, &s, &admin, !dont_remember.is_empty());
     if dont_remember.is_empty() {
         out.push(auth.cookies.dont_remember.delete());

@@ -161,6 +161,9 @@ impl Capability for Admin {
     fn cookies(&self) -> &'static [&'static str] {
         &[ADMIN_SESSION_COOKIE]
     }
+    fn schema(&self) -> Vec<crate::store::schema::Table> {
+        vec![crate::plugins::audit::table()]
+    }
     fn hooks(&self) -> Hooks {
         Hooks { before_session: true, user: true, ..Hooks::default() }
     }
@@ -180,6 +183,21 @@ impl Capability for Admin {
             sessions::hide_impersonations(res).await;
         }
     }
+}
+
+/// Records an admin action on user `target` in the audit log (`admin.<action>`; no secrets).
+pub async fn audit(auth: &Auth, actor: Option<&str>, ip: Option<&str>, action: &str, target: &str, data: Option<Value>) {
+    let action = format!("admin.{action}");
+    let entry = crate::plugins::audit::Entry {
+        action: &action,
+        actor_id: actor,
+        actor_ip: ip,
+        target_type: "user",
+        target_id: Some(target),
+        organization_id: None,
+        data,
+    };
+    crate::plugins::audit::record(auth, entry).await;
 }
 
 /// `{userId}` (`z.coerce.string()`).

@@ -9,7 +9,7 @@ use crate::app::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::http::input::{Input, Obj, Valid};
 use crate::http::reply::Reply;
-use crate::session::MaybeSensitiveSession;
+use crate::session::{MaybeSensitiveSession, RequestMeta};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -37,14 +37,30 @@ impl Input for TokenBody {
 }
 
 /// `POST /admin/revoke-user-session`: `{success: true}`.
-pub async fn revoke_user_session(State(auth): State<Auth>, Valid(b): Valid<TokenBody>, _: Authorized<Revoke>) -> ApiResult<Reply> {
+pub async fn revoke_user_session(
+    State(auth): State<Auth>,
+    Valid(b): Valid<TokenBody>,
+    Authorized(cur, _): Authorized<Revoke>,
+    meta: RequestMeta,
+) -> ApiResult<Reply> {
+    // The token is a credential: the record names the session's user only.
+    if let Some((s, _)) = crate::session::find(&auth, &b.token).await? {
+        super::audit(&auth, Some(&cur.user.id), meta.ip.as_deref(), "revoke-user-session", &s.user_id, Some(json!({ "sessionId": s.id })))
+            .await;
+    }
     auth.sessions.delete(&b.token, auth.now()).await?;
     Ok(Reply::json(&json!({"success": true})))
 }
 
 /// `POST /admin/revoke-user-sessions`: `{success: true}`.
-pub async fn revoke_user_sessions(State(auth): State<Auth>, Valid(b): Valid<UserIdBody>, _: Authorized<Revoke>) -> ApiResult<Reply> {
+pub async fn revoke_user_sessions(
+    State(auth): State<Auth>,
+    Valid(b): Valid<UserIdBody>,
+    Authorized(cur, _): Authorized<Revoke>,
+    meta: RequestMeta,
+) -> ApiResult<Reply> {
     auth.sessions.delete_user_sessions(&b.user_id, None, auth.now()).await?;
+    super::audit(&auth, Some(&cur.user.id), meta.ip.as_deref(), "revoke-user-sessions", &b.user_id, None).await;
     Ok(Reply::json(&json!({"success": true})))
 }
 

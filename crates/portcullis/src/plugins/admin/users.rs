@@ -9,6 +9,7 @@ use crate::http::body::is_email;
 use crate::http::input::{Input, Obj, Valid, ValidQuery};
 use crate::http::reply::Reply;
 use crate::session::hooks::{self, WriteError};
+use crate::session::RequestMeta;
 use crate::store::model::{iso_ms, Account, User, UserPatch, Values};
 use crate::store::StoreError;
 use axum::extract::State;
@@ -76,7 +77,12 @@ fn invalid(field: &str, expected: &str) -> ApiError {
 }
 
 /// `POST /admin/create-user`: `{user}`; a credential account only when a password is given.
-pub async fn create_user(State(auth): State<Auth>, Valid(mut b): Valid<CreateBody>, AdminSession(cur): AdminSession) -> ApiResult<Reply> {
+pub async fn create_user(
+    State(auth): State<Auth>,
+    Valid(mut b): Valid<CreateBody>,
+    AdminSession(cur): AdminSession,
+    meta: RequestMeta,
+) -> ApiResult<Reply> {
     require(&auth, &cur, &[("user", &["create"])], errors::YOU_ARE_NOT_ALLOWED_TO_CREATE_USERS)?;
     let data_role = b.data.remove(ROLE);
     let role = match b.role.as_ref().or(data_role.as_ref()) {
@@ -123,6 +129,8 @@ pub async fn create_user(State(auth): State<Auth>, Valid(mut b): Valid<CreateBod
         Err(WriteError::Store(StoreError::Conflict(_))) => return Err(errors::USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL),
         Err(e) => return Err(e.into()),
     };
+    let detail = json!({ "role": user.extra.get(ROLE), "password": account.is_some() });
+    super::audit(&auth, Some(&cur.user.id), meta.ip.as_deref(), "create-user", &user.id, Some(detail)).await;
     Ok(Reply::json(&json!({ "user": user })))
 }
 
@@ -173,6 +181,7 @@ pub async fn update_user(
     State(auth): State<Auth>,
     Valid(b): Valid<UpdateBody>,
     Authorized(cur, _): Authorized<Update>,
+    meta: RequestMeta,
 ) -> ApiResult<Reply> {
     let mut data = b.data;
     if data.is_empty() {
@@ -225,6 +234,12 @@ pub async fn update_user(
     } else {
         auth.sessions.refresh_user(&user, auth.now()).await;
     }
+    // Which fields changed, and the new role and ban (never other values: they may be personal).
+    let mut detail = json!({ "fields": data.keys().collect::<Vec<_>>() });
+    for k in [ROLE, BANNED, BAN_REASON, BAN_EXPIRES].into_iter().filter(|k| data.contains_key(*k)) {
+        detail[k] = data[k].clone();
+    }
+    super::audit(&auth, Some(&cur.user.id), meta.ip.as_deref(), "update-user", &user.id, Some(detail)).await;
     Ok(Reply::json(&user))
 }
 
@@ -233,12 +248,14 @@ pub async fn remove_user(
     State(auth): State<Auth>,
     Valid(b): Valid<UserIdBody>,
     Authorized(cur, _): Authorized<Delete>,
+    meta: RequestMeta,
 ) -> ApiResult<Reply> {
     if b.user_id == cur.user.id {
         return Err(errors::YOU_CANNOT_REMOVE_YOURSELF);
     }
     let user = auth.store.find_user_by_id(&b.user_id).await?.ok_or_else(errors::user_not_found)?;
     hooks::delete_user(&auth, &user).await?;
+    super::audit(&auth, Some(&cur.user.id), meta.ip.as_deref(), "remove-user", &user.id, Some(json!({ "email": user.email }))).await;
     Ok(Reply::json(&json!({"success": true})))
 }
 
@@ -260,7 +277,12 @@ impl Input for SetPasswordBody {
 }
 
 /// `POST /admin/set-user-password`: `{status: true}`; creates the credential account if missing.
-pub async fn set_user_password(State(auth): State<Auth>, Valid(b): Valid<SetPasswordBody>, _: Authorized<SetPassword>) -> ApiResult<Reply> {
+pub async fn set_user_password(
+    State(auth): State<Auth>,
+    Valid(b): Valid<SetPasswordBody>,
+    Authorized(cur, _): Authorized<SetPassword>,
+    meta: RequestMeta,
+) -> ApiResult<Reply> {
     let cfg = &auth.config.email_and_password;
     let n = b.new_password.encode_utf16().count();
     if n < cfg.min_password_length {
@@ -275,5 +297,6 @@ pub async fn set_user_password(State(auth): State<Auth>, Valid(b): Valid<SetPass
         Some(a) => auth.store.update_password(&a.id, &h, auth.now()).await?,
         None => auth.store.create_account(&Account::credential(auth.new_id(), &user.id, h, auth.now())).await?,
     }
+    super::audit(&auth, Some(&cur.user.id), meta.ip.as_deref(), "set-user-password", &user.id, None).await;
     Ok(Reply::json(&json!({"status": true})))
 }
