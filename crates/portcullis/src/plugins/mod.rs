@@ -8,6 +8,7 @@ pub mod email_password;
 pub(crate) mod headers;
 pub mod jwt;
 pub mod magic_link;
+pub mod organization;
 pub mod passkey;
 pub mod social;
 pub mod two_factor;
@@ -45,6 +46,7 @@ pub fn standard_with(config: &mut Config, embedder: Embedder) -> Result<(Capabil
         SectionSpec::of::<two_factor::config::TwoFactorConfig>(),
         SectionSpec::of::<magic_link::config::MagicLinkConfig>(),
         SectionSpec::of::<email_otp::config::EmailOtpConfig>(),
+        SectionSpec::of::<organization::config::OrganizationConfig>(),
     ] {
         warnings.extend(spec.materialize(&mut config.sections)?);
     }
@@ -70,6 +72,10 @@ pub fn standard_with(config: &mut Config, embedder: Embedder) -> Result<(Capabil
     let otp = config.section::<email_otp::config::EmailOtpConfig>();
     if otp.enabled {
         caps.push(Arc::new(email_otp::EmailOtp::new(otp)));
+    }
+    let org = config.section::<organization::config::OrganizationConfig>();
+    if org.enabled {
+        caps.push(Arc::new(organization::Organization::new(org)?));
     }
     if config.section::<anonymous::config::AnonymousConfig>().enabled {
         let cap = embedder.on_link_account.into_iter().fold(anonymous::Anonymous::new(), anonymous::Anonymous::on_link);
