@@ -128,23 +128,19 @@ pub async fn transition(auth: &Auth, id: &str, from: &str, to: &str) -> StoreRes
     Ok(n == 1)
 }
 
-/// `{id, name, email, image}` of each user id (Better Auth's joined member user).
+/// `{id, name, email, image}` of each user id (Better Auth's joined member user). The core
+/// tables are not the generic adapter's, so each user is read by id through the store.
 pub async fn users(auth: &Auth, ids: &[&str]) -> StoreResult<Map<String, Value>> {
-    if ids.is_empty() {
-        return Ok(Map::new());
+    let mut out = Map::new();
+    for id in ids {
+        if out.contains_key(*id) {
+            continue;
+        }
+        if let Some(u) = auth.store.find_user_by_id(id).await? {
+            out.insert(u.id.clone(), serde_json::json!({"id": u.id, "name": u.name, "email": u.email, "image": u.image}));
+        }
     }
-    let list: Vec<Value> = ids.iter().map(|s| Value::String(s.to_string())).collect();
-    let q = Query { filter: vec![Where::new("id", Op::In, Value::Array(list))], ..Default::default() };
-    let rows = auth.adapter()?.find_many("user", &q).await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|r| {
-            let id = r.get("id")?.as_str()?.to_string();
-            let pick = |k: &str| r.get(k).cloned().unwrap_or(Value::Null);
-            let u = serde_json::json!({"id": id, "name": pick("name"), "email": pick("email"), "image": pick("image")});
-            Some((id, u))
-        })
-        .collect())
+    Ok(out)
 }
 
 /// Member objects: each row plus `user`.
