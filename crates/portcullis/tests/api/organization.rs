@@ -402,3 +402,23 @@ both!(rows_written_by_better_auth_read_back, config = on, |srv| async move {
     acc.expect_status(200);
     assert_eq!(srv.sql_scalar("select status from invitation where id = 'inv_ba'").await.as_deref(), Some("accepted"));
 });
+
+both!(
+    the_cookie_cache_follows_the_active_organization,
+    config = |c| {
+        on(c);
+        c.session.cookie_cache.enabled = true;
+    },
+    |srv| async move {
+        let owner = srv.user("cached").await;
+        let org = create(&owner, "cached").await;
+        assert_eq!(owner.client.session().await["session"]["activeOrganizationId"], org["id"], "create re-issues the cache");
+        let other = create(&owner, "other").await;
+        let r = owner.client.post_json("/organization/set-active", json!({"organizationId": org["id"]})).await;
+        r.expect_status(200);
+        assert_eq!(owner.client.session().await["session"]["activeOrganizationId"], org["id"]);
+        owner.client.post_json("/organization/delete", json!({"organizationId": org["id"]})).await.expect_status(200);
+        assert_eq!(owner.client.session().await["session"]["activeOrganizationId"], Value::Null, "delete clears it");
+        assert_ne!(other["id"], org["id"]);
+    }
+);

@@ -171,9 +171,9 @@ pub async fn accept(State(auth): State<Auth>, Valid(b): Valid<IdBody>, SessionAu
             return Err(e.into());
         }
     };
-    set_active(&auth, &cur, Some(&inv.organization_id)).await?;
+    let s = set_active(&auth, &cur, Some(&inv.organization_id)).await?;
     let inv = Invitation { status: "accepted".into(), ..inv };
-    Ok(Reply::json(&json!({"invitation": inv, "member": member})))
+    Ok(Reply::json(&json!({"invitation": inv, "member": member})).cookies(super::refreshed_cache(&auth, &cur, &s)))
 }
 
 pub async fn reject(State(auth): State<Auth>, Valid(b): Valid<IdBody>, SessionAuth(cur): SessionAuth) -> ApiResult<Reply> {

@@ -11,7 +11,7 @@ use crate::http::reply::Reply;
 use crate::session::{Current, SessionAuth};
 use crate::store::adapter::{Op, Query, Where};
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use axum::Extension;
 use serde_json::{json, Value};
 
@@ -27,11 +27,12 @@ async fn member_json(auth: &Auth, m: &Member) -> ApiResult<Value> {
 }
 
 /// Clears the caller's active organization when it is `org`.
-async fn leave_active(auth: &Auth, cur: &Current, org: &str) -> ApiResult<()> {
-    if active_of(&cur.session).as_deref() == Some(org) {
-        set_active(auth, cur, None).await?;
+async fn leave_active(auth: &Auth, cur: &Current, org: &str) -> ApiResult<Vec<HeaderValue>> {
+    if active_of(&cur.session).as_deref() != Some(org) {
+        return Ok(Vec::new());
     }
-    Ok(())
+    let s = set_active(auth, cur, None).await?;
+    Ok(super::refreshed_cache(auth, cur, &s))
 }
 
 pub struct RemoveBody {
@@ -72,10 +73,8 @@ pub async fn remove(
         return Err(MEMBER_NOT_FOUND);
     }
     auth.adapter()?.delete(rows::MEMBER, &[Where::eq("id", target.id.as_str())]).await?;
-    if target.user_id == cur.user.id {
-        leave_active(&auth, &cur, &org).await?;
-    }
-    Ok(Reply::json(&json!({"member": member_json(&auth, &target).await?})))
+    let cookies = if target.user_id == cur.user.id { leave_active(&auth, &cur, &org).await? } else { Vec::new() };
+    Ok(Reply::json(&json!({"member": member_json(&auth, &target).await?})).cookies(cookies))
 }
 
 pub struct RoleBody {
@@ -141,8 +140,8 @@ pub async fn leave(State(auth): State<Auth>, Valid(b): Valid<LeaveBody>, Session
         return Err(YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER);
     }
     auth.adapter()?.delete(rows::MEMBER, &[Where::eq("id", me.id.as_str())]).await?;
-    leave_active(&auth, &cur, &org).await?;
-    Ok(Reply::json(&member_json(&auth, &me).await?))
+    let cookies = leave_active(&auth, &cur, &org).await?;
+    Ok(Reply::json(&member_json(&auth, &me).await?).cookies(cookies))
 }
 
 /// The member columns list-members may sort and filter on.

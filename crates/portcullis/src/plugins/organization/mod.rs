@@ -103,6 +103,12 @@ pub(crate) async fn set_active(auth: &Auth, cur: &Current, id: Option<&str>) -> 
     s.ok_or(crate::error::codes::FAILED_TO_GET_SESSION)
 }
 
+/// The cookie cache re-issued after the active organization changed (nothing when the cache is
+/// off, as Better Auth, which leaves it stale until it expires; set-active re-sets every cookie).
+pub(crate) fn refreshed_cache(auth: &Auth, cur: &Current, s: &Session) -> Vec<axum::http::HeaderValue> {
+    crate::session::cache_cookie(auth, s, &cur.user, cur.dont_remember).into_iter().collect()
+}
+
 /// The organization capability.
 pub struct Organization {
     ac: Arc<AccessControl>,

@@ -2,7 +2,7 @@
 
 use super::errors::*;
 use super::rows::{self, Org};
-use super::{active_of, org_id, roles, set_active, settings, Ac};
+use super::{active_of, org_id, refreshed_cache, roles, set_active, settings, Ac};
 use crate::access::Request;
 use crate::app::Auth;
 use crate::error::{ApiError, ApiResult};
@@ -78,12 +78,14 @@ pub async fn create(State(auth): State<Auth>, Valid(b): Valid<CreateBody>, Sessi
         created_at: now,
     };
     let member: rows::Member = auth.adapter()?.create_as(rows::MEMBER, &member).await?;
+    let mut cookies = Vec::new();
     if !b.keep_active {
-        set_active(&auth, &cur, Some(&org.id)).await?;
+        let s = set_active(&auth, &cur, Some(&org.id)).await?;
+        cookies = refreshed_cache(&auth, &cur, &s);
     }
     let mut out = org.parsed();
     out["members"] = json!([member]);
-    Ok(Reply::json(&out))
+    Ok(Reply::json(&out).cookies(cookies))
 }
 
 pub struct SlugBody {
@@ -182,14 +184,16 @@ pub async fn delete(
         return Err(YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_ORGANIZATION);
     }
     let org = rows::org_by_id(&auth, &id).await?.ok_or(ORGANIZATION_NOT_FOUND)?;
+    let mut cookies = Vec::new();
     if active_of(&cur.session).as_deref() == Some(id.as_str()) {
-        set_active(&auth, &cur, None).await?;
+        let s = set_active(&auth, &cur, None).await?;
+        cookies = refreshed_cache(&auth, &cur, &s);
     }
     let a = auth.adapter()?;
     a.delete_many(rows::INVITATION, &[Where::eq("organizationId", id.as_str())]).await?;
     a.delete_many(rows::MEMBER, &[Where::eq("organizationId", id.as_str())]).await?;
     a.delete(rows::ORGANIZATION, &[Where::eq("id", id.as_str())]).await?;
-    Ok(Reply::json(&org))
+    Ok(Reply::json(&org).cookies(cookies))
 }
 
 /// `{organizationId?, organizationSlug?, membersLimit?}`
