@@ -422,3 +422,33 @@ both!(
         assert_ne!(other["id"], org["id"]);
     }
 );
+
+both!(
+    add_member_on_the_server_enforces_the_limit,
+    config = |c| {
+        on(c);
+        c.section_mut::<OrganizationConfig>().unwrap().membership_limit = 2;
+    },
+    |srv| async move {
+        let owner = srv.user("embedder").await;
+        let org = create(&owner, "embedded").await;
+        let oid = org["id"].as_str().unwrap();
+        let a = srv.user("added").await;
+        let b = srv.user("refused").await;
+        // The embedding application's own handle on the same database.
+        let auth = portcullis::Auth::builder(srv.config.clone()).build().await.expect("build");
+        let add = portcullis::plugins::organization::add_member;
+        let m = add(&auth, &a.id, &["admin"], oid).await.expect("added");
+        assert_eq!(m.role, "admin");
+        assert_eq!(add(&auth, &a.id, &["member"], oid).await.unwrap_err().code(), Some("USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION"));
+        assert_eq!(add(&auth, &b.id, &["member"], oid).await.unwrap_err().code(), Some("ORGANIZATION_MEMBERSHIP_LIMIT_REACHED"));
+        assert_eq!(add(&auth, &b.id, &["member"], "nope").await.unwrap_err().code(), Some("ORGANIZATION_NOT_FOUND"));
+        let role = a.client.get(&format!("/organization/get-active-member-role?organizationId={oid}")).await;
+        assert_eq!(role.json(), &json!({"role": "admin"}));
+        owner
+            .client
+            .get(&format!("/organization/get-active-member-role?organizationId={oid}&userId={}", b.id))
+            .await
+            .expect_code(403, "YOU_ARE_NOT_A_MEMBER_OF_THIS_ORGANIZATION");
+    }
+);

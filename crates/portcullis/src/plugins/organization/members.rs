@@ -262,7 +262,7 @@ pub async fn active_member_role(
 ) -> ApiResult<Reply> {
     let (org, me) = my_org(&auth, &cur, &q).await?;
     let m = match &q.user_id {
-        Some(u) if *u != cur.user.id => rows::member_of(&auth, &org, u).await?.ok_or(MEMBER_NOT_FOUND)?,
+        Some(u) if *u != cur.user.id => rows::member_of(&auth, &org, u).await?.ok_or(YOU_ARE_NOT_A_MEMBER_OF_THIS_ORGANIZATION)?,
         _ => me,
     };
     Ok(Reply::json(&json!({"role": m.role})))
