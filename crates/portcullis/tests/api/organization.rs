@@ -452,3 +452,111 @@ both!(
             .expect_code(403, "YOU_ARE_NOT_A_MEMBER_OF_THIS_ORGANIZATION");
     }
 );
+
+fn teams_on(c: &mut Config) {
+    on(c);
+    let o = c.section_mut::<OrganizationConfig>().unwrap();
+    o.teams.enabled = true;
+    o.teams.maximum_members_per_team = Some(2);
+}
+
+both!(teams_default_team_invitations_and_membership, config = teams_on, |srv| async move {
+    let owner = srv.user("teamlead").await;
+    let org = create(&owner, "squad").await;
+    let oid = org["id"].as_str().unwrap();
+    let session = owner.client.session_from_db().await;
+    let default_team = session["session"]["activeTeamId"].as_str().expect("the default team is active").to_string();
+    let teams = owner.client.get("/organization/list-teams").await;
+    teams.expect_status(200);
+    assert_eq!(teams.json().as_array().unwrap().len(), 1);
+    assert_eq!(teams.json()[0]["name"], org["name"]);
+    assert!(teams.json()[0].get("memberCount").is_none(), "memberCount is not returned");
+
+    let t = owner.client.post_json("/organization/create-team", json!({"name": "Backend"})).await;
+    t.expect_status(200);
+    let backend = t.json()["id"].as_str().unwrap().to_string();
+    let up = owner.client.post_json("/organization/update-team", json!({"teamId": backend, "data": {"name": "Back end"}})).await;
+    assert_eq!(up.json()["name"], "Back end");
+
+    // An invitation into a team: accepting joins it and makes it active.
+    let dev = srv.user("dev").await;
+    let inv = owner.client.post_json("/organization/invite-member", json!({"email": dev.email, "role": "member", "teamId": backend})).await;
+    inv.expect_status(200);
+    assert_eq!(inv.json()["teamId"], backend.as_str());
+    owner
+        .client
+        .post_json("/organization/invite-member", json!({"email": "z@example.com", "role": "member", "teamId": "a,b"}))
+        .await
+        .expect_code(400, "INVALID_TEAM_ID");
+    owner
+        .client
+        .post_json("/organization/invite-member", json!({"email": "z@example.com", "role": "member", "teamId": "nope"}))
+        .await
+        .expect_code(400, "TEAM_NOT_FOUND");
+    dev.client.post_json("/organization/accept-invitation", json!({"invitationId": inv.json()["id"]})).await.expect_status(200);
+    assert_eq!(dev.client.session_from_db().await["session"]["activeTeamId"], backend.as_str());
+    let tm = dev.client.get("/organization/list-team-members").await;
+    tm.expect_status(200);
+    assert_eq!(tm.json().as_array().unwrap().len(), 1);
+    assert!(tm.json()[0].get("membershipKey").is_none());
+    let mine = dev.client.get("/organization/list-user-teams").await;
+    assert_eq!(mine.json().as_array().unwrap().len(), 1);
+
+    // A plain member may not manage teams.
+    dev.client
+        .post_json("/organization/create-team", json!({"name": "Mine"}))
+        .await
+        .expect_code(403, "YOU_ARE_NOT_ALLOWED_TO_CREATE_TEAMS_IN_THIS_ORGANIZATION");
+    dev.client
+        .post_json("/organization/add-team-member", json!({"teamId": default_team, "userId": dev.id}))
+        .await
+        .expect_code(403, "YOU_ARE_NOT_ALLOWED_TO_CREATE_A_NEW_TEAM_MEMBER");
+    // add-team-member is idempotent and seat-limited (2 per team here).
+    let add = owner.client.post_json("/organization/add-team-member", json!({"teamId": backend, "userId": owner.id})).await;
+    add.expect_status(200);
+    let again = owner.client.post_json("/organization/add-team-member", json!({"teamId": backend, "userId": owner.id})).await;
+    assert_eq!(again.json()["id"], add.json()["id"]);
+    let (third, _) = join(&srv, &owner, oid, "member", "third").await;
+    owner
+        .client
+        .post_json("/organization/add-team-member", json!({"teamId": backend, "userId": third.id}))
+        .await
+        .expect_code(403, "TEAM_MEMBER_LIMIT_REACHED");
+    let stranger = srv.user("stranger2").await;
+    owner
+        .client
+        .post_json("/organization/add-team-member", json!({"teamId": backend, "userId": stranger.id}))
+        .await
+        .expect_code(400, "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION");
+    let rm = owner.client.post_json("/organization/remove-team-member", json!({"teamId": backend, "userId": owner.id})).await;
+    assert_eq!(rm.json(), &json!({"message": "Team member removed successfully."}));
+    owner
+        .client
+        .post_json("/organization/remove-team-member", json!({"teamId": backend, "userId": owner.id}))
+        .await
+        .expect_code(400, "USER_IS_NOT_A_MEMBER_OF_THE_TEAM");
+
+    // set-active-team; the active team cannot be removed by its holder; the last one stays.
+    owner
+        .client
+        .post_json("/organization/set-active-team", json!({"teamId": backend}))
+        .await
+        .expect_code(400, "USER_IS_NOT_A_MEMBER_OF_THE_TEAM");
+    owner
+        .client
+        .post_json("/organization/remove-team", json!({"teamId": default_team}))
+        .await
+        .expect_code(403, "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_TEAM");
+    let removed = owner.client.post_json("/organization/remove-team", json!({"teamId": backend})).await;
+    assert_eq!(removed.json(), &json!({"message": "Team removed successfully."}));
+    let cleared = owner.client.post_json("/organization/set-active-team", json!({"teamId": null})).await;
+    cleared.expect_status(200);
+    owner
+        .client
+        .post_json("/organization/remove-team", json!({"teamId": default_team}))
+        .await
+        .expect_code(400, "UNABLE_TO_REMOVE_LAST_TEAM");
+    let full = owner.client.get("/organization/get-full-organization").await;
+    assert_eq!(full.json()["teams"].as_array().unwrap().len(), 1);
+    assert_eq!(srv.count("select count(*) from \"teamMember\"").await, 1, "the owner in the default team");
+});

@@ -34,6 +34,9 @@ pub struct OrganizationConfig {
     pub invitation_url: Option<String>,
     /// Statements beyond the built-in ones (custom resources).
     pub statements: Statements,
+    /// `teams`: teams inside organizations (the `team` and `teamMember` tables,
+    /// `session.activeTeamId`, `invitation.teamId`).
+    pub teams: TeamsConfig,
     /// Roles by name, over the defaults (`owner`, `admin`, `member`): a configured role of the
     /// same name replaces a default.
     pub roles: BTreeMap<String, RoleDef>,
@@ -55,7 +58,29 @@ impl Default for OrganizationConfig {
             invitation_url: None,
             statements: Statements::new(),
             roles: BTreeMap::new(),
+            teams: TeamsConfig::default(),
         }
+    }
+}
+
+/// `[organization.teams]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TeamsConfig {
+    pub enabled: bool,
+    /// `defaultTeam.enabled`: a new organization gets a team of its name, with its creator in it.
+    pub default_team: bool,
+    /// `maximumTeams` per organization.
+    pub maximum_teams: Option<u64>,
+    /// `maximumMembersPerTeam`.
+    pub maximum_members_per_team: Option<u64>,
+    /// `allowRemovingAllTeams`.
+    pub allow_removing_all_teams: bool,
+}
+
+impl Default for TeamsConfig {
+    fn default() -> Self {
+        Self { enabled: false, default_team: true, maximum_teams: None, maximum_members_per_team: None, allow_removing_all_teams: false }
     }
 }
 

@@ -3,6 +3,7 @@
 
 use super::errors::*;
 use super::rows::{self, data, Invitation, Member};
+use super::team_rows as tr;
 use super::{org_id, roles, set_active, settings, Ac, INVITATION_MAIL};
 use crate::app::Auth;
 use crate::error::{ApiError, ApiResult};
@@ -30,6 +31,7 @@ pub struct InviteBody {
     roles: Vec<String>,
     organization_id: Option<String>,
     resend: bool,
+    team_ids: Vec<String>,
 }
 impl Input for InviteBody {
     fn parse(o: &mut Obj<'_>) -> Self {
@@ -38,6 +40,10 @@ impl Input for InviteBody {
             roles: role_list(o, "role"),
             organization_id: o.opt_string("organizationId"),
             resend: o.opt_bool("resend").unwrap_or(false),
+            team_ids: match o.raw("teamId") {
+                Some(Value::Array(_)) => o.opt_strings("teamId").unwrap_or_default(),
+                _ => o.opt_string("teamId").into_iter().filter(|t| !t.is_empty()).collect(),
+            },
         }
     }
 }
@@ -100,6 +106,19 @@ pub async fn invite(
     if pending(&auth, &org_id, None).await?.len() as u64 >= cfg.invitation_limit {
         return Err(INVITATION_LIMIT_REACHED);
     }
+    let teams = cfg.teams.enabled && !b.team_ids.is_empty();
+    if teams {
+        if b.team_ids.iter().any(|t| t.contains(',')) {
+            return Err(INVALID_TEAM_ID);
+        }
+        for t in &b.team_ids {
+            tr::team_in(&auth, t, &org_id).await?.ok_or(TEAM_NOT_FOUND)?;
+            let seats = auth.adapter()?.count(tr::TEAM_MEMBER, &[Where::eq("teamId", t.as_str())]).await?;
+            if cfg.teams.maximum_members_per_team.is_some_and(|max| seats >= max) {
+                return Err(TEAM_MEMBER_LIMIT_REACHED);
+            }
+        }
+    }
     let inv = Invitation {
         id: auth.new_id(),
         organization_id: org_id,
@@ -109,6 +128,7 @@ pub async fn invite(
         expires_at,
         created_at: rows::iso(auth.now()),
         inviter_id: cur.user.id.clone(),
+        team_id: teams.then(|| b.team_ids.join(",")),
     };
     let inv: Invitation = auth.adapter()?.create_as(rows::INVITATION, &inv).await?;
     mail(&auth, &cur, &org, &inv);
@@ -156,24 +176,52 @@ pub async fn accept(State(auth): State<Auth>, Valid(b): Valid<IdBody>, SessionAu
     if !rows::transition(&auth, &inv.id, "pending", "accepted").await? {
         return Err(INVITATION_NOT_FOUND);
     }
-    let member = Member {
-        id: auth.new_id(),
-        organization_id: inv.organization_id.clone(),
-        user_id: cur.user.id.clone(),
-        role: inv.role.clone().unwrap_or_else(|| "member".into()),
-        created_at: rows::iso(auth.now()),
+    let teams: Vec<&str> = match settings(&auth).teams.enabled {
+        true => inv.team_id.as_deref().map(|t| t.split(',').filter(|t| !t.is_empty()).collect()).unwrap_or_default(),
+        false => Vec::new(),
     };
-    let created: Result<Member, _> = auth.adapter()?.create_as(rows::MEMBER, &member).await;
-    let member = match created {
+    let member = match admit(&auth, &cur, &inv, &teams).await {
         Ok(m) => m,
         Err(e) => {
             let _ = rows::transition(&auth, &inv.id, "accepted", "pending").await;
-            return Err(e.into());
+            return Err(e);
         }
     };
+    if let [only] = teams.as_slice() {
+        super::teams::set_active_team(&auth, &cur, Some(only)).await?;
+    }
     let s = set_active(&auth, &cur, Some(&inv.organization_id)).await?;
     let inv = Invitation { status: "accepted".into(), ..inv };
     Ok(Reply::json(&json!({"invitation": inv, "member": member})).cookies(super::refreshed_cache(&auth, &cur, &s)))
+}
+
+/// The invited teams (seat-limited), then the member with the invitation's role. On failure,
+/// the team seats this attempt took are given back (not the ones the user already had).
+async fn admit(auth: &Auth, cur: &Current, inv: &Invitation, teams: &[&str]) -> ApiResult<Member> {
+    let mut taken = Vec::new();
+    let result = async {
+        for t in teams {
+            if tr::membership(auth, t, &cur.user.id).await?.is_none() {
+                tr::join(auth, t, &cur.user.id).await?;
+                taken.push(*t);
+            }
+        }
+        let member = Member {
+            id: auth.new_id(),
+            organization_id: inv.organization_id.clone(),
+            user_id: cur.user.id.clone(),
+            role: inv.role.clone().unwrap_or_else(|| "member".into()),
+            created_at: rows::iso(auth.now()),
+        };
+        Ok(auth.adapter()?.create_as(rows::MEMBER, &member).await?)
+    }
+    .await;
+    if result.is_err() {
+        for t in &taken {
+            let _ = tr::leave(auth, t, &cur.user.id).await;
+        }
+    }
+    result
 }
 
 pub async fn reject(State(auth): State<Auth>, Valid(b): Valid<IdBody>, SessionAuth(cur): SessionAuth) -> ApiResult<Reply> {

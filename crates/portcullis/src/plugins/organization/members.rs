@@ -73,6 +73,9 @@ pub async fn remove(
         return Err(MEMBER_NOT_FOUND);
     }
     auth.adapter()?.delete(rows::MEMBER, &[Where::eq("id", target.id.as_str())]).await?;
+    if settings(&auth).teams.enabled {
+        super::team_rows::leave_all(&auth, &org, &target.user_id).await?;
+    }
     let cookies = if target.user_id == cur.user.id { leave_active(&auth, &cur, &org).await? } else { Vec::new() };
     Ok(Reply::json(&json!({"member": member_json(&auth, &target).await?})).cookies(cookies))
 }
@@ -140,6 +143,9 @@ pub async fn leave(State(auth): State<Auth>, Valid(b): Valid<LeaveBody>, Session
         return Err(YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER);
     }
     auth.adapter()?.delete(rows::MEMBER, &[Where::eq("id", me.id.as_str())]).await?;
+    if settings(&auth).teams.enabled {
+        super::team_rows::leave_all(&auth, &org, &me.user_id).await?;
+    }
     let cookies = leave_active(&auth, &cur, &org).await?;
     Ok(Reply::json(&member_json(&auth, &me).await?).cookies(cookies))
 }

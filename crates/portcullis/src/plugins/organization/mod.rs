@@ -18,6 +18,8 @@ mod members;
 mod orgs;
 pub mod roles;
 pub mod rows;
+mod team_rows;
+mod teams;
 
 pub use members::add_member;
 
@@ -74,6 +76,20 @@ pub mod errors {
         INVITATION_LIMIT_REACHED = FORBIDDEN, "Invitation limit reached";
         YOU_ARE_NOT_A_MEMBER_OF_THIS_ORGANIZATION = FORBIDDEN, "You are not a member of this organization";
         INVALID_EMAIL = BAD_REQUEST, "Invalid email";
+        TEAM_NOT_FOUND = BAD_REQUEST, "Team not found";
+        INVALID_TEAM_ID = BAD_REQUEST, "Team id contains a reserved character";
+        TEAM_MEMBER_LIMIT_REACHED = FORBIDDEN, "Team member limit reached";
+        YOU_HAVE_REACHED_THE_MAXIMUM_NUMBER_OF_TEAMS = BAD_REQUEST, "You have reached the maximum number of teams";
+        UNABLE_TO_REMOVE_LAST_TEAM = BAD_REQUEST, "Unable to remove last team";
+        YOU_ARE_NOT_ALLOWED_TO_CREATE_TEAMS_IN_THIS_ORGANIZATION = FORBIDDEN, "You are not allowed to create teams in this organization";
+        YOU_ARE_NOT_ALLOWED_TO_DELETE_TEAMS_IN_THIS_ORGANIZATION = FORBIDDEN, "You are not allowed to delete teams in this organization";
+        YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_TEAM = FORBIDDEN, "You are not allowed to update this team";
+        YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_TEAM = FORBIDDEN, "You are not allowed to delete this team";
+        USER_IS_NOT_A_MEMBER_OF_THE_TEAM = BAD_REQUEST, "User is not a member of the team";
+        YOU_DO_NOT_HAVE_AN_ACTIVE_TEAM = BAD_REQUEST, "You do not have an active team";
+        YOU_ARE_NOT_ALLOWED_TO_CREATE_A_NEW_TEAM_MEMBER = FORBIDDEN, "You are not allowed to create a new member";
+        YOU_ARE_NOT_ALLOWED_TO_REMOVE_A_TEAM_MEMBER = FORBIDDEN, "You are not allowed to remove a team member";
+        YOU_ARE_NOT_ALLOWED_TO_ACCESS_THIS_ORGANIZATION = FORBIDDEN, "You are not allowed to access this organization as an owner";
     }
 }
 
@@ -112,11 +128,12 @@ pub(crate) fn refreshed_cache(auth: &Auth, cur: &Current, s: &Session) -> Vec<ax
 /// The organization capability.
 pub struct Organization {
     ac: Arc<AccessControl>,
+    teams: bool,
 }
 
 impl Organization {
     pub fn new(cfg: &config::OrganizationConfig) -> Result<Self, ConfigError> {
-        Ok(Self { ac: Arc::new(roles::access_control(cfg).map_err(ConfigError::Invalid)?) })
+        Ok(Self { ac: Arc::new(roles::access_control(cfg).map_err(ConfigError::Invalid)?), teams: cfg.teams.enabled })
     }
 }
 
@@ -129,7 +146,20 @@ impl Capability for Organization {
         vec![SectionSpec::of::<config::OrganizationConfig>()]
     }
     fn routes(&self) -> Router<Auth> {
-        Router::new()
+        let teams = match self.teams {
+            false => Router::new(),
+            true => Router::new()
+                .route("/organization/create-team", post(teams::create))
+                .route("/organization/remove-team", post(teams::remove))
+                .route("/organization/update-team", post(teams::update))
+                .route("/organization/list-teams", get(teams::list))
+                .route("/organization/set-active-team", post(teams::set_active))
+                .route("/organization/list-user-teams", get(teams::list_user_teams))
+                .route("/organization/list-team-members", get(teams::list_members))
+                .route("/organization/add-team-member", post(teams::add_member))
+                .route("/organization/remove-team-member", post(teams::remove_member)),
+        };
+        teams
             .route("/organization/create", post(orgs::create))
             .route("/organization/check-slug", post(orgs::check_slug))
             .route("/organization/update", post(orgs::update))
@@ -155,7 +185,7 @@ impl Capability for Organization {
             .layer(Extension(self.ac.clone()))
     }
     fn inputs(&self) -> Vec<(&'static str, Check)> {
-        vec![
+        let mut v = vec![
             ("/organization/create", check::<orgs::CreateBody>()),
             ("/organization/check-slug", check::<orgs::SlugBody>()),
             ("/organization/update", check::<orgs::UpdateBody>()),
@@ -169,11 +199,25 @@ impl Capability for Organization {
             ("/organization/remove-member", check::<members::RemoveBody>()),
             ("/organization/update-member-role", check::<members::RoleBody>()),
             ("/organization/leave", check::<members::LeaveBody>()),
-        ]
+        ];
+        if self.teams {
+            v.extend([
+                ("/organization/create-team", check::<teams::CreateBody>()),
+                ("/organization/remove-team", check::<teams::RemoveBody>()),
+                ("/organization/update-team", check::<teams::UpdateBody>()),
+                ("/organization/set-active-team", check::<teams::SetActiveBody>()),
+                ("/organization/add-team-member", check::<teams::MemberBody>()),
+                ("/organization/remove-team-member", check::<teams::MemberBody>()),
+            ]);
+        }
+        v
     }
     fn session_fields(&self) -> FieldSet {
         let mut f = FieldSet::new();
         f.add(ACTIVE, FieldDef::new(FieldType::String).no_input());
+        if self.teams {
+            f.add(teams::ACTIVE_TEAM, FieldDef::new(FieldType::String).no_input());
+        }
         f
     }
     fn mail_messages(&self) -> Vec<Message> {
@@ -197,7 +241,11 @@ impl Capability for Organization {
     }
     fn schema(&self) -> Vec<Table> {
         use ColType::*;
-        vec![
+        let mut invitation_team = vec![];
+        if self.teams {
+            invitation_team.push(Column::new("teamId", Text).null());
+        }
+        let mut tables = vec![
             Table {
                 name: rows::ORGANIZATION,
                 columns: vec![
@@ -232,9 +280,38 @@ impl Capability for Organization {
                     Column::new("expiresAt", Time),
                     Column::new("createdAt", Time).now(),
                     Column::new("inviterId", Text).refs("user"),
-                ],
+                ]
+                .into_iter()
+                .chain(invitation_team)
+                .collect(),
                 indexes: vec!["organizationId", "email"],
             },
-        ]
+        ];
+        if self.teams {
+            tables.push(Table {
+                name: team_rows::TEAM,
+                columns: vec![
+                    Column::new("id", Text).pk(),
+                    Column::new("name", Text),
+                    Column::new("memberCount", Int),
+                    Column::new("organizationId", Text).refs(rows::ORGANIZATION),
+                    Column::new("createdAt", Time),
+                    Column::new("updatedAt", Time).null(),
+                ],
+                indexes: vec!["organizationId"],
+            });
+            tables.push(Table {
+                name: team_rows::TEAM_MEMBER,
+                columns: vec![
+                    Column::new("id", Text).pk(),
+                    Column::new("teamId", Text).refs(team_rows::TEAM),
+                    Column::new("userId", Text).refs("user"),
+                    Column::new("membershipKey", Text).null().unique(),
+                    Column::new("createdAt", Time).null(),
+                ],
+                indexes: vec!["teamId", "userId"],
+            });
+        }
+        tables
     }
 }

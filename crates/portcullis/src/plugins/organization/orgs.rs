@@ -2,6 +2,7 @@
 
 use super::errors::*;
 use super::rows::{self, Org};
+use super::team_rows as tr;
 use super::{active_of, org_id, refreshed_cache, roles, set_active, settings, Ac};
 use crate::access::Request;
 use crate::app::Auth;
@@ -78,8 +79,21 @@ pub async fn create(State(auth): State<Auth>, Valid(b): Valid<CreateBody>, Sessi
         created_at: now,
     };
     let member: rows::Member = auth.adapter()?.create_as(rows::MEMBER, &member).await?;
+    let teams = &cfg.teams;
+    let team = match teams.enabled && teams.default_team {
+        true => {
+            let t = tr::create_team(&auth, &org.id, &org.name).await?;
+            let id = t.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+            tr::join(&auth, &id, &cur.user.id).await?;
+            Some(id)
+        }
+        false => None,
+    };
     let mut cookies = Vec::new();
     if !b.keep_active {
+        if let Some(t) = &team {
+            super::teams::set_active_team(&auth, &cur, Some(t)).await?;
+        }
         let s = set_active(&auth, &cur, Some(&org.id)).await?;
         cookies = refreshed_cache(&auth, &cur, &s);
     }
@@ -189,6 +203,9 @@ pub async fn delete(
         let s = set_active(&auth, &cur, None).await?;
         cookies = refreshed_cache(&auth, &cur, &s);
     }
+    if settings(&auth).teams.enabled {
+        tr::delete_all(&auth, &id).await?;
+    }
     let a = auth.adapter()?;
     a.delete_many(rows::INVITATION, &[Where::eq("organizationId", id.as_str())]).await?;
     a.delete_many(rows::MEMBER, &[Where::eq("organizationId", id.as_str())]).await?;
@@ -253,6 +270,9 @@ pub async fn get_full(State(auth): State<Auth>, ValidQuery(q): ValidQuery<OrgQue
     let mut out = org.parsed();
     out["members"] = Value::Array(members);
     out["invitations"] = json!(invitations);
+    if settings(&auth).teams.enabled {
+        out["teams"] = Value::Array(tr::teams_of_org(&auth, &org.id).await?.into_iter().map(tr::shown).collect());
+    }
     Ok(Reply::json(&out))
 }
 

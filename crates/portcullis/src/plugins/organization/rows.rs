@@ -55,6 +55,9 @@ pub struct Invitation {
     pub expires_at: String,
     pub created_at: String,
     pub inviter_id: String,
+    /// Teams only: the invited team ids, comma-joined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team_id: Option<String>,
 }
 
 impl Invitation {
