@@ -248,6 +248,14 @@ impl<'a> Obj<'a> {
         }
         Some(out)
     }
+    /// `z.object({...})` at `key` (required): `T::default()` with an issue when it is not one.
+    pub fn object<T: Default>(&mut self, key: &str, f: impl FnOnce(&mut Obj<'_>) -> T) -> T {
+        if self.map.get(key).is_none() {
+            self.expected(key, "object");
+            return T::default();
+        }
+        self.opt_object(key, f).unwrap_or_default()
+    }
     /// A nested `z.object({...}).optional()` read with `f`.
     pub fn opt_object<T>(&mut self, key: &str, f: impl FnOnce(&mut Obj<'_>) -> T) -> Option<T> {
         match self.map.get(key) {

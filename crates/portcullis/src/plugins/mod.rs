@@ -10,6 +10,7 @@ pub mod email_password;
 pub(crate) mod headers;
 pub mod jwt;
 pub mod magic_link;
+pub mod organization;
 pub mod passkey;
 pub mod social;
 pub mod two_factor;
@@ -48,6 +49,7 @@ pub fn standard_with(config: &mut Config, embedder: Embedder) -> Result<(Capabil
         SectionSpec::of::<magic_link::config::MagicLinkConfig>(),
         SectionSpec::of::<email_otp::config::EmailOtpConfig>(),
         SectionSpec::of::<admin::config::AdminConfig>(),
+        SectionSpec::of::<organization::config::OrganizationConfig>(),
     ] {
         warnings.extend(spec.materialize(&mut config.sections)?);
     }
@@ -77,6 +79,10 @@ pub fn standard_with(config: &mut Config, embedder: Embedder) -> Result<(Capabil
     let admin = config.section::<admin::config::AdminConfig>();
     if admin.enabled {
         caps.push(Arc::new(admin::Admin::new(admin)));
+    }
+    let org = config.section::<organization::config::OrganizationConfig>();
+    if org.enabled {
+        caps.push(Arc::new(organization::Organization::new(org)?));
     }
     if config.section::<anonymous::config::AnonymousConfig>().enabled {
         let cap = embedder.on_link_account.into_iter().fold(anonymous::Anonymous::new(), anonymous::Anonymous::on_link);

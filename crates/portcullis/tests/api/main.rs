@@ -21,6 +21,7 @@ mod hooks;
 mod ids;
 mod magic_link;
 mod mail;
+mod organization;
 mod origins;
 mod passkeys;
 mod password;
