@@ -15,8 +15,15 @@
 //! an owner). Unknown resources or actions in a configured role are refused at start, so a typo
 //! cannot silently grant nothing.
 //!
+//! Also beyond Better Auth, and only when a caller asks for it: a **time-bound grant** is a role held
+//! until a time, kept in the same comma-separated string as `name@<RFC 3339 time>`
+//! (`user,admin@2026-12-31T00:00:00.000Z`), so it shows in the user's (or member's) data with its
+//! expiry and needs no other table. [`live_roles`] drops a grant the moment it expires, on every
+//! check; Better Auth reading such a row sees an unknown role, which grants nothing.
+//!
 //! Must never: panic on any request JSON, or let a role grant an action it was not configured with.
 
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -144,6 +151,42 @@ impl Request {
 /// admin plugin; the organization plugin trims what it writes).
 pub fn split_roles(stored: &str) -> impl Iterator<Item = &str> {
     stored.split(',')
+}
+
+/// The roles of `stored` that count at `now`: permanent ones, and grants (`name@time`) not yet
+/// expired, by name.
+pub fn live_roles(stored: &str, now: DateTime<Utc>) -> impl Iterator<Item = &str> {
+    split_roles(stored).filter_map(move |part| match grant_parts(part) {
+        Some((name, until)) => (until > now).then_some(name),
+        None => Some(part),
+    })
+}
+
+/// `("admin", until)` for a grant `admin@<RFC 3339>`; `None` for a permanent role.
+pub fn grant_parts(part: &str) -> Option<(&str, DateTime<Utc>)> {
+    let (name, until) = part.rsplit_once('@')?;
+    let until = DateTime::parse_from_rfc3339(until.trim()).ok()?;
+    Some((name, until.with_timezone(&Utc)))
+}
+
+/// `stored` with each of `roles` granted until `until`: expired grants are dropped, an earlier
+/// grant of the same role is replaced, and a role already held for good stays as it is.
+pub fn with_grants(stored: &str, roles: &[&str], until: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let mut out: Vec<String> = Vec::new();
+    for part in split_roles(stored).filter(|p| !p.is_empty()) {
+        match grant_parts(part) {
+            Some((name, t)) if t > now && !roles.contains(&name) => out.push(part.to_string()),
+            Some(_) => {}
+            None => out.push(part.to_string()),
+        }
+    }
+    let until = until.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    for r in roles {
+        if !out.iter().any(|p| p == r) {
+            out.push(format!("{r}@{until}"));
+        }
+    }
+    out.join(",")
 }
 
 /// Statements and the roles over them, resolved (inheritance and wildcards expanded).
@@ -304,6 +347,26 @@ mod tests {
         assert!(ac.authorize(split_roles("user,admin"), &req(json!({"user": ["list"]}))), "any role");
         assert!(!ac.authorize(split_roles("user, admin"), &req(json!({"user": ["list"]}))), "not trimmed");
         assert!(!ac.authorize(split_roles("ghost"), &req(json!({"user": ["list"]}))));
+    }
+
+    #[test]
+    fn time_bound_grants_count_until_they_expire() {
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let now = t("2026-12-04T12:00:00Z");
+        let stored = "user,admin@2026-12-04T13:00:00.000Z,editor@2026-12-04T11:00:00Z";
+        assert_eq!(live_roles(stored, now).collect::<Vec<_>>(), ["user", "admin"]);
+        assert_eq!(live_roles(stored, t("2026-12-04T13:00:00Z")).collect::<Vec<_>>(), ["user"], "expired at its time");
+        assert_eq!(live_roles("a@b,c@", now).collect::<Vec<_>>(), ["a@b", "c@"], "not a time: a plain (unknown) role");
+        let ac = ac("").unwrap();
+        let list = req(json!({"user": ["list"]}));
+        assert!(ac.authorize(live_roles(stored, now), &list));
+        assert!(!ac.authorize(live_roles(stored, t("2026-12-04T13:00:01Z")), &list));
+        assert!(!ac.authorize(split_roles(stored), &list), "Better Auth's reading: an unknown role");
+
+        let later = t("2026-12-04T15:00:00Z");
+        assert_eq!(with_grants(stored, &["admin"], later, now), "user,admin@2026-12-04T15:00:00.000Z", "replaced; expired dropped");
+        assert_eq!(with_grants("user,admin", &["admin"], later, now), "user,admin", "held for good stays");
+        assert_eq!(with_grants("", &["ops", "admin"], later, now), "ops@2026-12-04T15:00:00.000Z,admin@2026-12-04T15:00:00.000Z");
     }
 
     #[test]

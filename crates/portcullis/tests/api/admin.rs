@@ -460,3 +460,32 @@ both!(admin_actions_are_audited, config = on, |srv| async move {
     let secrets = srv.count(r#"select count(*) from "auditLog" where "data" like '%a-new-password-1%'"#).await;
     assert_eq!(secrets, 0, "no password in the log");
 });
+
+// A time-bound grant (Portcullis's `expiresIn` on set-role): the role counts until its time, shows
+// in the user's data with its expiry, and stops counting at once when the (injected) clock passes it.
+async fn time_bound_grant(backend: Backend) {
+    let offset = Arc::new(AtomicI64::new(0));
+    let srv = TestServer::start_with(backend, on, |b| b.clock(Arc::new(Shifted(offset.clone())))).await;
+    let a = with_role(&srv, "granter", "admin").await;
+    let u = srv.user("temporary").await;
+    let list = json!({"permissions": {"user": ["list"]}});
+    let r = a.client.post_json("/admin/set-role", json!({"userId": u.id, "role": "admin", "expiresIn": 3600})).await;
+    r.expect_status(200);
+    let role = r.json()["user"]["role"].as_str().unwrap().to_string();
+    let (name, until) = role.strip_prefix("user,").and_then(|g| g.split_once('@')).expect("user,admin@<time>");
+    assert_eq!(name, "admin");
+    assert!((parse_time(&json!(until)) - chrono::Utc::now()).num_seconds() > 3500, "{role}");
+    assert_eq!(u.client.session_from_db().await["user"]["role"], role.as_str(), "the user's data shows the grant");
+    assert_eq!(u.client.post_json("/admin/has-permission", list.clone()).await.json()["success"], true);
+    u.client.get("/admin/list-users").await.expect_status(200);
+
+    offset.store(3601, Ordering::SeqCst);
+    assert_eq!(u.client.post_json("/admin/has-permission", list).await.json()["success"], false, "expired: at once");
+    u.client.get("/admin/list-users").await.expect_code(403, "YOU_ARE_NOT_ALLOWED_TO_LIST_USERS");
+
+    for bad in [json!(0), json!(-5), json!(1e12), json!("soon")] {
+        let r = a.client.post_json("/admin/set-role", json!({"userId": u.id, "role": "admin", "expiresIn": bad})).await;
+        assert_eq!(r.status, 400, "{bad}: {:?}", r.json());
+    }
+}
+crate::on_both_backends!(a_time_bound_role_stops_counting_when_it_expires, time_bound_grant,);

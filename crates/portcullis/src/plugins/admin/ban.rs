@@ -51,10 +51,12 @@ pub async fn update(auth: &Auth, id: &str, extra: Values) -> ApiResult<User> {
     Ok(user)
 }
 
-/// `{userId, role: string | string[]}`
+/// `{userId, role: string | string[], expiresIn?: seconds}` (`expiresIn` is Portcullis's
+/// time-bound grant: the roles are added until then, the user's others kept).
 pub struct SetRoleBody {
     user_id: String,
     role: Value,
+    expires_in: Option<f64>,
 }
 
 impl Input for SetRoleBody {
@@ -63,9 +65,12 @@ impl Input for SetRoleBody {
         if !role.is_string() && !role.as_array().is_some_and(|a| a.iter().all(Value::is_string)) {
             o.string("role");
         }
-        SetRoleBody { user_id: super::coerce(o.raw("userId")), role }
+        SetRoleBody { user_id: super::coerce(o.raw("userId")), role, expires_in: o.opt_number("expiresIn") }
     }
 }
+
+/// The longest time-bound grant: ten years.
+const MAX_GRANT_SECS: f64 = 10.0 * 366.0 * 86_400.0;
 
 /// `POST /admin/set-role`: `{user}`.
 pub async fn set_role(
@@ -74,9 +79,22 @@ pub async fn set_role(
     Authorized(cur, _): Authorized<SetRole>,
     meta: RequestMeta,
 ) -> ApiResult<Reply> {
-    let role = roles::parse_roles(settings(&auth), &b.role)?;
-    let user = update(&auth, &b.user_id, Values(vec![(ROLE.into(), Value::String(role.clone()))])).await?;
-    super::audit(&auth, Some(&cur.user.id), meta.ip.as_deref(), "set-role", &user.id, Some(json!({ "role": role }))).await;
+    let mut role = roles::parse_roles(settings(&auth), &b.role)?;
+    let mut detail = json!({ "role": role });
+    if let Some(secs) = b.expires_in {
+        if !(secs.is_finite() && secs >= 1.0 && secs <= MAX_GRANT_SECS) {
+            return Err(crate::error::ApiError::validation("[body.expiresIn] expected a number of seconds from 1 to 10 years"));
+        }
+        let target = auth.store.find_user_by_id(&b.user_id).await?.ok_or_else(errors::user_not_found)?;
+        let now = auth.now();
+        let until = now + Duration::milliseconds((secs * 1000.0) as i64);
+        let names: Vec<&str> = role.split(',').collect();
+        let current = roles::role_of(&target).unwrap_or_default();
+        detail = json!({ "role": role, "until": iso_ms::format(&until) });
+        role = crate::access::with_grants(current, &names, until, now);
+    }
+    let user = update(&auth, &b.user_id, Values(vec![(ROLE.into(), Value::String(role))])).await?;
+    super::audit(&auth, Some(&cur.user.id), meta.ip.as_deref(), "set-role", &user.id, Some(detail)).await;
     Ok(Reply::json(&json!({ "user": user })))
 }
 

@@ -57,7 +57,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let cur = fresh(parts, state).await?;
         let auth = Auth::from_ref(state);
-        if !roles::allows(super::settings(&auth), &cur.user, &P::request()) {
+        if !roles::allows(super::settings(&auth), &cur.user, &P::request(), auth.now()) {
             return Err(P::DENIED);
         }
         Ok(Authorized(cur, PhantomData))
@@ -89,7 +89,7 @@ macro_rules! permission {
 /// Whether `user` may do `request` (for checks inside a handler: the extra permissions of
 /// create-user and update-user).
 pub fn require(auth: &Auth, cur: &Current, request: &[(&str, &[&str])], denied: ApiError) -> Result<(), ApiError> {
-    if roles::allows(super::settings(auth), &cur.user, &Request::of(request)) {
+    if roles::allows(super::settings(auth), &cur.user, &Request::of(request), auth.now()) {
         Ok(())
     } else {
         Err(denied)

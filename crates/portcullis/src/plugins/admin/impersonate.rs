@@ -31,9 +31,9 @@ pub async fn impersonate_user(
 ) -> ApiResult<Reply> {
     let cfg = settings(&auth);
     let target = auth.store.find_user_by_id(&b.user_id).await?.ok_or_else(errors::user_not_found)?;
-    if roles::is_admin(cfg, &target)
+    if roles::is_admin(cfg, &target, auth.now())
         && !cfg.allow_impersonating_admins
-        && !roles::allows(cfg, &cur.user, &crate::access::Request::of(&[("user", &["impersonate-admins"])]))
+        && !roles::allows(cfg, &cur.user, &crate::access::Request::of(&[("user", &["impersonate-admins"])]), auth.now())
     {
         return Err(errors::YOU_CANNOT_IMPERSONATE_ADMINS);
     }

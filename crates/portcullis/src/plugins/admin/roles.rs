@@ -3,8 +3,9 @@
 //! `hasPermission` (spec plugins §3.2).
 
 use super::config::AdminConfig;
-use crate::access::{self, split_roles, AccessControl, Request, Statements};
+use crate::access::{self, live_roles, AccessControl, Request, Statements};
 use crate::store::model::User;
+use chrono::{DateTime, Utc};
 
 /// Better Auth's `defaultStatements` of the admin plugin.
 pub fn default_statements() -> Statements {
@@ -50,25 +51,26 @@ pub fn role_of(user: &User) -> Option<&str> {
 }
 
 /// Better Auth's `hasPermission`: an `admin_user_ids` user passes; otherwise any of the roles
-/// (`role`, else `default_role`, split on `,`) must authorize the request.
-pub fn has_permission(cfg: &AdminConfig, user_id: Option<&str>, role: Option<&str>, request: &Request) -> bool {
+/// (`role`, else `default_role`, split on `,`; time-bound grants only until they expire) must
+/// authorize the request.
+pub fn has_permission(cfg: &AdminConfig, user_id: Option<&str>, role: Option<&str>, request: &Request, now: DateTime<Utc>) -> bool {
     if user_id.is_some_and(|id| cfg.admin_user_ids.iter().any(|a| a == id)) {
         return true;
     }
     let roles = role.filter(|r| !r.is_empty()).unwrap_or(&cfg.default_role);
-    cfg.access().authorize(split_roles(roles), request)
+    cfg.access().authorize(live_roles(roles, now), request)
 }
 
-/// Whether `user` may do `request`.
-pub fn allows(cfg: &AdminConfig, user: &User, request: &Request) -> bool {
-    has_permission(cfg, Some(&user.id), role_of(user), request)
+/// Whether `user` may do `request` at `now`.
+pub fn allows(cfg: &AdminConfig, user: &User, request: &Request, now: DateTime<Utc>) -> bool {
+    has_permission(cfg, Some(&user.id), role_of(user), request, now)
 }
 
 /// Whether an impersonation target counts as an admin (a role in `admin_roles`, or an
 /// `admin_user_ids` user).
-pub fn is_admin(cfg: &AdminConfig, user: &User) -> bool {
+pub fn is_admin(cfg: &AdminConfig, user: &User, now: DateTime<Utc>) -> bool {
     let roles = role_of(user).filter(|r| !r.is_empty()).unwrap_or(&cfg.default_role);
-    split_roles(roles).any(|r| cfg.admin_roles.iter().any(|a| a.trim() == r)) || cfg.admin_user_ids.contains(&user.id)
+    live_roles(roles, now).any(|r| cfg.admin_roles.iter().any(|a| a.trim() == r)) || cfg.admin_user_ids.contains(&user.id)
 }
 
 /// A role value from a body (`"admin"` or `["admin", "user"]`) joined with `,`, after checking each

@@ -87,7 +87,7 @@ pub async fn has_permission(
         return Err(ApiError::uncoded(StatusCode::BAD_REQUEST, "invalid permission check. no permission(s) were passed."));
     };
     let Some(cur) = cur else { return Err(ApiError::bare(StatusCode::UNAUTHORIZED)) };
-    let success = Request::from_json(&p).is_some_and(|r| roles::allows(settings(&auth), &cur.user, &r));
+    let success = Request::from_json(&p).is_some_and(|r| roles::allows(settings(&auth), &cur.user, &r, auth.now()));
     Ok(Reply::json(&json!({"error": null, "success": success})))
 }
 
