@@ -82,7 +82,7 @@ pub async fn set_role(
     let mut role = roles::parse_roles(settings(&auth), &b.role)?;
     let mut detail = json!({ "role": role });
     if let Some(secs) = b.expires_in {
-        if !(secs.is_finite() && secs >= 1.0 && secs <= MAX_GRANT_SECS) {
+        if !(1.0..=MAX_GRANT_SECS).contains(&secs) {
             return Err(crate::error::ApiError::validation("[body.expiresIn] expected a number of seconds from 1 to 10 years"));
         }
         let target = auth.store.find_user_by_id(&b.user_id).await?.ok_or_else(errors::user_not_found)?;
