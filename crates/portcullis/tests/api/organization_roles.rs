@@ -335,4 +335,11 @@ both!(organization_actions_are_audited, config = dynamic, |srv| async move {
     let data = srv.sql_scalar(r#"select "data" from "auditLog" where "action" = 'organization.update-member-role'"#).await.unwrap();
     assert_eq!(serde_json::from_str::<Value>(&data).unwrap()["role"], "auditor");
     assert_eq!(srv.count(r#"select count(*) from "auditLog" where "action" = 'organization.delete'"#).await, 0);
+    // Deleting the organization takes its roles with it, and is recorded.
+    post("/organization/delete", json!({"organizationId": org})).await.expect_status(200);
+    assert_eq!(srv.count(r#"select count(*) from "organizationRole""#).await, 0);
+    let q = format!(
+        r#"select count(*) from "auditLog" where "action" = 'organization.delete' and "targetId" = '{org}' and "actorIp" = '{ip}'"#
+    );
+    assert_eq!(srv.count(&q).await, 1);
 });

@@ -218,6 +218,9 @@ pub async fn delete(
         tr::delete_all(&auth, &id).await?;
     }
     let a = auth.adapter()?;
+    if settings(&auth).dynamic_access_control.enabled {
+        a.delete_many(roles::ORGANIZATION_ROLE, &[Where::eq("organizationId", id.as_str())]).await?;
+    }
     a.delete_many(rows::INVITATION, &[Where::eq("organizationId", id.as_str())]).await?;
     a.delete_many(rows::MEMBER, &[Where::eq("organizationId", id.as_str())]).await?;
     a.delete(rows::ORGANIZATION, &[Where::eq("id", id.as_str())]).await?;
