@@ -343,3 +343,44 @@ both!(organization_actions_are_audited, config = dynamic, |srv| async move {
     );
     assert_eq!(srv.count(&q).await, 1);
 });
+
+fn dynamic_teams(c: &mut Config) {
+    dynamic(c);
+    c.section_mut::<OrganizationConfig>().unwrap().teams.enabled = true;
+}
+
+both!(team_checks_see_db_roles_and_team_actions_are_audited, config = dynamic_teams, |srv| async move {
+    let owner = srv.user("squadowner").await;
+    let org = create(&owner, "squads").await;
+    let oid = org["id"].as_str().unwrap().to_string();
+    create_role(&owner, &org, "teamlead", json!({"team": ["create", "update", "delete"], "member": ["update", "delete"]}))
+        .await
+        .expect_status(200);
+    let (plain, _) = join(&srv, &owner, &oid, "member", "plainsquad").await;
+    plain
+        .client
+        .post_json("/organization/create-team", json!({"name": "Nope"}))
+        .await
+        .expect_code(403, "YOU_ARE_NOT_ALLOWED_TO_CREATE_TEAMS_IN_THIS_ORGANIZATION");
+    let (lead, _) = join(&srv, &owner, &oid, "teamlead", "squadlead").await;
+    let post = |path: &'static str, body: Value| {
+        let c = lead.client.fork();
+        async move { c.req(reqwest::Method::POST, path).header("x-forwarded-for", "192.0.2.44").json(&body).send().await }
+    };
+    let t = post("/organization/create-team", json!({"name": "Backend"})).await;
+    t.expect_status(200);
+    let team = t.json()["id"].as_str().unwrap().to_string();
+    post("/organization/update-team", json!({"teamId": team, "data": {"name": "Platform"}})).await.expect_status(200);
+    post("/organization/add-team-member", json!({"teamId": team, "userId": plain.id})).await.expect_status(200);
+    post("/organization/remove-team-member", json!({"teamId": team, "userId": plain.id})).await.expect_status(200);
+    post("/organization/remove-team", json!({"teamId": team})).await.expect_status(200);
+    for act in ["create-team", "update-team", "add-team-member", "remove-team-member", "remove-team"] {
+        let q = format!(
+            r#"select count(*) from "auditLog" where "action" = 'organization.{act}' and "actorId" = '{}' and "actorIp" = '192.0.2.44' and "targetType" = 'team' and "targetId" = '{team}' and "organizationId" = '{oid}'"#,
+            lead.id
+        );
+        assert_eq!(srv.count(&q).await, 1, "{act}");
+    }
+    let data = srv.sql_scalar(r#"select "data" from "auditLog" where "action" = 'organization.add-team-member'"#).await.unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&data).unwrap()["userId"], plain.id.as_str());
+});
