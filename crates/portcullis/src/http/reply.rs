@@ -30,6 +30,12 @@ impl Reply {
     fn from_error(e: crate::ApiError) -> Self {
         Self { status: e.status, body: String::new(), cookies: Vec::new(), headers: Vec::new() }
     }
+    /// Another status for a JSON answer (an error body Better Auth extends beyond
+    /// `{message, code}`, such as create-role's `missingPermissions`).
+    pub fn status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
     pub fn cookie(mut self, c: HeaderValue) -> Self {
         self.cookies.push(c);
         self

@@ -22,6 +22,7 @@ mod ids;
 mod magic_link;
 mod mail;
 mod organization;
+mod organization_roles;
 mod origins;
 mod passkeys;
 mod password;

@@ -14,21 +14,21 @@ fn on(c: &mut Config) {
 }
 
 /// Creates an organization as `u`; returns its JSON.
-async fn create(u: &SignedUp, slug: &str) -> Value {
+pub(crate) async fn create(u: &SignedUp, slug: &str) -> Value {
     let r = u.client.post_json("/organization/create", json!({"name": format!("Org {slug}"), "slug": slug})).await;
     r.expect_status(200);
     r.json().clone()
 }
 
 /// Invites `email` into `org` as `role` from `by`; returns the invitation.
-async fn invite(by: &SignedUp, org: &str, email: &str, role: &str) -> Value {
+pub(crate) async fn invite(by: &SignedUp, org: &str, email: &str, role: &str) -> Value {
     let r = by.client.post_json("/organization/invite-member", json!({"email": email, "role": role, "organizationId": org})).await;
     r.expect_status(200);
     r.json().clone()
 }
 
 /// A fresh user who joined `org` as `role` through an invitation.
-async fn join(srv: &TestServer, owner: &SignedUp, org: &str, role: &str, name: &str) -> (SignedUp, Value) {
+pub(crate) async fn join(srv: &TestServer, owner: &SignedUp, org: &str, role: &str, name: &str) -> (SignedUp, Value) {
     let u = srv.user(name).await;
     let inv = invite(owner, org, &u.email, role).await;
     let r = u.client.post_json("/organization/accept-invitation", json!({"invitationId": inv["id"]})).await;

@@ -40,6 +40,18 @@ pub struct OrganizationConfig {
     /// Roles by name, over the defaults (`owner`, `admin`, `member`): a configured role of the
     /// same name replaces a default.
     pub roles: BTreeMap<String, RoleDef>,
+    /// `dynamicAccessControl`: roles created per organization at run time (the
+    /// `organizationRole` table and `/organization/*-role`).
+    pub dynamic_access_control: DynamicAccessControlConfig,
+}
+
+/// `[organization.dynamic_access_control]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DynamicAccessControlConfig {
+    pub enabled: bool,
+    /// `maximumRolesPerOrganization` (unset: unlimited).
+    pub maximum_roles_per_organization: Option<u64>,
 }
 
 impl Default for OrganizationConfig {
@@ -59,6 +71,7 @@ impl Default for OrganizationConfig {
             statements: Statements::new(),
             roles: BTreeMap::new(),
             teams: TeamsConfig::default(),
+            dynamic_access_control: DynamicAccessControlConfig::default(),
         }
     }
 }

@@ -4,12 +4,12 @@
 use super::errors::*;
 use super::rows::{self, data, Invitation, Member};
 use super::team_rows as tr;
-use super::{org_id, roles, set_active, settings, Ac, INVITATION_MAIL};
+use super::{audit, org_id, roles, set_active, settings, Ac, By, INVITATION_MAIL};
 use crate::app::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::http::input::{Input, Obj, Shape, Valid, ValidQuery};
 use crate::http::reply::Reply;
-use crate::session::{Current, MaybeSession, SessionAuth};
+use crate::session::{Current, MaybeSession, RequestMeta, SessionAuth};
 use crate::store::adapter::{Op, Where};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -63,6 +63,7 @@ pub async fn invite(
     Extension(ac): Ac,
     Valid(b): Valid<InviteBody>,
     SessionAuth(cur): SessionAuth,
+    meta: RequestMeta,
 ) -> ApiResult<Reply> {
     let cfg = settings(&auth);
     let org_id = org_id(b.organization_id, &cur.session).ok_or(ORGANIZATION_NOT_FOUND)?;
@@ -71,10 +72,11 @@ pub async fn invite(
         return Err(INVALID_EMAIL);
     }
     let me = rows::member_of(&auth, &org_id, &cur.user.id).await?.ok_or(MEMBER_NOT_FOUND)?;
-    if !roles::can(&ac, &me.role, &[("invitation", &["create"])]) {
+    let in_force = roles::of(&auth, &ac, &org_id).await?;
+    if !in_force.can(&me.role, &[("invitation", &["create"])]) {
         return Err(YOU_ARE_NOT_ALLOWED_TO_INVITE_USERS_TO_THIS_ORGANIZATION);
     }
-    let unknown = roles::unknown(&ac, &b.roles);
+    let unknown = in_force.unknown(&b.roles);
     if !unknown.is_empty() {
         return Err(ApiError::uncoded(StatusCode::BAD_REQUEST, format!("ROLE_NOT_FOUND: {}", unknown.join(", "))));
     }
@@ -97,6 +99,8 @@ pub async fn invite(
             .update(rows::INVITATION, &[Where::eq("id", existing.id.as_str())], data(&[("expiresAt", expires_at.clone().into())]))
             .await?;
         let inv = Invitation { expires_at, ..existing.clone() };
+        let detail = json!({"email": inv.email, "role": inv.role, "resend": true});
+        audit(&auth, By::of(&cur, &meta), "invite-member", ("invitation", &inv.id), &inv.organization_id, Some(detail)).await;
         mail(&auth, &cur, &org, &inv);
         return Ok(Reply::json(&inv));
     }
@@ -131,6 +135,8 @@ pub async fn invite(
         team_id: teams.then(|| b.team_ids.join(",")),
     };
     let inv: Invitation = auth.adapter()?.create_as(rows::INVITATION, &inv).await?;
+    let detail = json!({"email": inv.email, "role": inv.role, "teamId": inv.team_id});
+    audit(&auth, By::of(&cur, &meta), "invite-member", ("invitation", &inv.id), &inv.organization_id, Some(detail)).await;
     mail(&auth, &cur, &org, &inv);
     Ok(Reply::json(&inv))
 }
@@ -166,7 +172,12 @@ fn recipient(auth: &Auth, cur: &Current, inv: &Invitation) -> ApiResult<()> {
     Ok(())
 }
 
-pub async fn accept(State(auth): State<Auth>, Valid(b): Valid<IdBody>, SessionAuth(cur): SessionAuth) -> ApiResult<Reply> {
+pub async fn accept(
+    State(auth): State<Auth>,
+    Valid(b): Valid<IdBody>,
+    SessionAuth(cur): SessionAuth,
+    meta: RequestMeta,
+) -> ApiResult<Reply> {
     let inv = rows::invitation_by_id(&auth, &b.invitation_id).await?;
     let inv = inv.filter(|i| i.status == "pending" && !i.expired(auth.now())).ok_or(INVITATION_NOT_FOUND)?;
     recipient(&auth, &cur, &inv)?;
@@ -192,6 +203,8 @@ pub async fn accept(State(auth): State<Auth>, Valid(b): Valid<IdBody>, SessionAu
     }
     let s = set_active(&auth, &cur, Some(&inv.organization_id)).await?;
     let inv = Invitation { status: "accepted".into(), ..inv };
+    let detail = json!({"memberId": member.id, "role": member.role});
+    audit(&auth, By::of(&cur, &meta), "accept-invitation", ("invitation", &inv.id), &inv.organization_id, Some(detail)).await;
     Ok(Reply::json(&json!({"invitation": inv, "member": member})).cookies(super::refreshed_cache(&auth, &cur, &s)))
 }
 
@@ -224,7 +237,12 @@ async fn admit(auth: &Auth, cur: &Current, inv: &Invitation, teams: &[&str]) -> 
     result
 }
 
-pub async fn reject(State(auth): State<Auth>, Valid(b): Valid<IdBody>, SessionAuth(cur): SessionAuth) -> ApiResult<Reply> {
+pub async fn reject(
+    State(auth): State<Auth>,
+    Valid(b): Valid<IdBody>,
+    SessionAuth(cur): SessionAuth,
+    meta: RequestMeta,
+) -> ApiResult<Reply> {
     let not_found = INVITATION_NOT_FOUND.with_message("Invitation not found!");
     let inv = rows::invitation_by_id(&auth, &b.invitation_id).await?;
     let inv = inv.filter(|i| i.status == "pending").ok_or(not_found.clone())?;
@@ -233,6 +251,7 @@ pub async fn reject(State(auth): State<Auth>, Valid(b): Valid<IdBody>, SessionAu
         return Err(not_found);
     }
     let inv = Invitation { status: "rejected".into(), ..inv };
+    audit(&auth, By::of(&cur, &meta), "reject-invitation", ("invitation", &inv.id), &inv.organization_id, None).await;
     Ok(Reply::json(&json!({"invitation": inv, "member": null})))
 }
 
@@ -241,13 +260,15 @@ pub async fn cancel(
     Extension(ac): Ac,
     Valid(b): Valid<IdBody>,
     SessionAuth(cur): SessionAuth,
+    meta: RequestMeta,
 ) -> ApiResult<Reply> {
     let inv = rows::invitation_by_id(&auth, &b.invitation_id).await?.ok_or(INVITATION_NOT_FOUND)?;
     let me = rows::member_of(&auth, &inv.organization_id, &cur.user.id).await?.ok_or(MEMBER_NOT_FOUND)?;
-    if !roles::can(&ac, &me.role, &[("invitation", &["cancel"])]) {
+    if !roles::can(&auth, &ac, &inv.organization_id, &me.role, &[("invitation", &["cancel"])]).await? {
         return Err(YOU_ARE_NOT_ALLOWED_TO_CANCEL_THIS_INVITATION);
     }
     auth.adapter()?.update(rows::INVITATION, &[Where::eq("id", inv.id.as_str())], data(&[("status", "canceled".into())])).await?;
+    audit(&auth, By::of(&cur, &meta), "cancel-invitation", ("invitation", &inv.id), &inv.organization_id, None).await;
     Ok(Reply::json(&Invitation { status: "canceled".into(), ..inv }))
 }
 

@@ -3,12 +3,12 @@
 
 use super::errors::*;
 use super::rows::{self, data, Member};
-use super::{active_of, org_id, roles, set_active, settings, Ac};
+use super::{active_of, audit, org_id, roles, set_active, settings, Ac, By};
 use crate::app::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::http::input::{Input, Obj, Shape, Valid, ValidQuery};
 use crate::http::reply::Reply;
-use crate::session::{Current, SessionAuth};
+use crate::session::{Current, RequestMeta, SessionAuth};
 use crate::store::adapter::{Op, Query, Where};
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};
@@ -50,6 +50,7 @@ pub async fn remove(
     Extension(ac): Ac,
     Valid(b): Valid<RemoveBody>,
     SessionAuth(cur): SessionAuth,
+    meta: RequestMeta,
 ) -> ApiResult<Reply> {
     let org = org_id(b.organization_id, &cur.session).ok_or(NO_ACTIVE_ORGANIZATION)?;
     let me = rows::member_of(&auth, &org, &cur.user.id).await?.ok_or(MEMBER_NOT_FOUND)?;
@@ -66,7 +67,7 @@ pub async fn remove(
     if roles::holds(&target.role, creator) && (!roles::holds(&me.role, creator) || owners(&auth, &org).await? <= 1) {
         return Err(YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER);
     }
-    if !roles::can(&ac, &me.role, &[("member", &["delete"])]) {
+    if !roles::can(&auth, &ac, &org, &me.role, &[("member", &["delete"])]).await? {
         return Err(YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER);
     }
     if target.organization_id != org {
@@ -76,6 +77,7 @@ pub async fn remove(
     if settings(&auth).teams.enabled {
         super::team_rows::leave_all(&auth, &org, &target.user_id).await?;
     }
+    audit(&auth, By::of(&cur, &meta), "remove-member", ("member", &target.id), &org, Some(json!({"userId": target.user_id}))).await;
     let cookies = if target.user_id == cur.user.id { leave_active(&auth, &cur, &org).await? } else { Vec::new() };
     Ok(Reply::json(&json!({"member": member_json(&auth, &target).await?})).cookies(cookies))
 }
@@ -100,6 +102,7 @@ pub async fn update_role(
     Extension(ac): Ac,
     Valid(b): Valid<RoleBody>,
     SessionAuth(cur): SessionAuth,
+    meta: RequestMeta,
 ) -> ApiResult<Reply> {
     if b.roles.is_empty() {
         return Err(ApiError::bare(StatusCode::BAD_REQUEST));
@@ -111,19 +114,22 @@ pub async fn update_role(
     let i_am_creator = roles::holds(&me.role, creator);
     let touches_creator = roles::holds(&target.role, creator) || b.roles.contains(creator);
     // allowCreatorAllPermissions: the creator role always passes the permission check here.
-    let allowed = i_am_creator || roles::can(&ac, &me.role, &[("member", &["update"])]);
+    let in_force = roles::of(&auth, &ac, &org).await?;
+    let allowed = i_am_creator || in_force.can(&me.role, &[("member", &["update"])]);
     if target.organization_id != org || (!i_am_creator && touches_creator) || !allowed {
         return Err(YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER);
     }
     if roles::holds(&target.role, creator) && !b.roles.contains(creator) && owners(&auth, &org).await? <= 1 {
         return Err(YOU_CANNOT_LEAVE_THE_ORGANIZATION_WITHOUT_AN_OWNER);
     }
-    let unknown = roles::unknown(&ac, &b.roles);
+    let unknown = in_force.unknown(&b.roles);
     if !unknown.is_empty() {
         return Err(ROLE_NOT_FOUND.with_message(format!("ROLE_NOT_FOUND: {}", unknown.join(", "))));
     }
     let role = b.roles.join(",");
     auth.adapter()?.update(rows::MEMBER, &[Where::eq("id", target.id.as_str())], data(&[("role", role.clone().into())])).await?;
+    let detail = json!({"userId": target.user_id, "from": target.role, "role": role});
+    audit(&auth, By::of(&cur, &meta), "update-member-role", ("member", &target.id), &org, Some(detail)).await;
     Ok(Reply::json(&Member { role, ..target }))
 }
 
@@ -136,7 +142,12 @@ impl Input for LeaveBody {
     }
 }
 
-pub async fn leave(State(auth): State<Auth>, Valid(b): Valid<LeaveBody>, SessionAuth(cur): SessionAuth) -> ApiResult<Reply> {
+pub async fn leave(
+    State(auth): State<Auth>,
+    Valid(b): Valid<LeaveBody>,
+    SessionAuth(cur): SessionAuth,
+    meta: RequestMeta,
+) -> ApiResult<Reply> {
     let org = b.organization_id;
     let me = rows::member_of(&auth, &org, &cur.user.id).await?.ok_or(MEMBER_NOT_FOUND)?;
     if roles::holds(&me.role, &settings(&auth).creator_role) && owners(&auth, &org).await? <= 1 {
@@ -146,6 +157,7 @@ pub async fn leave(State(auth): State<Auth>, Valid(b): Valid<LeaveBody>, Session
     if settings(&auth).teams.enabled {
         super::team_rows::leave_all(&auth, &org, &me.user_id).await?;
     }
+    audit(&auth, By::of(&cur, &meta), "leave", ("member", &me.id), &org, Some(json!({"userId": me.user_id}))).await;
     let cookies = leave_active(&auth, &cur, &org).await?;
     Ok(Reply::json(&member_json(&auth, &me).await?).cookies(cookies))
 }
@@ -292,5 +304,8 @@ pub async fn add_member(auth: &Auth, user_id: &str, role: &[&str], organization_
         role: role.iter().map(|r| r.trim()).collect::<Vec<_>>().join(","),
         created_at: rows::iso(auth.now()),
     };
-    Ok(auth.adapter()?.create_as(rows::MEMBER, &m).await?)
+    let m: Member = auth.adapter()?.create_as(rows::MEMBER, &m).await?;
+    let detail = json!({"userId": m.user_id, "role": m.role});
+    audit(auth, By::default(), "add-member", ("member", &m.id), organization_id, Some(detail)).await;
+    Ok(m)
 }

@@ -1,8 +1,9 @@
 //! Organizations, wire- and database-compatible with Better Auth's `organization()` plugin
-//! (spec plugins §4), without teams or dynamic access control.
+//! (spec plugins §4), teams ([`teams`]) and dynamic access control ([`dynamic`]) included.
 //!
-//! Owns: `/organization/*` ([`orgs`], [`invitations`], [`members`]); the `organization`,
-//! `member` and `invitation` tables ([`rows`]); `session.activeOrganizationId`; the
+//! Owns: `/organization/*` ([`orgs`], [`invitations`], [`members`], [`teams`], [`dynamic`]); the
+//! `organization`, `member` and `invitation` tables ([`rows`]), `team` and `teamMember`, and
+//! `organizationRole` ([`roles`]); an `auditLog` row for every action that changes something; `session.activeOrganizationId`; the
 //! `organization-invitation` e-mail; the `[organization]` section ([`config`]); the roles and
 //! their permissions ([`roles`], over the shared [`crate::access`]).
 //!
@@ -13,6 +14,7 @@
 //! remove the creator role, or leave an organization without an owner.
 
 pub mod config;
+mod dynamic;
 mod invitations;
 mod members;
 mod orgs;
@@ -30,7 +32,7 @@ use crate::error::ApiResult;
 use crate::fields::{FieldDef, FieldSet, FieldType, Values};
 use crate::http::input::{check, Check};
 use crate::mail::templates::Message;
-use crate::session::Current;
+use crate::session::{Current, RequestMeta};
 use crate::store::model::Session;
 use crate::store::schema::{ColType, Column, Table};
 use axum::routing::{get, post};
@@ -90,6 +92,19 @@ pub mod errors {
         YOU_ARE_NOT_ALLOWED_TO_CREATE_A_NEW_TEAM_MEMBER = FORBIDDEN, "You are not allowed to create a new member";
         YOU_ARE_NOT_ALLOWED_TO_REMOVE_A_TEAM_MEMBER = FORBIDDEN, "You are not allowed to remove a team member";
         YOU_ARE_NOT_ALLOWED_TO_ACCESS_THIS_ORGANIZATION = FORBIDDEN, "You are not allowed to access this organization as an owner";
+        MISSING_AC_INSTANCE = NOT_IMPLEMENTED, "Dynamic Access Control requires a pre-defined ac instance on the server auth plugin. Read server logs for more information";
+        YOU_MUST_BE_IN_AN_ORGANIZATION_TO_CREATE_A_ROLE = BAD_REQUEST, "You must be in an organization to create a role";
+        YOU_ARE_NOT_ALLOWED_TO_CREATE_A_ROLE = FORBIDDEN, "You are not allowed to create a role";
+        YOU_ARE_NOT_ALLOWED_TO_UPDATE_A_ROLE = FORBIDDEN, "You are not allowed to update a role";
+        YOU_ARE_NOT_ALLOWED_TO_DELETE_A_ROLE = FORBIDDEN, "You are not allowed to delete a role";
+        YOU_ARE_NOT_ALLOWED_TO_READ_A_ROLE = FORBIDDEN, "You are not allowed to read a role";
+        YOU_ARE_NOT_ALLOWED_TO_LIST_A_ROLE = FORBIDDEN, "You are not allowed to list a role";
+        YOU_ARE_NOT_ALLOWED_TO_GET_A_ROLE = FORBIDDEN, "You are not allowed to get a role";
+        TOO_MANY_ROLES = BAD_REQUEST, "This organization has too many roles";
+        INVALID_RESOURCE = BAD_REQUEST, "The provided permission includes an invalid resource";
+        ROLE_NAME_IS_ALREADY_TAKEN = BAD_REQUEST, "That role name is already taken";
+        CANNOT_DELETE_A_PRE_DEFINED_ROLE = BAD_REQUEST, "Cannot delete a pre-defined role";
+        ROLE_IS_ASSIGNED_TO_MEMBERS = BAD_REQUEST, "Cannot delete a role that is assigned to members. Please reassign the members to a different role first";
     }
 }
 
@@ -125,15 +140,49 @@ pub(crate) fn refreshed_cache(auth: &Auth, cur: &Current, s: &Session) -> Vec<ax
     crate::session::cache_cookie(auth, s, &cur.user, cur.dont_remember).into_iter().collect()
 }
 
+/// Who acted: the signed-in user and the client IP, or nobody (a server call).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct By<'a> {
+    user: Option<&'a str>,
+    ip: Option<&'a str>,
+}
+
+impl<'a> By<'a> {
+    pub(crate) fn of(cur: &'a Current, meta: &'a RequestMeta) -> Self {
+        By { user: Some(&cur.user.id), ip: meta.ip.as_deref() }
+    }
+}
+
+/// Records `organization.<action>` on `target` (type, id) of organization `org` in the audit log
+/// (details only, never secrets).
+pub(crate) async fn audit(auth: &Auth, by: By<'_>, action: &str, target: (&str, &str), org: &str, data: Option<Value>) {
+    let action = format!("organization.{action}");
+    let entry = crate::plugins::audit::Entry {
+        action: &action,
+        actor_id: by.user,
+        actor_ip: by.ip,
+        target_type: target.0,
+        target_id: Some(target.1),
+        organization_id: Some(org),
+        data,
+    };
+    crate::plugins::audit::record(auth, entry).await;
+}
+
 /// The organization capability.
 pub struct Organization {
     ac: Arc<AccessControl>,
     teams: bool,
+    dynamic: bool,
 }
 
 impl Organization {
     pub fn new(cfg: &config::OrganizationConfig) -> Result<Self, ConfigError> {
-        Ok(Self { ac: Arc::new(roles::access_control(cfg).map_err(ConfigError::Invalid)?), teams: cfg.teams.enabled })
+        Ok(Self {
+            ac: Arc::new(roles::access_control(cfg).map_err(ConfigError::Invalid)?),
+            teams: cfg.teams.enabled,
+            dynamic: cfg.dynamic_access_control.enabled,
+        })
     }
 }
 
@@ -159,7 +208,17 @@ impl Capability for Organization {
                 .route("/organization/add-team-member", post(teams::add_member))
                 .route("/organization/remove-team-member", post(teams::remove_member)),
         };
+        let dynamic = match self.dynamic {
+            false => Router::new(),
+            true => Router::new()
+                .route("/organization/create-role", post(dynamic::create))
+                .route("/organization/delete-role", post(dynamic::delete))
+                .route("/organization/list-roles", get(dynamic::list))
+                .route("/organization/get-role", get(dynamic::get))
+                .route("/organization/update-role", post(dynamic::update)),
+        };
         teams
+            .merge(dynamic)
             .route("/organization/create", post(orgs::create))
             .route("/organization/check-slug", post(orgs::check_slug))
             .route("/organization/update", post(orgs::update))
@@ -208,6 +267,13 @@ impl Capability for Organization {
                 ("/organization/set-active-team", check::<teams::SetActiveBody>()),
                 ("/organization/add-team-member", check::<teams::MemberBody>()),
                 ("/organization/remove-team-member", check::<teams::MemberBody>()),
+            ]);
+        }
+        if self.dynamic {
+            v.extend([
+                ("/organization/create-role", check::<dynamic::CreateBody>()),
+                ("/organization/delete-role", check::<dynamic::TargetBody>()),
+                ("/organization/update-role", check::<dynamic::UpdateBody>()),
             ]);
         }
         v
@@ -287,6 +353,21 @@ impl Capability for Organization {
                 indexes: vec!["organizationId", "email"],
             },
         ];
+        tables.push(crate::plugins::audit::table());
+        if self.dynamic {
+            tables.push(Table {
+                name: roles::ORGANIZATION_ROLE,
+                columns: vec![
+                    Column::new("id", Text).pk(),
+                    Column::new("organizationId", Text).refs(rows::ORGANIZATION),
+                    Column::new("role", Text),
+                    Column::new("permission", Text),
+                    Column::new("createdAt", Time),
+                    Column::new("updatedAt", Time).null(),
+                ],
+                indexes: vec!["organizationId", "role"],
+            });
+        }
         if self.teams {
             tables.push(Table {
                 name: team_rows::TEAM,

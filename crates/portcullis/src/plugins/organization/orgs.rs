@@ -3,13 +3,13 @@
 use super::errors::*;
 use super::rows::{self, Org};
 use super::team_rows as tr;
-use super::{active_of, org_id, refreshed_cache, roles, set_active, settings, Ac};
+use super::{active_of, audit, org_id, refreshed_cache, roles, set_active, settings, Ac, By};
 use crate::access::Request;
 use crate::app::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::http::input::{Input, Obj, Shape, Valid, ValidQuery};
 use crate::http::reply::Reply;
-use crate::session::{self, Current, MaybeSession, SensitiveSession, SessionAuth};
+use crate::session::{self, Current, MaybeSession, RequestMeta, SensitiveSession, SessionAuth};
 use crate::store::adapter::{Query, Where};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -44,7 +44,12 @@ impl Input for CreateBody {
     }
 }
 
-pub async fn create(State(auth): State<Auth>, Valid(b): Valid<CreateBody>, SessionAuth(cur): SessionAuth) -> ApiResult<Reply> {
+pub async fn create(
+    State(auth): State<Auth>,
+    Valid(b): Valid<CreateBody>,
+    SessionAuth(cur): SessionAuth,
+    meta: RequestMeta,
+) -> ApiResult<Reply> {
     let cfg = settings(&auth);
     if !cfg.allow_user_to_create_organization {
         return Err(YOU_ARE_NOT_ALLOWED_TO_CREATE_A_NEW_ORGANIZATION);
@@ -97,6 +102,8 @@ pub async fn create(State(auth): State<Auth>, Valid(b): Valid<CreateBody>, Sessi
         let s = set_active(&auth, &cur, Some(&org.id)).await?;
         cookies = refreshed_cache(&auth, &cur, &s);
     }
+    audit(&auth, By::of(&cur, &meta), "create", ("organization", &org.id), &org.id, Some(json!({"name": org.name, "slug": org.slug})))
+        .await;
     let mut out = org.parsed();
     out["members"] = json!([member]);
     Ok(Reply::json(&out).cookies(cookies))
@@ -139,11 +146,12 @@ pub async fn update(
     Extension(ac): Ac,
     Valid(b): Valid<UpdateBody>,
     MaybeSession(cur): MaybeSession,
+    meta: RequestMeta,
 ) -> ApiResult<Reply> {
     let cur = cur.ok_or_else(|| ApiError::uncoded(StatusCode::UNAUTHORIZED, "User not found"))?;
     let id = org_id(b.organization_id, &cur.session).ok_or(ORGANIZATION_NOT_FOUND)?;
     let m = rows::member_of(&auth, &id, &cur.user.id).await?.ok_or(USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION)?;
-    if !roles::can(&ac, &m.role, &[("organization", &["update"])]) {
+    if !roles::can(&auth, &ac, &id, &m.role, &[("organization", &["update"])]).await? {
         return Err(YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_ORGANIZATION);
     }
     if let Some(slug) = &b.slug {
@@ -164,6 +172,7 @@ pub async fn update(
     if let Some(m) = b.metadata {
         patch.insert("metadata".into(), Value::Object(m).to_string().into());
     }
+    let changed: Vec<String> = patch.keys().cloned().collect();
     if !patch.is_empty() {
         auth.adapter()?.update(rows::ORGANIZATION, &[Where::eq("id", id.as_str())], patch).await.map_err(|e| match e {
             crate::store::StoreError::Conflict(_) => ORGANIZATION_SLUG_ALREADY_TAKEN,
@@ -171,6 +180,7 @@ pub async fn update(
         })?;
     }
     let org = rows::org_by_id(&auth, &id).await?.ok_or(ORGANIZATION_NOT_FOUND)?;
+    audit(&auth, By::of(&cur, &meta), "update", ("organization", &id), &id, Some(json!({"changed": changed}))).await;
     Ok(Reply::json(&org.parsed()))
 }
 
@@ -188,13 +198,14 @@ pub async fn delete(
     Extension(ac): Ac,
     Valid(b): Valid<DeleteBody>,
     SessionAuth(cur): SessionAuth,
+    meta: RequestMeta,
 ) -> ApiResult<Reply> {
     if settings(&auth).disable_organization_deletion {
         return Err(ORGANIZATION_DELETION_DISABLED);
     }
     let id = b.organization_id;
     let m = rows::member_of(&auth, &id, &cur.user.id).await?.ok_or(USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION)?;
-    if !roles::can(&ac, &m.role, &[("organization", &["delete"])]) {
+    if !roles::can(&auth, &ac, &id, &m.role, &[("organization", &["delete"])]).await? {
         return Err(YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_ORGANIZATION);
     }
     let org = rows::org_by_id(&auth, &id).await?.ok_or(ORGANIZATION_NOT_FOUND)?;
@@ -207,9 +218,13 @@ pub async fn delete(
         tr::delete_all(&auth, &id).await?;
     }
     let a = auth.adapter()?;
+    if settings(&auth).dynamic_access_control.enabled {
+        a.delete_many(roles::ORGANIZATION_ROLE, &[Where::eq("organizationId", id.as_str())]).await?;
+    }
     a.delete_many(rows::INVITATION, &[Where::eq("organizationId", id.as_str())]).await?;
     a.delete_many(rows::MEMBER, &[Where::eq("organizationId", id.as_str())]).await?;
     a.delete(rows::ORGANIZATION, &[Where::eq("id", id.as_str())]).await?;
+    audit(&auth, By::of(&cur, &meta), "delete", ("organization", &id), &id, Some(json!({"name": org.name, "slug": org.slug}))).await;
     Ok(Reply::json(&org).cookies(cookies))
 }
 
@@ -346,6 +361,6 @@ pub async fn has_permission(
     let m = rows::member_of(&auth, &id, &cur.user.id)
         .await?
         .ok_or(USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION.with_status(StatusCode::UNAUTHORIZED))?;
-    let ok = ac.authorize(crate::access::split_roles(&m.role).map(str::trim), &req);
+    let ok = roles::of(&auth, &ac, &id).await?.authorize(&m.role, &req);
     Ok(Reply::json(&json!({"error": null, "success": ok})))
 }

@@ -5,13 +5,13 @@
 use super::errors::*;
 use super::rows::{self, data, iso};
 use super::team_rows::{self as tr, shown, shown_member, TEAM, TEAM_MEMBER};
-use super::{org_id, roles, settings, Ac};
+use super::{audit, org_id, roles, settings, Ac, By};
 use crate::app::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::fields::Values;
 use crate::http::input::{Input, Obj, Shape, Valid, ValidQuery};
 use crate::http::reply::Reply;
-use crate::session::{self, Current, SensitiveSession, SessionAuth};
+use crate::session::{self, Current, RequestMeta, SensitiveSession, SessionAuth};
 use crate::store::adapter::{Query, Where};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -57,10 +57,11 @@ pub async fn create(
     Extension(ac): Ac,
     Valid(b): Valid<CreateBody>,
     SessionAuth(cur): SessionAuth,
+    meta: RequestMeta,
 ) -> ApiResult<Reply> {
     let org = org_id(b.organization_id, &cur.session).ok_or(NO_ACTIVE_ORGANIZATION)?;
     let role = role_in(&auth, &org, &cur, YOU_ARE_NOT_ALLOWED_TO_INVITE_USERS_TO_THIS_ORGANIZATION).await?;
-    if !roles::can(&ac, &role, &[("team", &["create"])]) {
+    if !roles::can(&auth, &ac, &org, &role, &[("team", &["create"])]).await? {
         return Err(YOU_ARE_NOT_ALLOWED_TO_CREATE_TEAMS_IN_THIS_ORGANIZATION);
     }
     let existing = tr::teams_of_org(&auth, &org).await?.len() as u64;
@@ -68,7 +69,9 @@ pub async fn create(
         return Err(YOU_HAVE_REACHED_THE_MAXIMUM_NUMBER_OF_TEAMS);
     }
     rows::org_by_id(&auth, &org).await?.ok_or(ORGANIZATION_NOT_FOUND)?;
-    Ok(Reply::json(&shown(tr::create_team(&auth, &org, &b.name).await?)))
+    let team = tr::create_team(&auth, &org, &b.name).await?;
+    audit(&auth, By::of(&cur, &meta), "create-team", ("team", &id_of(&team)), &org, Some(json!({"name": b.name}))).await;
+    Ok(Reply::json(&shown(team)))
 }
 
 pub struct RemoveBody {
@@ -86,13 +89,14 @@ pub async fn remove(
     Extension(ac): Ac,
     Valid(b): Valid<RemoveBody>,
     SessionAuth(cur): SessionAuth,
+    meta: RequestMeta,
 ) -> ApiResult<Reply> {
     let org = org_id(b.organization_id, &cur.session).ok_or(NO_ACTIVE_ORGANIZATION)?;
     let member = rows::member_of(&auth, &org, &cur.user.id).await?;
     let Some(member) = member.filter(|_| active_team(&cur).as_deref() != Some(b.team_id.as_str())) else {
         return Err(YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_TEAM);
     };
-    if !roles::can(&ac, &member.role, &[("team", &["delete"])]) {
+    if !roles::can(&auth, &ac, &org, &member.role, &[("team", &["delete"])]).await? {
         return Err(YOU_ARE_NOT_ALLOWED_TO_DELETE_TEAMS_IN_THIS_ORGANIZATION);
     }
     tr::team_in(&auth, &b.team_id, &org).await?.ok_or(TEAM_NOT_FOUND)?;
@@ -103,6 +107,7 @@ pub async fn remove(
     a.delete_many(TEAM_MEMBER, &[Where::eq("teamId", b.team_id.as_str())]).await?;
     a.delete(TEAM, &[Where::eq("id", b.team_id.as_str())]).await?;
     tr::forget_in_invitations(&auth, &org, &b.team_id).await?;
+    audit(&auth, By::of(&cur, &meta), "remove-team", ("team", &b.team_id), &org, None).await;
     Ok(Reply::json(&json!({"message": "Team removed successfully."})))
 }
 
@@ -124,10 +129,11 @@ pub async fn update(
     Extension(ac): Ac,
     Valid(b): Valid<UpdateBody>,
     SessionAuth(cur): SessionAuth,
+    meta: RequestMeta,
 ) -> ApiResult<Reply> {
     let org = org_id(b.organization_id, &cur.session).ok_or(NO_ACTIVE_ORGANIZATION)?;
     let role = role_in(&auth, &org, &cur, YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_TEAM).await?;
-    if !roles::can(&ac, &role, &[("team", &["update"])]) {
+    if !roles::can(&auth, &ac, &org, &role, &[("team", &["update"])]).await? {
         return Err(YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_TEAM);
     }
     tr::team_in(&auth, &b.team_id, &org).await?.ok_or(TEAM_NOT_FOUND)?;
@@ -135,7 +141,10 @@ pub async fn update(
     if let Some(n) = b.name {
         patch.insert("name".into(), n.into());
     }
+    let changed: Vec<&str> = patch.keys().map(String::as_str).filter(|k| *k != "updatedAt").collect();
+    let detail = json!({"changed": changed});
     let row = auth.adapter()?.update(TEAM, &[Where::eq("id", b.team_id.as_str())], patch).await?.ok_or(TEAM_NOT_FOUND)?;
+    audit(&auth, By::of(&cur, &meta), "update-team", ("team", &b.team_id), &org, Some(detail)).await;
     Ok(Reply::json(&shown(row)))
 }
 
@@ -209,7 +218,7 @@ pub async fn list_user_teams(
     if user != cur.user.id {
         let org = org_id(q.organization_id.clone(), &cur.session).ok_or(NO_ACTIVE_ORGANIZATION)?;
         let role = role_in(&auth, &org, &cur, YOU_ARE_NOT_A_MEMBER_OF_THIS_ORGANIZATION).await?;
-        if !roles::can(&ac, &role, &[("member", &["update"])]) {
+        if !roles::can(&auth, &ac, &org, &role, &[("member", &["update"])]).await? {
             return Err(ApiError::uncoded(StatusCode::FORBIDDEN, "You are not allowed to list this user's teams"));
         }
     }
@@ -255,17 +264,20 @@ pub async fn add_member(
     Extension(ac): Ac,
     Valid(b): Valid<MemberBody>,
     SessionAuth(cur): SessionAuth,
+    meta: RequestMeta,
 ) -> ApiResult<Reply> {
     let org = org_id(b.organization_id, &cur.session).ok_or(NO_ACTIVE_ORGANIZATION)?;
     let role = role_in(&auth, &org, &cur, USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION).await?;
-    if !roles::can(&ac, &role, &[("member", &["update"])]) {
+    if !roles::can(&auth, &ac, &org, &role, &[("member", &["update"])]).await? {
         return Err(YOU_ARE_NOT_ALLOWED_TO_CREATE_A_NEW_TEAM_MEMBER);
     }
     if rows::member_of(&auth, &org, &b.user_id).await?.is_none() {
         return Err(USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION);
     }
     let team = tr::team_in(&auth, &b.team_id, &org).await?.ok_or(TEAM_NOT_FOUND)?;
-    Ok(Reply::json(&shown_member(tr::join(&auth, &id_of(&team), &b.user_id).await?)))
+    let row = tr::join(&auth, &id_of(&team), &b.user_id).await?;
+    audit(&auth, By::of(&cur, &meta), "add-team-member", ("team", &id_of(&team)), &org, Some(json!({"userId": b.user_id}))).await;
+    Ok(Reply::json(&shown_member(row)))
 }
 
 pub async fn remove_member(
@@ -273,15 +285,17 @@ pub async fn remove_member(
     Extension(ac): Ac,
     Valid(b): Valid<MemberBody>,
     SessionAuth(cur): SessionAuth,
+    meta: RequestMeta,
 ) -> ApiResult<Reply> {
     let org = org_id(b.organization_id, &cur.session).ok_or(NO_ACTIVE_ORGANIZATION)?;
     let role = role_in(&auth, &org, &cur, USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION).await?;
-    if !roles::can(&ac, &role, &[("member", &["delete"])]) {
+    if !roles::can(&auth, &ac, &org, &role, &[("member", &["delete"])]).await? {
         return Err(YOU_ARE_NOT_ALLOWED_TO_REMOVE_A_TEAM_MEMBER);
     }
     tr::team_in(&auth, &b.team_id, &org).await?.ok_or(TEAM_NOT_FOUND)?;
     if !tr::leave(&auth, &b.team_id, &b.user_id).await? {
         return Err(USER_IS_NOT_A_MEMBER_OF_THE_TEAM);
     }
+    audit(&auth, By::of(&cur, &meta), "remove-team-member", ("team", &b.team_id), &org, Some(json!({"userId": b.user_id}))).await;
     Ok(Reply::json(&json!({"message": "Team member removed successfully."})))
 }
