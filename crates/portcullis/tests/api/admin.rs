@@ -231,7 +231,7 @@ both!(ban_refuses_sign_in_and_unban_restores_it, config = on, |srv| async move {
 });
 
 /// A clock the test moves.
-struct Shifted(Arc<AtomicI64>);
+pub(crate) struct Shifted(pub(crate) Arc<AtomicI64>);
 impl portcullis::app::Clock for Shifted {
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
         portcullis::store::model::ms(chrono::Utc::now() + chrono::Duration::seconds(self.0.load(Ordering::SeqCst)))

@@ -560,3 +560,33 @@ both!(teams_default_team_invitations_and_membership, config = teams_on, |srv| as
     assert_eq!(full.json()["teams"].as_array().unwrap().len(), 1);
     assert_eq!(srv.count("select count(*) from \"teamMember\"").await, 1, "the owner in the default team");
 });
+
+// A time-bound member role (Portcullis's `expiresIn` on update-member-role): the member may invite
+// while the grant lasts, and not a moment after (the clock is injected).
+async fn member_grant(backend: Backend) {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    let offset = std::sync::Arc::new(AtomicI64::new(0));
+    let srv = TestServer::start_with(backend, on, |b| b.clock(std::sync::Arc::new(crate::admin::Shifted(offset.clone())))).await;
+    let owner = srv.user("grant-owner").await;
+    let org = create(&owner, "granted").await["id"].as_str().unwrap().to_string();
+    let (m, member) = join(&srv, &owner, &org, "member", "grant-member").await;
+    let body = json!({"memberId": member["id"], "role": "admin", "organizationId": org, "expiresIn": 600});
+    let r = owner.client.post_json("/organization/update-member-role", body).await;
+    r.expect_status(200);
+    let role = r.json()["role"].as_str().unwrap().to_string();
+    assert!(role.starts_with("member,admin@"), "{role}");
+    let can_invite = json!({"permissions": {"invitation": ["create"]}, "organizationId": org});
+    assert_eq!(m.client.post_json("/organization/has-permission", can_invite.clone()).await.json()["success"], true);
+    invite(&m, &org, "guest@example.com", "member").await;
+
+    offset.store(601, Ordering::SeqCst);
+    assert_eq!(m.client.post_json("/organization/has-permission", can_invite).await.json()["success"], false);
+    let r = m
+        .client
+        .post_json("/organization/invite-member", json!({"email": "late@example.com", "role": "member", "organizationId": org}))
+        .await;
+    r.expect_code(403, "YOU_ARE_NOT_ALLOWED_TO_INVITE_USERS_TO_THIS_ORGANIZATION");
+    let bad = json!({"memberId": member["id"], "role": "admin", "organizationId": org, "expiresIn": 0});
+    assert_eq!(owner.client.post_json("/organization/update-member-role", bad).await.status, 400);
+}
+crate::on_both_backends!(a_time_bound_member_role_stops_counting_when_it_expires, member_grant,);

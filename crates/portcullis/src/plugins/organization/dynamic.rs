@@ -190,7 +190,7 @@ pub async fn delete(
         filter: vec![Where::eq("organizationId", org.as_str()), Where::new("role", Op::Contains, name.as_str())],
         ..Default::default()
     };
-    if rows::members(&auth, &q).await?.iter().any(|m| roles::holds(&m.role, &name)) {
+    if rows::members(&auth, &q).await?.iter().any(|m| roles::holds(&m.role, &name, auth.now())) {
         return Err(ROLE_IS_ASSIGNED_TO_MEMBERS);
     }
     auth.adapter()?.delete(ORGANIZATION_ROLE, &filter).await?;

@@ -80,7 +80,7 @@ pub async fn invite(
     if !unknown.is_empty() {
         return Err(ApiError::uncoded(StatusCode::BAD_REQUEST, format!("ROLE_NOT_FOUND: {}", unknown.join(", "))));
     }
-    if !roles::holds(&me.role, &cfg.creator_role) && b.roles.contains(&cfg.creator_role) {
+    if !roles::holds(&me.role, &cfg.creator_role, auth.now()) && b.roles.contains(&cfg.creator_role) {
         return Err(YOU_ARE_NOT_ALLOWED_TO_INVITE_USER_WITH_THIS_ROLE);
     }
     if let Some(u) = auth.store.find_user_by_email(&email).await? {

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 async fn owners(auth: &Auth, org: &str) -> ApiResult<usize> {
     let creator = &settings(auth).creator_role;
     let all = rows::members(auth, &Query { filter: vec![Where::eq("organizationId", org)], ..Default::default() }).await?;
-    Ok(all.iter().filter(|m| roles::holds(&m.role, creator)).count())
+    Ok(all.iter().filter(|m| roles::holds(&m.role, creator, auth.now())).count())
 }
 
 async fn member_json(auth: &Auth, m: &Member) -> ApiResult<Value> {
@@ -64,7 +64,8 @@ pub async fn remove(
     };
     let target = target.ok_or(MEMBER_NOT_FOUND)?;
     let creator = &settings(&auth).creator_role;
-    if roles::holds(&target.role, creator) && (!roles::holds(&me.role, creator) || owners(&auth, &org).await? <= 1) {
+    if roles::holds(&target.role, creator, auth.now()) && (!roles::holds(&me.role, creator, auth.now()) || owners(&auth, &org).await? <= 1)
+    {
         return Err(YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER);
     }
     if !roles::can(&auth, &ac, &org, &me.role, &[("member", &["delete"])]).await? {
@@ -82,10 +83,13 @@ pub async fn remove(
     Ok(Reply::json(&json!({"member": member_json(&auth, &target).await?})).cookies(cookies))
 }
 
+/// `{role, memberId, organizationId?, expiresIn?}`; `expiresIn` (seconds) is Portcullis's
+/// time-bound grant: the roles are added until then, the member's others kept.
 pub struct RoleBody {
     roles: Vec<String>,
     member_id: String,
     organization_id: Option<String>,
+    expires_in: Option<f64>,
 }
 impl Input for RoleBody {
     fn parse(o: &mut Obj<'_>) -> Self {
@@ -93,9 +97,13 @@ impl Input for RoleBody {
             roles: super::invitations::role_list(o, "role"),
             member_id: o.string("memberId"),
             organization_id: o.opt_string("organizationId"),
+            expires_in: o.opt_number("expiresIn"),
         }
     }
 }
+
+/// The longest time-bound grant: ten years.
+const MAX_GRANT_SECS: f64 = 10.0 * 366.0 * 86_400.0;
 
 pub async fn update_role(
     State(auth): State<Auth>,
@@ -107,28 +115,39 @@ pub async fn update_role(
     if b.roles.is_empty() {
         return Err(ApiError::bare(StatusCode::BAD_REQUEST));
     }
+    if b.expires_in.is_some_and(|s| !(1.0..=MAX_GRANT_SECS).contains(&s)) {
+        return Err(ApiError::validation("[body.expiresIn] expected a number of seconds from 1 to 10 years"));
+    }
     let org = org_id(b.organization_id, &cur.session).ok_or(NO_ACTIVE_ORGANIZATION)?;
     let me = rows::member_of(&auth, &org, &cur.user.id).await?.ok_or(MEMBER_NOT_FOUND)?;
     let target = rows::member_by_id(&auth, &b.member_id).await?.ok_or(MEMBER_NOT_FOUND)?;
     let creator = &settings(&auth).creator_role;
-    let i_am_creator = roles::holds(&me.role, creator);
-    let touches_creator = roles::holds(&target.role, creator) || b.roles.contains(creator);
+    let i_am_creator = roles::holds(&me.role, creator, auth.now());
+    let touches_creator = roles::holds(&target.role, creator, auth.now()) || b.roles.contains(creator);
     // allowCreatorAllPermissions: the creator role always passes the permission check here.
     let in_force = roles::of(&auth, &ac, &org).await?;
     let allowed = i_am_creator || in_force.can(&me.role, &[("member", &["update"])]);
     if target.organization_id != org || (!i_am_creator && touches_creator) || !allowed {
         return Err(YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER);
     }
-    if roles::holds(&target.role, creator) && !b.roles.contains(creator) && owners(&auth, &org).await? <= 1 {
+    if roles::holds(&target.role, creator, auth.now()) && !b.roles.contains(creator) && owners(&auth, &org).await? <= 1 {
         return Err(YOU_CANNOT_LEAVE_THE_ORGANIZATION_WITHOUT_AN_OWNER);
     }
     let unknown = in_force.unknown(&b.roles);
     if !unknown.is_empty() {
         return Err(ROLE_NOT_FOUND.with_message(format!("ROLE_NOT_FOUND: {}", unknown.join(", "))));
     }
-    let role = b.roles.join(",");
+    let (role, until) = match b.expires_in {
+        None => (b.roles.join(","), None),
+        Some(secs) => {
+            let now = auth.now();
+            let until = now + chrono::Duration::milliseconds((secs * 1000.0) as i64);
+            let names: Vec<&str> = b.roles.iter().map(String::as_str).collect();
+            (crate::access::with_grants(&target.role, &names, until, now), Some(crate::store::model::iso_ms::format(&until)))
+        }
+    };
     auth.adapter()?.update(rows::MEMBER, &[Where::eq("id", target.id.as_str())], data(&[("role", role.clone().into())])).await?;
-    let detail = json!({"userId": target.user_id, "from": target.role, "role": role});
+    let detail = json!({"userId": target.user_id, "from": target.role, "role": role, "until": until});
     audit(&auth, By::of(&cur, &meta), "update-member-role", ("member", &target.id), &org, Some(detail)).await;
     Ok(Reply::json(&Member { role, ..target }))
 }
@@ -150,7 +169,7 @@ pub async fn leave(
 ) -> ApiResult<Reply> {
     let org = b.organization_id;
     let me = rows::member_of(&auth, &org, &cur.user.id).await?.ok_or(MEMBER_NOT_FOUND)?;
-    if roles::holds(&me.role, &settings(&auth).creator_role) && owners(&auth, &org).await? <= 1 {
+    if roles::holds(&me.role, &settings(&auth).creator_role, auth.now()) && owners(&auth, &org).await? <= 1 {
         return Err(YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER);
     }
     auth.adapter()?.delete(rows::MEMBER, &[Where::eq("id", me.id.as_str())]).await?;

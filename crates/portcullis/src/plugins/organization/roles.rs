@@ -9,6 +9,7 @@ use crate::app::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::store::adapter::{Query, Row, Where};
 use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -40,9 +41,18 @@ pub fn access_control(cfg: &OrganizationConfig) -> Result<AccessControl, String>
     AccessControl::new("organization.roles", &statements(), &cfg.statements, &defaults(), &cfg.roles)
 }
 
-/// Whether the stored role string holds `name`.
-pub fn holds(role: &str, name: &str) -> bool {
-    split_roles(role).any(|r| r.trim() == name)
+/// The roles of a stored member role string in force at `now`: trimmed, and time-bound grants
+/// (`name@time`, [`access::live_roles`]) only until they expire.
+pub fn live(role: &str, now: DateTime<Utc>) -> impl Iterator<Item = &str> {
+    split_roles(role).map(str::trim).filter_map(move |p| match access::grant_parts(p) {
+        Some((name, until)) => (until > now).then_some(name.trim()),
+        None => Some(p),
+    })
+}
+
+/// Whether the stored role string holds `name` at `now`.
+pub fn holds(role: &str, name: &str, now: DateTime<Utc>) -> bool {
+    live(role, now).any(|r| r == name)
 }
 
 /// The roles in force in one organization: the static ones, and (dynamic access control) the
@@ -50,12 +60,14 @@ pub fn holds(role: &str, name: &str) -> bool {
 pub struct OrgRoles<'a> {
     ac: &'a AccessControl,
     db: HashMap<String, Role>,
+    /// When the roles are looked at: a time-bound grant counts until then.
+    now: DateTime<Utc>,
 }
 
 impl<'a> OrgRoles<'a> {
     /// The static roles only.
-    pub fn fixed(ac: &'a AccessControl) -> Self {
-        OrgRoles { ac, db: HashMap::new() }
+    pub fn fixed(ac: &'a AccessControl, now: DateTime<Utc>) -> Self {
+        OrgRoles { ac, db: HashMap::new(), now }
     }
 
     fn role(&self, name: &str) -> Option<&Role> {
@@ -69,7 +81,7 @@ impl<'a> OrgRoles<'a> {
 
     /// Whether any role of the stored (comma-separated) `role` string authorizes `request`.
     pub fn authorize(&self, role: &str, request: &Request) -> bool {
-        split_roles(role).map(str::trim).any(|r| self.role(r).is_some_and(|x| x.authorize(request)))
+        live(role, self.now).any(|r| self.role(r).is_some_and(|x| x.authorize(request)))
     }
 
     /// Whether a member with the stored `role` string may do `pairs`.
@@ -112,7 +124,7 @@ pub async fn rows_of(auth: &Auth, org: &str) -> ApiResult<Vec<Row>> {
 
 /// The roles in force in `org`: with dynamic access control on, its database roles too.
 pub async fn of<'a>(auth: &Auth, ac: &'a AccessControl, org: &str) -> ApiResult<OrgRoles<'a>> {
-    let mut roles = OrgRoles::fixed(ac);
+    let mut roles = OrgRoles::fixed(ac, auth.now());
     if !super::settings(auth).dynamic_access_control.enabled {
         return Ok(roles);
     }
@@ -145,7 +157,7 @@ mod tests {
     use super::*;
 
     fn can(ac: &AccessControl, role: &str, pairs: &[(&str, &[&str])]) -> bool {
-        OrgRoles::fixed(ac).can(role, pairs)
+        OrgRoles::fixed(ac, Utc::now()).can(role, pairs)
     }
 
     fn cfg(toml_text: &str) -> OrganizationConfig {
@@ -177,7 +189,7 @@ mod tests {
         assert!(can(&ac, "editor", &[("project", &["create"]), ("ac", &["read"])]));
         assert!(!can(&ac, "editor", &[("project", &["share"])]));
         assert!(can(&ac, "owner", &[("organization", &["delete"])]), "defaults stay");
-        assert_eq!(OrgRoles::fixed(&ac).unknown(&["editor".into(), "czar".into()]), vec!["czar"]);
+        assert_eq!(OrgRoles::fixed(&ac, Utc::now()).unknown(&["editor".into(), "czar".into()]), vec!["czar"]);
     }
 
     #[test]
