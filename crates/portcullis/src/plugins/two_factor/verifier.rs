@@ -101,7 +101,7 @@ impl Verifier {
             hooks::set_cookie(cookie.delete());
             return Err(errors::INVALID_TWO_FACTOR_COOKIE);
         }
-        let sign_in = SignIn { user, method: Method::Other("two-factor"), meta, headers, remember: !dont_remember };
+        let sign_in = SignIn { user, method: Method::Other("two-factor"), meta, headers, remember: !dont_remember, federated: None };
         let s = match hooks::sign_in(auth, sign_in).await? {
             Born::Session(s) => s,
             Born::Answered(r) => return Ok(r),
