@@ -47,7 +47,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde_json::Value;
 
-pub const ROLE: &str = "role";
+pub const ROLE: &str = crate::access::ROLE_FIELD;
 pub const BANNED: &str = "banned";
 pub const BAN_REASON: &str = "banReason";
 pub const BAN_EXPIRES: &str = "banExpires";

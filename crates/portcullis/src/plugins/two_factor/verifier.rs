@@ -96,6 +96,11 @@ impl Verifier {
             Verifier::Challenge { identifier, user, dont_remember, .. } => (identifier, user, *dont_remember),
         };
         let cookie = challenge::two_factor_cookie(auth);
+        // An enrolment challenge becomes a session only once two-factor is on (its first TOTP
+        // code); a backup code of a secret never verified does not count.
+        if !challenge::enabled_for(user) {
+            return Err(errors::TWO_FACTOR_NOT_ENABLED);
+        }
         let consumed = challenge::consume(auth, identifier).await?;
         if !consumed.is_some_and(|v| crate::crypto::ct_eq(v.value.as_bytes(), user.id.as_bytes())) {
             hooks::set_cookie(cookie.delete());

@@ -82,8 +82,10 @@ pub async fn verify_totp(
     let v = Verifier::resolve(&auth, &headers, cur).await?;
     let user = v.user();
     let r = row::find(&auth, &user.id).await?.ok_or(errors::TOTP_NOT_ENABLED)?;
+    // An enrolment challenge (`required_for_roles`): the first code verifies the new secret.
+    let enrolling = v.is_sign_in() && !enabled_for(user) && challenge::required_for(cfg, user);
     if v.is_sign_in() {
-        if r.verified == Some(false) {
+        if r.verified == Some(false) && !enrolling {
             return Err(errors::TOTP_NOT_ENABLED);
         }
         row::assert_not_locked(&auth, &r).await?;
@@ -117,6 +119,13 @@ pub async fn verify_totp(
         }
         row::set(&auth, &r.id, json!({ "verified": true })).await?;
     }
+    let v = match v {
+        Verifier::Challenge { identifier, row, user, dont_remember } if enrolling => {
+            let user = set_enabled(&auth, &user, true).await?;
+            Verifier::Challenge { identifier, row, user, dont_remember }
+        }
+        v => v,
+    };
     // With a session, Better Auth answers the request's session (the rotated one is in the cookie).
     Ok(v.valid(&auth, &meta, &headers, b.trust_device).await?.cookies(cookies))
 }
