@@ -105,7 +105,8 @@ pub async fn before_session(auth: &Auth, s: &SignIn<'_>) -> Decision {
     let cfg = settings(auth);
     let required = required_for(cfg, s.user) && !exempt(&s.method);
     let enabled = enabled_for(s.user);
-    if !required && !(enabled && intercepts(&cfg.intercept, &s.method)) {
+    let challenged = required || (enabled && intercepts(&cfg.intercept, &s.method));
+    if !challenged {
         return Decision::Continue;
     }
     let answer = if enabled { challenge(auth, s, !required).await } else { enrolment(auth, s).await.map(Some) };
