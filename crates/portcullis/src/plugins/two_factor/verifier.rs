@@ -55,6 +55,15 @@ impl Verifier {
         Ok(Verifier::Challenge { identifier, row, user, dont_remember })
     }
 
+    /// Refuses an enrolment challenge (`required_for_roles`, two-factor not on yet): only
+    /// `verify-totp` (the first code of the new secret) may complete one.
+    pub fn not_enrolling(self) -> ApiResult<Self> {
+        match &self {
+            Verifier::Challenge { user, .. } if !challenge::enabled_for(user) => Err(errors::TWO_FACTOR_NOT_ENABLED),
+            _ => Ok(self),
+        }
+    }
+
     pub fn user(&self) -> &User {
         match self {
             Verifier::Session(c) => &c.user,

@@ -139,7 +139,7 @@ pub async fn verify_backup_code(
     headers: HeaderMap,
 ) -> ApiResult<Reply> {
     let cfg = settings(&auth);
-    let v = Verifier::resolve(&auth, &headers, cur).await?;
+    let v = Verifier::resolve(&auth, &headers, cur).await?.not_enrolling()?;
     let r = row::find(&auth, &v.user().id).await?.ok_or(errors::BACKUP_CODES_NOT_ENABLED)?;
     if v.is_sign_in() {
         row::assert_not_locked(&auth, &r).await?;
@@ -209,7 +209,7 @@ pub async fn send_otp(
     if !cfg.otp_on() {
         return Err(errors::otp_not_configured());
     }
-    let v = Verifier::resolve(&auth, &headers, cur).await?;
+    let v = Verifier::resolve(&auth, &headers, cur).await?.not_enrolling()?;
     let user = v.user();
     let otp = crypto::random_string(cfg.otp.digits as usize, b"0123456789");
     let expires = auth.now() + challenge::secs(cfg.otp.period.saturating_mul(60));
@@ -234,7 +234,7 @@ pub async fn verify_otp(
     headers: HeaderMap,
 ) -> ApiResult<Reply> {
     let cfg = settings(&auth);
-    let v = Verifier::resolve(&auth, &headers, cur).await?;
+    let v = Verifier::resolve(&auth, &headers, cur).await?.not_enrolling()?;
     let r = if v.is_sign_in() { row::find(&auth, &v.user().id).await? } else { None };
     if let Some(r) = &r {
         row::assert_not_locked(&auth, r).await?;
