@@ -6,7 +6,10 @@
 //! [`sign_in`]; no handler creates a session by itself. Before the session exists, each
 //! capability's [`Capability::before_session`](crate::app::Capability::before_session) sees the
 //! user, the method and the request and may let it go on, refuse it with an [`ApiError`], or
-//! answer the request itself (two-factor's `{"twoFactorRedirect": true}`, an onboarding redirect).
+//! answer the request itself (two-factor's `{"twoFactorRedirect": true}`, an onboarding redirect),
+//! or amend it ([`Decision::Amend`]: a user it re-stored, which later hooks and the session see,
+//! and where a provider callback lands). Social and ID-token sign-ins carry what the provider said
+//! ([`Federated`]).
 //! After it exists, [`after_session`](crate::app::Capability::after_session) sees it (audit,
 //! webhooks, last-login-method). Users go through [`create_user`], [`update_user`] and
 //! [`delete_user`] the same way (Better Auth's `databaseHooks` and `user.deleteUser.before/
