@@ -147,6 +147,15 @@ impl Request {
     }
 }
 
+/// The user field holding a user's roles (the admin capability's column), comma-separated.
+/// Capabilities other than admin read it by this name, never through the admin capability.
+pub const ROLE_FIELD: &str = "role";
+
+/// Whether a stored role value (`"user,staff"`) holds any of `wanted`.
+pub fn holds_any(stored: Option<&str>, wanted: &[String]) -> bool {
+    stored.is_some_and(|s| split_roles(s).any(|r| wanted.iter().any(|w| w == r.trim())))
+}
+
 /// A user's or member's roles: the stored string split on `,` (not trimmed, as Better Auth's
 /// admin plugin; the organization plugin trims what it writes).
 pub fn split_roles(stored: &str) -> impl Iterator<Item = &str> {

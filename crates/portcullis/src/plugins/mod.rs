@@ -64,6 +64,13 @@ pub fn standard_with(config: &mut Config, embedder: Embedder) -> Result<(Capabil
     if config.section::<passkey::PasskeyConfig>().enabled {
         caps.push(Arc::new(passkey::Passkey));
     }
+    // Admin's before-session hook (bans, provider roles) runs before two-factor's: a banned user
+    // is refused before any challenge (as Better Auth, whose ban check runs when the session is
+    // created), and `required_for_roles` sees the roles just derived from the provider.
+    let admin = config.section::<admin::config::AdminConfig>();
+    if admin.enabled {
+        caps.push(Arc::new(admin::Admin::new(admin)));
+    }
     let two_factor = config.section::<two_factor::config::TwoFactorConfig>();
     if two_factor.enabled {
         caps.push(Arc::new(two_factor::TwoFactor::new(two_factor)));
@@ -75,10 +82,6 @@ pub fn standard_with(config: &mut Config, embedder: Embedder) -> Result<(Capabil
     let otp = config.section::<email_otp::config::EmailOtpConfig>();
     if otp.enabled {
         caps.push(Arc::new(email_otp::EmailOtp::new(otp)));
-    }
-    let admin = config.section::<admin::config::AdminConfig>();
-    if admin.enabled {
-        caps.push(Arc::new(admin::Admin::new(admin)));
     }
     let org = config.section::<organization::config::OrganizationConfig>();
     if org.enabled {

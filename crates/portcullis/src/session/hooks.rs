@@ -6,7 +6,10 @@
 //! [`sign_in`]; no handler creates a session by itself. Before the session exists, each
 //! capability's [`Capability::before_session`](crate::app::Capability::before_session) sees the
 //! user, the method and the request and may let it go on, refuse it with an [`ApiError`], or
-//! answer the request itself (two-factor's `{"twoFactorRedirect": true}`, an onboarding redirect).
+//! answer the request itself (two-factor's `{"twoFactorRedirect": true}`, an onboarding redirect),
+//! or amend it ([`Decision::Amend`]: a user it re-stored, which later hooks and the session see,
+//! and where a provider callback lands). Social and ID-token sign-ins carry what the provider said
+//! ([`Federated`]).
 //! After it exists, [`after_session`](crate::app::Capability::after_session) sees it (audit,
 //! webhooks, last-login-method). Users go through [`create_user`], [`update_user`] and
 //! [`delete_user`] the same way (Better Auth's `databaseHooks` and `user.deleteUser.before/
@@ -107,6 +110,39 @@ pub struct SignIn<'a> {
     pub headers: &'a HeaderMap,
     /// False for "don't remember me" (a one-day session without a persistent cookie).
     pub remember: bool,
+    /// What the identity provider said, on a social or ID-token sign-in (`None` otherwise).
+    pub federated: Option<Federated<'a>>,
+}
+
+/// What an identity provider said about the user signing in, for hooks that derive something
+/// from it (the admin capability's `provider_roles`). Claims were verified (an ID token) or read
+/// from the provider's user-info endpoint in this flow; the access token is the provider's, for
+/// follow-up calls (Discord's guild API), and must never be logged or stored by a hook.
+#[derive(Clone, Copy)]
+pub struct Federated<'a> {
+    /// The provider id (`discord`, `fake`, ...).
+    pub provider: &'a str,
+    /// The provider's kind (`discord`, `github`, `oidc`, ...).
+    pub kind: &'a str,
+    /// The ID token's claims, or the user-info profile.
+    pub claims: &'a serde_json::Value,
+    pub access_token: Option<&'a str>,
+    /// The provider's API base when configured (`social.providers.<id>.api_url`).
+    pub api_url: Option<&'a str>,
+    /// The social capability's outbound client (no redirects, short timeouts).
+    pub http: Option<&'a reqwest::Client>,
+    /// True when this sign-in created the user.
+    pub new_user: bool,
+}
+
+/// What a before-session hook changed while letting the sign-in go on.
+#[derive(Default)]
+pub struct Amend {
+    /// The user as now stored: later hooks, the session and the caller's answer use it.
+    pub user: Option<User>,
+    /// Where a browser sign-in (a provider callback) should land instead of its callbackURL; the
+    /// caller checks it against the trusted origins.
+    pub landing: Option<String>,
 }
 
 /// A before-session hook's verdict.
@@ -116,6 +152,8 @@ pub enum Decision {
     Refuse(ApiError),
     /// Answer this instead of a session (no session is created).
     Answer(Reply),
+    /// Go on, with these changes (see [`Amend`]).
+    Amend(Amend),
 }
 
 /// What [`sign_in`] produced.
@@ -143,18 +181,48 @@ pub async fn sign_in(auth: &Auth, s: SignIn<'_>) -> ApiResult<Born> {
 
 /// [`sign_in`], with the session's lifetime or fields set by the caller.
 pub async fn sign_in_with(auth: &Auth, s: SignIn<'_>, o: Overrides) -> ApiResult<Born> {
+    Ok(sign_in_amended(auth, s, o).await?.born)
+}
+
+/// What [`sign_in_amended`] produced: the session (or answer), and what hooks amended.
+pub struct Outcome {
+    pub born: Born,
+    /// The user as a hook re-stored it (its answer must carry this one), if any did.
+    pub user: Option<User>,
+    /// Where a hook asked a browser sign-in to land (not yet checked against trusted origins).
+    pub landing: Option<String>,
+}
+
+/// [`sign_in_with`], also returning what hooks amended ([`Decision::Amend`]): callers whose
+/// answer carries the user or a redirect (the provider callback) use this one.
+pub async fn sign_in_amended(auth: &Auth, s: SignIn<'_>, o: Overrides) -> ApiResult<Outcome> {
+    let mut user: Option<User> = None;
+    let mut landing: Option<String> = None;
     for c in &auth.hooked.before_session {
-        match c.before_session(auth, &s).await {
+        let view = SignIn {
+            user: user.as_ref().unwrap_or(s.user),
+            method: s.method.clone(),
+            meta: s.meta,
+            headers: s.headers,
+            remember: s.remember,
+            federated: s.federated,
+        };
+        match c.before_session(auth, &view).await {
             Decision::Continue => {}
             Decision::Refuse(e) => return Err(e),
-            Decision::Answer(r) => return Ok(Born::Answered(r)),
+            Decision::Answer(r) => return Ok(Outcome { born: Born::Answered(r), user, landing }),
+            Decision::Amend(a) => {
+                user = a.user.or(user);
+                landing = a.landing.or(landing);
+            }
         }
     }
+    let s = SignIn { user: user.as_ref().unwrap_or(s.user), ..s };
     let session = super::create(auth, s.user, s.meta, s.remember, &o).await?;
     for c in &auth.hooked.after_session {
         c.after_session(auth, &s, &session).await;
     }
-    Ok(Born::Session(session))
+    Ok(Outcome { born: Born::Session(session), user, landing })
 }
 
 /// Why a user write did not happen: a hook refused it, or the store failed (a

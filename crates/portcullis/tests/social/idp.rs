@@ -28,6 +28,8 @@ pub struct IdpUser {
     pub email: Option<String>,
     pub email_verified: bool,
     pub name: String,
+    /// Extra claims (`groups`, ...) added to the ID token and the user-info answer.
+    pub claims: serde_json::Map<String, Value>,
 }
 
 struct Code {
@@ -85,11 +87,24 @@ impl Idp {
     }
 
     pub fn user(&self, sub: &str, email: Option<&str>, verified: bool) -> IdpUser {
-        let u = IdpUser { sub: sub.into(), email: email.map(str::to_string), email_verified: verified, name: format!("User {sub}") };
+        let u = IdpUser {
+            sub: sub.into(),
+            email: email.map(str::to_string),
+            email_verified: verified,
+            name: format!("User {sub}"),
+            claims: Default::default(),
+        };
         let mut st = self.state.lock().unwrap();
         st.users.insert(sub.into(), u.clone());
         st.default_sub = Some(sub.into());
         u
+    }
+    /// Sets extra claims of a user (replacing the previous ones).
+    pub fn claims(&self, sub: &str, claims: Value) {
+        let mut st = self.state.lock().unwrap();
+        if let (Some(u), Value::Object(m)) = (st.users.get_mut(sub), claims) {
+            u.claims = m;
+        }
     }
     pub fn fault(&self, f: &str) {
         self.state.lock().unwrap().faults.push(f.into());
@@ -231,6 +246,9 @@ async fn token(State(c): State<Ctx>, h: HeaderMap, Form(f): Form<HashMap<String,
         claims["email"] = json!(e);
         claims["email_verified"] = json!(user.email_verified);
     }
+    for (k, v) in &user.claims {
+        claims[k] = v.clone();
+    }
     if let Some(n) = nonce {
         claims["nonce"] = json!(n);
     }
@@ -261,7 +279,13 @@ fn bearer_user(c: &Ctx, h: &HeaderMap) -> Option<IdpUser> {
 
 async fn userinfo(State(c): State<Ctx>, h: HeaderMap) -> Response {
     match bearer_user(&c, &h) {
-        Some(u) => Json(json!({"sub": u.sub, "email": u.email, "email_verified": u.email_verified, "name": u.name})).into_response(),
+        Some(u) => {
+            let mut v = json!({"sub": u.sub, "email": u.email, "email_verified": u.email_verified, "name": u.name});
+            for (k, x) in u.claims {
+                v[k] = x;
+            }
+            Json(v).into_response()
+        }
         None => StatusCode::UNAUTHORIZED.into_response(),
     }
 }

@@ -10,6 +10,7 @@ mod id_token;
 mod idp;
 mod logout;
 mod plugin;
+mod provider_roles;
 mod two_factor;
 mod x_facebook;
 

@@ -33,6 +33,9 @@ pub struct AdminConfig {
     pub statements: Statements,
     /// Roles by name, merged over the defaults `admin` and `user`.
     pub roles: BTreeMap<String, RoleDef>,
+    /// Roles derived from the identity provider at social sign-in (Portcullis addition; see
+    /// [`super::provider_roles`]).
+    pub provider_roles: ProviderRoles,
     /// The roles resolved, once (shared by the section's clones).
     #[serde(skip)]
     resolved: Arc<OnceLock<AccessControl>>,
@@ -42,6 +45,95 @@ impl AdminConfig {
     /// The statements and roles, resolved on first use (`check` already refused bad ones at start).
     pub fn access(&self) -> &AccessControl {
         self.resolved.get_or_init(|| super::roles::build(self).unwrap_or_default())
+    }
+}
+
+/// `[admin.provider_roles]`: how provider-derived roles combine with stored ones, and the rules.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProviderRoles {
+    pub mode: RoleMode,
+    pub on_error: OnLookupError,
+    pub rules: Vec<ProviderRoleRule>,
+}
+
+/// How derived roles combine with the stored ones.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoleMode {
+    /// The roles the provider's rules name follow the provider at each sign-in (granted or removed).
+    #[default]
+    Replace,
+    /// Granted roles are added, never removed.
+    Add,
+}
+
+/// What a failed provider lookup (Discord's API) does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnLookupError {
+    /// Fail closed: the rule does not match (a warning is logged); the sign-in goes on.
+    #[default]
+    NoRole,
+    /// Refuse the sign-in (`PROVIDER_ROLES_UNAVAILABLE`).
+    Refuse,
+}
+
+/// `[[admin.provider_roles.rules]]`: for sign-ins through `provider`, when the condition holds,
+/// grant `roles` (and land on `redirect`). The condition is a claim (`claim` with `equals` or
+/// `contains`, or neither: present and not false) or, for Discord, a guild (`guild`, optionally
+/// `guild_role`; needs the `guilds` / `guilds.members.read` scopes).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProviderRoleRule {
+    pub provider: String,
+    /// A claim of the ID token or user-info profile; dotted for nested (`realm_access.roles`).
+    pub claim: Option<String>,
+    pub equals: Option<String>,
+    pub contains: Option<String>,
+    /// A Discord guild (server) id the user must be a member of.
+    pub guild: Option<String>,
+    /// A role id in that guild the member must hold.
+    pub guild_role: Option<String>,
+    pub roles: Vec<String>,
+    /// Where the browser lands after the provider callback when this rule matched (a path of the
+    /// app or a trusted origin's URL), instead of the flow's callbackURL.
+    pub redirect: Option<String>,
+}
+
+impl ProviderRoles {
+    fn check(&self, ac: &crate::access::AccessControl) -> Result<(), String> {
+        for (i, r) in self.rules.iter().enumerate() {
+            let at = format!("admin.provider_roles.rules[{i}]");
+            if r.provider.is_empty() {
+                return Err(format!("{at}: provider is required"));
+            }
+            if r.claim.is_some() == r.guild.is_some() {
+                return Err(format!("{at}: set exactly one condition: claim, or guild (Discord)"));
+            }
+            if r.claim.is_none() && (r.equals.is_some() || r.contains.is_some()) {
+                return Err(format!("{at}: equals and contains need claim"));
+            }
+            if r.equals.is_some() && r.contains.is_some() {
+                return Err(format!("{at}: set equals or contains, not both"));
+            }
+            if r.guild.is_none() && r.guild_role.is_some() {
+                return Err(format!("{at}: guild_role needs guild"));
+            }
+            if r.roles.is_empty() {
+                return Err(format!("{at}: roles must name at least one role"));
+            }
+            if let Some(bad) = r.roles.iter().find(|x| !ac.has_role(x) || x.contains(',')) {
+                return Err(format!("{at}: role `{bad}` is not defined (known: admin, user, or [admin.roles])"));
+            }
+            if let Some(to) = &r.redirect {
+                let relative = to.starts_with('/') && !to.starts_with("//") && !to.contains('\\');
+                if !relative && url::Url::parse(to).is_err() {
+                    return Err(format!("{at}: redirect must be a path (/...) or an absolute URL of a trusted origin"));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -61,6 +153,7 @@ impl Default for AdminConfig {
             allow_impersonating_admins: false,
             statements: Statements::new(),
             roles: BTreeMap::new(),
+            provider_roles: ProviderRoles::default(),
             resolved: Arc::default(),
         }
     }
@@ -84,6 +177,7 @@ impl Section for AdminConfig {
                 )));
             }
         }
+        self.provider_roles.check(&ac).map_err(ConfigError::Invalid)?;
         if self.impersonation_session_duration == 0 {
             return Err(ConfigError::Invalid("admin.impersonation_session_duration must be positive".into()));
         }

@@ -41,7 +41,8 @@ pub async fn impersonate_user(
         expires_in: Some(cfg.impersonation_session_duration as i64),
         fields: vec![(IMPERSONATED_BY.into(), Value::String(cur.user.id.clone()))],
     };
-    let sign_in = SignIn { user: &target, method: Method::Other("impersonation"), meta: &meta, headers: &headers, remember: false };
+    let sign_in =
+        SignIn { user: &target, method: Method::Other("impersonation"), meta: &meta, headers: &headers, remember: false, federated: None };
     let s = match hooks::sign_in_with(&auth, sign_in, overrides).await? {
         Born::Session(s) => s,
         Born::Answered(r) => return Ok(r),

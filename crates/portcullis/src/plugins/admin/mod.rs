@@ -17,6 +17,7 @@
 //! | [`sessions`] | list-user-sessions, revoke-user-session(s), has-permission |
 //! | [`impersonate`] | impersonate-user, stop-impersonating |
 //! | [`manage`] | the same without HTTP, for `portcullis admin` |
+//! | [`provider_roles`] | roles derived from the identity provider at social sign-in |
 //!
 //! Must never: let a session answered from the cookie cache pass an admin check, let a banned user
 //! sign in by any method, or let a caller grant a role or ban without the permission for it.
@@ -27,6 +28,7 @@ pub mod guard;
 pub mod impersonate;
 pub mod list;
 pub mod manage;
+pub mod provider_roles;
 pub mod roles;
 pub mod sessions;
 pub mod users;
@@ -45,7 +47,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde_json::Value;
 
-pub const ROLE: &str = "role";
+pub const ROLE: &str = crate::access::ROLE_FIELD;
 pub const BANNED: &str = "banned";
 pub const BAN_REASON: &str = "banReason";
 pub const BAN_EXPIRES: &str = "banExpires";
@@ -168,7 +170,14 @@ impl Capability for Admin {
         Hooks { before_session: true, user: true, ..Hooks::default() }
     }
     async fn before_session(&self, auth: &Auth, s: &SignIn<'_>) -> Decision {
-        ban::before_session(auth, s.user).await
+        match ban::before_session(auth, s.user).await {
+            Decision::Continue => {}
+            other => return other,
+        }
+        match &s.federated {
+            Some(f) => provider_roles::before_session(auth, s.user, f, s.meta.ip.as_deref()).await,
+            None => Decision::Continue,
+        }
     }
     /// Every new user gets `default_role` unless a role was given (sign-up, social, create-user...).
     async fn before_user_create(&self, auth: &Auth, user: &mut User) -> Result<(), ApiError> {

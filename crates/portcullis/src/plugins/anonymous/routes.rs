@@ -63,7 +63,7 @@ pub async fn sign_in_anonymous(
     let user = hooks::create_user(&auth, user, None).await?;
     let s = match hooks::sign_in(
         &auth,
-        SignIn { user: &user, method: Method::Other("anonymous"), meta: &meta, headers: &headers, remember: true },
+        SignIn { user: &user, method: Method::Other("anonymous"), meta: &meta, headers: &headers, remember: true, federated: None },
     )
     .await?
     {

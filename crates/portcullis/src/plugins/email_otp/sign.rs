@@ -47,7 +47,7 @@ async fn signed_in(
     headers: &HeaderMap,
     answer: impl FnOnce(&str) -> Value,
 ) -> ApiResult<Reply> {
-    let s = match hooks::sign_in(auth, SignIn { user, method: METHOD, meta, headers, remember: true }).await? {
+    let s = match hooks::sign_in(auth, SignIn { user, method: METHOD, meta, headers, remember: true, federated: None }).await? {
         Born::Session(s) => s,
         Born::Answered(r) => return Ok(r),
     };

@@ -49,7 +49,14 @@ pub async fn change_password(
         return Ok(Reply::json(&json!({"token": null, "user": cur.user})));
     }
     auth.sessions.delete_user_sessions(&cur.user.id, None, auth.now()).await?;
-    let sign_in = SignIn { user: &cur.user, method: Method::ChangePassword, meta: &meta, headers: &headers, remember: !cur.dont_remember };
+    let sign_in = SignIn {
+        user: &cur.user,
+        method: Method::ChangePassword,
+        meta: &meta,
+        headers: &headers,
+        remember: !cur.dont_remember,
+        federated: None,
+    };
     let s = match hooks::sign_in(&auth, sign_in).await? {
         Born::Session(s) => s,
         Born::Answered(r) => return Ok(r),

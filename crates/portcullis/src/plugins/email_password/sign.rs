@@ -97,7 +97,12 @@ pub async fn sign_up(State(auth): State<Auth>, Valid(b): Valid<SignUpBody>, meta
     if enumeration_safe {
         return Ok(Reply::json(&SignUpOut { token: None, user: &user }));
     }
-    let s = match hooks::sign_in(&auth, SignIn { user: &user, method: Method::SignUp, meta: &meta, headers: &headers, remember }).await? {
+    let s = match hooks::sign_in(
+        &auth,
+        SignIn { user: &user, method: Method::SignUp, meta: &meta, headers: &headers, remember, federated: None },
+    )
+    .await?
+    {
         Born::Session(s) => s,
         Born::Answered(r) => return Ok(r),
     };
@@ -201,7 +206,12 @@ pub async fn sign_in(State(auth): State<Auth>, Valid(b): Valid<SignInBody>, meta
         }
         return Err(codes::EMAIL_NOT_VERIFIED);
     }
-    let s = match hooks::sign_in(&auth, SignIn { user: &user, method: Method::Email, meta: &meta, headers: &headers, remember }).await? {
+    let s = match hooks::sign_in(
+        &auth,
+        SignIn { user: &user, method: Method::Email, meta: &meta, headers: &headers, remember, federated: None },
+    )
+    .await?
+    {
         Born::Session(s) => s,
         Born::Answered(r) => return Ok(r),
     };

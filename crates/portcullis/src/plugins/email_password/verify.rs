@@ -170,7 +170,8 @@ pub async fn verify_email(
             Some(c) => cookies = session::issue_cookies(&auth, &c.session, &user, c.dont_remember),
             None => {
                 let remember = !session::dont_remember_from(&auth, &headers);
-                let sign_in = SignIn { user: &user, method: Method::VerifyEmail, meta: &meta, headers: &headers, remember };
+                let sign_in =
+                    SignIn { user: &user, method: Method::VerifyEmail, meta: &meta, headers: &headers, remember, federated: None };
                 let s = match hooks::sign_in(&auth, sign_in).await? {
                     Born::Session(s) => s,
                     Born::Answered(r) => return Ok(r),

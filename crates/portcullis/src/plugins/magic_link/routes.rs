@@ -210,7 +210,8 @@ pub async fn verify(
             None => return Ok(t.fail("user_not_found", None)),
         }
     }
-    let sign_in = SignIn { user: &user, method: Method::Other("magic-link"), meta: &meta, headers: &headers, remember: true };
+    let sign_in =
+        SignIn { user: &user, method: Method::Other("magic-link"), meta: &meta, headers: &headers, remember: true, federated: None };
     let s = match hooks::sign_in(&auth, sign_in).await? {
         Born::Session(s) => s,
         Born::Answered(r) => return Ok(r),

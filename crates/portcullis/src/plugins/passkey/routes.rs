@@ -158,9 +158,11 @@ pub async fn verify_registration(
     if b.create_session != Some(true) {
         return Ok(Reply::json(&row));
     }
-    let born =
-        hooks::sign_in(&auth, SignIn { user: &cur.user, method: Method::Other("passkey"), meta: &meta, headers: &headers, remember: true })
-            .await?;
+    let born = hooks::sign_in(
+        &auth,
+        SignIn { user: &cur.user, method: Method::Other("passkey"), meta: &meta, headers: &headers, remember: true, federated: None },
+    )
+    .await?;
     let s = match born {
         Born::Session(s) => s,
         Born::Answered(r) => return Ok(r),
@@ -228,9 +230,11 @@ pub async fn verify_authentication(
         return Err(AUTHENTICATION_FAILED);
     }
     let user = auth.store.find_user_by_id(&row.user_id).await?.ok_or(codes::USER_NOT_FOUND)?;
-    let born =
-        hooks::sign_in(&auth, SignIn { user: &user, method: Method::Other("passkey"), meta: &meta, headers: &headers, remember: true })
-            .await?;
+    let born = hooks::sign_in(
+        &auth,
+        SignIn { user: &user, method: Method::Other("passkey"), meta: &meta, headers: &headers, remember: true, federated: None },
+    )
+    .await?;
     let s = match born {
         Born::Session(s) => s,
         Born::Answered(r) => return Ok(r),

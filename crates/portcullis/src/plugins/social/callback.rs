@@ -10,7 +10,7 @@ use super::{account, oauth, profile};
 use crate::app::Auth;
 use crate::http::body::Body;
 use crate::http::reply::Reply;
-use crate::session::hooks::{self, Born, Method, SignIn};
+use crate::session::hooks::{self, Born, Federated, Method, Outcome, SignIn};
 use crate::session::{self, RequestMeta};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
@@ -178,10 +178,20 @@ async fn finish(
     }
     let Some(email) = email else { return Err(fail("email_not_found", None)) };
     let (user, is_new) = account::sign_in(auth, &p.id, &email, &prof, &tokens, &scopes).await.map_err(|c| fail(c, None))?;
-    let sign_in = SignIn { user: &user, method: Method::Social(p.id.clone()), meta, headers, remember: true };
-    let session = match hooks::sign_in(auth, sign_in).await {
-        Ok(Born::Session(s)) => s,
-        Ok(Born::Answered(r)) => return Ok(r),
+    let kind = format!("{:?}", p.kind).to_ascii_lowercase();
+    let federated = Federated {
+        provider: &p.id,
+        kind: &kind,
+        claims: &prof.raw,
+        access_token: tokens.access_token.as_deref(),
+        api_url: p.cfg.api_url.as_deref(),
+        http: Some(http),
+        new_user: is_new,
+    };
+    let sign_in = SignIn { user: &user, method: Method::Social(p.id.clone()), meta, headers, remember: true, federated: Some(federated) };
+    let (session, user, landing) = match hooks::sign_in_amended(auth, sign_in, Default::default()).await {
+        Ok(Outcome { born: Born::Session(s), user: amended, landing }) => (s, amended.unwrap_or(user), landing),
+        Ok(Outcome { born: Born::Answered(r), .. }) => return Ok(r),
         // A capability refused: its code and message, verbatim (Better Auth 1.7.24 forwards an
         // app-defined rejection's code as it is, e.g. `error=BANNED_USER`).
         Err(e) if e.code.is_some() => {
@@ -200,7 +210,16 @@ async fn finish(
         return Ok(Reply::redirect(&format!("{}{sep}{}", h.target, ser.finish())).cookies(cookies));
     }
     let to = if is_new { data.new_user_url.as_deref().unwrap_or(&data.callback_url) } else { &data.callback_url };
-    Ok(Reply::redirect(to).cookies(cookies))
+    // A hook's landing (a role's post-sign-in page) replaces the flow's URL only when trusted.
+    let to = match landing {
+        Some(l) if auth.origins.matches(&l, true) => l,
+        Some(l) => {
+            tracing::warn!(landing = ?l, "a sign-in hook's landing URL is not a trusted origin; using the callbackURL");
+            to.to_string()
+        }
+        None => to.to_string(),
+    };
+    Ok(Reply::redirect(&to).cookies(cookies))
 }
 
 #[cfg(test)]

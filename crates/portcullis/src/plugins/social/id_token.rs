@@ -18,7 +18,7 @@ use crate::app::Auth;
 use crate::error::{codes, ApiError, ApiResult};
 use crate::http::input::Obj;
 use crate::http::reply::Reply;
-use crate::session::hooks::{self, Born, Method, SignIn};
+use crate::session::hooks::{self, Born, Federated, Method, Outcome, SignIn};
 use crate::session::{self, Current, RequestMeta};
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{json, Value};
@@ -115,11 +115,21 @@ pub async fn sign_in(
     let prof = verified_profile(rt, p, body).await?;
     let email = account::email_of(auth, &p.id, &prof).ok_or(errors::USER_EMAIL_NOT_FOUND)?;
     // Better Auth stores the access token and the id token on sign-in, not the refresh token.
-    let (user, _) = account::sign_in(auth, &p.id, &email, &prof, &tokens_of(body, false), &[]).await.map_err(link_error)?;
-    let sign_in = SignIn { user: &user, method: Method::IdToken(p.id.clone()), meta, headers, remember: true };
-    let s = match hooks::sign_in(auth, sign_in).await {
-        Ok(Born::Session(s)) => s,
-        Ok(Born::Answered(r)) => return Ok(r),
+    let (user, is_new) = account::sign_in(auth, &p.id, &email, &prof, &tokens_of(body, false), &[]).await.map_err(link_error)?;
+    let kind = format!("{:?}", p.kind).to_ascii_lowercase();
+    let federated = Federated {
+        provider: &p.id,
+        kind: &kind,
+        claims: &prof.raw,
+        access_token: body.access_token.as_deref(),
+        api_url: p.cfg.api_url.as_deref(),
+        http: rt.http().ok(),
+        new_user: is_new,
+    };
+    let sign_in = SignIn { user: &user, method: Method::IdToken(p.id.clone()), meta, headers, remember: true, federated: Some(federated) };
+    let (s, user) = match hooks::sign_in_amended(auth, sign_in, Default::default()).await {
+        Ok(Outcome { born: Born::Session(s), user: amended, .. }) => (s, amended.unwrap_or(user)),
+        Ok(Outcome { born: Born::Answered(r), .. }) => return Ok(r),
         Err(e) if e.code.is_some() => return Err(e),
         Err(e) => {
             tracing::warn!(error = %e, "id-token sign-in: creating the session failed");

@@ -56,7 +56,7 @@ pub async fn rotate(
     headers: &HeaderMap,
 ) -> ApiResult<Result<(String, Vec<HeaderValue>), Reply>> {
     // Better Auth's rotated session is a full-length one; the cookie follows `dont_remember`.
-    let sign_in = SignIn { user, method: Method::Other("two-factor"), meta, headers, remember: true };
+    let sign_in = SignIn { user, method: Method::Other("two-factor"), meta, headers, remember: true, federated: None };
     let s = match hooks::sign_in(auth, sign_in).await? {
         Born::Session(s) => s,
         Born::Answered(r) => return Ok(Err(r)),

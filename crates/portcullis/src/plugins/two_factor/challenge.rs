@@ -12,7 +12,9 @@
 //! `twoFactorEnabled`), accept a challenge or trust record of another user, or let one challenge
 //! make two sessions (it is consumed before the session is created).
 
+use super::config::TwoFactorConfig;
 use super::{errors, row, settings};
+use crate::access;
 use crate::app::Auth;
 use crate::crypto::{self, sign};
 use crate::error::{ApiError, ApiResult};
@@ -83,38 +85,43 @@ pub async fn consume(auth: &Auth, identifier: &str) -> ApiResult<Option<Verifica
 
 // ---- the before-session hook
 
+/// Whether `required_for_roles` names a role the user holds (the user field `role`).
+pub fn required_for(cfg: &TwoFactorConfig, user: &User) -> bool {
+    if cfg.required_for_roles.is_empty() {
+        return false;
+    }
+    let role = user.extra.get(access::ROLE_FIELD).or_else(|| user.hidden.get(access::ROLE_FIELD)).and_then(|v| v.as_str());
+    access::holds_any(role, &cfg.required_for_roles)
+}
+
+/// Sign-ins `required_for_roles` does not challenge: the one completing a challenge (or rotating
+/// the session after an enrolment change), a password change inside a session that passed, and an
+/// impersonation (the admin passed their own second factor).
+fn exempt(method: &Method) -> bool {
+    matches!(method, Method::Other("two-factor" | "impersonation") | Method::ChangePassword)
+}
+
 pub async fn before_session(auth: &Auth, s: &SignIn<'_>) -> Decision {
     let cfg = settings(auth);
-    if !enabled_for(s.user) || !intercepts(&cfg.intercept, &s.method) {
+    let required = required_for(cfg, s.user) && !exempt(&s.method);
+    let enabled = enabled_for(s.user);
+    let challenged = required || (enabled && intercepts(&cfg.intercept, &s.method));
+    if !challenged {
         return Decision::Continue;
     }
-    match challenge(auth, s).await {
+    let answer = if enabled { challenge(auth, s, !required).await } else { enrolment(auth, s).await.map(Some) };
+    match answer {
         Ok(Some(reply)) => Decision::Answer(reply),
         Ok(None) => Decision::Continue,
         Err(e) => Decision::Refuse(e),
     }
 }
 
-/// `None`: a trusted device, sign in. `Some`: the challenge answer.
-async fn challenge(auth: &Auth, s: &SignIn<'_>) -> ApiResult<Option<Reply>> {
+/// The challenge's rows and cookies (`two_factor`, the session cookies cleared, dont-remember).
+async fn open_challenge(auth: &Auth, s: &SignIn<'_>, mut out: Vec<HeaderValue>) -> ApiResult<Vec<HeaderValue>> {
     let cfg = settings(auth);
-    let trust = trust_cookie(auth);
-    let presented = signed_cookie(auth, s.headers, &trust.name);
-    if let Some(value) = &presented {
-        if let Some(id) = trusted(auth, &s.user.id, value).await? {
-            // Rotate: the old record goes, a new one (and cookie) comes.
-            if let Some(old) = auth.store.find_verification(&id).await? {
-                auth.store.consume_verification(&old.id).await?;
-            }
-            hooks::set_cookie(new_trust_record(auth, &s.user.id).await?);
-            return Ok(None);
-        }
-    }
     let c = &auth.cookies;
-    let mut out = vec![c.session_token.delete(), c.session_data.delete()];
-    if presented.is_some() || cookies::get(s.headers, &trust.name).is_some() {
-        out.push(trust.delete());
-    }
+    out.extend([c.session_token.delete(), c.session_data.delete()]);
     let identifier = format!("2fa-{}", crypto::random_string(20, crypto::URL_SAFE_ALPHABET));
     let expires = auth.now() + secs(cfg.two_factor_cookie_max_age);
     auth.store.create_verification(&verification(auth, identifier.clone(), s.user.id.clone(), expires)).await?;
@@ -125,6 +132,48 @@ async fn challenge(auth: &Auth, s: &SignIn<'_>) -> ApiResult<Option<Reply>> {
     } else if crate::session::dont_remember_from(auth, s.headers) {
         out.push(c.dont_remember.delete());
     }
+    Ok(out)
+}
+
+/// A user who must have two-factor but has not enrolled: no session, the enrolment challenge
+/// instead. The `two_factor` cookie lets `/two-factor/enable` and then `/two-factor/verify-totp`
+/// (or `send-otp`/`verify-otp` after an OTP enrolment) act for this user; the first verified code
+/// turns two-factor on and creates the session. JSON sign-ins answer
+/// `{"twoFactorRedirect": true, "twoFactorMethods": [], "twoFactorSetupRequired": true,
+/// "url": <setup_page>}` (the official client's `onTwoFactorRedirect` fires); a provider callback
+/// redirects the browser to `setup_page`.
+async fn enrolment(auth: &Auth, s: &SignIn<'_>) -> ApiResult<Reply> {
+    let cfg = settings(auth);
+    let out = open_challenge(auth, s, Vec::new()).await?;
+    let page = cfg.setup_page.clone().unwrap_or_default();
+    let reply = match &s.method {
+        Method::Social(_) => Reply::redirect(&page),
+        _ => Reply::json(&json!({ "twoFactorRedirect": true, "twoFactorMethods": [], "twoFactorSetupRequired": true, "url": page })),
+    };
+    Ok(reply.cookies(out))
+}
+
+/// `None`: a trusted device (honoured unless `required_for_roles` applies), sign in. `Some`: the
+/// challenge answer.
+async fn challenge(auth: &Auth, s: &SignIn<'_>, honour_trust: bool) -> ApiResult<Option<Reply>> {
+    let cfg = settings(auth);
+    let trust = trust_cookie(auth);
+    let presented = signed_cookie(auth, s.headers, &trust.name);
+    if let (Some(value), true) = (&presented, honour_trust) {
+        if let Some(id) = trusted(auth, &s.user.id, value).await? {
+            // Rotate: the old record goes, a new one (and cookie) comes.
+            if let Some(old) = auth.store.find_verification(&id).await? {
+                auth.store.consume_verification(&old.id).await?;
+            }
+            hooks::set_cookie(new_trust_record(auth, &s.user.id).await?);
+            return Ok(None);
+        }
+    }
+    let mut out = Vec::new();
+    if presented.is_some() || cookies::get(s.headers, &trust.name).is_some() {
+        out.push(trust.delete());
+    }
+    let out = open_challenge(auth, s, out).await?;
     let mut methods = Vec::new();
     if !cfg.totp.disable && row::find(auth, &s.user.id).await?.is_some_and(|r| r.verified != Some(false)) {
         methods.push("totp");

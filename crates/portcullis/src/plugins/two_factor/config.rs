@@ -31,6 +31,15 @@ pub struct TwoFactorConfig {
     /// Where a challenged social sign-in's browser goes (Better Auth client's `twoFactorPage`):
     /// an absolute URL or a path of the app. Needed when `intercept` has `"social"`.
     pub two_factor_page: Option<String>,
+    /// Users holding any of these roles (the user field `role`, comma-separated) must pass
+    /// two-factor at every sign-in, whatever the method and whatever `intercept` says (Portcullis
+    /// option). Those without two-factor get no session: the sign-in answers the enrolment
+    /// challenge (see [`super::challenge`]) and the browser of a provider callback goes to
+    /// `setup_page`.
+    pub required_for_roles: Vec<String>,
+    /// Where a user who must enrol is sent (an absolute URL or a path of the app). Required with
+    /// `required_for_roles`.
+    pub setup_page: Option<String>,
     pub totp: TotpConfig,
     pub otp: OtpConfig,
     pub backup_codes: BackupCodesConfig,
@@ -122,6 +131,8 @@ impl Default for TwoFactorConfig {
             trust_device_max_age: 2_592_000,
             intercept: ["email", "username", "phone-number"].map(String::from).to_vec(),
             two_factor_page: None,
+            required_for_roles: Vec::new(),
+            setup_page: None,
             totp: TotpConfig::default(),
             otp: OtpConfig::default(),
             backup_codes: BackupCodesConfig::default(),
@@ -204,6 +215,17 @@ impl TwoFactorConfig {
                 "two_factor.intercept has \"social\": set two_factor.two_factor_page (where the browser answers the challenge)".into()
             );
         }
+        if !self.required_for_roles.is_empty() {
+            if self.setup_page.as_deref().is_none_or(str::is_empty) {
+                return Err("two_factor.required_for_roles: set two_factor.setup_page (where a user who must enrol is sent)".into());
+            }
+            if self.two_factor_page.as_deref().is_none_or(str::is_empty) {
+                return Err(
+                    "two_factor.required_for_roles: set two_factor.two_factor_page (provider callbacks of those users are challenged)"
+                        .into(),
+                );
+            }
+        }
         if self.otp.sender == OtpSender::Sms && self.otp.webhook_url.as_deref().is_some_and(|u| url::Url::parse(u).is_err()) {
             return Err("two_factor.otp.webhook_url is not a URL".into());
         }
@@ -243,6 +265,8 @@ mod tests {
         assert!(parse("intercept = [\"social\"]").unwrap_err().contains("two_factor_page"));
         assert!(parse("intercept = [\"social\"]\ntwo_factor_page = \"/2fa\"").is_ok());
         assert!(parse("intercept = [\"two-factor\"]").is_err());
+        assert!(parse("required_for_roles = [\"admin\"]").unwrap_err().contains("setup_page"));
+        assert!(parse("required_for_roles = [\"admin\"]\nsetup_page = \"/setup-2fa\"\ntwo_factor_page = \"/2fa\"").is_ok());
         assert!(parse("[otp]\nsender = \"pigeon\"").is_err());
         assert!(parse("[otp]\nsender = \"sms\"\nwebhook_url = \"not a url\"").unwrap_err().contains("webhook_url"));
     }

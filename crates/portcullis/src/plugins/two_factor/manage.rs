@@ -2,12 +2,15 @@
 //! (spec plugins §1.5).
 
 use super::account::{check_password, rotate, set_enabled};
+use super::verifier::Verifier;
 use super::{backup, challenge, errors, keys, row, settings, totp};
 use crate::app::Auth;
+use crate::error::codes;
 use crate::error::ApiResult;
 use crate::http::input::{Input, Obj, Valid};
 use crate::http::reply::Reply;
-use crate::session::{RequestMeta, SensitiveSession, SessionAuth};
+use crate::session::{MaybeSensitiveSession, RequestMeta, SensitiveSession, SessionAuth};
+use crate::store::model::User;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use serde_json::json;
@@ -60,15 +63,22 @@ impl Input for StrictEnableBody {
 }
 
 /// `POST /two-factor/enable`
+///
+/// Also for a user `required_for_roles` keeps from signing in until they enrol: without a session,
+/// the enrolment challenge's `two_factor` cookie names the user ([`enrolling`]).
 pub async fn enable(
     State(auth): State<Auth>,
     Valid(b): Valid<EnableBody>,
-    SensitiveSession(cur): SensitiveSession,
+    MaybeSensitiveSession(cur): MaybeSensitiveSession,
     meta: RequestMeta,
     headers: HeaderMap,
 ) -> ApiResult<Reply> {
     let cfg = settings(&auth);
-    let user = &cur.user;
+    let enrolling_user = match &cur {
+        Some(_) => None,
+        None => Some(enrolling(&auth, &headers).await?),
+    };
+    let Some(user) = cur.as_ref().map(|c| &c.user).or(enrolling_user.as_ref()) else { return Err(codes::UNAUTHORIZED) };
     check_password(&auth, &user.id, b.password.as_deref()).await?;
     let otp = b.method.as_deref() == Some("otp");
     if otp && !cfg.otp_on() {
@@ -79,7 +89,8 @@ pub async fn enable(
     }
     if otp {
         let updated = set_enabled(&auth, user, true).await?;
-        let cookies = match rotate(&auth, &cur, &updated, &meta, &headers).await? {
+        let Some(cur) = &cur else { return Ok(Reply::json(&json!({ "method": "otp" }))) };
+        let cookies = match rotate(&auth, cur, &updated, &meta, &headers).await? {
             Ok((_, cookies)) => cookies,
             Err(answer) => return Ok(answer),
         };
@@ -95,9 +106,11 @@ pub async fn enable(
     let mut cookies = Vec::new();
     if cfg.skip_verification_on_enable {
         let updated = set_enabled(&auth, user, true).await?;
-        match rotate(&auth, &cur, &updated, &meta, &headers).await? {
-            Ok((_, c)) => cookies = c,
-            Err(answer) => return Ok(answer),
+        if let Some(cur) = &cur {
+            match rotate(&auth, cur, &updated, &meta, &headers).await? {
+                Ok((_, c)) => cookies = c,
+                Err(answer) => return Ok(answer),
+            }
         }
     }
     let stored_codes = backup::encode(&codes, &keys, cfg.backup_codes.store_backup_codes);
@@ -106,6 +119,17 @@ pub async fn enable(
         [b.issuer.as_deref(), cfg.issuer.as_deref()].into_iter().flatten().find(|i| !i.is_empty()).unwrap_or(&auth.config.app_name);
     let uri = totp::uri(secret.as_bytes(), issuer, &user.email, cfg.totp.digits, cfg.totp.period);
     Ok(Reply::json(&json!({ "method": "totp", "totpURI": uri, "backupCodes": codes })).cookies(cookies))
+}
+
+/// The user of an enrolment challenge (the `two_factor` cookie of a sign-in `required_for_roles`
+/// held back): only a user who must enrol and has not; 401 otherwise (a session is needed).
+pub async fn enrolling(auth: &Auth, headers: &HeaderMap) -> ApiResult<User> {
+    let v = Verifier::resolve(auth, headers, None).await.map_err(|_| codes::UNAUTHORIZED)?;
+    let user = v.user();
+    if challenge::enabled_for(user) || !challenge::required_for(settings(auth), user) {
+        return Err(codes::UNAUTHORIZED);
+    }
+    Ok(user.clone())
 }
 
 /// `POST /two-factor/disable`
@@ -117,6 +141,9 @@ pub async fn disable(
     headers: HeaderMap,
 ) -> ApiResult<Reply> {
     check_password(&auth, &cur.user.id, b.password.as_deref()).await?;
+    if challenge::required_for(settings(&auth), &cur.user) {
+        return Err(errors::TWO_FACTOR_REQUIRED_FOR_ROLE);
+    }
     let updated = set_enabled(&auth, &cur.user, false).await?;
     row::delete_for_user(&auth, &updated.id).await?;
     let mut cookies = match rotate(&auth, &cur, &updated, &meta, &headers).await? {

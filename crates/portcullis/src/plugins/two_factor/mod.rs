@@ -23,20 +23,25 @@
 //! make a user without two-factor pay anything at sign-in (the hook reads the field the user row
 //! already carries and returns).
 //!
-//! # Requiring two-factor for roles (design, for when roles exist)
+//! # Requiring two-factor for roles (`required_for_roles`, a Portcullis addition)
 //!
-//! An option `required_for_roles = ["admin", ...]` in `[two_factor]`, read against the user field
-//! `role` (Better Auth's admin plugin: a comma-separated list) when the user has one:
+//! `required_for_roles = ["admin"]` reads the user field `role` (comma-separated, the admin
+//! capability's column, by name through [`crate::access::ROLE_FIELD`]; this capability never
+//! imports admin). For a user holding a listed role, every sign-in but the exempt ones (the
+//! sign-in completing a challenge, a password change in a session, an impersonation) is stopped
+//! before a session exists:
 //!
-//! - sign-in of such a user *without* two-factor enrolled: the before-session hook answers
-//!   `403 {"code": "TWO_FACTOR_REQUIRED"}` for the intercepted methods, or, with
-//!   `required_grace = "enrol"`, lets the sign-in through with a session limited to the
-//!   `/two-factor/enable` and `/two-factor/verify-totp` routes (a session field
-//!   `twoFactorPending`, checked by an `on_request` hook) until enrolment completes;
-//! - `disable` refuses (`400 TWO_FACTOR_REQUIRED`) while a required role holds;
-//! - a role granted later takes effect at the next sign-in (the hook reads the row it already has).
+//! - with two-factor on: the usual challenge, whatever `intercept` says, and a trusted device does
+//!   not skip it;
+//! - without: the *enrolment challenge* ([`challenge`]): no session, the `two_factor` cookie, and
+//!   `{"twoFactorRedirect": true, "twoFactorMethods": [], "twoFactorSetupRequired": true, "url":
+//!   setup_page}` (a provider callback redirects to `setup_page`). With that cookie alone,
+//!   `/two-factor/enable` then `/two-factor/verify-totp` enrol the user, and the verified code
+//!   creates the session. Nothing else accepts it, so there is no half-privileged session to
+//!   police on every request.
+//! - `disable` refuses with `TWO_FACTOR_REQUIRED_FOR_ROLE` while a listed role holds.
 //!
-//! Nothing of it is built yet: the roles arrive with the admin capability.
+//! A role granted later (an admin's set-role, a provider rule) takes effect at the next sign-in.
 
 pub mod account;
 pub mod backup;
@@ -181,6 +186,7 @@ pub mod errors {
         TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE = BAD_REQUEST, "Too many attempts. Please request a new code.";
         ACCOUNT_TEMPORARILY_LOCKED = TOO_MANY_REQUESTS, "Too many failed verification attempts. Your account is temporarily locked. Please try again later.";
         INVALID_TWO_FACTOR_COOKIE = UNAUTHORIZED, "Invalid two factor cookie";
+        TWO_FACTOR_REQUIRED_FOR_ROLE = BAD_REQUEST, "Two-factor authentication is required for your role";
     }
 
     /// The TOTP endpoints' own wording when TOTP is off (not the catalogue's message).

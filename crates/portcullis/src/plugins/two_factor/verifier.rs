@@ -55,6 +55,15 @@ impl Verifier {
         Ok(Verifier::Challenge { identifier, row, user, dont_remember })
     }
 
+    /// Refuses an enrolment challenge (`required_for_roles`, two-factor not on yet): only
+    /// `verify-totp` (the first code of the new secret) may complete one.
+    pub fn not_enrolling(self) -> ApiResult<Self> {
+        match &self {
+            Verifier::Challenge { user, .. } if !challenge::enabled_for(user) => Err(errors::TWO_FACTOR_NOT_ENABLED),
+            _ => Ok(self),
+        }
+    }
+
     pub fn user(&self) -> &User {
         match self {
             Verifier::Session(c) => &c.user,
@@ -96,12 +105,17 @@ impl Verifier {
             Verifier::Challenge { identifier, user, dont_remember, .. } => (identifier, user, *dont_remember),
         };
         let cookie = challenge::two_factor_cookie(auth);
+        // An enrolment challenge becomes a session only once two-factor is on (its first TOTP
+        // code); a backup code of a secret never verified does not count.
+        if !challenge::enabled_for(user) {
+            return Err(errors::TWO_FACTOR_NOT_ENABLED);
+        }
         let consumed = challenge::consume(auth, identifier).await?;
         if !consumed.is_some_and(|v| crate::crypto::ct_eq(v.value.as_bytes(), user.id.as_bytes())) {
             hooks::set_cookie(cookie.delete());
             return Err(errors::INVALID_TWO_FACTOR_COOKIE);
         }
-        let sign_in = SignIn { user, method: Method::Other("two-factor"), meta, headers, remember: !dont_remember };
+        let sign_in = SignIn { user, method: Method::Other("two-factor"), meta, headers, remember: !dont_remember, federated: None };
         let s = match hooks::sign_in(auth, sign_in).await? {
             Born::Session(s) => s,
             Born::Answered(r) => return Ok(r),

@@ -82,8 +82,10 @@ pub async fn verify_totp(
     let v = Verifier::resolve(&auth, &headers, cur).await?;
     let user = v.user();
     let r = row::find(&auth, &user.id).await?.ok_or(errors::TOTP_NOT_ENABLED)?;
+    // An enrolment challenge (`required_for_roles`): the first code verifies the new secret.
+    let enrolling = v.is_sign_in() && !enabled_for(user) && challenge::required_for(cfg, user);
     if v.is_sign_in() {
-        if r.verified == Some(false) {
+        if r.verified == Some(false) && !enrolling {
             return Err(errors::TOTP_NOT_ENABLED);
         }
         row::assert_not_locked(&auth, &r).await?;
@@ -117,6 +119,13 @@ pub async fn verify_totp(
         }
         row::set(&auth, &r.id, json!({ "verified": true })).await?;
     }
+    let v = match v {
+        Verifier::Challenge { identifier, row, user, dont_remember } if enrolling => {
+            let user = set_enabled(&auth, &user, true).await?;
+            Verifier::Challenge { identifier, row, user, dont_remember }
+        }
+        v => v,
+    };
     // With a session, Better Auth answers the request's session (the rotated one is in the cookie).
     Ok(v.valid(&auth, &meta, &headers, b.trust_device).await?.cookies(cookies))
 }
@@ -130,7 +139,7 @@ pub async fn verify_backup_code(
     headers: HeaderMap,
 ) -> ApiResult<Reply> {
     let cfg = settings(&auth);
-    let v = Verifier::resolve(&auth, &headers, cur).await?;
+    let v = Verifier::resolve(&auth, &headers, cur).await?.not_enrolling()?;
     let r = row::find(&auth, &v.user().id).await?.ok_or(errors::BACKUP_CODES_NOT_ENABLED)?;
     if v.is_sign_in() {
         row::assert_not_locked(&auth, &r).await?;
@@ -200,7 +209,7 @@ pub async fn send_otp(
     if !cfg.otp_on() {
         return Err(errors::otp_not_configured());
     }
-    let v = Verifier::resolve(&auth, &headers, cur).await?;
+    let v = Verifier::resolve(&auth, &headers, cur).await?.not_enrolling()?;
     let user = v.user();
     let otp = crypto::random_string(cfg.otp.digits as usize, b"0123456789");
     let expires = auth.now() + challenge::secs(cfg.otp.period.saturating_mul(60));
@@ -225,7 +234,7 @@ pub async fn verify_otp(
     headers: HeaderMap,
 ) -> ApiResult<Reply> {
     let cfg = settings(&auth);
-    let v = Verifier::resolve(&auth, &headers, cur).await?;
+    let v = Verifier::resolve(&auth, &headers, cur).await?.not_enrolling()?;
     let r = if v.is_sign_in() { row::find(&auth, &v.user().id).await? } else { None };
     if let Some(r) = &r {
         row::assert_not_locked(&auth, r).await?;
