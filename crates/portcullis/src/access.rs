@@ -151,9 +151,11 @@ impl Request {
 /// Capabilities other than admin read it by this name, never through the admin capability.
 pub const ROLE_FIELD: &str = "role";
 
-/// Whether a stored role value (`"user,staff"`) holds any of `wanted`.
+/// Whether a stored role value (`"user,staff"`) holds any of `wanted`. A time-bound grant counts by
+/// its name whether or not it has expired: this answers "must this user do more" (two-factor for
+/// a role), where counting too much is the safe side.
 pub fn holds_any(stored: Option<&str>, wanted: &[String]) -> bool {
-    stored.is_some_and(|s| split_roles(s).any(|r| wanted.iter().any(|w| w == r.trim())))
+    stored.is_some_and(|s| split_roles(s).map(|r| grant_parts(r).map_or(r, |(name, _)| name).trim()).any(|r| wanted.iter().any(|w| w == r)))
 }
 
 /// A user's or member's roles: the stored string split on `,` (not trimmed, as Better Auth's
@@ -376,6 +378,9 @@ mod tests {
         assert_eq!(with_grants(stored, &["admin"], later, now), "user,admin@2026-12-04T15:00:00.000Z", "replaced; expired dropped");
         assert_eq!(with_grants("user,admin", &["admin"], later, now), "user,admin", "held for good stays");
         assert_eq!(with_grants("", &["ops", "admin"], later, now), "ops@2026-12-04T15:00:00.000Z,admin@2026-12-04T15:00:00.000Z");
+        let admin = ["admin".to_string()];
+        assert!(holds_any(Some("user, admin@2026-12-04T13:00:00Z"), &admin), "a grant requires what its role requires");
+        assert!(!holds_any(Some("user,admins"), &admin) && !holds_any(None, &admin));
     }
 
     #[test]
