@@ -193,3 +193,34 @@ crate::both!(
         srv
     }
 );
+
+crate::on_both_backends!(discord_down_with_on_error_refuse_refuses_the_sign_in, discord_down_refuse_test,);
+
+// `on_error = "refuse"`: when Discord cannot be asked, the sign-in is refused (a redirect with
+// `error=PROVIDER_ROLES_UNAVAILABLE`), never a 500, and no session is made.
+async fn discord_down_refuse_test(backend: crate::common::Backend) {
+    let fake = FakeDiscord::start().await;
+    let api = fake.url.clone();
+    let srv = Server::start(backend, move |c| {
+        crate::common::social(c).providers.get_mut("discord").unwrap().api_url = Some(api);
+        admin_with_rules(c, vec![ProviderRoleRule { guild: Some(GUILD.into()), ..rule("discord", &["staff"]) }]);
+        c.section_mut::<AdminConfig>().unwrap().provider_roles.on_error = portcullis::plugins::admin::config::OnLookupError::Refuse;
+    })
+    .await;
+    srv.idp.user("locked", Some("locked@example.com"), true);
+    fake.state.lock().unwrap().down = true;
+    let mut b = Browser::new(&srv);
+    let r = sign_in(&srv, &mut b, "discord").await;
+    let location = r.location.clone().unwrap_or_default();
+    assert!(r.status < 500 && location.contains("error=PROVIDER_ROLES_UNAVAILABLE"), "{} {location}", r.status);
+    assert!(!b.has_session());
+
+    // Discord back: the same browser signs in and gets the role.
+    fake.state.lock().unwrap().down = false;
+    fake.set(&[(GUILD, &[])]);
+    let mut b = Browser::new(&srv);
+    sign_in(&srv, &mut b, "discord").await;
+    assert!(b.has_session());
+    assert_eq!(role(&mut b, &srv).await, "user,staff");
+    srv.stop().await;
+}
