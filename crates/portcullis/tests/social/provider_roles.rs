@@ -224,3 +224,40 @@ async fn discord_down_refuse_test(backend: crate::common::Backend) {
     assert_eq!(role(&mut b, &srv).await, "user,staff");
     srv.stop().await;
 }
+
+crate::on_both_backends!(a_role_from_discord_can_require_two_factor, discord_role_needs_two_factor_test,);
+
+// The admin capability's hook derives the role before two-factor's hook looks at it: a user whom
+// the guild makes `staff` (a role that requires two-factor) is sent to set it up on that very
+// sign-in, without a session; outside the guild the same user signs in normally.
+async fn discord_role_needs_two_factor_test(backend: crate::common::Backend) {
+    use portcullis::plugins::two_factor::config::TwoFactorConfig;
+    let fake = FakeDiscord::start().await;
+    let api = fake.url.clone();
+    let srv = Server::start(backend, move |c| {
+        crate::common::social(c).providers.get_mut("discord").unwrap().api_url = Some(api);
+        admin_with_rules(c, vec![ProviderRoleRule { guild: Some(GUILD.into()), ..rule("discord", &["staff"]) }]);
+        let tf = c.section_mut::<TwoFactorConfig>().unwrap();
+        tf.enabled = true;
+        tf.allow_passwordless = true;
+        tf.required_for_roles = vec!["staff".into()];
+        tf.setup_page = Some("/setup-2fa".into());
+        tf.two_factor_page = Some("/two-factor".into());
+    })
+    .await;
+    srv.idp.user("member", Some("member@example.com"), true);
+
+    fake.set(&[("42", &[])]);
+    let mut b = Browser::new(&srv);
+    let r = sign_in(&srv, &mut b, "discord").await;
+    assert_eq!(r.location.as_deref(), Some("/welcome"), "not staff: a normal sign-in (a new user)");
+    assert!(b.has_session());
+
+    fake.set(&[(GUILD, &[])]);
+    let mut b = Browser::new(&srv);
+    let r = sign_in(&srv, &mut b, "discord").await;
+    assert_eq!(r.location.as_deref(), Some("/setup-2fa"), "staff from the guild: two-factor first");
+    assert!(!b.has_session());
+    assert!(b.jar.contains_key("better-auth.two_factor"));
+    srv.stop().await;
+}
