@@ -7,6 +7,7 @@
 
 mod capability;
 pub mod fn_hooks;
+pub mod health;
 pub mod request_task;
 pub(crate) mod router;
 mod send_limit;

@@ -69,7 +69,15 @@ pub async fn serve_until(auth: Auth, listener: TcpListener, stop: impl Future<Ou
     let max = open_file_headroom(max);
     let addr = listener.local_addr()?;
     tracing::info!("portcullis listening on http://{addr} (auth routes at {})", auth.auth_url);
-    let router = auth.router();
+    // The probes sit at the root, beside the auth routes (an embedding app keeps its own), unless
+    // the auth routes themselves are mounted under /health.
+    let mount = auth.config.mount_path();
+    let router = if mount == "/health" || mount.starts_with("/health/") {
+        tracing::warn!("auth routes mounted under /health: /health/live and /health/ready are not served");
+        auth.router()
+    } else {
+        auth.router().merge(super::health::router(auth.clone()))
+    };
     let slots = Arc::new(Semaphore::new(max));
     let per_ip = Arc::new(PerIp::new(cfg.max_connections_per_ip));
     let (closing_tx, closing) = watch::channel(false);

@@ -17,6 +17,7 @@ mod cookie_cache;
 mod cookie_options;
 mod email_otp;
 mod fields;
+mod health;
 mod hooks;
 mod ids;
 mod magic_link;
