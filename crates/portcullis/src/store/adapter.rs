@@ -36,6 +36,28 @@ pub enum Op {
     EndsWith,
 }
 
+impl Op {
+    /// Better Auth's where-operator names (`filterOperator` of list-users and list-members).
+    pub const NAMES: [&'static str; 11] = ["eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "contains", "starts_with", "ends_with"];
+
+    /// The operator named `name` ([`Op::NAMES`]); anything else is `eq`, Better Auth's default.
+    pub fn named(name: &str) -> Op {
+        match name {
+            "ne" => Op::Ne,
+            "lt" => Op::Lt,
+            "lte" => Op::Lte,
+            "gt" => Op::Gt,
+            "gte" => Op::Gte,
+            "in" => Op::In,
+            "not_in" => Op::NotIn,
+            "contains" => Op::Contains,
+            "starts_with" => Op::StartsWith,
+            "ends_with" => Op::EndsWith,
+            _ => Op::Eq,
+        }
+    }
+}
+
 /// How a condition joins the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Connector {

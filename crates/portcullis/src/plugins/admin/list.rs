@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 crate::permission!(pub List { user: ["list"] } else errors::YOU_ARE_NOT_ALLOWED_TO_LIST_USERS);
 
-const OPS: &[&str] = &["eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "contains", "starts_with", "ends_with"];
+const OPS: &[&str] = &Op::NAMES;
 
 /// The query of list-users.
 pub struct ListQuery {
@@ -46,22 +46,6 @@ impl Input for ListQuery {
             filter_value: o.raw("filterValue").cloned(),
             filter_operator: o.opt_enum("filterOperator", OPS),
         }
-    }
-}
-
-fn op(name: &str) -> Op {
-    match name {
-        "ne" => Op::Ne,
-        "lt" => Op::Lt,
-        "lte" => Op::Lte,
-        "gt" => Op::Gt,
-        "gte" => Op::Gte,
-        "in" => Op::In,
-        "not_in" => Op::NotIn,
-        "contains" => Op::Contains,
-        "starts_with" => Op::StartsWith,
-        "ends_with" => Op::EndsWith,
-        _ => Op::Eq,
     }
 }
 
@@ -99,12 +83,12 @@ pub async fn list_users(State(auth): State<Auth>, ValidQuery(q): ValidQuery<List
     let mut filter = Vec::new();
     if let Some(v) = q.search_value.filter(|v| !v.is_empty()) {
         let field = q.search_field.unwrap_or_else(|| "email".into());
-        filter.push(Where::new(&field, op(q.search_operator.as_deref().unwrap_or("contains")), v));
+        filter.push(Where::new(&field, Op::named(q.search_operator.as_deref().unwrap_or("contains")), v));
     }
     if let Some(v) = q.filter_value {
         let field = q.filter_field.unwrap_or_else(|| "email".into());
         let v = typed(&auth, &field, v);
-        filter.push(Where::new(&field, op(q.filter_operator.as_deref().unwrap_or("eq")), v));
+        filter.push(Where::new(&field, Op::named(q.filter_operator.as_deref().unwrap_or("eq")), v));
     }
     let (limit, offset) = (bound(q.limit.as_deref()), bound(q.offset.as_deref()));
     let sort_by = q.sort_by.map(|f| (f, q.sort_direction.as_deref() == Some("desc")));

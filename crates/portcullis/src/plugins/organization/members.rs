@@ -210,21 +210,7 @@ impl Input for ListQuery {
         let desc = o.opt_enum("sortDirection", &["asc", "desc"]).as_deref() == Some("desc");
         let field = o.opt_string("filterField");
         let value = o.raw("filterValue").cloned();
-        let op =
-            o.opt_enum("filterOperator", &["eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "contains", "starts_with", "ends_with"]);
-        let op = match op.as_deref().unwrap_or("eq") {
-            "ne" => Op::Ne,
-            "lt" => Op::Lt,
-            "lte" => Op::Lte,
-            "gt" => Op::Gt,
-            "gte" => Op::Gte,
-            "in" => Op::In,
-            "not_in" => Op::NotIn,
-            "contains" => Op::Contains,
-            "starts_with" => Op::StartsWith,
-            "ends_with" => Op::EndsWith,
-            _ => Op::Eq,
-        };
+        let op = Op::named(o.opt_enum("filterOperator", &Op::NAMES).as_deref().unwrap_or("eq"));
         let filter = match (field, value) {
             (Some(f), Some(v)) => {
                 let v = match (op, v) {
