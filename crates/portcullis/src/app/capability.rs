@@ -119,6 +119,9 @@ pub trait Capability: Send + Sync + 'static {
     async fn after_user_delete(&self, _auth: &Auth, _user: &User) {}
     /// On a get-session answer that carries a session (from the store or the cookie cache).
     async fn on_session_answer(&self, _auth: &Auth, _answer: &mut SessionAnswer<'_>) {}
+    /// An event some capability emitted ([`crate::app::events`]); declare `Hooks { events: true }`.
+    /// Runs in the request that caused it, awaited: keep it to one write, or hand it off.
+    async fn on_event(&self, _auth: &Auth, _event: &crate::app::Event) {}
     /// On `POST /sign-out`, before the session `token` is deleted: a URL the browser should visit
     /// next (OIDC RP-initiated logout at the identity provider). `body` is the sign-out body.
     async fn sign_out_url(&self, _auth: &Auth, _token: &str, _body: Option<&serde_json::Value>) -> Option<String> {

@@ -63,6 +63,7 @@ pub struct FnHooks {
     pub(super) after_user_update: Vec<Hook<User, ()>>,
     pub(super) before_user_delete: Vec<Hook<User, Result<(), ApiError>>>,
     pub(super) after_user_delete: Vec<Hook<User, ()>>,
+    pub(super) on_event: Vec<Hook<super::Event, ()>>,
 }
 
 pub(super) fn boxed<A, T, F, Fut>(f: F) -> Hook<A, T>
@@ -83,6 +84,7 @@ impl FnHooks {
             && self.after_user_update.is_empty()
             && self.before_user_delete.is_empty()
             && self.after_user_delete.is_empty()
+            && self.on_event.is_empty()
     }
 }
 
@@ -102,6 +104,7 @@ impl Capability for FnHooks {
                 && self.before_user_delete.is_empty()
                 && self.after_user_delete.is_empty()),
             session_answer: false,
+            events: !self.on_event.is_empty(),
         }
     }
     async fn before_session(&self, _auth: &Auth, s: &SignIn<'_>) -> Decision {
@@ -149,6 +152,11 @@ impl Capability for FnHooks {
     async fn after_user_delete(&self, _auth: &Auth, user: &User) {
         for f in &self.after_user_delete {
             f(user.clone()).await;
+        }
+    }
+    async fn on_event(&self, _auth: &Auth, event: &super::Event) {
+        for f in &self.on_event {
+            f(event.clone()).await;
         }
     }
 }

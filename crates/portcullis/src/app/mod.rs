@@ -6,6 +6,7 @@
 //! through [`Capability`]; core knows nothing about any particular capability.
 
 mod capability;
+pub mod events;
 pub mod fn_hooks;
 pub mod health;
 pub mod request_task;
@@ -16,6 +17,7 @@ mod serve;
 pub use serve::{serve, serve_on, serve_until};
 
 pub use capability::Capability;
+pub use events::Event;
 pub use fn_hooks::SignInInfo;
 
 use crate::config::{Config, ConfigError};
@@ -222,6 +224,7 @@ pub struct Hooked {
     pub after_session: Vec<Arc<dyn Capability>>,
     pub user: Vec<Arc<dyn Capability>>,
     pub session_answer: Vec<Arc<dyn Capability>>,
+    pub events: Vec<Arc<dyn Capability>>,
 }
 
 impl Hooked {
@@ -234,6 +237,7 @@ impl Hooked {
                 (d.after_session, &mut h.after_session),
                 (d.user, &mut h.user),
                 (d.session_answer, &mut h.session_answer),
+                (d.events, &mut h.events),
             ] {
                 if wants {
                     list.push(c.clone());
@@ -385,6 +389,16 @@ impl AuthBuilder {
         Fut: Future<Output = ()> + Send + 'static,
     {
         self.fn_hooks.after_user_delete.push(fn_hooks::boxed(f));
+        self
+    }
+    /// Every event a capability emits ([`events`]): sign-ins, user changes, revocations, ...
+    /// Awaited in the request that caused it: hand slow work off.
+    pub fn on_event<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(Event) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.fn_hooks.on_event.push(fn_hooks::boxed(f));
         self
     }
 }

@@ -24,6 +24,7 @@
 //! pipeline ([`with_hook_cookies`]) adds it to whatever the handler answers.
 
 use super::RequestMeta;
+use crate::app::events::{self, Event};
 use crate::app::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::http::reply::Reply;
@@ -70,6 +71,8 @@ pub struct Hooks {
     pub user: bool,
     /// `on_session_answer` (get-session).
     pub session_answer: bool,
+    /// `on_event` ([`crate::app::events`]).
+    pub events: bool,
 }
 
 /// How a user signs in. `id()` is Better Auth's method name (what last-login-method records).
@@ -222,6 +225,10 @@ pub async fn sign_in_amended(auth: &Auth, s: SignIn<'_>, o: Overrides) -> ApiRes
     for c in &auth.hooked.after_session {
         c.after_session(auth, &s, &session).await;
     }
+    if auth.listens() {
+        let data = serde_json::json!({ "session": events::session_data(&session), "user": s.user, "method": s.method.id() });
+        auth.emit(Event::new(auth, "session.created", "session", Some(&session.id)).actor(Some(&s.user.id)).meta(s.meta).data(data)).await;
+    }
     Ok(Outcome { born: Born::Session(session), user, landing })
 }
 
@@ -261,6 +268,9 @@ pub async fn create_user(auth: &Auth, mut user: User, account: Option<&Account>)
     for c in &auth.hooked.user {
         c.after_user_create(auth, &user).await;
     }
+    if auth.listens() {
+        auth.emit(Event::new(auth, "user.created", "user", Some(&user.id)).data(events::user_data(&user))).await;
+    }
     Ok(user)
 }
 
@@ -274,6 +284,11 @@ pub async fn update_user(auth: &Auth, id: &str, mut patch: UserPatch) -> Result<
     for c in &auth.hooked.user {
         c.after_user_update(auth, &user).await;
     }
+    if auth.listens() {
+        let mut data = events::user_data(&user);
+        data["fields"] = patch.changed_fields().into();
+        auth.emit(Event::new(auth, "user.updated", "user", Some(&user.id)).data(data)).await;
+    }
     Ok(Some(user))
 }
 
@@ -285,6 +300,9 @@ pub async fn delete_user(auth: &Auth, user: &User) -> ApiResult<()> {
     auth.sessions.delete_user(&user.id, auth.now()).await?;
     for c in &auth.hooked.user {
         c.after_user_delete(auth, user).await;
+    }
+    if auth.listens() {
+        auth.emit(Event::new(auth, "user.deleted", "user", Some(&user.id)).data(events::user_data(user))).await;
     }
     Ok(())
 }

@@ -14,6 +14,8 @@ use std::sync::{Arc, Mutex};
 async fn run(backend: Backend) {
     let log = Arc::new(Mutex::new(Vec::<String>::new()));
     let (l1, l2, l3) = (log.clone(), log.clone(), log.clone());
+    let events = Arc::new(Mutex::new(Vec::<String>::new()));
+    let e1 = events.clone();
     let srv = TestServer::start_with(
         backend,
         |c| c.user.delete_user_enabled = true,
@@ -48,6 +50,20 @@ async fn run(backend: Backend) {
                     let log = l3.clone();
                     async move { log.lock().unwrap().push(format!("deleted {}", u.email)) }
                 })
+                .on_event(move |e: portcullis::app::Event| {
+                    let events = e1.clone();
+                    async move {
+                        let text = e.data.to_string();
+                        assert!(!text.contains("\"token\""), "no event carries a session token: {text}");
+                        let detail = match e.kind {
+                            "session.created" => e.data["method"].as_str().unwrap_or("?").to_string(),
+                            "user.updated" => e.data["fields"].to_string(),
+                            _ => e.data["user"]["email"].as_str().unwrap_or("?").to_string(),
+                        };
+                        let who = if e.target_id.is_some() { "target" } else { "none" };
+                        events.lock().unwrap().push(format!("{} {} {}", e.kind, who, detail))
+                    }
+                })
         },
     )
     .await;
@@ -65,6 +81,17 @@ async fn run(backend: Backend) {
     b.post_json("/sign-in/email", json!({"email": "x@blocked.example", "password": PASSWORD})).await.expect_code(403, "BLOCKED_DOMAIN");
     c.post_json("/delete-user", json!({"password": PASSWORD})).await.expect_status(200);
     assert_eq!(*log.lock().unwrap(), ["created Padded", "session email hook@example.com true", "created X", "deleted hook@example.com"]);
+    // Events (app/events.rs) reach an embedder's closure: a refused sign-in creates no session.
+    assert_eq!(
+        *events.lock().unwrap(),
+        [
+            "user.created target hook@example.com",
+            "session.created target email",
+            "user.updated target [\"name\"]",
+            "user.created target x@blocked.example",
+            "user.deleted target hook@example.com",
+        ]
+    );
 }
 
 #[tokio::test]

@@ -152,6 +152,20 @@ pub struct UserPatch {
     pub extra: Values,
 }
 
+impl UserPatch {
+    /// The wire names of the fields this patch sets, core first (for events and the audit log).
+    pub fn changed_fields(&self) -> Vec<String> {
+        let core = [
+            ("name", self.name.is_some()),
+            ("image", self.image.is_some()),
+            ("email", self.email.is_some()),
+            ("emailVerified", self.email_verified.is_some()),
+        ];
+        let core = core.into_iter().filter(|(_, set)| *set).map(|(n, _)| n.to_string());
+        core.chain(self.extra.0.iter().map(|(n, _)| n.clone())).collect()
+    }
+}
+
 impl Account {
     /// The granted scopes: `scope` is stored comma-separated (Better Auth's format); entries are
     /// trimmed and empty ones dropped.
