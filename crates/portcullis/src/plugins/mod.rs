@@ -12,6 +12,7 @@ pub mod jwt;
 pub mod magic_link;
 pub mod organization;
 pub mod passkey;
+pub mod preferences;
 pub mod social;
 pub mod two_factor;
 
@@ -50,6 +51,7 @@ pub fn standard_with(config: &mut Config, embedder: Embedder) -> Result<(Capabil
         SectionSpec::of::<email_otp::config::EmailOtpConfig>(),
         SectionSpec::of::<admin::config::AdminConfig>(),
         SectionSpec::of::<organization::config::OrganizationConfig>(),
+        SectionSpec::of::<preferences::PreferencesConfig>(),
     ] {
         warnings.extend(spec.materialize(&mut config.sections)?);
     }
@@ -92,6 +94,10 @@ pub fn standard_with(config: &mut Config, embedder: Embedder) -> Result<(Capabil
         caps.push(Arc::new(cap));
     } else if !embedder.on_link_account.is_empty() {
         warnings.push("on_link_account closures are registered but [anonymous] is not enabled; they never run".into());
+    }
+    let prefs = config.section::<preferences::PreferencesConfig>();
+    if prefs.enabled {
+        caps.push(Arc::new(preferences::Preferences::new(prefs.clone())));
     }
     Ok((caps, warnings))
 }

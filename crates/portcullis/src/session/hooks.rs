@@ -277,19 +277,31 @@ pub async fn create_user(auth: &Auth, mut user: User, account: Option<&Account>)
 /// Updates a user after the before-hooks (which may change the patch or refuse); `None` when the
 /// user does not exist.
 pub async fn update_user(auth: &Auth, id: &str, mut patch: UserPatch) -> Result<Option<User>, WriteError> {
-    for c in &auth.hooked.user {
-        c.before_user_update(auth, id, &mut patch).await.map_err(WriteError::Refused)?;
-    }
+    before_user_update(auth, id, &mut patch).await.map_err(WriteError::Refused)?;
     let Some(user) = auth.store.update_user(id, &patch, auth.now()).await.map_err(WriteError::Store)? else { return Ok(None) };
+    after_user_update(auth, &user, &patch).await;
+    Ok(Some(user))
+}
+
+/// The before-hooks of [`update_user`], for a capability that writes the user row its own way
+/// (a compare-and-set): they may change `patch` or refuse.
+pub async fn before_user_update(auth: &Auth, id: &str, patch: &mut UserPatch) -> ApiResult<()> {
     for c in &auth.hooked.user {
-        c.after_user_update(auth, &user).await;
+        c.before_user_update(auth, id, patch).await?;
+    }
+    Ok(())
+}
+
+/// The after-hooks and the `user.updated` event of [`update_user`], once `patch` is written.
+pub async fn after_user_update(auth: &Auth, user: &User, patch: &UserPatch) {
+    for c in &auth.hooked.user {
+        c.after_user_update(auth, user).await;
     }
     if auth.listens() {
-        let mut data = events::user_data(&user);
+        let mut data = events::user_data(user);
         data["fields"] = patch.changed_fields().into();
         auth.emit(Event::new(auth, "user.updated", "user", Some(&user.id)).data(data)).await;
     }
-    Ok(Some(user))
 }
 
 /// Deletes a user with its sessions and accounts after the before-hooks (which may refuse).

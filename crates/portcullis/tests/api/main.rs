@@ -27,6 +27,7 @@ mod organization_roles;
 mod origins;
 mod passkeys;
 mod password;
+mod preferences;
 mod races;
 mod security;
 mod send_limit;
