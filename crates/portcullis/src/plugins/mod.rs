@@ -5,6 +5,7 @@ pub mod anonymous;
 pub mod audit;
 pub mod bearer;
 pub mod core;
+pub mod csrf;
 pub mod email_otp;
 pub mod email_password;
 pub(crate) mod headers;
@@ -52,6 +53,7 @@ pub fn standard_with(config: &mut Config, embedder: Embedder) -> Result<(Capabil
         SectionSpec::of::<admin::config::AdminConfig>(),
         SectionSpec::of::<organization::config::OrganizationConfig>(),
         SectionSpec::of::<preferences::PreferencesConfig>(),
+        SectionSpec::of::<csrf::CsrfConfig>(),
     ] {
         warnings.extend(spec.materialize(&mut config.sections)?);
     }
@@ -98,6 +100,9 @@ pub fn standard_with(config: &mut Config, embedder: Embedder) -> Result<(Capabil
     let prefs = config.section::<preferences::PreferencesConfig>();
     if prefs.enabled {
         caps.push(Arc::new(preferences::Preferences::new(prefs.clone())));
+    }
+    if config.section::<csrf::CsrfConfig>().mode == csrf::CsrfMode::Token {
+        caps.push(Arc::new(csrf::CsrfTokens));
     }
     Ok((caps, warnings))
 }

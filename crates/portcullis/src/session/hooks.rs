@@ -30,7 +30,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::reply::Reply;
 use crate::store::model::{Account, Session, User, UserPatch};
 use crate::store::StoreError;
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{header, Extensions, HeaderMap, HeaderValue};
 use axum::response::Response;
 use std::future::Future;
 use std::sync::Mutex;
@@ -73,6 +73,29 @@ pub struct Hooks {
     pub session_answer: bool,
     /// `on_event` ([`crate::app::events`]).
     pub events: bool,
+    /// `check_session_use` (every request that acts with a session).
+    pub session_use: bool,
+}
+
+/// A request about to act with a session: a session extractor found it, or a handler that reads
+/// the session cookie itself (sign-out) is about to use it.
+pub struct SessionUse<'a> {
+    /// The HTTP method (not a sign-in [`Method`]).
+    pub method: &'a axum::http::Method,
+    pub headers: &'a HeaderMap,
+    /// The request's extensions ([`super::HeaderCredential`] says the session came from a header).
+    pub extensions: &'a Extensions,
+    /// The raw session token.
+    pub token: &'a str,
+}
+
+/// Asks every capability that declared `session_use` whether the request may act with its
+/// session; the first refusal is the answer.
+pub fn check_session_use(auth: &Auth, u: &SessionUse<'_>) -> ApiResult<()> {
+    for c in &auth.hooked.session_use {
+        c.check_session_use(auth, u)?;
+    }
+    Ok(())
 }
 
 /// How a user signs in. `id()` is Better Auth's method name (what last-login-method records).

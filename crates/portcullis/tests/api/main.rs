@@ -15,6 +15,7 @@ mod config_sections;
 mod connections;
 mod cookie_cache;
 mod cookie_options;
+mod csrf;
 mod email_otp;
 mod fields;
 mod health;
