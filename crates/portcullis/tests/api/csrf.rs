@@ -50,6 +50,11 @@ both!(a_forged_request_is_refused_and_the_apps_is_not, config = on, |srv| async 
     let other_token = other.client.cookie(COOKIE).unwrap();
     post(c, "/update-user", rename.clone(), Some(&other_token)).await.expect_code(403, "INVALID_CSRF_TOKEN");
 
+    // Routes that read the session cookie themselves check it too (provider tokens).
+    post(c, "/get-access-token", json!({"accountId": "none"}), None).await.expect_code(403, "INVALID_CSRF_TOKEN");
+    let r = post(c, "/get-access-token", json!({"accountId": "none"}), Some(&token)).await;
+    assert_ne!(r.code(), Some("INVALID_CSRF_TOKEN"), "{}", r.text);
+
     // Safe methods need no token.
     c.get("/list-sessions").await.expect_status(200);
 
