@@ -72,6 +72,13 @@ impl AuthCookie {
         self
     }
 
+    /// The same cookie without `Domain`: only the host that set it receives it (sibling
+    /// subdomains of a cross-subdomain set-up cannot read it).
+    pub fn host_only(mut self) -> Self {
+        self.domain = None;
+        self
+    }
+
     /// A `Set-Cookie` value that deletes the cookie: empty, `Max-Age=0`, the same attributes.
     pub fn delete(&self) -> HeaderValue {
         self.set_max_age("", Some(0))

@@ -75,8 +75,9 @@ impl Capability for Bearer {
     fn on_request(&self, auth: &Auth, _path: &str, parts: &mut Parts) {
         let Some(signed) = bearer_session(auth, &parts.headers) else { return };
         let cookie = format!("{}={}", auth.cookies.session_token.name, sign::encode_cookie_value(&signed));
-        replace_session_cookie(&mut parts.headers, &auth.cookies.session_token.name, &cookie);
-        parts.extensions.insert(crate::session::HeaderCredential);
+        if replace_session_cookie(&mut parts.headers, &auth.cookies.session_token.name, &cookie) {
+            parts.extensions.insert(crate::session::HeaderCredential);
+        }
     }
     async fn on_response(&self, auth: &Auth, _path: &str, res: &mut Response) {
         let Some(value) = issued_session_cookie(res.headers(), &auth.cookies.session_token.name) else { return };
@@ -131,7 +132,7 @@ pub fn verify(secrets: &[impl AsRef<str>], value: &str, sig: &str) -> Option<Str
 }
 
 /// Rewrites the `Cookie` header(s): every other cookie kept, `name` replaced by `cookie`.
-fn replace_session_cookie(headers: &mut HeaderMap, name: &str, cookie: &str) {
+fn replace_session_cookie(headers: &mut HeaderMap, name: &str, cookie: &str) -> bool {
     let mut pairs: Vec<String> = headers
         .get_all(header::COOKIE)
         .iter()
@@ -142,9 +143,13 @@ fn replace_session_cookie(headers: &mut HeaderMap, name: &str, cookie: &str) {
         .map(str::to_string)
         .collect();
     pairs.push(cookie.to_string());
-    if let Ok(v) = HeaderValue::from_str(&pairs.join("; ")) {
-        headers.remove(header::COOKIE);
-        headers.insert(header::COOKIE, v);
+    match HeaderValue::from_str(&pairs.join("; ")) {
+        Ok(v) => {
+            headers.remove(header::COOKIE);
+            headers.insert(header::COOKIE, v);
+            true
+        }
+        Err(_) => false,
     }
 }
 

@@ -100,7 +100,9 @@ pub struct CsrfTokens;
 
 impl CsrfTokens {
     fn cookie(auth: &Auth) -> cookies::AuthCookie {
-        auth.cookies.cookie(COOKIE, Some(auth.config.session.expires_in)).readable()
+        // Host-only: a sibling subdomain (same site, the attacker this mode adds defence against)
+        // must not read it; an app on another subdomain takes the token from get-session.
+        auth.cookies.cookie(COOKIE, Some(auth.config.session.expires_in)).readable().host_only()
     }
 }
 

@@ -21,6 +21,10 @@ pub struct Doc {
     pub meta: Map<String, Value>,
 }
 
+/// The longest key a patch may name, in bytes: tombstones keep deleted keys, so key length bounds
+/// what a user can pile into the meta map.
+pub const MAX_KEY_BYTES: usize = 128;
+
 /// A validated patch: each key's new value (`Null` deletes) and its timestamp.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Patch(pub Vec<(String, Value, i64)>);
@@ -53,6 +57,9 @@ impl Patch {
         }
         let mut out = Vec::with_capacity(patch.len());
         for (k, v) in patch {
+            if k.is_empty() || k.len() > MAX_KEY_BYTES {
+                return Err(errors::INVALID_PREFERENCES_PATCH.with_message(format!("Keys are 1 to {MAX_KEY_BYTES} bytes long")));
+            }
             let Some(ts) = meta.get(k).and_then(timestamp) else {
                 return Err(errors::INVALID_PREFERENCES_PATCH
                     .with_message(format!("patch.{k} needs a timestamp in meta.{k} (epoch milliseconds or ISO-8601)")));

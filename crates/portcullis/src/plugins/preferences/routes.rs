@@ -2,7 +2,7 @@
 //! into the signed-in user's document, answered with `{ <field>: {...}, <meta_field>: {...} }`.
 //!
 //! Atomic without a transaction: read the row, merge, and write it back only where `updatedAt`
-//! still has the value read (the adapter's `update` answers no row on a miss), else read again,
+//! still has the value read (to the millisecond) (the adapter's `update` answers no row on a miss), else read again,
 //! a bounded number of times with a random pause. Each successful merge moves `updatedAt` forward
 //! by at least a millisecond, so two merges never pass one compare-and-set on the same value.
 //! The user before-hooks run on every attempt that writes (they may refuse); the after-hooks, the
@@ -17,7 +17,7 @@ use crate::fields::{FieldType, Values};
 use crate::http::input::{Input, Obj, Valid};
 use crate::http::reply::Reply;
 use crate::session::{self, hooks, SensitiveSession};
-use crate::store::adapter::{Row, Where};
+use crate::store::adapter::{Op, Row, Where};
 use crate::store::model::{iso_ms, UserPatch};
 use axum::extract::State;
 use rand::Rng;
@@ -25,7 +25,7 @@ use serde_json::{Map, Value};
 use std::time::Duration;
 
 /// Compare-and-set attempts before answering `PREFERENCES_BUSY`.
-const ATTEMPTS: u32 = 64;
+const ATTEMPTS: u32 = 16;
 
 /// `{ patch: record, meta: record }`, both required.
 pub struct MergeBody {
@@ -125,8 +125,7 @@ async fn compare_and_set(
     cfg: &PreferencesConfig,
     now: i64,
 ) -> ApiResult<Option<Row>> {
-    let seen = row.get("updatedAt").cloned().unwrap_or(Value::Null);
-    let seen_ms = seen.as_str().and_then(crate::fields::parse_date).map_or(0, |t| t.timestamp_millis());
+    let seen_ms = row.get("updatedAt").and_then(Value::as_str).and_then(crate::fields::parse_date).map_or(0, |t| t.timestamp_millis());
     let next = chrono::DateTime::from_timestamp_millis(now.max(seen_ms + 1))
         .ok_or_else(|| ApiError::internal("preferences: updatedAt out of range"))?;
     let get = |name: &str| read(up.extra.get(name));
@@ -134,7 +133,15 @@ async fn compare_and_set(
     data.insert(field.name.clone(), write(field, get(&cfg.field)?));
     data.insert(meta.name.clone(), write(meta, get(&cfg.meta_field)?));
     data.insert("updatedAt".into(), Value::String(iso_ms::format(&next)));
-    let filter = [Where::eq("id", id), Where::eq("updatedAt", seen)];
+    // Equal to the millisecond read (a row written by a database default keeps microseconds,
+    // which the millisecond value read back would never equal).
+    let from = chrono::DateTime::from_timestamp_millis(seen_ms).ok_or_else(|| ApiError::internal("preferences: updatedAt out of range"))?;
+    let to = from + chrono::Duration::milliseconds(1);
+    let filter = [
+        Where::eq("id", id),
+        Where::new("updatedAt", Op::Gte, Value::String(iso_ms::format(&from))),
+        Where::new("updatedAt", Op::Lt, Value::String(iso_ms::format(&to))),
+    ];
     Ok(auth.adapter()?.update("user", &filter, data).await?)
 }
 
@@ -142,7 +149,8 @@ fn check_limits(cfg: &PreferencesConfig, doc: &Doc) -> ApiResult<()> {
     if doc.values.len() > cfg.max_keys {
         return Err(errors::TOO_MANY_PREFERENCE_KEYS.with_message(format!("The document may hold at most {} keys", cfg.max_keys)));
     }
-    if Value::Object(doc.values.clone()).to_string().len() > cfg.max_document_bytes {
+    // The meta map (with its tombstones) counts too: both ride in every session answer.
+    if Value::Object(doc.values.clone()).to_string().len() + Value::Object(doc.meta.clone()).to_string().len() > cfg.max_document_bytes {
         return Err(errors::PREFERENCES_TOO_LARGE);
     }
     Ok(())
