@@ -14,6 +14,7 @@ pub mod organization;
 pub mod passkey;
 pub mod social;
 pub mod two_factor;
+pub mod webhooks;
 
 use crate::app::Capability;
 use crate::config::{Config, ConfigError, SectionSpec};
@@ -50,6 +51,7 @@ pub fn standard_with(config: &mut Config, embedder: Embedder) -> Result<(Capabil
         SectionSpec::of::<email_otp::config::EmailOtpConfig>(),
         SectionSpec::of::<admin::config::AdminConfig>(),
         SectionSpec::of::<organization::config::OrganizationConfig>(),
+        SectionSpec::of::<webhooks::config::WebhooksConfig>(),
     ] {
         warnings.extend(spec.materialize(&mut config.sections)?);
     }
@@ -86,6 +88,10 @@ pub fn standard_with(config: &mut Config, embedder: Embedder) -> Result<(Capabil
     let org = config.section::<organization::config::OrganizationConfig>();
     if org.enabled {
         caps.push(Arc::new(organization::Organization::new(org)?));
+    }
+    // Last: it listens to what the others emit, and its admin API needs the admin capability.
+    if config.section::<webhooks::config::WebhooksConfig>().enabled {
+        caps.push(Arc::new(webhooks::Webhooks::new(admin.enabled)));
     }
     if config.section::<anonymous::config::AnonymousConfig>().enabled {
         let cap = embedder.on_link_account.into_iter().fold(anonymous::Anonymous::new(), anonymous::Anonymous::on_link);
