@@ -37,3 +37,4 @@ mod two_factor;
 mod user;
 mod verification;
 mod webauthn;
+mod webhooks;

@@ -110,7 +110,13 @@ async fn run(weak: WeakAuth, wake: Arc<Notify>, worker: String, client: reqwest:
     }
 }
 
-async fn round(auth: &Auth, worker: &str, client: &reqwest::Client, cfg: &WebhooksConfig, lease: Duration) -> crate::store::StoreResult<()> {
+async fn round(
+    auth: &Auth,
+    worker: &str,
+    client: &reqwest::Client,
+    cfg: &WebhooksConfig,
+    lease: Duration,
+) -> crate::store::StoreResult<()> {
     let mut sends = tokio::task::JoinSet::new();
     for d in outbox::due(auth, cfg.batch_size).await? {
         if let Some(d) = outbox::claim(auth, &d.id, worker, lease).await? {
@@ -127,7 +133,13 @@ async fn round(auth: &Auth, worker: &str, client: &reqwest::Client, cfg: &Webhoo
 }
 
 /// One attempt of a row this worker holds, and its outcome written.
-async fn attempt(auth: &Auth, worker: &str, client: &reqwest::Client, cfg: &WebhooksConfig, d: outbox::Delivery) -> crate::store::StoreResult<()> {
+async fn attempt(
+    auth: &Auth,
+    worker: &str,
+    client: &reqwest::Client,
+    cfg: &WebhooksConfig,
+    d: outbox::Delivery,
+) -> crate::store::StoreResult<()> {
     let Some(endpoint) = endpoints::by_id(auth, &d.endpoint_id).await? else {
         return outbox::failed(auth, &d, worker, "endpoint no longer exists", None).await;
     };
@@ -184,7 +196,14 @@ mod tests {
         assert!(check_url("https://hooks.example.com/x", false).is_ok());
         assert!(check_url("ftp://hooks.example.com/x", true).is_err());
         assert!(check_url("not a url", true).is_err());
-        for private in ["http://127.0.0.1:9/x", "http://10.1.2.3/", "http://[::1]/", "http://169.254.169.254/", "http://localhost/", "http://[fd00::1]/"] {
+        for private in [
+            "http://127.0.0.1:9/x",
+            "http://10.1.2.3/",
+            "http://[::1]/",
+            "http://169.254.169.254/",
+            "http://localhost/",
+            "http://[fd00::1]/",
+        ] {
             assert_eq!(check_url(private, false).err(), Some(PRIVATE), "{private}");
             assert!(check_url(private, true).is_ok(), "{private}");
         }

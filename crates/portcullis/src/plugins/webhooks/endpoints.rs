@@ -128,7 +128,13 @@ pub async fn list(auth: &Auth) -> StoreResult<Vec<Stored>> {
 }
 
 /// Stores a new endpoint; returns it and its secret (shown this once).
-pub async fn create(auth: &Auth, url: &str, events: &[String], description: Option<String>, enabled: bool) -> StoreResult<(Stored, String)> {
+pub async fn create(
+    auth: &Auth,
+    url: &str,
+    events: &[String],
+    description: Option<String>,
+    enabled: bool,
+) -> StoreResult<(Stored, String)> {
     let secret = Secret::generate();
     let now = Value::String(iso_ms::format(&auth.now()));
     let mut r = Row::new();

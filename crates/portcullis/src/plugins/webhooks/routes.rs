@@ -115,7 +115,9 @@ fn check_url(auth: &Auth, url: &str) -> Result<(), ApiError> {
 }
 
 fn check_events(events: &[String]) -> Result<(), ApiError> {
-    let ok = |p: &String| !p.is_empty() && p.len() <= 100 && (p == "*" || !p.contains('*') || (p.ends_with(".*") && p.matches('*').count() == 1));
+    let ok = |p: &String| {
+        !p.is_empty() && p.len() <= 100 && (p == "*" || !p.contains('*') || (p.ends_with(".*") && p.matches('*').count() == 1))
+    };
     if events.is_empty() || !events.iter().all(ok) {
         return Err(errors::INVALID_WEBHOOK_EVENTS);
     }
