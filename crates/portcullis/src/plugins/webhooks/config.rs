@@ -103,3 +103,32 @@ impl Section for WebhooksConfig {
         Ok(Vec::new())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(endpoint: &str) -> Result<Vec<String>, ConfigError> {
+        let cfg: WebhooksConfig = toml::from_str(&format!("enabled = true\n[[endpoints]]\n{endpoint}")).expect("parses");
+        cfg.check()
+    }
+
+    #[test]
+    fn a_bad_endpoint_refuses_start_naming_it() {
+        let ok = r#"url = "https://h.example.com/x"
+events = ["user.*"]
+secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw""#;
+        assert!(with(ok).is_ok());
+        for (bad, why) in [
+            (ok.replace("https://h.example.com/x", "ftp://h.example.com/x"), "http(s)"),
+            (ok.replace("https://h.example.com/x", "http://127.0.0.1/x"), "loopback"),
+            (ok.replace(r#"["user.*"]"#, "[]"), "empty"),
+            (ok.replace("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "hunter2"), "whsec_"),
+        ] {
+            let e = with(&bad).expect_err(why).to_string();
+            assert!(e.contains("#1") && e.contains(why), "{e}");
+            assert!(!e.contains("hunter2"), "a secret is never echoed: {e}");
+        }
+        assert!(toml::from_str::<WebhooksConfig>("[[endpoints]]\nurl = \"x\"\nsecrets = []").is_err(), "a typo is refused");
+    }
+}

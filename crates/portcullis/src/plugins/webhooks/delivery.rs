@@ -141,7 +141,7 @@ async fn attempt(
     d: outbox::Delivery,
 ) -> crate::store::StoreResult<()> {
     let Some(endpoint) = endpoints::by_id(auth, &d.endpoint_id).await? else {
-        return outbox::failed(auth, &d, worker, "endpoint no longer exists", None).await;
+        return outbox::failed(auth, &d, worker, "endpoint gone (deleted, or its secret no longer decrypts)", None).await;
     };
     let outcome = send(client, cfg, &endpoint, &d, auth.now().timestamp()).await;
     match outcome {
