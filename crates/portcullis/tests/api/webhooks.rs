@@ -382,17 +382,23 @@ crate::on_both_backends!(concurrent_claims_of_one_row_have_one_winner, claims,);
 /// The lease itself: many workers claiming one due row at once, one wins; once its lease has
 /// expired, another may take it.
 async fn claims(backend: Backend) {
-    use portcullis::plugins::webhooks::{outbox, Endpoint};
+    use portcullis::plugins::webhooks::outbox;
     let db = TestDb::new(backend, "portcullis_wh").await;
-    // A worker that sleeps through the test: the row is only claimed here.
+    // The worker runs, but never finds the row below due.
     let inst = Instance::start(&db.url, &|c: &mut Config| {
         fast(c, "", &[]);
         section(c).poll_interval_ms = 600_000;
     })
     .await;
     let auth = inst.weak.upgrade().unwrap();
-    let e = Endpoint { id: "e".into(), url: "http://127.0.0.1:9/".into(), events: vec!["*".into()], secrets: vec![] };
-    let id = outbox::enqueue(&auth, &e, "user.created", "{}").await.unwrap();
+    // Due in the far future: the worker never takes it; only the claims below compete.
+    let id = "d1".to_string();
+    let insert = format!(
+        "insert into \"webhookDelivery\" (id, \"endpointId\", \"eventType\", payload, status, attempts, \"nextAttemptAt\", \"createdAt\") \
+         values ('{id}', 'e', 'user.created', '{{}}', 'pending', 0, {t}, {t})",
+        t = when(backend, "2999-01-01T00:00:00.000Z")
+    );
+    assert_eq!(db.sql(&insert).await, 1);
     let mut set = tokio::task::JoinSet::new();
     for i in 0..16 {
         let (auth, id) = (auth.clone(), id.clone());
@@ -404,14 +410,21 @@ async fn claims(backend: Backend) {
     }
     assert_eq!(won, 1, "exactly one claim wins");
     // An expired lease (a crashed worker's) is taken over.
-    assert_eq!(db.sql(&format!("update \"webhookDelivery\" set \"lockedUntil\" = {} where id = '{id}'", past(backend))).await, 1);
+    assert_eq!(
+        db.sql(&format!(
+            "update \"webhookDelivery\" set \"lockedUntil\" = {} where id = '{id}'",
+            when(backend, "2000-01-01T00:00:00.000Z")
+        ))
+        .await,
+        1
+    );
     assert!(outbox::claim(&auth, &id, "late", chrono::Duration::seconds(60)).await.unwrap().is_some());
     assert!(outbox::claim(&auth, &id, "later", chrono::Duration::seconds(60)).await.unwrap().is_none());
 }
 
-fn past(backend: Backend) -> &'static str {
+fn when(backend: Backend, iso: &str) -> String {
     match backend {
-        Backend::Sqlite => "'2000-01-01T00:00:00.000Z'",
-        Backend::Postgres => "'2000-01-01T00:00:00Z'::timestamptz",
+        Backend::Sqlite => format!("'{iso}'"),
+        Backend::Postgres => format!("'{iso}'::timestamptz"),
     }
 }

@@ -53,8 +53,8 @@ impl Default for WebhooksConfig {
     }
 }
 
-/// `[[webhooks.endpoints]]`
-#[derive(Debug, Clone, Default, Deserialize)]
+/// `[[webhooks.endpoints]]` (its `Debug` leaves the secrets out).
+#[derive(Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EndpointConfig {
     /// A stable id for its deliveries (default: derived from the URL).
@@ -66,6 +66,12 @@ pub struct EndpointConfig {
     pub secret: String,
     /// Older secrets that still sign (receivers roll to the new one meanwhile).
     pub previous_secrets: Vec<String>,
+}
+
+impl std::fmt::Debug for EndpointConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EndpointConfig").field("id", &self.id).field("url", &self.url).field("events", &self.events).finish_non_exhaustive()
+    }
 }
 
 impl EndpointConfig {
@@ -130,5 +136,29 @@ secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw""#;
             assert!(!e.contains("hunter2"), "a secret is never echoed: {e}");
         }
         assert!(toml::from_str::<WebhooksConfig>("[[endpoints]]\nurl = \"x\"\nsecrets = []").is_err(), "a typo is refused");
+    }
+
+    #[test]
+    fn the_file_section_turns_the_capability_on() {
+        let text = r#"
+[webhooks]
+enabled = true
+max_attempts = 3
+
+[[webhooks.endpoints]]
+url = "https://h.example.com/x"
+events = ["user.*", "session.created"]
+secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+"#;
+        let mut cfg = crate::config::Config::from_toml(text).expect("parses");
+        let (caps, _) = crate::plugins::standard(&mut cfg).expect("valid");
+        assert!(caps.iter().any(|c| c.id() == "webhooks"));
+        let w = cfg.section::<WebhooksConfig>();
+        assert_eq!((w.max_attempts, w.endpoints.len(), w.backoff_base_ms), (3, 1, 5_000));
+        assert!(w.endpoints[0].endpoint_id().starts_with("cfg_"));
+        assert!(!format!("{w:?}").contains("MfKQ9r8"), "no secret in Debug");
+        let mut off = crate::config::Config::from_toml("").expect("parses");
+        let (caps, _) = crate::plugins::standard(&mut off).expect("valid");
+        assert!(!caps.iter().any(|c| c.id() == "webhooks"), "off by default");
     }
 }
