@@ -428,3 +428,61 @@ fn when(backend: Backend, iso: &str) -> String {
         Backend::Postgres => format!("'{iso}'::timestamptz"),
     }
 }
+
+crate::on_both_backends!(finished_deliveries_are_removed_after_the_retention, retention,);
+
+async fn retention(backend: Backend) {
+    let rx = Receiver::start(0).await;
+    let srv = TestServer::start(backend, |c| {
+        fast(c, &rx.url, &["user.created"]);
+        section(c).retention_seconds = 0;
+    })
+    .await;
+    srv.user("kept").await;
+    wait_until("the delivery", || rx.delivered().len() == 1).await;
+    for _ in 0..750 {
+        if srv.count("select count(*) from \"webhookDelivery\"").await == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the delivered row was not swept");
+}
+
+crate::on_both_backends!(private_addresses_are_refused_unless_allowed, private_addresses,);
+
+/// Without `allow_private`: a literal private address is refused at creation, and a name that
+/// resolves to one (`localhost`) fails at each attempt without a request being sent.
+async fn private_addresses(backend: Backend) {
+    let rx = Receiver::start(0).await;
+    let port = rx.url.rsplit(':').next().unwrap().trim_end_matches("/hook").to_string();
+    let srv = TestServer::start(backend, |c| {
+        admin_on(c);
+        fast(c, "", &[]);
+        let w = section(c);
+        w.allow_private = false;
+        w.max_attempts = 2;
+    })
+    .await;
+    let boss = srv.user("boss").await;
+    srv.sql(&format!("update \"user\" set role = 'admin' where id = '{}'", boss.id)).await;
+    boss.client.post_json("/admin/webhooks/create", json!({"url": rx.url, "events": ["*"]})).await.expect_error(
+        400,
+        "PRIVATE_WEBHOOK_URL",
+        "The webhook URL points to a private address",
+    );
+    let by_name = format!("http://localhost:{port}/hook");
+    boss.client.post_json("/admin/webhooks/create", json!({"url": by_name, "events": ["user.updated"]})).await.expect_status(200);
+    boss.client.post_json("/update-user", json!({"name": "Nope"})).await.expect_status(200);
+    let mut dead = Value::Null;
+    for _ in 0..750 {
+        dead = deliveries(&boss.client, "dead").await;
+        if dead["total"] == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(dead["total"], 1, "{dead}");
+    assert!(dead["deliveries"][0]["lastError"].as_str().unwrap().contains("loopback"), "{dead}");
+    assert!(rx.hits().is_empty(), "no request reached the private address");
+}

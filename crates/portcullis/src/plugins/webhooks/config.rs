@@ -34,6 +34,8 @@ pub struct WebhooksConfig {
     /// After a rotation through the admin API, how long the previous secret still signs, in
     /// seconds (receivers accept either while they roll).
     pub rotation_overlap_seconds: u64,
+    /// Delivered and dead rows older than this (seconds since the event) are removed.
+    pub retention_seconds: u64,
 }
 
 impl Default for WebhooksConfig {
@@ -49,6 +51,7 @@ impl Default for WebhooksConfig {
             poll_interval_ms: 1_000,
             batch_size: 16,
             rotation_overlap_seconds: 86_400,
+            retention_seconds: 30 * 86_400,
         }
     }
 }

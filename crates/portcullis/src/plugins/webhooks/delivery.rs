@@ -28,7 +28,8 @@ pub fn check_url(url: &str, allow_private: bool) -> Result<url::Url, &'static st
         return Err("the URL is not http(s)");
     }
     let host = match u.host() {
-        Some(url::Host::Domain(d)) => return if !allow_private && d.eq_ignore_ascii_case("localhost") { Err(PRIVATE) } else { Ok(u) },
+        // A name is checked on the addresses it resolves to, at each attempt.
+        Some(url::Host::Domain(_)) => return Ok(u),
         Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip),
         Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),
         None => return Err("the URL has no host"),
@@ -74,22 +75,17 @@ pub fn backoff(cfg: &WebhooksConfig, attempts: u32, jitter: f64) -> Duration {
     Duration::milliseconds((full * (1.0 - 0.5 * jitter.clamp(0.0, 1.0))) as i64)
 }
 
+/// Rounds between two sweeps of finished rows.
+const SWEEP_EVERY: u64 = 60;
+
 /// Starts the worker of `auth` (one per engine).
 pub fn spawn(auth: &Auth, wake: Arc<Notify>) {
     let weak = auth.downgrade();
     let worker = format!("{}-{}", std::process::id(), crate::crypto::random_id(12));
     let cfg = settings(auth).clone();
-    let client = match reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(std::time::Duration::from_millis(cfg.timeout_ms))
-        .user_agent("Portcullis-Webhooks")
-        .build()
-    {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "webhook worker not started: no HTTP client");
-            return;
-        }
+    let Some(client) = http_client(&cfg).build().ok() else {
+        tracing::error!("webhook worker not started: no HTTP client");
+        return;
     };
     tokio::spawn(run(weak, wake, worker, client, cfg));
 }
@@ -98,12 +94,24 @@ async fn run(weak: WeakAuth, wake: Arc<Notify>, worker: String, client: reqwest:
     let poll = std::time::Duration::from_millis(cfg.poll_interval_ms.max(10));
     // The lease outlasts the request (and the writes around it) by a wide margin.
     let lease = Duration::milliseconds(i64::try_from(cfg.timeout_ms).unwrap_or(i64::MAX / 4) * 2 + 30_000);
+    let mut rounds = 0u64;
     loop {
         {
             let Some(auth) = weak.upgrade() else { return };
             if let Err(e) = round(&auth, &worker, &client, &cfg, lease).await {
                 tracing::warn!(error = %e, "webhook round failed; retrying");
             }
+            // Finished rows are swept every SWEEP_EVERY rounds (a minute at the default poll).
+            if rounds.is_multiple_of(SWEEP_EVERY) {
+                let keep = cfg.retention_seconds.min(100 * 365 * 86_400) as i64;
+                let before = auth.now() - Duration::seconds(keep);
+                match outbox::sweep(&auth, before).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(rows = n, "old webhook deliveries removed"),
+                    Err(e) => tracing::warn!(error = %e, "old webhook deliveries not removed"),
+                }
+            }
+            rounds = rounds.wrapping_add(1);
         }
         // Wakes early on a new event; a dropped engine is noticed at the next upgrade.
         let _ = tokio::time::timeout(poll, wake.notified()).await;
@@ -157,16 +165,23 @@ async fn attempt(
 
 async fn send(client: &reqwest::Client, cfg: &WebhooksConfig, e: &super::Endpoint, d: &outbox::Delivery, ts: i64) -> Result<(), String> {
     let url = check_url(&e.url, cfg.allow_private).map_err(str::to_string)?;
-    if !cfg.allow_private {
-        let host = url.host_str().unwrap_or_default().to_string();
-        let port = url.port_or_known_default().unwrap_or(443);
-        let addrs = tokio::net::lookup_host((host.as_str(), port)).await.map_err(|_| "the host does not resolve".to_string())?;
-        if addrs.into_iter().any(|a| !is_public(a.ip())) {
-            return Err(PRIVATE.to_string());
+    let pinned;
+    let client = match url.host() {
+        // A name is resolved here, each address checked, and the request sent to those very
+        // addresses (a second look-up could answer a private one).
+        Some(url::Host::Domain(host)) if !cfg.allow_private => {
+            let port = url.port_or_known_default().unwrap_or(443);
+            let addrs: Vec<_> = tokio::net::lookup_host((host, port)).await.map_err(|_| "the host does not resolve".to_string())?.collect();
+            if addrs.is_empty() || addrs.iter().any(|a| !is_public(a.ip())) {
+                return Err(PRIVATE.to_string());
+            }
+            pinned = http_client(cfg).resolve_to_addrs(host, &addrs).build().map_err(|_| "no HTTP client".to_string())?;
+            &pinned
         }
-    }
+        _ => client,
+    };
     let res = client
-        .post(url)
+        .post(url.clone())
         .header("content-type", "application/json")
         .header("webhook-id", &d.id)
         .header("webhook-timestamp", ts.to_string())
@@ -179,6 +194,16 @@ async fn send(client: &reqwest::Client, cfg: &WebhooksConfig, e: &super::Endpoin
         s if s.is_success() => Ok(()),
         s => Err(format!("HTTP {}", s.as_u16())),
     }
+}
+
+/// The request settings of every delivery: a timeout, no redirects, no proxy from the environment
+/// (it would see the signed bodies and bypass the address check).
+fn http_client(cfg: &WebhooksConfig) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .timeout(std::time::Duration::from_millis(cfg.timeout_ms))
+        .user_agent("Portcullis-Webhooks")
 }
 
 impl Webhooks {
@@ -196,14 +221,7 @@ mod tests {
         assert!(check_url("https://hooks.example.com/x", false).is_ok());
         assert!(check_url("ftp://hooks.example.com/x", true).is_err());
         assert!(check_url("not a url", true).is_err());
-        for private in [
-            "http://127.0.0.1:9/x",
-            "http://10.1.2.3/",
-            "http://[::1]/",
-            "http://169.254.169.254/",
-            "http://localhost/",
-            "http://[fd00::1]/",
-        ] {
+        for private in ["http://127.0.0.1:9/x", "http://10.1.2.3/", "http://[::1]/", "http://169.254.169.254/", "http://[fd00::1]/"] {
             assert_eq!(check_url(private, false).err(), Some(PRIVATE), "{private}");
             assert!(check_url(private, true).is_ok(), "{private}");
         }

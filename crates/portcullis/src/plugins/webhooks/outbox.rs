@@ -219,6 +219,15 @@ pub async fn redeliver(auth: &Auth, id: &str) -> StoreResult<Option<Delivery>> {
     }
 }
 
+/// Removes delivered and dead rows created before `before`; how many.
+pub async fn sweep(auth: &Auth, before: DateTime<Utc>) -> StoreResult<u64> {
+    let filter = [
+        Where::new("status", crate::store::adapter::Op::In, json!([DELIVERED, DEAD])),
+        Where::new("createdAt", crate::store::adapter::Op::Lt, at(before)),
+    ];
+    auth.adapter()?.delete_many(TABLE, &filter).await
+}
+
 /// One row by id.
 pub async fn find(auth: &Auth, id: &str) -> StoreResult<Option<Delivery>> {
     match auth.adapter()?.find_one(TABLE, &[Where::eq("id", id)]).await? {
