@@ -89,7 +89,8 @@ fn configured(e: &config::EndpointConfig) -> Endpoint {
 }
 
 /// The body of every delivery of `event`: `{"type", "timestamp", "data"}`. `data` is the event's
-/// data with its actor and target ids (never its IP or user agent).
+/// data (secret-free by the event contract) with its actor, target and organization ids added; the
+/// request's address and user agent that the event records are not added.
 pub fn payload(event: &Event) -> String {
     let mut data = match &event.data {
         Value::Object(m) => m.clone(),
