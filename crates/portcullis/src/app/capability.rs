@@ -127,6 +127,9 @@ pub trait Capability: Send + Sync + 'static {
     /// An event some capability emitted ([`crate::app::events`]); declare `Hooks { events: true }`.
     /// Runs in the request that caused it, awaited: keep it to one write, or hand it off.
     async fn on_event(&self, _auth: &Auth, _event: &crate::app::Event) {}
+    /// Once the engine is built (after migrations): start background work here, holding only
+    /// [`Auth::downgrade`]'s weak handle so the work stops when the engine is dropped.
+    fn on_start(&self, _auth: &Auth) {}
     /// On `POST /sign-out`, before the session `token` is deleted: a URL the browser should visit
     /// next (OIDC RP-initiated logout at the identity provider). `body` is the sign-out body.
     async fn sign_out_url(&self, _auth: &Auth, _token: &str, _body: Option<&serde_json::Value>) -> Option<String> {

@@ -16,6 +16,7 @@ pub mod passkey;
 pub mod preferences;
 pub mod social;
 pub mod two_factor;
+pub mod webhooks;
 
 use crate::app::Capability;
 use crate::config::{Config, ConfigError, SectionSpec};
@@ -54,6 +55,7 @@ pub fn standard_with(config: &mut Config, embedder: Embedder) -> Result<(Capabil
         SectionSpec::of::<organization::config::OrganizationConfig>(),
         SectionSpec::of::<preferences::PreferencesConfig>(),
         SectionSpec::of::<csrf::CsrfConfig>(),
+        SectionSpec::of::<webhooks::config::WebhooksConfig>(),
     ] {
         warnings.extend(spec.materialize(&mut config.sections)?);
     }
@@ -72,6 +74,7 @@ pub fn standard_with(config: &mut Config, embedder: Embedder) -> Result<(Capabil
     // is refused before any challenge (as Better Auth, whose ban check runs when the session is
     // created), and `required_for_roles` sees the roles just derived from the provider.
     let admin = config.section::<admin::config::AdminConfig>();
+    let admin_api = admin.enabled;
     if admin.enabled {
         caps.push(Arc::new(admin::Admin::new(admin)));
     }
@@ -103,6 +106,10 @@ pub fn standard_with(config: &mut Config, embedder: Embedder) -> Result<(Capabil
     }
     if config.section::<csrf::CsrfConfig>().mode == csrf::CsrfMode::Token {
         caps.push(Arc::new(csrf::CsrfTokens));
+    }
+    // Last: it listens to what the others emit, and its admin API needs the admin capability.
+    if config.section::<webhooks::config::WebhooksConfig>().enabled {
+        caps.push(Arc::new(webhooks::Webhooks::new(admin_api)));
     }
     Ok((caps, warnings))
 }

@@ -39,3 +39,4 @@ mod two_factor;
 mod user;
 mod verification;
 mod webauthn;
+mod webhooks;
