@@ -1,7 +1,8 @@
 //! `POST /preferences/merge`: `{ patch: { key: value|null }, meta: { key: timestamp } }` merged
 //! into the signed-in user's document, answered with `{ <field>: {...}, <meta_field>: {...} }`.
 //!
-//! Atomic without a transaction: read the row, merge, and write it back only where `updatedAt`
+//! Merges of one user on one instance take turns ([`TURNS`]). Across instances, atomic without a
+//! transaction: read the row, merge, and write it back only where `updatedAt`
 //! still has the value read (to the millisecond) (the adapter's `update` answers no row on a miss), else read again,
 //! a bounded number of times with a random pause. Each successful merge moves `updatedAt` forward
 //! by at least a millisecond, so two merges never pass one compare-and-set on the same value.
@@ -25,7 +26,18 @@ use serde_json::{Map, Value};
 use std::time::Duration;
 
 /// Compare-and-set attempts before answering `PREFERENCES_BUSY`.
-const ATTEMPTS: u32 = 16;
+const ATTEMPTS: u32 = 32;
+
+/// Merges of one user on this instance take turns (a user hashes to one of these), so the
+/// compare-and-set only ever races another instance's merge, not this instance's own.
+static TURNS: [tokio::sync::Mutex<()>; 256] = [const { tokio::sync::Mutex::const_new(()) }; 256];
+
+fn turn(user_id: &str) -> &'static tokio::sync::Mutex<()> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    user_id.hash(&mut h);
+    &TURNS[(h.finish() % TURNS.len() as u64) as usize]
+}
 
 /// `{ patch: record, meta: record }`, both required.
 pub struct MergeBody {
@@ -86,6 +98,7 @@ pub async fn merge(State(auth): State<Auth>, Valid(b): Valid<MergeBody>, Sensiti
     let patch = Patch::new(&b.patch, &b.meta, cfg.max_keys, now, cfg.max_clock_skew.saturating_mul(1000) as i64)?;
     let (field, meta) = (column(&auth, &cfg.field)?, column(&auth, &cfg.meta_field)?);
     let id = cur.user.id.clone();
+    let _turn = turn(&id).lock().await;
     for attempt in 0..ATTEMPTS {
         if attempt > 0 {
             pause(attempt).await;
