@@ -19,6 +19,7 @@ mod email_otp;
 mod fields;
 mod health;
 mod hooks;
+mod import;
 mod ids;
 mod magic_link;
 mod mail;
