@@ -100,6 +100,11 @@ pub enum ImportError {
 /// what was read, imported, updated, skipped and refused, per table.
 pub async fn run(auth: &Auth, source: &Source, opts: &Options) -> Result<Report, ImportError> {
     let target = auth.adapter()?;
+    if crate::store::schema::existing_columns(target.db(), &target.names().table_raw("user")).await?.is_empty() {
+        return Err(ImportError::Usage(
+            "the target database has no schema: run `portcullis migrate` first (a dry run writes nothing, not even the schema)".into(),
+        ));
+    }
     let on_conflict = match opts.on_conflict {
         OnConflict::Skip => "skip",
         OnConflict::Update => "update",
