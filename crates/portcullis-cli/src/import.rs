@@ -49,7 +49,8 @@ pub async fn run(mut cfg: Config, args: Args) -> Result<(), String> {
     let source = match (args.from, args.csv, args.json) {
         (Some(url), _, _) => {
             let schema = match &args.from_schema {
-                Some(p) => import::read_schema(&std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?).map_err(|e| e.to_string())?,
+                Some(p) => import::read_schema(&std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?)
+                    .map_err(|e| e.to_string())?,
                 None => Default::default(),
             };
             Source::Database { url, schema }

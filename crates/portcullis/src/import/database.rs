@@ -38,9 +38,10 @@ fn in_dependency_order(tables: &[Table]) -> Vec<Table> {
     let mut out: Vec<Table> = Vec::with_capacity(left.len());
     while !left.is_empty() {
         let ready = |t: &&Table| {
-            t.columns.iter().filter_map(|c| c.references.as_ref()).all(|r| {
-                r.table == t.name || out.iter().any(|o| o.name == r.table) || !left.iter().any(|l| l.name == r.table)
-            })
+            t.columns
+                .iter()
+                .filter_map(|c| c.references.as_ref())
+                .all(|r| r.table == t.name || out.iter().any(|o| o.name == r.table) || !left.iter().any(|l| l.name == r.table))
         };
         // A reference cycle (none in Better Auth's schema) is broken by taking the first table.
         let i = left.iter().position(ready).unwrap_or(0);
@@ -50,7 +51,13 @@ fn in_dependency_order(tables: &[Table]) -> Vec<Table> {
 }
 
 /// Copies every table both sides have, in batches of `opts.batch` rows, keyset-paged by id.
-pub(super) async fn import(w: &mut Writer<'_>, target: &Adapter, url: &str, schema: SchemaConfig, opts: &Options) -> Result<(), ImportError> {
+pub(super) async fn import(
+    w: &mut Writer<'_>,
+    target: &Adapter,
+    url: &str,
+    schema: SchemaConfig,
+    opts: &Options,
+) -> Result<(), ImportError> {
     let db = Db::connect(url, &PoolOptions { max_connections: 2 }).await.map_err(|e| ImportError::Source(e.to_string()))?;
     let names = Names::new(schema);
     let result = copy_tables(w, target, &db, &names, opts).await;
@@ -83,7 +90,8 @@ async fn copy_tables(w: &mut Writer<'_>, target: &Adapter, db: &Db, names: &Name
             w.report.notes.push(format!("{}: the source table `{physical}` has no id column; skipped", t.name));
             continue;
         }
-        let missing: Vec<_> = t.columns.iter().filter(|c| !narrowed.columns.iter().any(|n| n.name == c.name)).map(|c| c.name.to_string()).collect();
+        let missing: Vec<_> =
+            t.columns.iter().filter(|c| !narrowed.columns.iter().any(|n| n.name == c.name)).map(|c| c.name.to_string()).collect();
         if !missing.is_empty() {
             w.report.notes.push(format!("{}: not in the source, left to the target's defaults: {}", t.name, missing.join(", ")));
         }

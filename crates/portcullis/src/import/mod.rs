@@ -81,7 +81,14 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { on_conflict: OnConflict::Skip, dry_run: false, sessions: false, verification: false, batch: 500, mapping: Mapping::default() }
+        Self {
+            on_conflict: OnConflict::Skip,
+            dry_run: false,
+            sessions: false,
+            verification: false,
+            batch: 500,
+            mapping: Mapping::default(),
+        }
     }
 }
 
@@ -122,9 +129,8 @@ pub async fn run(auth: &Auth, source: &Source, opts: &Options) -> Result<Report,
     match source {
         Source::Database { url, schema } => database::import(&mut w, target, url, schema.clone(), opts).await?,
         Source::Csv(path) | Source::Json(path) => {
-            let table = |name: &str| {
-                target.tables().iter().find(|t| t.name == name).ok_or_else(|| ImportError::Usage(format!("no {name} table")))
-            };
+            let table =
+                |name: &str| target.tables().iter().find(|t| t.name == name).ok_or_else(|| ImportError::Usage(format!("no {name} table")));
             let new_id = || auth.new_id();
             let make = records::Make { now: auth.now(), new_id: &new_id };
             let json = matches!(source, Source::Json(_));

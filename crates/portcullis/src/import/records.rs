@@ -63,7 +63,7 @@ impl std::str::FromStr for Mapping {
 impl Mapping {
     /// The value of `field` in `rec`, absent when missing, null or empty.
     fn get<'r>(&self, rec: &'r Map<String, Value>, field: &str) -> Option<&'r Value> {
-        let present = |c: &str| rec.get(c).filter(|v| !v.is_null() && v.as_str().map_or(true, |s| !s.trim().is_empty()));
+        let present = |c: &str| rec.get(c).filter(|v| !v.is_null() && !matches!(v.as_str(), Some(s) if s.trim().is_empty()));
         if let Some(c) = self.0.get(field) {
             return present(c);
         }
@@ -152,6 +152,9 @@ fn parse_time(v: &Value) -> Option<DateTime<Utc>> {
     }
 }
 
+/// Records with where they were read (`line 4`, `item 2`), or why one could not be read.
+type Records = Box<dyn Iterator<Item = (String, Result<Map<String, Value>, String>)> + Send>;
+
 /// Reads `path` (CSV, or JSON when `json`) and imports it in batches of `batch` records.
 pub(super) async fn import(
     w: &mut Writer<'_>,
@@ -163,7 +166,7 @@ pub(super) async fn import(
     batch: usize,
 ) -> Result<(), super::ImportError> {
     let file = |e: std::io::Error| super::ImportError::Source(format!("{}: {e}", path.display()));
-    let mut records: Box<dyn Iterator<Item = (String, Result<Map<String, Value>, String>)> + Send> = if json {
+    let mut records: Records = if json {
         let items = match serde_json::from_reader(std::io::BufReader::new(std::fs::File::open(path).map_err(file)?)) {
             Ok(Value::Array(a)) => a,
             Ok(Value::Object(mut o)) => match o.remove("users") {
@@ -181,7 +184,8 @@ pub(super) async fn import(
             (format!("item {}", i + 1), rec)
         }))
     } else {
-        let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).from_path(path).map_err(|e| super::ImportError::Source(e.to_string()))?;
+        let mut rdr =
+            csv::ReaderBuilder::new().trim(csv::Trim::All).from_path(path).map_err(|e| super::ImportError::Source(e.to_string()))?;
         let headers = rdr.headers().map_err(|e| super::ImportError::Source(e.to_string()))?.clone();
         Box::new(rdr.into_records().enumerate().map(move |(i, r)| match r {
             Ok(r) => {
@@ -213,7 +217,12 @@ pub(super) async fn import(
     }
 }
 
-async fn write_both(w: &mut Writer<'_>, (user, account): (&Table, &Table), users: Vec<Item>, accounts: Vec<Item>) -> Result<(), StoreError> {
+async fn write_both(
+    w: &mut Writer<'_>,
+    (user, account): (&Table, &Table),
+    users: Vec<Item>,
+    accounts: Vec<Item>,
+) -> Result<(), StoreError> {
     w.write(user, users).await?;
     w.write(account, accounts).await
 }

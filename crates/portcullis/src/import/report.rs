@@ -71,10 +71,7 @@ impl Report {
         );
         out.push_str(&format!("{:<24} {:>8} {:>8} {:>8} {:>8} {:>8}\n", "table", "read", "imported", "updated", "skipped", "refused"));
         for t in &self.tables {
-            out.push_str(&format!(
-                "{:<24} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
-                t.table, t.read, t.imported, t.updated, t.skipped, t.refused
-            ));
+            out.push_str(&format!("{:<24} {:>8} {:>8} {:>8} {:>8} {:>8}\n", t.table, t.read, t.imported, t.updated, t.skipped, t.refused));
         }
         for t in self.tables.iter().filter(|t| !t.refusals.is_empty()) {
             out.push_str(&format!("refused in {}:\n", t.table));

@@ -119,7 +119,10 @@ both!(better_auth_database_on_the_other_engine, |srv| async move {
     assert_eq!(srv.count("select count(*) from \"user\" where \"email\" = 'ada@example.com'").await, 1);
     let token = srv.sql_scalar("select \"accessToken\" from \"account\" where \"id\" = 'ba-gh'").await;
     assert_eq!(token.as_deref(), Some("v1:tokens-stay-as-better-auth-encrypted-them"));
-    assert_eq!(srv.sql_scalar("select \"userId\" from \"session\" where \"token\" = 'ba-session-token'").await.as_deref(), Some("ba-user-2"));
+    assert_eq!(
+        srv.sql_scalar("select \"userId\" from \"session\" where \"token\" = 'ba-session-token'").await.as_deref(),
+        Some("ba-user-2")
+    );
     assert_eq!(srv.count(users).await, before + 2);
 
     // Old passwords sign in, and the scrypt hash becomes the server's argon2id.
@@ -207,7 +210,11 @@ both!(csv_export_with_foreign_hashes, |srv| async move {
 
 both!(csv_rerun_and_json_update, |srv| async move {
     let file = std::env::temp_dir().join(format!("portcullis_import_{}.csv", crate::common::random_suffix()));
-    std::fs::write(&file, "email,name,password\nrita@example.com,Rita,$2b$04$EGdrhbKUv8Oc9vGiXX0HQOxSg445d458Muh7DAHskb6QbtCvdxcie\nsam@example.com,Sam,\n").unwrap();
+    std::fs::write(
+        &file,
+        "email,name,password\nrita@example.com,Rita,$2b$04$EGdrhbKUv8Oc9vGiXX0HQOxSg445d458Muh7DAHskb6QbtCvdxcie\nsam@example.com,Sam,\n",
+    )
+    .unwrap();
     let auth = target(&srv).await;
     let first = import::run(&auth, &Source::Csv(file.clone()), &Options::default()).await.unwrap();
     assert_eq!(counts(&first, "user"), (2, 2, 0, 0, 0), "{}", first.render());

@@ -38,9 +38,24 @@ pub(super) enum Prf {
 #[derive(Debug)]
 pub(super) enum Legacy {
     /// The whole bcrypt string (the crate re-parses it) and its cost.
-    Bcrypt { hash: String, cost: u32 },
-    Pbkdf2 { prf: Prf, rounds: u32, salt: Vec<u8>, hash: Vec<u8>, format: &'static str },
-    Scrypt { log_n: u8, r: u32, p: u32, salt: Vec<u8>, hash: Vec<u8> },
+    Bcrypt {
+        hash: String,
+        cost: u32,
+    },
+    Pbkdf2 {
+        prf: Prf,
+        rounds: u32,
+        salt: Vec<u8>,
+        hash: Vec<u8>,
+        format: &'static str,
+    },
+    Scrypt {
+        log_n: u8,
+        r: u32,
+        p: u32,
+        salt: Vec<u8>,
+        hash: Vec<u8>,
+    },
 }
 
 impl Legacy {
@@ -170,7 +185,13 @@ fn parse_django(rest: &str, prf: Prf) -> Result<Legacy, PasswordError> {
     if salt.is_empty() {
         return Err(PasswordError::Malformed);
     }
-    Ok(Legacy::Pbkdf2 { prf, rounds: check_rounds(rounds)?, salt: salt.as_bytes().to_vec(), hash: check_key(hash)?, format: "django-pbkdf2" })
+    Ok(Legacy::Pbkdf2 {
+        prf,
+        rounds: check_rounds(rounds)?,
+        salt: salt.as_bytes().to_vec(),
+        hash: check_key(hash)?,
+        format: "django-pbkdf2",
+    })
 }
 
 /// RustCrypto's PHC form: `$scrypt$ln=17,r=8,p=1$<B64 salt>$<B64 hash>`.
