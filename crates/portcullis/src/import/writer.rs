@@ -43,6 +43,20 @@ fn text<'r>(row: &'r Row, field: &str) -> Option<&'r str> {
     row.get(field).and_then(Value::as_str)
 }
 
+/// A row's key besides its id: a user's e-mail (lowercased), an account's provider identity (for
+/// the password account, its user).
+fn natural_key(table: &str, row: &Row) -> Option<String> {
+    match table {
+        "user" => text(row, "email").map(str::to_lowercase),
+        "account" => {
+            let provider = text(row, "providerId")?;
+            let who = if provider == "credential" { text(row, "userId")? } else { text(row, "accountId")? };
+            Some(format!("{provider}\u{0}{who}"))
+        }
+        _ => None,
+    }
+}
+
 impl<'a> Writer<'a> {
     pub fn new(target: &'a Adapter, opts: &'a Options, report: Report) -> Self {
         Self { target, opts, user_ids: HashMap::new(), refused: HashMap::new(), seen: HashMap::new(), report }
@@ -152,56 +166,62 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
-    /// The target id each row matches, if any: by id (one query for the batch), then by natural key.
+    /// The target id each row matches, if any: by id, then by natural key (one query each per batch).
     async fn lookup(&self, table: &Table, items: &[Item]) -> Result<Vec<Option<String>>, StoreError> {
         let name = table.name;
         let ids: Vec<Value> = items.iter().filter_map(|i| i.row.get("id").cloned()).collect();
-        let by_id: HashSet<String> = if ids.is_empty() {
-            HashSet::new()
-        } else {
-            let q = Query { filter: vec![Where::new("id", Op::In, Value::Array(ids))], ..Query::default() };
-            self.target.find_many(name, &q).await?.iter().filter_map(|r| text(r, "id").map(str::to_string)).collect()
+        let by_id: HashSet<String> = self.ids_by(name, "id", ids, vec![]).await?.into_values().collect();
+        let rest: Vec<&Item> = items.iter().filter(|i| !text(&i.row, "id").is_some_and(|id| by_id.contains(id))).collect();
+        let values = |field: &str, credential: Option<bool>| -> Vec<Value> {
+            rest.iter()
+                .filter(|i| credential.is_none_or(|c| (text(&i.row, "providerId") == Some("credential")) == c))
+                .filter_map(|i| i.row.get(field).cloned())
+                .collect()
         };
-        let mut by_email = HashMap::new();
+        let mut by_key = HashMap::new();
         if name == "user" {
-            let emails: Vec<Value> = items
-                .iter()
-                .filter(|i| !text(&i.row, "id").is_some_and(|id| by_id.contains(id)))
-                .filter_map(|i| i.row.get("email").cloned())
-                .collect();
-            if !emails.is_empty() {
-                let q = Query { filter: vec![Where::new("email", Op::In, Value::Array(emails))], ..Query::default() };
-                for r in self.target.find_many("user", &q).await? {
-                    if let (Some(e), Some(id)) = (text(&r, "email"), text(&r, "id")) {
-                        by_email.insert(e.to_lowercase(), id.to_string());
-                    }
+            by_key = self.ids_by("user", "email", values("email", None), vec![]).await?;
+        } else if name == "account" {
+            let credential = vec![Where::eq("providerId", "credential")];
+            by_key = self.ids_by("account", "userId", values("userId", Some(true)), credential).await?;
+            let others = vec![Where::new("providerId", Op::Ne, "credential")];
+            by_key.extend(self.ids_by("account", "accountId", values("accountId", Some(false)), others).await?);
+        }
+        Ok(items
+            .iter()
+            .map(|item| {
+                let id = text(&item.row, "id").unwrap_or_default();
+                if by_id.contains(id) {
+                    return Some(id.to_string());
                 }
-            }
-        }
-        let mut out = Vec::with_capacity(items.len());
-        for item in items {
-            let id = text(&item.row, "id").unwrap_or_default();
-            let found = if by_id.contains(id) {
-                Some(id.to_string())
-            } else if name == "user" {
-                text(&item.row, "email").and_then(|e| by_email.get(e).cloned())
-            } else if name == "account" {
-                self.account_by_key(&item.row).await?
-            } else {
-                None
-            };
-            out.push(found);
-        }
-        Ok(out)
+                let key = natural_key(name, &item.row)?;
+                by_key.get(&key).cloned()
+            })
+            .collect())
     }
 
-    /// An account with the same provider identity (for passwords: the same user's password account).
-    async fn account_by_key(&self, row: &Row) -> Result<Option<String>, StoreError> {
-        let provider = text(row, "providerId").unwrap_or_default();
-        let key = if provider == "credential" { "userId" } else { "accountId" };
-        let Some(v) = text(row, key) else { return Ok(None) };
-        let found = self.target.find_one("account", &[Where::eq("providerId", provider), Where::eq(key, v)]).await?;
-        Ok(found.as_ref().and_then(|r| text(r, "id")).map(str::to_string))
+    /// The target rows of `model` whose `field` is one of `values` (and that match `also`), as
+    /// their [`natural_key`] (for `id`: the id) → id.
+    async fn ids_by(
+        &self,
+        model: &str,
+        field: &str,
+        values: Vec<Value>,
+        mut also: Vec<Where>,
+    ) -> Result<HashMap<String, String>, StoreError> {
+        if values.is_empty() {
+            return Ok(HashMap::new());
+        }
+        also.push(Where::new(field, Op::In, Value::Array(values)));
+        let rows = self.target.find_many(model, &Query { filter: also, ..Query::default() }).await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                let id = text(r, "id")?.to_string();
+                let key = if field == "id" { id.clone() } else { natural_key(model, r)? };
+                Some((key, id))
+            })
+            .collect())
     }
 
     /// Inserts new rows in one transaction, or one by one when it fails (to name the bad ones).
