@@ -226,3 +226,67 @@ async fn write_both(
     w.write(user, users).await?;
     w.write(account, accounts).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rec(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap()
+    }
+
+    fn rows(map: &str, v: Value) -> Result<(Row, Option<Row>), String> {
+        let ids = std::sync::atomic::AtomicUsize::new(0);
+        let new_id = || format!("new-{}", ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        let make = Make { now: Utc.timestamp_opt(1_000, 0).unwrap(), new_id: &new_id };
+        to_rows(&map.parse().unwrap(), &rec(v), &make)
+    }
+
+    #[test]
+    fn fields_aliases_and_mapping() {
+        let (user, account) = rows(
+            "email=Mail",
+            json!({"Mail": " Ada@Example.COM ", "name": "Ada", "email_verified": "Yes", "created_at": 1_700_000_000, "passwordHash": "$2b$04$EGdrhbKUv8Oc9vGiXX0HQOxSg445d458Muh7DAHskb6QbtCvdxcie"}),
+        )
+        .unwrap();
+        assert_eq!(user["email"], "ada@example.com");
+        assert_eq!(user["emailVerified"], true);
+        assert_eq!(user["createdAt"], "2023-11-14T22:13:20.000Z");
+        assert_eq!(user["id"], "new-0");
+        let account = account.unwrap();
+        assert_eq!(
+            (&account["providerId"], &account["userId"], &account["accountId"]),
+            (&json!("credential"), &json!("new-0"), &json!("new-0"))
+        );
+        // Milliseconds, RFC 3339, absent: now.
+        let (u, a) = rows("", json!({"email": "b@x.io", "createdAt": "1700000000123", "id": "given"})).unwrap();
+        assert_eq!(
+            (&u["createdAt"], &u["id"], &u["name"], a.is_none()),
+            (&json!("2023-11-14T22:13:20.123Z"), &json!("given"), &json!(""), true)
+        );
+        let (u, _) = rows("", json!({"email": "c@x.io", "createdAt": "2024-01-02T03:04:05+02:00", "emailVerified": false})).unwrap();
+        assert_eq!(u["createdAt"], "2024-01-02T01:04:05.000Z");
+        assert_eq!(rows("", json!({"email": "d@x.io"})).unwrap().0["createdAt"], "1970-01-01T00:16:40.000Z");
+    }
+
+    #[test]
+    fn bad_records_say_why() {
+        let bcrypt = "$2b$04$EGdrhbKUv8Oc9vGiXX0HQOxSg445d458Muh7DAHskb6QbtCvdxcie";
+        for (v, why) in [
+            (json!({"name": "x"}), "no e-mail"),
+            (json!({"email": "  "}), "no e-mail"),
+            (json!({"email": "a@x.io", "emailVerified": "maybe"}), "not a boolean"),
+            (json!({"email": "a@x.io", "createdAt": "yesterday"}), "not a date"),
+            (json!({"email": "a@x.io", "password_hash": "5f4dcc3b5aa765d61d8327deb882cf99"}), "not recognised"),
+            (json!({"email": "a@x.io", "password_hash": bcrypt, "hash_format": "django"}), "the hash is bcrypt"),
+        ] {
+            let e = rows("", v.clone()).unwrap_err();
+            assert!(e.contains(why), "{v}: {e}");
+            assert!(!e.contains("5f4dcc3b") && !e.contains("EGdrhb"), "no hash in a reason: {e}");
+        }
+        assert!(rows("", json!({"email": "a@x.io", "password_hash": bcrypt, "hash_format": "BCRYPT"})).is_ok());
+        assert!("nope=x".parse::<Mapping>().unwrap_err().contains("unknown field `nope`"));
+        assert!("email".parse::<Mapping>().is_err());
+    }
+}
