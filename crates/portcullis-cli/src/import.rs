@@ -37,6 +37,10 @@ pub struct Args {
     /// Read and check everything, write nothing, print the same report.
     #[arg(long)]
     dry_run: bool,
+    /// Add a source user's rows (accounts, sessions, …) to an existing user with the same e-mail
+    /// even when one of the two e-mails is not verified (by default such rows are refused).
+    #[arg(long)]
+    merge_unverified: bool,
     /// Also write the report as JSON to this file.
     #[arg(long)]
     report: Option<PathBuf>,
@@ -72,6 +76,7 @@ pub async fn run(mut cfg: Config, args: Args) -> Result<(), String> {
         verification: args.verification,
         batch: args.batch.max(1),
         mapping: args.map.unwrap_or_default(),
+        merge_unverified: args.merge_unverified,
     };
     let report = import::run(&auth, &source, &opts).await.map_err(|e| e.to_string())?;
     print!("{}", report.render());

@@ -77,6 +77,10 @@ pub struct Options {
     pub batch: usize,
     /// Column names of a CSV / JSON export (`--map`).
     pub mapping: Mapping,
+    /// Add a source user's rows (accounts, sessions, memberships) to an existing user with the
+    /// same e-mail even when one of the two e-mails is not verified. Off: such rows are refused,
+    /// since an unverified address proves nobody owns it (an account pre-hijacking risk).
+    pub merge_unverified: bool,
 }
 
 impl Default for Options {
@@ -88,6 +92,7 @@ impl Default for Options {
             verification: false,
             batch: 500,
             mapping: Mapping::default(),
+            merge_unverified: false,
         }
     }
 }

@@ -29,8 +29,9 @@ pub struct Item {
 pub(super) struct Writer<'a> {
     target: &'a Adapter,
     opts: &'a Options,
-    /// Source user id → target user id, for users matched by e-mail.
-    user_ids: HashMap<String, String>,
+    /// Source user id → target user id for users matched by e-mail, and whether rows may be added
+    /// to that user (both e-mails verified, or `merge_unverified`).
+    user_ids: HashMap<String, (String, bool)>,
     /// Ids refused per table: rows that reference one are refused too.
     refused: HashMap<String, HashSet<String>>,
     /// Keys (id, and `email:` for users) seen in this run per table, with where: duplicates in
@@ -80,10 +81,16 @@ impl<'a> Writer<'a> {
     pub async fn write(&mut self, table: &Table, items: Vec<Item>) -> Result<(), StoreError> {
         let name = table.name;
         let mut ready = Vec::with_capacity(items.len());
+        let mut unmerged = HashMap::new();
         for mut item in items {
             self.report.table(name).read += 1;
             match self.prepare(table, &mut item) {
-                Ok(()) => ready.push(item),
+                Ok(merge) => {
+                    if let Some(user) = merge {
+                        unmerged.insert(item.at.clone(), user);
+                    }
+                    ready.push(item)
+                }
                 Err(reason) => {
                     // A duplicate of a row already taken keeps that row's id usable.
                     let id = text(&item.row, "id").map(str::to_string);
@@ -95,16 +102,34 @@ impl<'a> Writer<'a> {
         let found = self.lookup(table, &ready).await?;
         let mut new = Vec::new();
         for (item, existing) in ready.into_iter().zip(found) {
+            let source_id = text(&item.row, "id").unwrap_or_default().to_string();
             let Some(target_id) = existing else {
-                new.push(item);
+                if let Some(user) = unmerged.get(&item.at) {
+                    let reason = format!(
+                        "its user matched existing user {user} by e-mail only, and one of the two e-mails is not verified: not added to that user (--merge-unverified adds it)"
+                    );
+                    self.refuse(name, &item.at, Some(&source_id), reason);
+                } else {
+                    new.push(item);
+                }
                 continue;
             };
-            let source_id = text(&item.row, "id").unwrap_or_default().to_string();
+            let mut merge = true;
             if name == "user" && source_id != target_id {
-                self.user_ids.insert(source_id.clone(), target_id.clone());
+                merge = self.opts.merge_unverified
+                    || (item.row.get("emailVerified") == Some(&Value::Bool(true)) && self.verified(&target_id).await?);
+                self.user_ids.insert(source_id.clone(), (target_id.clone(), merge));
             }
             match self.opts.on_conflict {
                 OnConflict::Skip => self.report.table(name).skipped += 1,
+                // Overwriting a user matched by an unverified e-mail would hand the source's
+                // profile (and its verified flag) to whoever registered that address.
+                OnConflict::Update if !merge => {
+                    let reason = format!(
+                        "matched existing user {target_id} by e-mail only, and one of the two e-mails is not verified: not updated (--merge-unverified updates it)"
+                    );
+                    self.refuse(name, &item.at, None, reason);
+                }
                 OnConflict::Update => {
                     let mut data = item.row;
                     data.remove("id");
@@ -121,17 +146,28 @@ impl<'a> Writer<'a> {
         self.insert(name, new).await
     }
 
+    /// Whether the target user `id` has a verified e-mail.
+    async fn verified(&self, id: &str) -> Result<bool, StoreError> {
+        let user = self.target.find_one("user", &[Where::eq("id", id)]).await?;
+        Ok(user.and_then(|u| u.get("emailVerified").and_then(Value::as_bool)).unwrap_or(false))
+    }
+
     /// Checks and normalises one row: an id, no duplicate in the source, references remapped to
     /// users matched by e-mail and not to a refused row, a user's e-mail lowercased, a password
-    /// hash in a format verified here.
-    fn prepare(&mut self, table: &Table, item: &mut Item) -> Result<(), String> {
+    /// hash in a format verified here. `Some(user)` when the row belongs to a user matched by
+    /// e-mail that it may not be added to (it is still looked up there, to be skipped if present).
+    fn prepare(&mut self, table: &Table, item: &mut Item) -> Result<Option<String>, String> {
         let name = table.name;
         let row = &mut item.row;
         let id = text(row, "id").filter(|s| !s.is_empty()).ok_or("no id")?.to_string();
+        let mut unmerged = None;
         for c in &table.columns {
             let Some(r) = &c.references else { continue };
             let Some(v) = text(row, &c.name).map(str::to_string) else { continue };
-            if let Some(to) = self.user_ids.get(&v).filter(|_| r.table == "user") {
+            if let Some((to, merge)) = self.user_ids.get(&v).filter(|_| r.table == "user") {
+                if !merge {
+                    unmerged = Some(to.clone());
+                }
                 row.insert(c.name.to_string(), Value::String(to.clone()));
                 // A password account's accountId is its user's id.
                 if name == "account" && text(row, "providerId") == Some("credential") && text(row, "accountId") == Some(&v) {
@@ -163,7 +199,7 @@ impl<'a> Writer<'a> {
         for k in keys {
             seen.insert(k, item.at.clone());
         }
-        Ok(())
+        Ok(unmerged)
     }
 
     /// The target id each row matches, if any: by id, then by natural key (one query each per batch).

@@ -83,6 +83,10 @@ async fn better_auth_source(srv: &TestServer) -> (TestDb, SchemaConfig) {
     let session = json!({"id": "ba-session", "token": "ba-session-token", "userId": "ba-user-2", "expiresAt": "2099-01-01T00:00:00.000Z",
         "createdAt": t, "updatedAt": t});
     a.create("session", row(session)).await.expect("session");
+    // ba-user-3 matches a target user whose e-mail is not verified: nothing is added to that user.
+    let session = json!({"id": "ba-session-3", "token": "ba-session-token-3", "userId": "ba-user-3", "expiresAt": "2099-01-01T00:00:00.000Z",
+        "createdAt": t, "updatedAt": t});
+    a.create("session", row(session)).await.expect("session");
     let v = json!({"id": "ba-verification", "identifier": "x", "value": "y", "expiresAt": "2099-01-01T00:00:00.000Z", "createdAt": t, "updatedAt": t});
     a.create("verification", row(v)).await.expect("verification");
     db.close().await;
@@ -107,7 +111,11 @@ both!(better_auth_database_on_the_other_engine, |srv| async move {
     assert_eq!(counts(&report, "user"), (3, 2, 0, 1, 0), "{text}");
     // ba-user-3's password account belongs to the existing user now, who already has one.
     assert_eq!(counts(&report, "account"), (4, 3, 0, 1, 0), "{text}");
-    assert_eq!(counts(&report, "session"), (1, 1, 0, 0, 0), "{text}");
+    assert_eq!(counts(&report, "session"), (2, 1, 0, 0, 1), "{text}");
+    let refusal = &report.tables.iter().find(|t| t.table == "session").unwrap().refusals[0];
+    assert_eq!(refusal.row, "id ba-session-3");
+    assert!(refusal.reason.contains("not verified"), "{text}");
+    assert_eq!(srv.count("select count(*) from \"session\" where \"token\" = 'ba-session-token-3'").await, 0);
     assert!(report.tables.iter().all(|t| t.table != "verification"), "{text}");
     assert!(report.notes.iter().any(|n| n.contains("verification")), "{text}");
     for t in ["user", "account", "session"] {
@@ -137,7 +145,7 @@ both!(better_auth_database_on_the_other_engine, |srv| async move {
     let again = import::run(&auth, &source, &Options { sessions: true, ..Options::default() }).await.unwrap();
     assert_eq!(counts(&again, "user"), (3, 0, 0, 3, 0), "{}", again.render());
     assert_eq!(counts(&again, "account"), (4, 0, 0, 4, 0), "{}", again.render());
-    assert_eq!(counts(&again, "session"), (1, 0, 0, 1, 0), "{}", again.render());
+    assert_eq!(counts(&again, "session"), (2, 0, 0, 1, 1), "{}", again.render());
     assert_eq!(srv.count(users).await, before + 2);
     assert!(hash_of(&srv, "ada@example.com", |_| true).await.starts_with(NATIVE), "a re-run keeps the upgraded hash");
 });
@@ -223,9 +231,14 @@ both!(csv_rerun_and_json_update, |srv| async move {
     assert_eq!(counts(&again, "account"), (1, 0, 0, 1, 0), "{}", again.render());
     assert_eq!(srv.count("select count(*) from \"account\" where \"providerId\" = 'credential'").await, 1);
 
-    // An import interrupted after the users were written: the re-run writes what is missing.
+    // An import interrupted after the users were written: the re-run writes what is missing. The
+    // export's e-mails are not verified, so adding to a user matched by e-mail is the operator's
+    // call (--merge-unverified); without it the row is refused, with the reason.
     srv.sql("delete from \"account\"").await;
-    let resumed = import::run(&auth, &Source::Csv(file.clone()), &Options::default()).await.unwrap();
+    let refused = import::run(&auth, &Source::Csv(file.clone()), &Options::default()).await.unwrap();
+    assert_eq!(counts(&refused, "account"), (1, 0, 0, 0, 1), "{}", refused.render());
+    assert!(refused.tables[1].refusals[0].reason.contains("not verified"), "{}", refused.render());
+    let resumed = import::run(&auth, &Source::Csv(file.clone()), &Options { merge_unverified: true, ..Options::default() }).await.unwrap();
     assert_eq!(counts(&resumed, "user"), (2, 0, 0, 2, 0), "{}", resumed.render());
     assert_eq!(counts(&resumed, "account"), (1, 1, 0, 0, 0), "{}", resumed.render());
     let _ = std::fs::remove_file(&file);
@@ -235,6 +248,9 @@ both!(csv_rerun_and_json_update, |srv| async move {
     let json = std::env::temp_dir().join(format!("portcullis_import_{}.json", crate::common::random_suffix()));
     std::fs::write(&json, r#"{"users": [{"email": "SAM@example.com", "name": "Samuel", "emailVerified": true}, 42]}"#).unwrap();
     let opts = Options { on_conflict: OnConflict::Update, ..Options::default() };
+    let refused = import::run(&auth, &Source::Json(json.clone()), &opts).await.unwrap();
+    assert_eq!(counts(&refused, "user"), (2, 0, 0, 0, 2), "matched by an unverified e-mail: {}", refused.render());
+    let opts = Options { merge_unverified: true, ..opts };
     let updated = import::run(&auth, &Source::Json(json.clone()), &opts).await.unwrap();
     let _ = std::fs::remove_file(&json);
     assert_eq!(counts(&updated, "user"), (2, 0, 1, 0, 1), "{}", updated.render());
