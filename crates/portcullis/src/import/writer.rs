@@ -5,7 +5,10 @@
 //! provider identity (`providerId` + `accountId`; for the password account, `credential` + the
 //! user). A row whose key is already in the target is skipped, or overwritten with
 //! `--on-conflict update`. A user matched only by e-mail keeps its target id, and the source rows
-//! that belong to it (accounts, sessions, members, …) are written against that id. New rows of a
+//! that belong to it (accounts, sessions, members, …) are written against that id, when both
+//! e-mails are verified (or `merge_unverified`): otherwise those rows are refused, since adding a
+//! password, a social account or a session to whoever registered an unverified address is how
+//! accounts are pre-hijacked. New rows of a
 //! batch are inserted in one transaction; if it fails, row by row, so one bad row is refused with
 //! its reason and the rest are imported.
 //!
