@@ -1,6 +1,7 @@
-//! The `portcullis` binary: `serve`, `migrate`, `secret`, `hash-time`, `admin`.
+//! The `portcullis` binary: `serve`, `migrate`, `secret`, `hash-time`, `admin`, `import`.
 
 mod admin;
+mod import;
 
 use clap::{Parser, Subcommand};
 use portcullis::{Auth, Config};
@@ -73,6 +74,15 @@ enum Command {
         #[command(subcommand)]
         action: admin::Action,
     },
+    /// Import users from a Better Auth database (any engine or naming) or a CSV / JSON export of
+    /// another system into the configured database, keeping their password hashes. Idempotent;
+    /// `--dry-run` writes nothing. Prints a report (`--report file.json` writes it as JSON).
+    Import {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: import::Args,
+    },
     /// Print a new random secret for BETTER_AUTH_SECRET.
     Secret {
         /// Random bytes in the secret (encoded as base64).
@@ -131,6 +141,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Admin { common, action } => admin::run(load(&common)?, action).await,
+        Command::Import { common, args } => import::run(load(&common)?, args).await,
         Command::Serve { common, listen, no_migrate } => {
             let mut cfg = load(&common)?;
             if let Some(l) = listen {

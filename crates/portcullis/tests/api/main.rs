@@ -21,6 +21,7 @@ mod fields;
 mod health;
 mod hooks;
 mod ids;
+mod import;
 mod magic_link;
 mod mail;
 mod organization;
