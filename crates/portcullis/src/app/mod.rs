@@ -519,8 +519,9 @@ impl AuthBuilder {
                 Some(Secondary::new(s, timeout, secondary_health.clone()))
             }
             (None, Some(c)) => {
-                let s = crate::secondary::open(&c.url, &c.prefix).map_err(StartError::Secondary)?;
-                Some(Secondary::new(s, std::time::Duration::from_millis(c.timeout_ms), secondary_health.clone()))
+                let timeout = std::time::Duration::from_millis(c.timeout_ms);
+                let s = crate::secondary::open(&c.url, &c.prefix, timeout).map_err(StartError::Secondary)?;
+                Some(Secondary::new(s, timeout, secondary_health.clone()))
             }
             (None, None) => None,
         };

@@ -10,6 +10,7 @@
 mod common;
 mod harness;
 mod outages;
+mod restarts;
 
 use harness::{shared_redis, Cluster, RedisProc};
 use portcullis::config::RateLimitStorage;
