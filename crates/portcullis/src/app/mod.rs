@@ -464,7 +464,7 @@ impl AuthBuilder {
             (None, db) => {
                 let db = match db {
                     Some(db) => db,
-                    None => Db::connect(&config.database_url, &PoolOptions::default()).await?,
+                    None => Db::connect(&config.database_url, &PoolOptions::from(&config.database)).await?,
                 };
                 Arc::new(
                     SqlStore::new(db, Names::new(config.schema.clone()).with_generate_id(config.advanced.database.generate_id))
