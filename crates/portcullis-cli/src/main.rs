@@ -1,6 +1,7 @@
-//! The `portcullis` binary: `serve`, `migrate`, `secret`, `hash-time`, `admin`.
+//! The `portcullis` binary: `serve`, `migrate`, `check-config`, `secret`, `hash-time`, `admin`.
 
 mod admin;
+mod check;
 
 use clap::{Parser, Subcommand};
 use portcullis::{Auth, Config};
@@ -48,6 +49,12 @@ enum Command {
     },
     /// Create or update the database schema (idempotent) and exit.
     Migrate {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Check the configuration as `serve` would load it, reach the database, Redis and SMTP, and
+    /// print what would run, without serving. Exit 1 with each problem on its own line.
+    CheckConfig {
         #[command(flatten)]
         common: Common,
     },
@@ -130,6 +137,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
+        Command::CheckConfig { common } => check::run(load(&common)).await,
         Command::Admin { common, action } => admin::run(load(&common)?, action).await,
         Command::Serve { common, listen, no_migrate } => {
             let mut cfg = load(&common)?;
