@@ -1197,6 +1197,19 @@ mod tests {
     }
 
     #[test]
+    fn the_database_section_sets_the_pool_and_refuses_nonsense() {
+        let c = Config::from_toml("[database]\nacquire_timeout_ms = 250\nmax_connections = 4\n").unwrap();
+        assert_eq!((c.database.acquire_timeout_ms, c.database.max_connections), (250, 4));
+        assert_eq!(Config::default().database.acquire_timeout_ms, 1000);
+        assert!(Config::from_toml("[database]\nacquire_timeout = 250\n").is_err(), "typos are refused");
+        let mut c = Config::default();
+        c.apply_env(|k| (k == "PORTCULLIS_DATABASE_ACQUIRE_TIMEOUT_MS").then(|| "1500".to_string())).unwrap();
+        assert_eq!(c.database.acquire_timeout_ms, 1500);
+        c.database.acquire_timeout_ms = 0;
+        assert!(c.validate().unwrap_err().to_string().contains("database.acquire_timeout_ms"));
+    }
+
+    #[test]
     fn env_uses_better_auth_names() {
         let mut c = Config::default();
         c.apply_env(|k| match k {

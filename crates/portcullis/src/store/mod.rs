@@ -183,3 +183,24 @@ pub trait Store: Send + Sync + 'static {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::StoreError;
+    use crate::error::{ApiError, StatusCode};
+
+    #[test]
+    fn an_unreachable_database_is_a_503_with_retry_after_and_a_failed_statement_a_500() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        for e in [sqlx::Error::PoolTimedOut, sqlx::Error::PoolClosed, sqlx::Error::Io(refused), sqlx::Error::WorkerCrashed] {
+            let store = StoreError::from(e);
+            assert!(matches!(store, StoreError::Unavailable(_)), "{store}");
+            let api = ApiError::from(store);
+            assert_eq!((api.status, api.code, api.retry_after), (StatusCode::SERVICE_UNAVAILABLE, Some("DATABASE_UNAVAILABLE"), Some(2)));
+            assert_eq!(api.message, "The database is unavailable");
+        }
+        let store = StoreError::from(sqlx::Error::RowNotFound);
+        assert!(matches!(store, StoreError::Db(_)));
+        assert_eq!(ApiError::from(store).status, StatusCode::INTERNAL_SERVER_ERROR);
+    }
+}
