@@ -4,7 +4,7 @@
 use super::Auth;
 use crate::error::ApiError;
 use crate::rate_limit::Rule;
-use crate::session::hooks::{Decision, Hooks, SessionAnswer, SignIn};
+use crate::session::hooks::{Decision, Hooks, SessionAnswer, SessionUse, SignIn};
 use crate::store::model::{Session, User, UserPatch};
 use crate::store::schema::Table;
 use axum::http::request::Parts;
@@ -117,6 +117,11 @@ pub trait Capability: Send + Sync + 'static {
         Ok(())
     }
     async fn after_user_delete(&self, _auth: &Auth, _user: &User) {}
+    /// Before a request acts with a session (every session extractor, for the auth routes and an
+    /// embedding app's own; sign-out): may refuse it (CSRF tokens). Declare `Hooks { session_use: true }`.
+    fn check_session_use(&self, _auth: &Auth, _use: &SessionUse<'_>) -> Result<(), ApiError> {
+        Ok(())
+    }
     /// On a get-session answer that carries a session (from the store or the cookie cache).
     async fn on_session_answer(&self, _auth: &Auth, _answer: &mut SessionAnswer<'_>) {}
     /// An event some capability emitted ([`crate::app::events`]); declare `Hooks { events: true }`.

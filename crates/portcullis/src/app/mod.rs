@@ -227,6 +227,7 @@ pub struct Hooked {
     pub user: Vec<Arc<dyn Capability>>,
     pub session_answer: Vec<Arc<dyn Capability>>,
     pub events: Vec<Arc<dyn Capability>>,
+    pub session_use: Vec<Arc<dyn Capability>>,
 }
 
 impl Hooked {
@@ -240,6 +241,7 @@ impl Hooked {
                 (d.user, &mut h.user),
                 (d.session_answer, &mut h.session_answer),
                 (d.events, &mut h.events),
+                (d.session_use, &mut h.session_use),
             ] {
                 if wants {
                     list.push(c.clone());

@@ -5,6 +5,7 @@ pub mod anonymous;
 pub mod audit;
 pub mod bearer;
 pub mod core;
+pub mod csrf;
 pub mod email_otp;
 pub mod email_password;
 pub(crate) mod headers;
@@ -12,6 +13,7 @@ pub mod jwt;
 pub mod magic_link;
 pub mod organization;
 pub mod passkey;
+pub mod preferences;
 pub mod social;
 pub mod two_factor;
 
@@ -50,6 +52,8 @@ pub fn standard_with(config: &mut Config, embedder: Embedder) -> Result<(Capabil
         SectionSpec::of::<email_otp::config::EmailOtpConfig>(),
         SectionSpec::of::<admin::config::AdminConfig>(),
         SectionSpec::of::<organization::config::OrganizationConfig>(),
+        SectionSpec::of::<preferences::PreferencesConfig>(),
+        SectionSpec::of::<csrf::CsrfConfig>(),
     ] {
         warnings.extend(spec.materialize(&mut config.sections)?);
     }
@@ -92,6 +96,13 @@ pub fn standard_with(config: &mut Config, embedder: Embedder) -> Result<(Capabil
         caps.push(Arc::new(cap));
     } else if !embedder.on_link_account.is_empty() {
         warnings.push("on_link_account closures are registered but [anonymous] is not enabled; they never run".into());
+    }
+    let prefs = config.section::<preferences::PreferencesConfig>();
+    if prefs.enabled {
+        caps.push(Arc::new(preferences::Preferences::new(prefs.clone())));
+    }
+    if config.section::<csrf::CsrfConfig>().mode == csrf::CsrfMode::Token {
+        caps.push(Arc::new(csrf::CsrfTokens));
     }
     Ok((caps, warnings))
 }

@@ -76,6 +76,7 @@ impl Capability for Bearer {
         let Some(signed) = bearer_session(auth, &parts.headers) else { return };
         let cookie = format!("{}={}", auth.cookies.session_token.name, sign::encode_cookie_value(&signed));
         replace_session_cookie(&mut parts.headers, &auth.cookies.session_token.name, &cookie);
+        parts.extensions.insert(crate::session::HeaderCredential);
     }
     async fn on_response(&self, auth: &Auth, _path: &str, res: &mut Response) {
         let Some(value) = issued_session_cookie(res.headers(), &auth.cookies.session_token.name) else { return };
@@ -150,18 +151,7 @@ fn replace_session_cookie(headers: &mut HeaderMap, name: &str, cookie: &str) {
 /// The value of the last `Set-Cookie` for `name` when it is non-empty and not an expiry
 /// (`Max-Age=0`).
 fn issued_session_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    let mut found = None;
-    for v in headers.get_all(header::SET_COOKIE) {
-        let Ok(s) = v.to_str() else { continue };
-        let mut attrs = s.split(';');
-        let Some((k, value)) = attrs.next().and_then(|p| p.trim().split_once('=')) else { continue };
-        if k != name {
-            continue;
-        }
-        let expired = attrs.filter_map(|a| a.trim().split_once('=')).any(|(k, v)| k.eq_ignore_ascii_case("max-age") && v.trim() == "0");
-        found = (!value.is_empty() && !expired).then(|| value.to_string());
-    }
-    found
+    crate::http::cookies::outgoing(headers, name).filter(|v| !v.is_empty())
 }
 
 #[cfg(test)]
