@@ -1,6 +1,8 @@
-//! The `portcullis` binary: `serve`, `migrate`, `secret`, `hash-time`, `admin`, `import`.
+//! The `portcullis` binary: `serve`, `migrate`, `check-config`, `secret`, `hash-time`, `admin`,
+//! `import`.
 
 mod admin;
+mod check;
 mod import;
 
 use clap::{Parser, Subcommand};
@@ -49,6 +51,12 @@ enum Command {
     },
     /// Create or update the database schema (idempotent) and exit.
     Migrate {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Check the configuration as `serve` would load it, reach the database, Redis and SMTP, and
+    /// print what would run, without serving. Exit 1 with each problem on its own line.
+    CheckConfig {
         #[command(flatten)]
         common: Common,
     },
@@ -140,6 +148,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
+        Command::CheckConfig { common } => check::run(load(&common)).await,
         Command::Admin { common, action } => admin::run(load(&common)?, action).await,
         Command::Import { common, args } => import::run(load(&common)?, args).await,
         Command::Serve { common, listen, no_migrate } => {

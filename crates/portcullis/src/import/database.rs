@@ -58,7 +58,9 @@ pub(super) async fn import(
     schema: SchemaConfig,
     opts: &Options,
 ) -> Result<(), ImportError> {
-    let db = Db::connect(url, &PoolOptions { max_connections: 2 }).await.map_err(|e| ImportError::Source(e.to_string()))?;
+    let db = Db::connect(url, &PoolOptions { max_connections: 2, ..PoolOptions::default() })
+        .await
+        .map_err(|e| ImportError::Source(e.to_string()))?;
     let names = Names::new(schema);
     let result = copy_tables(w, target, &db, &names, opts).await;
     db.close().await;
