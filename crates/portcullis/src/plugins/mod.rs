@@ -50,6 +50,7 @@ pub fn standard_with(config: &mut Config, embedder: Embedder) -> Result<(Capabil
         SectionSpec::of::<email_otp::config::EmailOtpConfig>(),
         SectionSpec::of::<admin::config::AdminConfig>(),
         SectionSpec::of::<organization::config::OrganizationConfig>(),
+        SectionSpec::of::<audit::config::AuditConfig>(),
     ] {
         warnings.extend(spec.materialize(&mut config.sections)?);
     }
@@ -68,6 +69,13 @@ pub fn standard_with(config: &mut Config, embedder: Embedder) -> Result<(Capabil
     // is refused before any challenge (as Better Auth, whose ban check runs when the session is
     // created), and `required_for_roles` sees the roles just derived from the provider.
     let admin = config.section::<admin::config::AdminConfig>();
+    let admin_on = admin.enabled;
+    let org_on = config.section::<organization::config::OrganizationConfig>().enabled;
+    // The audit log listens to every capability's events; registered first so that it records an
+    // event before a later listener (a webhook) could fail it.
+    if config.section::<audit::config::AuditConfig>().is_on(admin_on || org_on) {
+        caps.push(Arc::new(audit::Audit::new(admin_on)));
+    }
     if admin.enabled {
         caps.push(Arc::new(admin::Admin::new(admin)));
     }

@@ -45,7 +45,7 @@ pub async fn revoke_user_session(
 ) -> ApiResult<Reply> {
     // The token is a credential: the record names the session's user only.
     if let Some((s, _)) = crate::session::find(&auth, &b.token).await? {
-        super::audit(&auth, Some(&cur.user.id), meta.ip.as_deref(), "revoke-user-session", &s.user_id, Some(json!({ "sessionId": s.id })))
+        super::audit(&auth, Some(&cur.user.id), Some(&meta), "admin.revoke-user-session", &s.user_id, Some(json!({ "sessionId": s.id })))
             .await;
     }
     auth.sessions.delete(&b.token, auth.now()).await?;
@@ -60,7 +60,7 @@ pub async fn revoke_user_sessions(
     meta: RequestMeta,
 ) -> ApiResult<Reply> {
     auth.sessions.delete_user_sessions(&b.user_id, None, auth.now()).await?;
-    super::audit(&auth, Some(&cur.user.id), meta.ip.as_deref(), "revoke-user-sessions", &b.user_id, None).await;
+    super::audit(&auth, Some(&cur.user.id), Some(&meta), "admin.revoke-user-sessions", &b.user_id, None).await;
     Ok(Reply::json(&json!({"success": true})))
 }
 
