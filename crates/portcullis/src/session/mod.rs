@@ -19,7 +19,10 @@
 pub mod cookie_cache;
 mod guard;
 pub mod hooks;
+pub mod changed;
+pub mod failed;
 mod lookup;
+pub mod revoked;
 pub(crate) mod revocations;
 pub mod store;
 pub mod unproven;

@@ -138,6 +138,7 @@ pub async fn ban_user(
     auth.sessions.delete_user_sessions(&user.id, None, auth.now()).await?;
     let detail = json!({ "banReason": user.extra.get(BAN_REASON), "banExpires": user.extra.get(BAN_EXPIRES) });
     super::audit(&auth, Some(&cur.user.id), Some(&meta), "admin.ban-user", &user.id, Some(detail)).await;
+    crate::session::revoked::all(&auth, &meta, Some(&cur.user.id), &user.id, false, "admin.ban-user").await;
     Ok(Reply::json(&json!({ "user": user })))
 }
 
