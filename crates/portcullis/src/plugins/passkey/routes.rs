@@ -155,6 +155,7 @@ pub async fn verify_registration(
         id: auth.new_id(),
     };
     let row = store::create(&auth, &row).await?;
+    session::changed::emit(&auth, "passkey.added", Some(&meta), Some(&cur.user.id), &cur.user, passkey_data(&row)).await;
     if b.create_session != Some(true) {
         return Ok(Reply::json(&row));
     }
@@ -279,11 +280,22 @@ impl Input for DeleteBody {
     }
 }
 
-pub async fn delete(State(auth): State<Auth>, Valid(b): Valid<DeleteBody>, SessionAuth(cur): SessionAuth) -> ApiResult<Reply> {
+pub async fn delete(
+    State(auth): State<Auth>,
+    Valid(b): Valid<DeleteBody>,
+    SessionAuth(cur): SessionAuth,
+    meta: RequestMeta,
+) -> ApiResult<Reply> {
     let row = store::by_id(&auth, &b.0).await?.ok_or(PASSKEY_NOT_FOUND.with_status(StatusCode::NOT_FOUND))?;
     if row.user_id != cur.user.id {
         return Err(ApiError::bare(StatusCode::UNAUTHORIZED));
     }
     store::delete(&auth, &row.id).await?;
+    session::changed::emit(&auth, "passkey.deleted", Some(&meta), Some(&cur.user.id), &cur.user, passkey_data(&row)).await;
     Ok(Reply::json(&json!({ "status": true })))
+}
+
+/// A passkey as events carry it: what identifies it, never its public key or counter.
+fn passkey_data(row: &PasskeyRow) -> Value {
+    json!({ "passkey": { "id": row.id, "name": row.name, "credentialID": row.credential_id, "deviceType": row.device_type, "backedUp": row.backed_up, "aaguid": row.aaguid } })
 }

@@ -173,11 +173,11 @@ async fn finish(
     let email = account::email_of(auth, &p.id, &prof);
 
     if let Some(link) = &data.link {
-        account::link(auth, &p.id, email.as_deref(), &prof, &tokens, &scopes, link).await.map_err(|c| fail(c, None))?;
+        account::link(auth, &p.id, email.as_deref(), &prof, &tokens, &scopes, link, meta).await.map_err(|c| fail(c, None))?;
         return Ok(Reply::redirect(&data.callback_url));
     }
     let Some(email) = email else { return Err(fail("email_not_found", None)) };
-    let (user, is_new) = account::sign_in(auth, &p.id, &email, &prof, &tokens, &scopes).await.map_err(|c| fail(c, None))?;
+    let (user, is_new) = account::sign_in(auth, &p.id, &email, &prof, &tokens, &scopes, meta).await.map_err(|c| fail(c, None))?;
     let kind = format!("{:?}", p.kind).to_ascii_lowercase();
     let federated = Federated {
         provider: &p.id,
