@@ -181,7 +181,10 @@ both!(every_security_event_leaves_a_row_without_secrets, config = everything, |s
 
     // Who, from where, with which browser, on what.
     let failed: Vec<&Value> = entries.iter().filter(|e| e["action"] == "sign-in.failed").collect();
-    let known = failed.iter().find(|e| e["targetId"] == u.id.as_str() && e["data"]["method"] == "email").expect("the known address's failure names the user");
+    let known = failed
+        .iter()
+        .find(|e| e["targetId"] == u.id.as_str() && e["data"]["method"] == "email")
+        .expect("the known address's failure names the user");
     assert_eq!(known["data"]["method"], "email");
     assert_eq!(known["data"]["reason"], "INVALID_EMAIL_OR_PASSWORD");
     assert_eq!(known["userAgent"], "audit-test/1.0");

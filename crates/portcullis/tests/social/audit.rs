@@ -37,7 +37,9 @@ crate::both!(linking_and_unlinking_are_audited, config = on, |srv: Server| async
     assert_eq!(r.body, json!({"status": true}));
     let unlinked = rows(&srv, "account.unlinked").await;
     assert_eq!(unlinked[0]["account"]["id"], account.as_str());
-    let q = format!(r#"select cast(count(*) as text) from "auditLog" where "action" = 'account.unlinked' and "targetType" = 'account' and "targetId" = '{account}' and "actorId" = '{uid}'"#);
+    let q = format!(
+        r#"select cast(count(*) as text) from "auditLog" where "action" = 'account.unlinked' and "targetType" = 'account' and "targetId" = '{account}' and "actorId" = '{uid}'"#
+    );
     assert_eq!(srv.scalar(&q).await.as_deref(), Some("1"));
 
     // An implicit link at sign-in (a trusted provider, same address).

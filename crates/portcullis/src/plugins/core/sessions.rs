@@ -211,7 +211,11 @@ pub async fn revoke_sessions(State(auth): State<Auth>, SensitiveSession(cur): Se
     Ok(Reply::json(&json!({"status": true})).cookies(session::clear_cookies(&auth)))
 }
 
-pub async fn revoke_other_sessions(State(auth): State<Auth>, SensitiveSession(cur): SensitiveSession, meta: RequestMeta) -> ApiResult<Reply> {
+pub async fn revoke_other_sessions(
+    State(auth): State<Auth>,
+    SensitiveSession(cur): SensitiveSession,
+    meta: RequestMeta,
+) -> ApiResult<Reply> {
     auth.sessions.delete_user_sessions(&cur.user.id, Some(&cur.session.token), auth.now()).await?;
     session::revoked::all(&auth, &meta, Some(&cur.user.id), &cur.user.id, true, "revoke-other-sessions").await;
     Ok(Reply::json(&json!({"status": true})))

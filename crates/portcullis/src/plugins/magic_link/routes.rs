@@ -174,8 +174,12 @@ fn set_param(u: &mut url::Url, key: &str, value: &str) {
 /// redirect with `error=INVALID_TOKEN`.
 async fn invalid(auth: &Auth, meta: &RequestMeta, t: &Targets) -> Reply {
     let e = codes::INVALID_TOKEN;
-    crate::session::failed::emit(auth, meta, crate::session::failed::Failed { method: "magic-link", user_id: None, email: None, error: &e })
-        .await;
+    crate::session::failed::emit(
+        auth,
+        meta,
+        crate::session::failed::Failed { method: "magic-link", user_id: None, email: None, error: &e },
+    )
+    .await;
     t.fail("INVALID_TOKEN", None)
 }
 

@@ -176,7 +176,8 @@ pub async fn leave(
     if settings(&auth).teams.enabled {
         super::team_rows::leave_all(&auth, &org, &me.user_id).await?;
     }
-    audit(&auth, By::of(&cur, &meta), "member.removed", ("member", &me.id), &org, Some(json!({"userId": me.user_id, "reason": "leave"}))).await;
+    audit(&auth, By::of(&cur, &meta), "member.removed", ("member", &me.id), &org, Some(json!({"userId": me.user_id, "reason": "leave"})))
+        .await;
     let cookies = leave_active(&auth, &cur, &org).await?;
     Ok(Reply::json(&member_json(&auth, &me).await?).cookies(cookies))
 }

@@ -102,8 +102,15 @@ pub async fn create(
         let s = set_active(&auth, &cur, Some(&org.id)).await?;
         cookies = refreshed_cache(&auth, &cur, &s);
     }
-    audit(&auth, By::of(&cur, &meta), "organization.created", ("organization", &org.id), &org.id, Some(json!({"name": org.name, "slug": org.slug})))
-        .await;
+    audit(
+        &auth,
+        By::of(&cur, &meta),
+        "organization.created",
+        ("organization", &org.id),
+        &org.id,
+        Some(json!({"name": org.name, "slug": org.slug})),
+    )
+    .await;
     let mut out = org.parsed();
     out["members"] = json!([member]);
     Ok(Reply::json(&out).cookies(cookies))
@@ -224,7 +231,15 @@ pub async fn delete(
     a.delete_many(rows::INVITATION, &[Where::eq("organizationId", id.as_str())]).await?;
     a.delete_many(rows::MEMBER, &[Where::eq("organizationId", id.as_str())]).await?;
     a.delete(rows::ORGANIZATION, &[Where::eq("id", id.as_str())]).await?;
-    audit(&auth, By::of(&cur, &meta), "organization.deleted", ("organization", &id), &id, Some(json!({"name": org.name, "slug": org.slug}))).await;
+    audit(
+        &auth,
+        By::of(&cur, &meta),
+        "organization.deleted",
+        ("organization", &id),
+        &id,
+        Some(json!({"name": org.name, "slug": org.slug})),
+    )
+    .await;
     Ok(Reply::json(&org).cookies(cookies))
 }
 

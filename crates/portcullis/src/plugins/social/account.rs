@@ -10,8 +10,8 @@ use super::oauth::Tokens;
 use super::profile::Profile;
 use super::state::LinkData;
 use crate::app::{Auth, Event};
-use crate::session::RequestMeta;
 use crate::session::hooks;
+use crate::session::RequestMeta;
 use crate::store::model::{Account, User, UserPatch};
 use chrono::{DateTime, Duration, Utc};
 
@@ -200,7 +200,8 @@ pub async fn sign_in(
     Ok((user, true))
 }
 
-/// Link flow (§11.2 step 11): attaches the provider account to the user who started it.
+/// Link flow (§11.2 step 11): attaches the provider account to the user who started it; the new
+/// account (`None` when it was linked already and only its tokens changed).
 pub async fn link(
     auth: &Auth,
     provider_id: &str,
@@ -209,8 +210,7 @@ pub async fn link(
     t: &Tokens,
     scopes: &[String],
     l: &LinkData,
-    meta: &RequestMeta,
-) -> Result<(), Code> {
+) -> Result<Option<Account>, Code> {
     let cfg = super::settings(auth);
     if !cfg.account_linking.enabled {
         return Err("unable_to_link_account");
@@ -242,13 +242,12 @@ pub async fn link(
                 }
             }
             a.scope = Some(merged.join(","));
-            auth.store.update_account_tokens(&a).await.map_err(|_| "unable_to_link_account")
+            auth.store.update_account_tokens(&a).await.map_err(|_| "unable_to_link_account").map(|()| None)
         }
         None => {
             let a = new_account(auth, provider_id, &l.user_id, p, t, scopes);
             auth.store.create_account(&a).await.map_err(|_| "unable_to_link_account")?;
-            emit(auth, "account.linked", meta, &a, "oauth").await;
-            Ok(())
+            Ok(Some(a))
         }
     }
 }

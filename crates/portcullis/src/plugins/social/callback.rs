@@ -173,7 +173,10 @@ async fn finish(
     let email = account::email_of(auth, &p.id, &prof);
 
     if let Some(link) = &data.link {
-        account::link(auth, &p.id, email.as_deref(), &prof, &tokens, &scopes, link, meta).await.map_err(|c| fail(c, None))?;
+        let linked = account::link(auth, &p.id, email.as_deref(), &prof, &tokens, &scopes, link).await.map_err(|c| fail(c, None))?;
+        if let Some(a) = linked {
+            account::emit(auth, "account.linked", meta, &a, "oauth").await;
+        }
         return Ok(Reply::redirect(&data.callback_url));
     }
     let Some(email) = email else { return Err(fail("email_not_found", None)) };

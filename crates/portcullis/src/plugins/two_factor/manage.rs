@@ -188,6 +188,7 @@ pub async fn generate_backup_codes(
     let r = row::find(&auth, &user.id).await?.ok_or(errors::TWO_FACTOR_NOT_ENABLED)?;
     let codes = backup::generate(&cfg.backup_codes);
     row::set(&auth, &r.id, json!({ "backupCodes": backup::encode(&codes, &keys(&auth), cfg.backup_codes.store_backup_codes) })).await?;
-    crate::session::changed::emit(&auth, "two-factor.backup-codes-generated", Some(&meta), Some(&user.id), user, serde_json::Value::Null).await;
+    crate::session::changed::emit(&auth, "two-factor.backup-codes-generated", Some(&meta), Some(&user.id), user, serde_json::Value::Null)
+        .await;
     Ok(Reply::json(&json!({ "status": true, "backupCodes": codes })))
 }
