@@ -172,6 +172,7 @@ both!(every_security_event_leaves_a_row_without_secrets, config = everything, |s
         "passkey.added",
         "passkey.deleted",
         "organization.created",
+        "member.added",
         "session.revoked",
         "admin.ban-user",
         "admin.impersonate-user",

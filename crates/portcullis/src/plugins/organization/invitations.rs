@@ -205,6 +205,8 @@ pub async fn accept(
     let inv = Invitation { status: "accepted".into(), ..inv };
     let detail = json!({"memberId": member.id, "role": member.role});
     audit(&auth, By::of(&cur, &meta), "invitation.accepted", ("invitation", &inv.id), &inv.organization_id, Some(detail)).await;
+    let detail = json!({"userId": member.user_id, "role": member.role, "member": member, "via": "invitation"});
+    audit(&auth, By::of(&cur, &meta), "member.added", ("member", &member.id), &inv.organization_id, Some(detail)).await;
     Ok(Reply::json(&json!({"invitation": inv, "member": member})).cookies(super::refreshed_cache(&auth, &cur, &s)))
 }
 

@@ -311,7 +311,7 @@ pub async fn add_member(auth: &Auth, user_id: &str, role: &[&str], organization_
         created_at: rows::iso(auth.now()),
     };
     let m: Member = auth.adapter()?.create_as(rows::MEMBER, &m).await?;
-    let detail = json!({"userId": m.user_id, "role": m.role});
+    let detail = json!({"userId": m.user_id, "role": m.role, "member": m, "via": "add-member"});
     audit(auth, By::default(), "member.added", ("member", &m.id), organization_id, Some(detail)).await;
     Ok(m)
 }

@@ -108,9 +108,11 @@ pub async fn create(
         "organization.created",
         ("organization", &org.id),
         &org.id,
-        Some(json!({"name": org.name, "slug": org.slug})),
+        Some(json!({"name": org.name, "slug": org.slug, "organization": org.parsed()})),
     )
     .await;
+    let detail = json!({"userId": member.user_id, "role": member.role, "member": member, "via": "creator"});
+    audit(&auth, By::of(&cur, &meta), "member.added", ("member", &member.id), &org.id, Some(detail)).await;
     let mut out = org.parsed();
     out["members"] = json!([member]);
     Ok(Reply::json(&out).cookies(cookies))
