@@ -134,3 +134,40 @@ async fn write(auth: &Auth, event: &Event) {
         tracing::error!(action = event.kind, actor = ?event.actor_id, target = ?event.target_id, error = %e, "audit record not written");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::adapter::{Adapter, Query};
+    use crate::store::driver::{Db, PoolOptions};
+    use crate::store::schema::{migrate, Names};
+
+    /// `migrate` adds `userAgent` to an `auditLog` created by an older version, keeping its rows.
+    #[tokio::test]
+    async fn migrate_adds_the_user_agent_column_to_an_old_table() {
+        let path = std::env::temp_dir().join(format!("portcullis-audit-{}.db", crate::crypto::random_id(12)));
+        let db = Db::connect(&format!("sqlite://{}?mode=rwc", path.display()), &PoolOptions::default()).await.unwrap();
+        db.execute(
+            r#"create table "auditLog" ("id" text primary key, "action" text not null, "actorId" text, "actorIp" text, "targetType" text not null, "targetId" text, "organizationId" text, "data" text, "createdAt" date not null)"#,
+            &[],
+        )
+        .await
+        .unwrap();
+        db.execute(
+            r#"insert into "auditLog" values ('old', 'admin.ban-user', 'a', null, 'user', 'u', null, null, '2026-01-01T00:00:00.000Z')"#,
+            &[],
+        )
+        .await
+        .unwrap();
+        let applied = migrate(&db, &Names::default(), &[table()]).await.unwrap();
+        assert!(applied.iter().any(|s| s.contains("add column") && s.contains("\"userAgent\"")), "{applied:?}");
+        assert!(migrate(&db, &Names::default(), &[table()]).await.unwrap().is_empty(), "idempotent");
+        let a = Adapter::new(db.clone(), Names::default(), vec![table()]);
+        let rows = a.find_many(TABLE, &Query::default()).await.unwrap();
+        assert_eq!((rows.len(), rows[0]["id"].as_str(), &rows[0]["userAgent"]), (1, Some("old"), &Value::Null));
+        db.close().await;
+        for ext in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{ext}", path.display()));
+        }
+    }
+}
