@@ -133,6 +133,11 @@ both!(every_security_event_leaves_a_row_without_secrets, config = everything, |s
     let r = c.post_json("/passkey/verify-registration", json!({"response": dev.create(opts.json()), "name": "laptop"})).await;
     r.expect_status(200);
     c.post_json("/passkey/delete-passkey", json!({"id": r.json()["id"]})).await.expect_status(200);
+    // The deleted passkey no longer signs in.
+    let browser = srv.client();
+    let opts = browser.get("/passkey/generate-authenticate-options").await;
+    let r = browser.post_json("/passkey/verify-authentication", json!({"response": dev.get(opts.json())})).await;
+    assert_ne!(r.status, 200);
 
     // An organization, then revocations: one session, the others, all, and a sign-out.
     let r = c.post_json("/organization/create", json!({"name": "Audit Org", "slug": "audit-org"})).await;
@@ -193,6 +198,7 @@ both!(every_security_event_leaves_a_row_without_secrets, config = everything, |s
     assert!(failed.iter().any(|e| e["targetId"].is_null() && e["data"]["email"] == "nobody@example.com"));
     assert!(failed.iter().any(|e| e["data"]["method"] == "two-factor" && e["data"]["reason"] == "INVALID_BACKUP_CODE"));
     assert!(failed.iter().any(|e| e["targetId"] == bob.id.as_str() && e["data"]["reason"] == "BANNED_USER"));
+    assert!(failed.iter().any(|e| e["data"]["method"] == "passkey" && e["data"]["reason"] == "PASSKEY_NOT_FOUND"));
     let changed = one(&entries, "password.changed");
     assert_eq!((changed["actorId"].as_str(), changed["targetId"].as_str()), (Some(u.id.as_str()), Some(u.id.as_str())));
     assert_eq!(changed["targetType"], "user");
