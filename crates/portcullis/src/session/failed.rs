@@ -22,12 +22,17 @@ pub struct Failed<'a> {
 
 /// Emits `sign-in.failed` (`targetType = "user"`, `targetId` = the user when known).
 pub async fn emit(auth: &Auth, meta: &RequestMeta, f: Failed<'_>) {
+    emit_code(auth, meta, f.method, f.user_id, f.email, f.error.code.unwrap_or("UNKNOWN")).await;
+}
+
+/// [`emit`] with the refusal as a code only (a social callback's `error=` value).
+pub async fn emit_code(auth: &Auth, meta: &RequestMeta, method: &str, user_id: Option<&str>, email: Option<&str>, code: &str) {
     if !auth.listens() {
         return;
     }
-    let mut data = json!({ "method": f.method, "reason": f.error.code.unwrap_or("UNKNOWN") });
-    if let Some(email) = f.email {
+    let mut data = json!({ "method": method, "reason": code });
+    if let Some(email) = email {
         data["email"] = email.into();
     }
-    auth.emit(Event::new(auth, "sign-in.failed", "user", f.user_id).meta(meta).data(data)).await;
+    auth.emit(Event::new(auth, "sign-in.failed", "user", user_id).meta(meta).data(data)).await;
 }

@@ -1,5 +1,6 @@
 //! The audit log of linked accounts: `account.linked` (OAuth link, and an implicit link at
-//! sign-in) and `account.unlinked`, with the provider and account ids and never a token.
+//! sign-in) and `account.unlinked`, with the provider and account ids and never a token; a refused
+//! provider sign-in is `sign-in.failed`.
 
 use super::{at_idp, sign_in, sign_up};
 use crate::harness::{Browser, Server};
@@ -47,6 +48,15 @@ crate::both!(linking_and_unlinking_are_audited, config = on, |srv: Server| async
     sign_in(&srv, &mut again, "fake").await;
     assert!(again.has_session());
     let q = r#"select cast(count(*) as text) from "auditLog" where "action" = 'account.linked' and "data" like '%"via":"implicit"%'"#;
+    assert_eq!(srv.scalar(q).await.as_deref(), Some("1"));
+    // A refused provider sign-in (an unverified address matching a local account).
+    let mut local = Browser::new(&srv);
+    sign_up(&srv, &mut local, "erin@example.com").await;
+    srv.idp.user("erin", Some("erin@example.com"), false);
+    let mut refused = Browser::new(&srv);
+    let r = sign_in(&srv, &mut refused, "fake").await;
+    assert_eq!(r.status, 302);
+    let q = r#"select cast(count(*) as text) from "auditLog" where "action" = 'sign-in.failed' and "data" like '%"method":"fake"%' and "data" like '%account_not_linked%'"#;
     assert_eq!(srv.scalar(q).await.as_deref(), Some("1"));
     // No token of the provider account in any row.
     let q = r#"select cast(count(*) as text) from "auditLog" where "data" like '%accessToken%' or "data" like '%refreshToken%' or "data" like '%idToken%'"#;
