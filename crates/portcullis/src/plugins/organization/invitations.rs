@@ -135,7 +135,7 @@ pub async fn invite(
         team_id: teams.then(|| b.team_ids.join(",")),
     };
     let inv: Invitation = auth.adapter()?.create_as(rows::INVITATION, &inv).await?;
-    let detail = json!({"email": inv.email, "role": inv.role, "teamId": inv.team_id});
+    let detail = json!({"email": inv.email, "role": inv.role, "teamId": inv.team_id, "invitation": inv});
     audit(&auth, By::of(&cur, &meta), "invitation.created", ("invitation", &inv.id), &inv.organization_id, Some(detail)).await;
     mail(&auth, &cur, &org, &inv);
     Ok(Reply::json(&inv))
@@ -203,7 +203,7 @@ pub async fn accept(
     }
     let s = set_active(&auth, &cur, Some(&inv.organization_id)).await?;
     let inv = Invitation { status: "accepted".into(), ..inv };
-    let detail = json!({"memberId": member.id, "role": member.role});
+    let detail = json!({"memberId": member.id, "role": member.role, "invitation": inv});
     audit(&auth, By::of(&cur, &meta), "invitation.accepted", ("invitation", &inv.id), &inv.organization_id, Some(detail)).await;
     let detail = json!({"userId": member.user_id, "role": member.role, "member": member, "via": "invitation"});
     audit(&auth, By::of(&cur, &meta), "member.added", ("member", &member.id), &inv.organization_id, Some(detail)).await;
