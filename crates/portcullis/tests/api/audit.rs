@@ -392,3 +392,30 @@ both!(
         srv.client().get("/admin/audit-log").await.expect_status(404);
     }
 );
+
+// With UUID ids (PostgreSQL `uuid` columns), rows and cursors work the same.
+both!(
+    pages_with_uuid_ids,
+    config = |c| {
+        admin_on(c);
+        c.advanced.database.generate_id = portcullis::config::GenerateId::Uuid;
+    },
+    |srv| async move {
+        let boss = admin(&srv, "uuidboss").await;
+        for i in 0..3 {
+            srv.user(&format!("uuid{i}")).await;
+        }
+        let all = all_entries(&boss.client, "&action=user.created").await;
+        assert_eq!(all.len(), 4);
+        let mut seen = Vec::new();
+        let mut cursor = String::new();
+        for _ in 0..4 {
+            let r = boss.client.get(&format!("/admin/audit-log?action=user.created&limit=1{cursor}")).await;
+            r.expect_status(200);
+            seen.extend(ids(r.json()["entries"].as_array().unwrap()));
+            cursor = r.json()["nextCursor"].as_str().map(|c| format!("&cursor={c}")).unwrap_or_default();
+        }
+        assert_eq!(seen, ids(&all), "one row per page, in the same order");
+        assert!(cursor.is_empty(), "the last page has no cursor");
+    }
+);
