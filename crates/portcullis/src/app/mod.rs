@@ -112,6 +112,17 @@ pub struct AuthState {
     pub send_gate: Option<Arc<dyn crate::mail::SendGate>>,
 }
 
+/// A handle on the engine that does not keep it alive: background workers hold one and stop once
+/// [`upgrade`](Self::upgrade) fails (every `Auth` clone, router and connection gone).
+#[derive(Clone)]
+pub struct WeakAuth(std::sync::Weak<AuthState>);
+
+impl WeakAuth {
+    pub fn upgrade(&self) -> Option<Auth> {
+        self.0.upgrade().map(Auth)
+    }
+}
+
 impl std::ops::Deref for Auth {
     type Target = AuthState;
     fn deref(&self) -> &AuthState {
@@ -154,6 +165,10 @@ impl Auth {
 
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+    /// A weak handle ([`WeakAuth`]) for background work that must stop with the engine.
+    pub fn downgrade(&self) -> WeakAuth {
+        WeakAuth(Arc::downgrade(&self.0))
     }
     /// A new row id (`advanced.database.generate_id`); never use it for a secret.
     pub fn new_id(&self) -> String {
@@ -225,6 +240,7 @@ pub struct Hooked {
     pub user: Vec<Arc<dyn Capability>>,
     pub session_answer: Vec<Arc<dyn Capability>>,
     pub events: Vec<Arc<dyn Capability>>,
+    pub session_use: Vec<Arc<dyn Capability>>,
 }
 
 impl Hooked {
@@ -238,6 +254,7 @@ impl Hooked {
                 (d.user, &mut h.user),
                 (d.session_answer, &mut h.session_answer),
                 (d.events, &mut h.events),
+                (d.session_use, &mut h.session_use),
             ] {
                 if wants {
                     list.push(c.clone());
@@ -585,6 +602,9 @@ impl AuthBuilder {
         }
         // Before the first request: a revocation queued before a restart must already count.
         auth.sessions.load_revocations(auth.now()).await;
+        for c in &auth.capabilities {
+            c.on_start(&auth);
+        }
         Ok(auth)
     }
 }

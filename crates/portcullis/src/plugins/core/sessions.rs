@@ -5,11 +5,11 @@ use crate::error::{codes, ApiResult};
 use crate::http::body::Body;
 use crate::http::input::{Input, Obj, Shape, Valid};
 use crate::http::reply::Reply;
-use crate::session::hooks::SessionAnswer;
+use crate::session::hooks::{self, SessionAnswer, SessionUse};
 use crate::session::{self, FreshSession, RequestMeta, SensitiveSession};
 use crate::store::model::{FromCache, Session, User};
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::http::{Extensions, HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 use chrono::Duration;
 use serde_json::json;
@@ -151,10 +151,18 @@ pub async fn sign_out(
     Valid(b): Valid<SignOutBody>,
     headers: HeaderMap,
     meta: RequestMeta,
+    extensions: Extensions,
     body: Body,
 ) -> ApiResult<Reply> {
     let mut url = None;
     if let Some(token) = session::token_from(&auth, &headers) {
+        let u = SessionUse { method: &Method::POST, headers: &headers, extensions: &extensions, token: &token };
+        if let Err(refused) = hooks::check_session_use(&auth, &u) {
+            // Only a live session needs the protection: a dead one's cookies are cleared as ever.
+            if session::find(&auth, &token).await?.is_some() {
+                return Err(refused);
+            }
+        }
         for c in &auth.capabilities {
             url = c.sign_out_url(&auth, &token, body.0.as_ref()).await;
             if url.is_some() {
