@@ -344,25 +344,44 @@ async fn retention(backend: Backend) {
     let srv = TestServer::start_with(backend, tweak, |b| b.clock(Arc::new(Shifted(offset.clone())))).await;
     let old = (chrono::Utc::now() - chrono::Duration::days(40)).format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
     let recent = (chrono::Utc::now() - chrono::Duration::days(20)).format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    // A prune ran at start-up (on an empty log); the next one waits for the interval.
     insert(&srv, "old1", "admin.ban-user", &old, "a", ("user", "x"), None).await;
     insert(&srv, "recent1", "admin.ban-user", &recent, "a", ("user", "x"), None).await;
-    // The first recorded event starts a prune in the background.
     srv.user("first").await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(srv.count(r#"select count(*) from "auditLog" where "id" = 'old1'"#).await, 1, "within the interval");
+    // After it, the next recorded event starts a prune in the background.
+    offset.store(601, Ordering::SeqCst);
+    srv.user("second").await;
     wait_count(&srv, r#"select count(*) from "auditLog" where "id" = 'old1'"#, 0).await;
     assert_eq!(srv.count(r#"select count(*) from "auditLog" where "id" = 'recent1'"#).await, 1, "younger rows stay");
-    // Within the interval, no new prune; after it, the next event prunes again.
-    insert(&srv, "old2", "admin.ban-user", &old, "a", ("user", "x"), None).await;
-    srv.user("second").await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(srv.count(r#"select count(*) from "auditLog" where "id" = 'old2'"#).await, 1);
-    offset.store(601, Ordering::SeqCst);
-    srv.user("third").await;
-    wait_count(&srv, r#"select count(*) from "auditLog" where "id" = 'old2'"#, 0).await;
     // Fifteen more days: the once-recent row is now past retention.
     offset.store(601 + 15 * 86_400, Ordering::SeqCst);
-    srv.user("fourth").await;
+    srv.user("third").await;
     wait_count(&srv, r#"select count(*) from "auditLog" where "id" = 'recent1'"#, 0).await;
 }
+
+// The timer: with a one-second interval, an old row goes without any request.
+both!(
+    an_idle_server_prunes_on_its_timer,
+    config = |c| {
+        let a = c.section_mut::<AuditConfig>().unwrap();
+        a.enabled = Some(true);
+        a.retention_days = 1;
+        a.prune_interval = 1;
+    },
+    |srv| async move {
+        let old = (chrono::Utc::now() - chrono::Duration::days(2)).format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+        insert(&srv, "idle-old", "admin.ban-user", &old, "a", ("user", "x"), None).await;
+        for _ in 0..60 {
+            if srv.count(r#"select count(*) from "auditLog""#).await == 0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("the old row was not pruned by the timer");
+    }
+);
 
 #[tokio::test]
 async fn retention_prunes_old_rows_sqlite() {

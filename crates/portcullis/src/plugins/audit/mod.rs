@@ -98,6 +98,9 @@ impl Capability for Audit {
     fn hooks(&self) -> Hooks {
         Hooks { events: true, ..Hooks::default() }
     }
+    fn on_start(&self, auth: &Auth) {
+        retention::start(self.pruner.clone(), auth);
+    }
     async fn on_event(&self, auth: &Auth, event: &Event) {
         if !settings(auth).records(event.kind) {
             return;

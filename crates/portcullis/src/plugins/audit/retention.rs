@@ -1,6 +1,7 @@
 //! Retention: rows older than `[audit] retention_days` are deleted, in bounded batches through the
-//! generic adapter, in the background, at most once per `prune_interval` (checked when an event is
-//! recorded, so an idle server does no work).
+//! generic adapter, in the background, at most once per `prune_interval` by the server's clock:
+//! checked by a timer that ticks every `prune_interval` from start-up until the engine is dropped,
+//! and when an event is recorded (so a clock moved forward, as in tests, is noticed at once).
 //!
 //! Must never: run in the request that recorded the event (it runs in a
 //! [`Background`](crate::background::Background) slot), run twice at once, or delete a row younger
@@ -57,6 +58,25 @@ impl Pruner {
             self.running.store(false, Ordering::Release);
         }
     }
+}
+
+/// Ticks every `prune_interval` (real time) until the engine is dropped, so an idle server prunes
+/// too; each tick asks `pruner` ([`Pruner::maybe_spawn`]). Nothing without a tokio runtime.
+pub fn start(pruner: Pruner, auth: &Auth) {
+    if settings(auth).retention_days == 0 || tokio::runtime::Handle::try_current().is_err() {
+        return;
+    }
+    let every = std::time::Duration::from_secs(settings(auth).prune_interval);
+    let weak = auth.downgrade();
+    tokio::spawn(async move {
+        loop {
+            {
+                let Some(auth) = weak.upgrade() else { return };
+                pruner.maybe_spawn(&auth);
+            }
+            tokio::time::sleep(every).await;
+        }
+    });
 }
 
 /// Deletes rows created before `now - retention_days` (none when it is 0), at most
