@@ -11,8 +11,8 @@ pub struct AuditConfig {
     pub enabled: Option<bool>,
     /// Days a row is kept (365); 0 keeps rows forever.
     pub retention_days: u64,
-    /// Seconds between two prunes of rows older than `retention_days` (3600). A prune runs in the
-    /// background when an event is recorded and the last one is older than this.
+    /// Seconds between two prunes of rows older than `retention_days` (3600), run in the
+    /// background from start-up ([`super::retention`]).
     pub prune_interval: u64,
     /// Event kinds to record: exact (`sign-in.failed`) or a prefix ending in `*` (`session.*`,
     /// `admin.*`). Empty (the default): every event.

@@ -5,7 +5,7 @@
 //! The capabilities emit [`Event`]s ([`crate::app::events`]) where the action succeeded (or was
 //! refused); this capability listens (`Hooks { events: true }`) and writes each event whose kind
 //! `[audit] events` selects ([`config`]). Rows older than `retention_days` are pruned in the
-//! background ([`retention`]); admins read them at `GET /admin/audit-log` ([`routes`]). A
+//! background, from start-up and every `prune_interval` ([`retention`]); admins read them at `GET /admin/audit-log` ([`routes`]). A
 //! Portcullis addition: Better Auth has no such table, and nothing on the wire changes.
 //!
 //! Must never: fail or delay the action it records beyond one insert (a failed write is logged,
