@@ -104,6 +104,7 @@ pub fn rate_limit_table() -> Table {
             Column::new("lastRequest", BigInt),
         ],
         indexes: vec![],
+        search: vec![],
     }
 }
 

@@ -71,6 +71,7 @@ pub fn table() -> Table {
             Column::new("createdAt", Time).now(),
         ],
         indexes: vec![],
+        search: vec![],
     }
 }
 

@@ -19,6 +19,7 @@ fn table(name: &'static str) -> Table {
             Column::new("createdAt", Time),
         ],
         indexes: vec![],
+        search: vec![],
     }
 }
 

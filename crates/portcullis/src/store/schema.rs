@@ -81,6 +81,17 @@ pub struct Table {
     pub columns: Vec<Column>,
     /// Non-unique indexes on one column.
     pub indexes: Vec<&'static str>,
+    /// Text columns searched by substring (`LIKE '%…%'`: the admin's user search): a trigram
+    /// index on PostgreSQL (`pg_trgm`, created when the database allows it; without it the search
+    /// still works, scanning), nothing on SQLite, which cannot index such a search.
+    pub search: Vec<&'static str>,
+}
+
+impl Table {
+    /// Indexes (and search indexes) on a table another part declares: `migrate` adds them to it.
+    pub fn indexes_on(name: &'static str, indexes: Vec<&'static str>, search: Vec<&'static str>) -> Table {
+        Table { name, columns: Vec::new(), indexes, search }
+    }
 }
 
 /// The four core tables, exactly as Better Auth 1.7.24 creates them (§9.1 of the spec).
@@ -99,6 +110,7 @@ pub fn core_tables() -> Vec<Table> {
                 Column::new("updatedAt", Time).now(),
             ],
             indexes: vec![],
+            search: vec![],
         },
         Table {
             name: "session",
@@ -113,6 +125,7 @@ pub fn core_tables() -> Vec<Table> {
                 Column::new("userId", Text).refs("user"),
             ],
             indexes: vec!["userId"],
+            search: vec![],
         },
         Table {
             name: "account",
@@ -132,6 +145,7 @@ pub fn core_tables() -> Vec<Table> {
                 Column::new("updatedAt", Time),
             ],
             indexes: vec!["userId"],
+            search: vec![],
         },
         Table {
             name: "verification",
@@ -144,6 +158,7 @@ pub fn core_tables() -> Vec<Table> {
                 Column::new("updatedAt", Time).now(),
             ],
             indexes: vec!["identifier"],
+            search: vec![],
         },
     ]
 }
@@ -415,8 +430,37 @@ pub async fn migrate(db: &Db, names: &Names, tables: &[Table]) -> Result<Vec<Str
             db.execute(&stmt, &[]).await?;
         }
     }
+    search_indexes(db, names, tables, &mut applied).await;
     relax_legacy_issuer(db, names, &mut applied).await?;
     Ok(applied)
+}
+
+/// Trigram indexes for [`Table::search`] on PostgreSQL. Best effort: `pg_trgm` is a trusted
+/// extension (a database owner may create it), but a database that refuses it keeps working, its
+/// searches scanning; the refusal is logged once per migration.
+async fn search_indexes(db: &Db, names: &Names, tables: &[Table], applied: &mut Vec<String>) {
+    let wanted: Vec<(&Table, &str)> = tables.iter().flat_map(|t| t.search.iter().map(move |c| (t, *c))).collect();
+    if wanted.is_empty() || db.dialect() != Dialect::Postgres {
+        return;
+    }
+    if let Err(e) = db.execute("create extension if not exists pg_trgm", &[]).await {
+        tracing::warn!(error = %e, "pg_trgm is not available: user searches will scan the table (create the extension as a superuser to index them)");
+        return;
+    }
+    for (t, c) in wanted {
+        let name = quote(&format!("{}_{}_trgm_idx", names.table_raw(t.name), names.column_raw(t.name, c)));
+        let exists = "select 1 from pg_indexes where schemaname = current_schema() and indexname = $1";
+        let raw = format!("{}_{}_trgm_idx", names.table_raw(t.name), names.column_raw(t.name, c));
+        if matches!(db.fetch_optional(exists, &[super::driver::Arg::Text(&raw)], |r| r.int(0)).await, Ok(Some(_))) {
+            continue;
+        }
+        let stmt =
+            format!("create index if not exists {name} on {} using gin ({} gin_trgm_ops)", names.table(t.name), names.col(t.name, c));
+        match db.execute(&stmt, &[]).await {
+            Ok(_) => applied.push(stmt),
+            Err(e) => tracing::warn!(error = %e, index = %raw, "search index not created: searches on this column will scan"),
+        }
+    }
 }
 
 /// Better Auth 1.7.0–1.7.2 added a required `account.issuer`; 1.7.3 removed it again. Its upgrade

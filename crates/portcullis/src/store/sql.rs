@@ -702,7 +702,8 @@ impl Store for SqlStore {
     /// capability lists users with Better Auth's where clauses).
     fn adapter(&self, tables: Vec<Table>) -> Option<super::adapter::Adapter> {
         let mut all = self.core_tables();
-        all.extend(tables);
+        // Index declarations on another table's columns ([`Table::indexes_on`]) are no model.
+        all.extend(tables.into_iter().filter(|t| !t.columns.is_empty()));
         Some(super::adapter::Adapter::new(self.db.clone(), self.names.clone(), all))
     }
 

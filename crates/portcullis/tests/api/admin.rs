@@ -100,6 +100,11 @@ both!(create_get_list_and_remove_users, config = on, |srv| async move {
     assert_eq!(r.json()["total"], 0);
     let r = a.client.get("/admin/list-users?searchField=name&searchOperator=starts_with&searchValue=Ne&offset=0").await;
     assert_eq!(r.json()["users"].as_array().unwrap().len(), 1);
+    // The substring search is indexed on PostgreSQL (pg_trgm, created by migrate).
+    if srv.backend == Backend::Postgres {
+        let n = srv.sql_scalar("select count(*) from pg_indexes where indexname in ('user_email_trgm_idx', 'user_name_trgm_idx')").await;
+        assert_eq!(n.as_deref(), Some("2"));
+    }
 
     a.client.post_json("/admin/remove-user", json!({"userId": a.id})).await.expect_error(
         400,

@@ -41,6 +41,7 @@ impl Capability for Gatekeeper {
                 Column::new("createdAt", ColType::Time),
             ],
             indexes: vec![],
+            search: vec![],
         }]
     }
     fn routes(&self) -> Router<Auth> {

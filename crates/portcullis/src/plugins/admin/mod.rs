@@ -163,6 +163,10 @@ impl Capability for Admin {
     fn cookies(&self) -> &'static [&'static str] {
         &[ADMIN_SESSION_COOKIE]
     }
+    fn schema(&self) -> Vec<crate::store::schema::Table> {
+        // list-users searches e-mail and name by substring (Better Auth's default `contains`).
+        vec![crate::store::schema::Table::indexes_on("user", vec![], vec!["email", "name"])]
+    }
     fn hooks(&self) -> Hooks {
         Hooks { before_session: true, user: true, ..Hooks::default() }
     }

@@ -46,6 +46,7 @@ pub fn table() -> Table {
             Column::new("userAgent", Text).null(),
         ],
         indexes: vec!["actorId", "targetId", "organizationId", "createdAt", "action"],
+        search: vec![],
     }
 }
 

@@ -87,6 +87,7 @@ impl Capability for Jwt {
                 Column::new("crv", Text).null(),
             ],
             indexes: vec![],
+            search: vec![],
         }]
     }
     fn hooks(&self) -> Hooks {

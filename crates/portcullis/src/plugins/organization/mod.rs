@@ -322,6 +322,7 @@ impl Capability for Organization {
                     Column::new("metadata", Text).null(),
                 ],
                 indexes: vec![],
+                search: vec![],
             },
             Table {
                 name: rows::MEMBER,
@@ -333,6 +334,7 @@ impl Capability for Organization {
                     Column::new("createdAt", Time),
                 ],
                 indexes: vec!["organizationId", "userId"],
+                search: vec![],
             },
             Table {
                 name: rows::INVITATION,
@@ -350,6 +352,7 @@ impl Capability for Organization {
                 .chain(invitation_team)
                 .collect(),
                 indexes: vec!["organizationId", "email"],
+                search: vec![],
             },
         ];
         if self.dynamic {
@@ -364,6 +367,7 @@ impl Capability for Organization {
                     Column::new("updatedAt", Time).null(),
                 ],
                 indexes: vec!["organizationId", "role"],
+                search: vec![],
             });
         }
         if self.teams {
@@ -378,6 +382,7 @@ impl Capability for Organization {
                     Column::new("updatedAt", Time).null(),
                 ],
                 indexes: vec!["organizationId"],
+                search: vec![],
             });
             tables.push(Table {
                 name: team_rows::TEAM_MEMBER,
@@ -389,6 +394,7 @@ impl Capability for Organization {
                     Column::new("createdAt", Time).null(),
                 ],
                 indexes: vec!["teamId", "userId"],
+                search: vec![],
             });
         }
         tables

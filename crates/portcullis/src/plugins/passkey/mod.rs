@@ -142,6 +142,7 @@ impl Capability for Passkey {
                 Column::new("aaguid", Text).null(),
             ],
             indexes: vec!["userId", "credentialID"],
+            search: vec![],
         }]
     }
 }

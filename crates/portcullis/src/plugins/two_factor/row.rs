@@ -31,6 +31,7 @@ pub fn table() -> Table {
             Column::new("lockedUntil", Time).null(),
         ],
         indexes: vec!["secret", "userId"],
+        search: vec![],
     }
 }
 

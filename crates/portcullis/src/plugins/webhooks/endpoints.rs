@@ -40,6 +40,7 @@ pub fn table() -> Table {
             Column::new("updatedAt", Time),
         ],
         indexes: vec![],
+        search: vec![],
     }
 }
 

@@ -53,6 +53,7 @@ pub fn table() -> Table {
             Column::new("createdAt", Time),
         ],
         indexes: vec!["status", "nextAttemptAt", "endpointId"],
+        search: vec![],
     }
 }
 
