@@ -55,6 +55,8 @@ async fn pipeline(State(auth): State<Auth>, req: Request, next: Next) -> Respons
             }
         })
     };
+    // A request that finishes in a task of its own keeps its request id in its log lines.
+    let run = tracing::Instrument::in_current_span(run);
     let mut res = if cancellable {
         // Pinned where it was built: the timeout holds a reference, not a copy of a large future.
         let run = std::pin::pin!(run);

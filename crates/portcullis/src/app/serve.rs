@@ -25,6 +25,9 @@
 //! (`keep_alive_timeout`) and counts only finished requests as activity, so bytes trickled without
 //! ever completing a request never keep a connection alive.
 //!
+//! Beside the auth routes it serves the health probes, and gives every request an id
+//! ([`request_id`](super::request_id)).
+//!
 //! It must never stop accepting because one connection failed (an `accept` error such as
 //! EMFILE is logged and retried after a pause), never hold a lock across an await, and never let
 //! shutdown wait on a client for longer than `shutdown_grace`.
@@ -78,6 +81,7 @@ pub async fn serve_until(auth: Auth, listener: TcpListener, stop: impl Future<Ou
     } else {
         auth.router().merge(super::health::router(auth.clone()))
     };
+    let router = router.layer(axum::middleware::from_fn(super::request_id::middleware));
     let slots = Arc::new(Semaphore::new(max));
     let per_ip = Arc::new(PerIp::new(cfg.max_connections_per_ip));
     let (closing_tx, closing) = watch::channel(false);

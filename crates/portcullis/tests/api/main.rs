@@ -20,6 +20,7 @@ mod fields;
 mod health;
 mod hooks;
 mod ids;
+mod logs;
 mod magic_link;
 mod mail;
 mod organization;
