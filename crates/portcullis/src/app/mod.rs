@@ -9,6 +9,7 @@ mod capability;
 pub mod events;
 pub mod fn_hooks;
 pub mod health;
+pub mod metrics;
 pub mod request_id;
 pub mod request_task;
 pub(crate) mod router;
@@ -111,6 +112,9 @@ pub struct AuthState {
     /// inside [`outgoing`](Self::outgoing); a capability that sends by another channel (SMS) asks
     /// it before each message, in the background.
     pub send_gate: Option<Arc<dyn crate::mail::SendGate>>,
+    /// The Prometheus series (`[metrics] enabled = true`); `None` when off, and then nothing is
+    /// counted anywhere.
+    pub metrics: Option<Arc<metrics::Metrics>>,
 }
 
 impl std::ops::Deref for Auth {
@@ -445,6 +449,10 @@ impl AuthBuilder {
         self.capabilities = capabilities;
         warnings.extend(sections_of(&self.capabilities, &mut config)?);
         warnings.extend(config.validate()?);
+        let metrics = config.metrics.enabled.then(|| Arc::new(metrics::Metrics::new(&config)));
+        if let Some(m) = &metrics {
+            self.capabilities.push(Arc::new(metrics::Listener(m.clone())));
+        }
         for w in warnings {
             tracing::warn!("{w}");
         }
@@ -577,6 +585,7 @@ impl AuthBuilder {
             rate_limit_health,
             background: crate::background::Background::default(),
             send_gate,
+            metrics,
         }));
         if auth.config.migrate_on_start {
             let applied = auth.migrate().await?;

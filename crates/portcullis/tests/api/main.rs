@@ -23,6 +23,7 @@ mod ids;
 mod logs;
 mod magic_link;
 mod mail;
+mod metrics;
 mod organization;
 mod organization_roles;
 mod origins;
