@@ -10,7 +10,7 @@
 //! token: `/reset-password/<token>`, `?token=`), or accept an id that could forge a log line.
 
 use axum::extract::Request;
-use axum::http::HeaderValue;
+use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
@@ -21,19 +21,28 @@ pub const MAX_LEN: usize = 128;
 
 /// Runs the request in a `request` span named by its id, and echoes the id in the response.
 pub async fn middleware(mut req: Request, next: Next) -> Response {
-    let id = match req.headers().get(HEADER).filter(|v| sane(v.as_bytes())) {
+    let id = take_or_make(req.headers_mut());
+    let mut res = next.run(req).instrument(span(&id)).await;
+    res.headers_mut().insert(HEADER, id);
+    res
+}
+
+/// The request's id: its own when sane, else a new one, which is then set on the request too (so
+/// handlers see the id the log lines carry).
+pub fn take_or_make(headers: &mut HeaderMap) -> HeaderValue {
+    match headers.get(HEADER).filter(|v| sane(v.as_bytes())) {
         Some(v) => v.clone(),
         None => {
             let id = generate();
-            // Handlers and the embedder's layers see the id the log lines carry.
-            req.headers_mut().insert(HEADER, id.clone());
+            headers.insert(HEADER, id.clone());
             id
         }
-    };
-    let span = tracing::info_span!("request", request_id = id.to_str().unwrap_or_default());
-    let mut res = next.run(req).instrument(span).await;
-    res.headers_mut().insert(HEADER, id);
-    res
+    }
+}
+
+/// The `request` span every log line of the request is written in.
+pub fn span(id: &HeaderValue) -> tracing::Span {
+    tracing::info_span!("request", request_id = id.to_str().unwrap_or_default())
 }
 
 /// 1..=[`MAX_LEN`] visible ASCII characters: no space, no control character, nothing to escape.

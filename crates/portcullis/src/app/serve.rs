@@ -47,6 +47,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
 use tower::ServiceExt;
+use tracing::Instrument;
 
 /// How long a connection asked to close may take to flush what it still has to send.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
@@ -86,7 +87,6 @@ pub async fn serve_until(auth: Auth, listener: TcpListener, stop: impl Future<Ou
     if let (true, None, Some(token)) = (metrics.enabled, metrics.listen, &metrics.token) {
         router = router.merge(super::metrics::token_router(auth.clone(), token));
     }
-    let router = router.layer(axum::middleware::from_fn(super::request_id::middleware));
     let (metrics_stop, metrics_stopped) = watch::channel(false);
     if let (true, Some(at)) = (metrics.enabled, metrics.listen) {
         let listener = TcpListener::bind(at).await?;
@@ -183,10 +183,17 @@ impl Connection {
             hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
                 let (router, activity) = (router.clone(), activity.clone());
                 req.extensions_mut().insert(ConnectInfo(peer));
+                // Here rather than as a layer: no boxed future per request.
+                let id = super::request_id::take_or_make(req.headers_mut());
+                let span = super::request_id::span(&id);
                 async move {
                     activity.in_flight.fetch_add(1, Ordering::Relaxed);
                     let _running = Running(&activity, opened);
-                    router.oneshot(req.map(axum::body::Body::new)).await
+                    let mut res = router.oneshot(req.map(axum::body::Body::new)).instrument(span).await;
+                    if let Ok(res) = &mut res {
+                        res.headers_mut().insert(super::request_id::HEADER, id);
+                    }
+                    res
                 }
             })
         };
