@@ -39,6 +39,12 @@ use cookie_cache::CachePayload;
 /// Seconds a "don't remember me" session lives, independent of `expiresIn` (Better Auth §4.5).
 const DONT_REMEMBER_TTL: i64 = 86_400;
 
+/// A request extension: the session cookie of this request was made from a credential the client
+/// sent in a header (the bearer capability's `Authorization: Bearer`), not sent by a browser, so
+/// cross-site request forgery does not apply to it.
+#[derive(Debug, Clone, Copy)]
+pub struct HeaderCredential;
+
 /// The session a request is authenticated with.
 #[derive(Debug, Clone)]
 pub struct Current {

@@ -123,14 +123,34 @@ impl Adapter {
     pub fn names(&self) -> &Names {
         &self.names
     }
+    /// The tables the adapter knows (core, capabilities', additional fields).
+    pub fn tables(&self) -> &[Table] {
+        &self.tables
+    }
 
     fn table(&self, model: &str) -> StoreResult<&Table> {
         self.tables.iter().find(|t| t.name == model).ok_or_else(|| StoreError::Query(format!("unknown model {model}")))
     }
 
     /// Inserts a row (an `id` is drawn when absent) and returns it as stored.
-    pub async fn create(&self, model: &str, mut data: Row) -> StoreResult<Row> {
+    pub async fn create(&self, model: &str, data: Row) -> StoreResult<Row> {
         let t = self.table(model)?;
+        let (mut sql, binds) = self.render_insert(t, data)?;
+        sql.push_str(&format!(" returning {}", self.all_cols(t)));
+        let row = self.db.fetch_optional(&sql, &binds.args(), |r| read_row(t, r)).await?;
+        row.ok_or_else(|| StoreError::Db(format!("insert into {model} returned no row")))
+    }
+
+    /// Inserts `rows` in one transaction: all of them, or none (then the first error).
+    pub async fn create_many(&self, model: &str, rows: Vec<Row>) -> StoreResult<()> {
+        let t = self.table(model)?;
+        let rendered = rows.into_iter().map(|r| self.render_insert(t, r)).collect::<StoreResult<Vec<_>>>()?;
+        let stmts: Vec<(&str, Vec<Arg<'_>>)> = rendered.iter().map(|(sql, binds)| (sql.as_str(), binds.args())).collect();
+        self.db.transaction(&stmts).await
+    }
+
+    /// `insert into … values (…)` for one row (an `id` is drawn when absent).
+    fn render_insert(&self, t: &Table, mut data: Row) -> StoreResult<(String, Binds)> {
         if !data.contains_key("id") && column(t, "id").is_ok() {
             data.insert("id".into(), Value::String(crate::crypto::row_id(self.names.generate_id())));
         }
@@ -142,15 +162,7 @@ impl Adapter {
             cols.push(self.names.col(t.name, &c.name));
             phs.push(self.value_ph(c, binds.push(v.clone(), c.ty)));
         }
-        let sql = format!(
-            "insert into {} ({}) values ({}) returning {}",
-            self.names.table(t.name),
-            cols.join(", "),
-            phs.join(", "),
-            self.all_cols(t)
-        );
-        let row = self.db.fetch_optional(&sql, &binds.args(), |r| read_row(t, r)).await?;
-        row.ok_or_else(|| StoreError::Db(format!("insert into {model} returned no row")))
+        Ok((format!("insert into {} ({}) values ({})", self.names.table(t.name), cols.join(", "), phs.join(", ")), binds))
     }
 
     /// [`create`](Self::create) from and to a typed row (serde, with the table's field names).
