@@ -56,6 +56,7 @@ pub fn standard_with(config: &mut Config, embedder: Embedder) -> Result<(Capabil
         SectionSpec::of::<preferences::PreferencesConfig>(),
         SectionSpec::of::<csrf::CsrfConfig>(),
         SectionSpec::of::<webhooks::config::WebhooksConfig>(),
+        SectionSpec::of::<audit::config::AuditConfig>(),
     ] {
         warnings.extend(spec.materialize(&mut config.sections)?);
     }
@@ -75,6 +76,11 @@ pub fn standard_with(config: &mut Config, embedder: Embedder) -> Result<(Capabil
     // created), and `required_for_roles` sees the roles just derived from the provider.
     let admin = config.section::<admin::config::AdminConfig>();
     let admin_api = admin.enabled;
+    let org_on = config.section::<organization::config::OrganizationConfig>().enabled;
+    // The audit log only listens to events (it records each in the request that caused it).
+    if config.section::<audit::config::AuditConfig>().is_on(admin_api || org_on) {
+        caps.push(Arc::new(audit::Audit::new(admin_api)));
+    }
     if admin.enabled {
         caps.push(Arc::new(admin::Admin::new(admin)));
     }

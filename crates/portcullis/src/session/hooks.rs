@@ -235,7 +235,11 @@ pub async fn sign_in_amended(auth: &Auth, s: SignIn<'_>, o: Overrides) -> ApiRes
         };
         match c.before_session(auth, &view).await {
             Decision::Continue => {}
-            Decision::Refuse(e) => return Err(e),
+            Decision::Refuse(e) => {
+                let f = super::failed::Failed { method: s.method.id(), user_id: Some(&view.user.id), email: None, error: &e };
+                super::failed::emit(auth, s.meta, f).await;
+                return Err(e);
+            }
             Decision::Answer(r) => return Ok(Outcome { born: Born::Answered(r), user, landing }),
             Decision::Amend(a) => {
                 user = a.user.or(user);

@@ -16,11 +16,14 @@
 //!
 //! This module never formats HTTP bodies; routes do.
 
+pub mod changed;
 pub mod cookie_cache;
+pub mod failed;
 mod guard;
 pub mod hooks;
 mod lookup;
 pub(crate) mod revocations;
+pub mod revoked;
 pub mod store;
 pub mod unproven;
 

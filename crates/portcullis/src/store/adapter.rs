@@ -182,13 +182,25 @@ impl Adapter {
     }
 
     pub async fn find_many(&self, model: &str, q: &Query) -> StoreResult<Vec<Row>> {
+        let order: Vec<(&str, bool)> = q.sort_by.iter().map(|(f, d)| (f.as_str(), *d)).collect();
+        self.find_sorted(model, q, &order).await
+    }
+
+    /// [`find_many`](Self::find_many) ordered by several fields in turn (field, descending),
+    /// e.g. a time and then the id, so that rows with equal times still come in one stable order
+    /// (keyset pagination). `q.sort_by` is ignored.
+    pub async fn find_sorted(&self, model: &str, q: &Query, order: &[(&str, bool)]) -> StoreResult<Vec<Row>> {
         let t = self.table(model)?;
         let mut binds = Binds::new();
         let mut sql =
             format!("select {} from {}{}", self.all_cols(t), self.names.table(t.name), self.render_where(t, &q.filter, &mut binds)?);
-        if let Some((field, desc)) = &q.sort_by {
+        let mut keys = Vec::with_capacity(order.len());
+        for (field, desc) in order {
             let c = column(t, field)?;
-            sql.push_str(&format!(" order by {} {}", self.names.col(t.name, &c.name), if *desc { "desc" } else { "asc" }));
+            keys.push(format!("{} {}", self.names.col(t.name, &c.name), if *desc { "desc" } else { "asc" }));
+        }
+        if !keys.is_empty() {
+            sql.push_str(&format!(" order by {}", keys.join(", ")));
         }
         match (q.limit, q.offset, self.db.dialect()) {
             (Some(l), _, _) => sql.push_str(&format!(" limit {l}")),

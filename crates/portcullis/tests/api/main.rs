@@ -10,6 +10,7 @@ mod harness;
 mod abuse;
 mod admin;
 mod anonymous;
+mod audit;
 mod bodies;
 mod config_sections;
 mod connections;

@@ -6,7 +6,7 @@ use crate::http::body::Body;
 use crate::http::input::{Input, Obj, Shape, Valid};
 use crate::http::reply::Reply;
 use crate::session::hooks::{self, SessionAnswer, SessionUse};
-use crate::session::{self, FreshSession, SensitiveSession};
+use crate::session::{self, FreshSession, RequestMeta, SensitiveSession};
 use crate::store::model::{FromCache, Session, User};
 use axum::extract::{Query, State};
 use axum::http::{Extensions, HeaderMap, Method};
@@ -168,6 +168,7 @@ pub async fn sign_out(
     State(auth): State<Auth>,
     Valid(b): Valid<SignOutBody>,
     headers: HeaderMap,
+    meta: RequestMeta,
     extensions: Extensions,
     body: Body,
 ) -> ApiResult<Reply> {
@@ -186,7 +187,12 @@ pub async fn sign_out(
                 break;
             }
         }
+        // Who signed out: read only when someone listens (the answer never depends on it).
+        let ended = if auth.listens() { auth.sessions.find(&token).await.ok().flatten() } else { None };
         auth.sessions.delete(&token, auth.now()).await?;
+        if let Some((s, _)) = ended {
+            session::revoked::one(&auth, &meta, Some(&s.user_id), &s, "sign-out").await;
+        }
     }
     let Some(url) = url else { return Ok(Reply::json(&json!({"success": true})).cookies(session::clear_cookies(&auth))) };
     let redirect = b.disable_redirect != Some(true);
@@ -209,11 +215,13 @@ pub async fn revoke_session(
     State(auth): State<Auth>,
     Valid(b): Valid<RevokeBody>,
     SensitiveSession(cur): SensitiveSession,
+    meta: RequestMeta,
 ) -> ApiResult<Reply> {
     let token = b.0.as_str();
     if let Some((s, _)) = auth.sessions.find(token).await? {
         if s.user_id == cur.user.id {
             auth.sessions.delete(token, auth.now()).await?;
+            session::revoked::one(&auth, &meta, Some(&cur.user.id), &s, "revoke-session").await;
         }
     }
     let mut reply = Reply::json(&json!({"status": true}));
@@ -223,12 +231,18 @@ pub async fn revoke_session(
     Ok(reply)
 }
 
-pub async fn revoke_sessions(State(auth): State<Auth>, SensitiveSession(cur): SensitiveSession) -> ApiResult<Reply> {
+pub async fn revoke_sessions(State(auth): State<Auth>, SensitiveSession(cur): SensitiveSession, meta: RequestMeta) -> ApiResult<Reply> {
     auth.sessions.delete_user_sessions(&cur.user.id, None, auth.now()).await?;
+    session::revoked::all(&auth, &meta, Some(&cur.user.id), &cur.user.id, false, "revoke-sessions").await;
     Ok(Reply::json(&json!({"status": true})).cookies(session::clear_cookies(&auth)))
 }
 
-pub async fn revoke_other_sessions(State(auth): State<Auth>, SensitiveSession(cur): SensitiveSession) -> ApiResult<Reply> {
+pub async fn revoke_other_sessions(
+    State(auth): State<Auth>,
+    SensitiveSession(cur): SensitiveSession,
+    meta: RequestMeta,
+) -> ApiResult<Reply> {
     auth.sessions.delete_user_sessions(&cur.user.id, Some(&cur.session.token), auth.now()).await?;
+    session::revoked::all(&auth, &meta, Some(&cur.user.id), &cur.user.id, true, "revoke-other-sessions").await;
     Ok(Reply::json(&json!({"status": true})))
 }

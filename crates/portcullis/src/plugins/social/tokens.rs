@@ -9,7 +9,7 @@ use crate::error::{codes, ApiError, ApiResult};
 use crate::http::input::{Input, Obj, Valid, ValidQuery};
 use crate::http::reply::Reply;
 use crate::session::hooks::{self, SessionUse};
-use crate::session::{self, Current, FreshSession};
+use crate::session::{self, Current, FreshSession, RequestMeta};
 use crate::store::model::{iso_ms, Account};
 use axum::extract::State;
 use axum::http::{request::Parts, StatusCode};
@@ -31,7 +31,12 @@ impl Input for UnlinkBody {
 }
 
 /// `FreshSession` reads the store: a revoked session's cached cookie must not change the account.
-pub async fn unlink_account(State(auth): State<Auth>, Valid(b): Valid<UnlinkBody>, FreshSession(cur): FreshSession) -> ApiResult<Reply> {
+pub async fn unlink_account(
+    State(auth): State<Auth>,
+    Valid(b): Valid<UnlinkBody>,
+    FreshSession(cur): FreshSession,
+    meta: RequestMeta,
+) -> ApiResult<Reply> {
     let id = b.0.as_str();
     let accounts = auth.store.list_accounts(&cur.user.id).await?;
     // Better Auth's order: the last account is refused before the id is even looked at.
@@ -40,6 +45,7 @@ pub async fn unlink_account(State(auth): State<Auth>, Valid(b): Valid<UnlinkBody
     }
     let Some(target) = accounts.iter().find(|a| a.id == id) else { return Err(codes::ACCOUNT_NOT_FOUND) };
     auth.store.delete_account(&target.id).await?;
+    super::account::emit(&auth, "account.unlinked", &meta, target, "unlink-account").await;
     Ok(Reply::json(&json!({"status": true})))
 }
 
