@@ -109,15 +109,29 @@ fn load(common: &Common) -> Result<Config, String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_target(false)
-        .init();
+    init_logging();
     match run(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs to stdout, filtered by `RUST_LOG` (default `info`): text, or one JSON object a line with
+/// `PORTCULLIS_LOG_FORMAT=json` (the request's span, with its `request_id`, on every line a request
+/// writes). The environment only: logging starts before the configuration file is read, so that
+/// reading it can be logged.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    match std::env::var("PORTCULLIS_LOG_FORMAT").as_deref() {
+        Ok("json") => builder.json().with_current_span(true).with_span_list(false).init(),
+        Ok("text") | Ok("") | Err(_) => builder.init(),
+        Ok(other) => {
+            builder.init();
+            tracing::warn!("PORTCULLIS_LOG_FORMAT={other:?} is neither `json` nor `text`; logging as text");
         }
     }
 }

@@ -29,24 +29,10 @@ async fn live() -> Json<Value> {
 
 async fn ready(State(auth): State<Auth>) -> Response {
     let mut body = Map::new();
-    let database = match tokio::time::timeout(PROBE_TIMEOUT, auth.store.ping()).await {
-        Ok(Ok(())) => true,
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "readiness: the database did not answer");
-            false
-        }
-        Err(_) => {
-            tracing::warn!("readiness: the database did not answer within {PROBE_TIMEOUT:?}");
-            false
-        }
-    };
+    let database = database_up(&auth).await;
     body.insert("database".into(), state(database));
     let mut ok = database;
-    if let Some(secondary) = &auth.secondary {
-        let redis = matches!(tokio::time::timeout(PROBE_TIMEOUT, secondary.get("health:ready")).await, Ok(Ok(_)));
-        if !redis {
-            tracing::warn!("readiness: secondary storage did not answer");
-        }
+    if let Some(redis) = redis_up(&auth).await {
         body.insert("redis".into(), state(redis));
         ok &= redis;
     }
@@ -57,6 +43,31 @@ async fn ready(State(auth): State<Auth>) -> Response {
         res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
     res
+}
+
+/// Whether the database answered `select 1` within [`PROBE_TIMEOUT`] (the cause is logged).
+pub(crate) async fn database_up(auth: &Auth) -> bool {
+    match tokio::time::timeout(PROBE_TIMEOUT, auth.store.ping()).await {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness: the database did not answer");
+            false
+        }
+        Err(_) => {
+            tracing::warn!("readiness: the database did not answer within {PROBE_TIMEOUT:?}");
+            false
+        }
+    }
+}
+
+/// Whether secondary storage answered a read within [`PROBE_TIMEOUT`]; `None` when none is configured.
+pub(crate) async fn redis_up(auth: &Auth) -> Option<bool> {
+    let secondary = auth.secondary.as_ref()?;
+    let up = matches!(tokio::time::timeout(PROBE_TIMEOUT, secondary.get("health:ready")).await, Ok(Ok(_)));
+    if !up {
+        tracing::warn!("readiness: secondary storage did not answer");
+    }
+    Some(up)
 }
 
 fn state(up: bool) -> Value {

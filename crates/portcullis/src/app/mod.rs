@@ -10,6 +10,8 @@ mod check;
 pub mod events;
 pub mod fn_hooks;
 pub mod health;
+pub mod metrics;
+pub mod request_id;
 pub mod request_task;
 pub(crate) mod router;
 mod send_limit;
@@ -112,6 +114,9 @@ pub struct AuthState {
     /// inside [`outgoing`](Self::outgoing); a capability that sends by another channel (SMS) asks
     /// it before each message, in the background.
     pub send_gate: Option<Arc<dyn crate::mail::SendGate>>,
+    /// The Prometheus series (`[metrics] enabled = true`); `None` when off, and then nothing is
+    /// counted anywhere.
+    pub metrics: Option<Arc<metrics::Metrics>>,
 }
 
 /// A handle on the engine that does not keep it alive: background workers hold one and stop once
@@ -324,6 +329,8 @@ struct Prepared {
     secrets: Vec<String>,
     user_fields: FieldSet,
     session_fields: FieldSet,
+    /// The series, when `[metrics]` is on (its event listener is among the capabilities).
+    metrics: Option<Arc<metrics::Metrics>>,
 }
 
 pub struct AuthBuilder {
@@ -476,6 +483,10 @@ impl AuthBuilder {
         self.capabilities = capabilities;
         warnings.extend(sections_of(&self.capabilities, &mut config)?);
         warnings.extend(config.validate()?);
+        let metrics = config.metrics.enabled.then(|| Arc::new(metrics::Metrics::new(&config)));
+        if let Some(m) = &metrics {
+            self.capabilities.push(Arc::new(metrics::Listener(m.clone())));
+        }
         // Before any connection: a broken template stops the start at once, with its file and line.
         let messages = self.capabilities.iter().flat_map(|c| c.mail_messages());
         let mail_templates = Templates::builder(&config.app_name)
@@ -492,11 +503,11 @@ impl AuthBuilder {
                 cookie_names.join(", ")
             ));
         }
-        Ok(Prepared { config, warnings, mail_templates, secrets, user_fields, session_fields })
+        Ok(Prepared { config, warnings, mail_templates, secrets, user_fields, session_fields, metrics })
     }
 
     pub async fn build(mut self) -> Result<Auth, StartError> {
-        let Prepared { config, warnings, mail_templates, secrets, user_fields, session_fields } = self.prepare()?;
+        let Prepared { config, warnings, mail_templates, secrets, user_fields, session_fields, metrics } = self.prepare()?;
         for w in warnings {
             tracing::warn!("{w}");
         }
@@ -614,6 +625,7 @@ impl AuthBuilder {
             rate_limit_health,
             background: crate::background::Background::default(),
             send_gate,
+            metrics,
         }));
         if auth.config.migrate_on_start {
             let applied = auth.migrate().await?;

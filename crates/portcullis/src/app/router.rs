@@ -21,11 +21,14 @@ pub fn build(auth: Auth) -> Router {
     for c in &auth.capabilities {
         api = api.merge(c.routes());
     }
-    let api = api
-        .fallback(not_found)
-        .method_not_allowed_fallback(not_found)
-        .layer(middleware::from_fn_with_state(auth.clone(), pipeline))
-        .with_state(auth.clone());
+    let api = api.fallback(not_found).method_not_allowed_fallback(not_found).layer(middleware::from_fn_with_state(auth.clone(), pipeline));
+    // Outside the pipeline, so a rate-limited or timed-out request is counted too; no layer at all
+    // when metrics are off.
+    let api = match &auth.metrics {
+        Some(m) => api.layer(middleware::from_fn_with_state(m.clone(), super::metrics::track)),
+        None => api,
+    };
+    let api = api.with_state(auth.clone());
     let mount = auth.config.mount_path();
     let mut app = if mount.is_empty() || mount == "/" { api } else { Router::new().nest(&mount, api) };
     if let (Some(outbox), true) = (&auth.outbox, auth.config.dev_outbox_enabled()) {
@@ -55,6 +58,8 @@ async fn pipeline(State(auth): State<Auth>, req: Request, next: Next) -> Respons
             }
         })
     };
+    // A request that finishes in a task of its own keeps its request id in its log lines.
+    let run = tracing::Instrument::in_current_span(run);
     let mut res = if cancellable {
         // Pinned where it was built: the timeout holds a reference, not a copy of a large future.
         let run = std::pin::pin!(run);
@@ -95,6 +100,9 @@ async fn checks(auth: &Auth, req: Request) -> Result<Request, Response> {
             if let Some(rule) = auth.rate_rules.rule_for(&path) {
                 let key = rate_limit::key(client_ip.as_deref(), &path);
                 let verdict = store.consume(&key, rule, auth.now().timestamp_millis()).await;
+                if let (Some(m), rate_limit::Verdict::Limited(_)) = (&auth.metrics, &verdict) {
+                    m.rate_limited(auth.rate_rules.rule_name(&path));
+                }
                 let sensitive = rate_limit::outage::sensitive(&path) || auth.rate_rules.has_capability_rule(&path);
                 if let Some(answer) = auth.rate_limit_health.judge(verdict, auth.config.rate_limit.on_storage_error, sensitive) {
                     return Err(answer);

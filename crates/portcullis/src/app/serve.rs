@@ -25,6 +25,10 @@
 //! (`keep_alive_timeout`) and counts only finished requests as activity, so bytes trickled without
 //! ever completing a request never keep a connection alive.
 //!
+//! Beside the auth routes it serves the health probes, `/metrics` (`[metrics]`: behind its token
+//! on this listener, or on a listener of its own that stops with this one), and gives every
+//! request an id ([`request_id`](super::request_id)).
+//!
 //! It must never stop accepting because one connection failed (an `accept` error such as
 //! EMFILE is logged and retried after a pause), never hold a lock across an await, and never let
 //! shutdown wait on a client for longer than `shutdown_grace`.
@@ -43,6 +47,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
 use tower::ServiceExt;
+use tracing::Instrument;
 
 /// How long a connection asked to close may take to flush what it still has to send.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
@@ -72,12 +77,34 @@ pub async fn serve_until(auth: Auth, listener: TcpListener, stop: impl Future<Ou
     // The probes sit at the root, beside the auth routes (an embedding app keeps its own), unless
     // the auth routes themselves are mounted under /health.
     let mount = auth.config.mount_path();
-    let router = if mount == "/health" || mount.starts_with("/health/") {
+    let mut router = if mount == "/health" || mount.starts_with("/health/") {
         tracing::warn!("auth routes mounted under /health: /health/live and /health/ready are not served");
         auth.router()
     } else {
         auth.router().merge(super::health::router(auth.clone()))
     };
+    let metrics = &auth.config.metrics;
+    if let (true, None, Some(token)) = (metrics.enabled, metrics.listen, &metrics.token) {
+        router = router.merge(super::metrics::token_router(auth.clone(), token));
+    }
+    let (metrics_stop, metrics_stopped) = watch::channel(false);
+    if let (true, Some(at)) = (metrics.enabled, metrics.listen) {
+        let listener = TcpListener::bind(at).await?;
+        tracing::info!("metrics at http://{}/metrics", listener.local_addr()?);
+        let scrape = match &metrics.token {
+            Some(token) => super::metrics::token_router(auth.clone(), token),
+            None => super::metrics::open_router(auth.clone()),
+        };
+        let mut stopped = metrics_stopped;
+        tokio::spawn(async move {
+            let stop = async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            if let Err(e) = axum::serve(listener, scrape).with_graceful_shutdown(stop).await {
+                tracing::warn!(error = %e, "the metrics listener stopped");
+            }
+        });
+    }
     let slots = Arc::new(Semaphore::new(max));
     let per_ip = Arc::new(PerIp::new(cfg.max_connections_per_ip));
     let (closing_tx, closing) = watch::channel(false);
@@ -113,6 +140,7 @@ pub async fn serve_until(auth: Auth, listener: TcpListener, stop: impl Future<Ou
     }
     tracing::info!("shutting down: no new connections; open requests get {} s", cfg.shutdown_grace);
     let _ = closing_tx.send(true);
+    let _ = metrics_stop.send(true);
     let all = u32::try_from(max).unwrap_or(u32::MAX);
     let grace = Duration::from_secs(cfg.shutdown_grace.min(MAX_SERVER_SECONDS));
     if tokio::time::timeout(grace, slots.acquire_many(all)).await.is_err() {
@@ -155,10 +183,17 @@ impl Connection {
             hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
                 let (router, activity) = (router.clone(), activity.clone());
                 req.extensions_mut().insert(ConnectInfo(peer));
+                // Here rather than as a layer: no boxed future per request.
+                let id = super::request_id::take_or_make(req.headers_mut());
+                let span = super::request_id::span(&id);
                 async move {
                     activity.in_flight.fetch_add(1, Ordering::Relaxed);
                     let _running = Running(&activity, opened);
-                    router.oneshot(req.map(axum::body::Body::new)).await
+                    let mut res = router.oneshot(req.map(axum::body::Body::new)).instrument(span).await;
+                    if let Ok(res) = &mut res {
+                        res.headers_mut().insert(super::request_id::HEADER, id);
+                    }
+                    res
                 }
             })
         };

@@ -8,8 +8,10 @@
 //! This module owns parsing and validation only; it never reads the clock or touches the network.
 
 mod introspect;
+pub mod metrics;
 pub mod sections;
 
+pub use metrics::MetricsConfig;
 pub use sections::{Section, SectionSpec, Sections};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -58,6 +60,8 @@ pub struct Config {
     /// Better Auth's `secondaryStorage` (Redis): sessions, active-session lists and rate-limit
     /// counters shared by every instance. `REDIS_URL` sets it from the environment.
     pub secondary_storage: Option<SecondaryStorageConfig>,
+    /// The Prometheus endpoint (`[metrics]`, off by default).
+    pub metrics: MetricsConfig,
     /// The capabilities' own sections (`[social]`, `[jwt]`, `[bearer]`, ...), parsed by them:
     /// [`Config::section`] reads one, [`Config::section_mut`] changes one in code.
     #[serde(skip)]
@@ -123,6 +127,7 @@ impl Default for Config {
             password_hashing: PasswordHashingConfig::default(),
             server: ServerConfig::default(),
             secondary_storage: None,
+            metrics: MetricsConfig::default(),
             sections: Sections::default(),
         }
     }
@@ -767,6 +772,15 @@ impl Config {
         if let Some(v) = get("PORTCULLIS_HASHING_PRIORITY") {
             self.password_hashing.priority = v.parse().map_err(|e| ConfigError::Env("PORTCULLIS_HASHING_PRIORITY", e))?;
         }
+        if let Some(v) = get("PORTCULLIS_METRICS") {
+            self.metrics.enabled = parse_bool("PORTCULLIS_METRICS", &v)?;
+        }
+        if let Some(v) = get("PORTCULLIS_METRICS_LISTEN") {
+            self.metrics.listen = Some(v.parse().map_err(|e| ConfigError::Env("PORTCULLIS_METRICS_LISTEN", format!("{e}")))?);
+        }
+        if let Some(v) = get("PORTCULLIS_METRICS_TOKEN") {
+            self.metrics.token = Some(v);
+        }
         Ok(())
     }
 
@@ -851,6 +865,7 @@ impl Config {
             .additional_fields
             .validate(crate::fields::SESSION_CORE)
             .map_err(|e| ConfigError::Invalid(format!("session.additional_fields: {e}")))?;
+        self.metrics.validate().map_err(ConfigError::Invalid)?;
         let mut warnings = Vec::new();
         let secrets = self.secret_list()?;
         let is_dev = self.secret.is_none() && self.secrets.is_none();

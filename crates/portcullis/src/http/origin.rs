@@ -416,7 +416,7 @@ pub fn check_origin(trusted: &TrustedOrigins, headers: &HeaderMap) -> Result<(),
     if trusted.matches(&candidate, false) {
         Ok(())
     } else {
-        tracing::warn!(origin = ?truncate(&candidate), trusted = ?trusted, "rejected untrusted origin; add it to trusted_origins if it is legitimate");
+        tracing::warn!(origin = ?loggable(&candidate), trusted = ?trusted, "rejected untrusted origin; add it to trusted_origins if it is legitimate");
         Err(codes::INVALID_ORIGIN)
     }
 }
@@ -490,7 +490,7 @@ fn check_field(trusted: &TrustedOrigins, field: Option<Field<'_>>, label: &str, 
         Some(Field::NotAString) => Err(ApiError::uncoded(StatusCode::BAD_REQUEST, format!("Invalid {label}: expected a string"))),
         Some(Field::Str(url)) if trusted.matches(url, true) => Ok(()),
         Some(Field::Str(url)) => {
-            tracing::warn!(field = label, url = ?truncate(url), trusted = ?trusted, "rejected untrusted redirect URL");
+            tracing::warn!(field = label, url = ?loggable(url), trusted = ?trusted, "rejected untrusted redirect URL");
             Err(err)
         }
     }
@@ -506,17 +506,31 @@ pub fn check_url_fields(trusted: &TrustedOrigins, body: Option<&Value>, query: &
     check_field(trusted, body_field(body, "newUserCallbackURL"), "newUserCallbackURL", codes::INVALID_NEW_USER_CALLBACK_URL)
 }
 
-/// Attacker-controlled values are logged with `?` (escaped) and cut short.
-fn truncate(s: &str) -> &str {
-    match s.char_indices().nth(200) {
-        Some((i, _)) => &s[..i],
-        None => s,
+/// What of a rejected URL may be logged: its scheme and authority only (the host an attacker
+/// pointed at), never its path or query, which may carry a token (`?token=`, `/reset/<token>`).
+/// Attacker-controlled, so logged with `?` (escaped) and cut short.
+fn loggable(url: &str) -> &str {
+    let start = url.find("://").map(|i| i + 3).or_else(|| url.starts_with("//").then_some(2)).unwrap_or(0);
+    let end = url[start..].find(['/', '?', '#']).map_or(url.len(), |i| start + i);
+    let kept = &url[..end];
+    match kept.char_indices().nth(200) {
+        Some((i, _)) => &kept[..i],
+        None => kept,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rejected_url_is_logged_without_path_or_query() {
+        assert_eq!(loggable("https://evil.example/cb?t=secret"), "https://evil.example");
+        assert_eq!(loggable("https://evil.example:8443?t=secret#x"), "https://evil.example:8443");
+        assert_eq!(loggable("//evil.example/reset/secret"), "//evil.example");
+        assert_eq!(loggable("javascript:alert(1)"), "javascript:alert(1)");
+        assert_eq!(loggable(&"a".repeat(300)).len(), 200);
+    }
     use serde_json::json;
 
     fn origins(patterns: &[&str]) -> TrustedOrigins {

@@ -67,9 +67,10 @@ fn special_rule(path: &str) -> Option<Rule> {
 #[derive(Debug)]
 enum PathMatcher {
     Exact(String),
-    Wildcard(Regex),
+    /// The pattern as configured, and its regex.
+    Wildcard(String, Regex),
     /// A wildcard too large to compile; matches nothing.
-    Never,
+    Never(String),
 }
 
 impl PathMatcher {
@@ -80,17 +81,23 @@ impl PathMatcher {
         wildcard_regex(pattern).map_or_else(
             || {
                 tracing::warn!(pattern, "rate-limit path pattern too large to compile; it matches nothing");
-                PathMatcher::Never
+                PathMatcher::Never(pattern.to_string())
             },
-            PathMatcher::Wildcard,
+            |re| PathMatcher::Wildcard(pattern.to_string(), re),
         )
     }
 
     fn matches(&self, path: &str) -> bool {
         match self {
             PathMatcher::Exact(p) => p == path,
-            PathMatcher::Wildcard(re) => re.is_match(path),
-            PathMatcher::Never => false,
+            PathMatcher::Wildcard(_, re) => re.is_match(path),
+            PathMatcher::Never(_) => false,
+        }
+    }
+
+    fn pattern(&self) -> &str {
+        match self {
+            PathMatcher::Exact(p) | PathMatcher::Wildcard(p, _) | PathMatcher::Never(p) => p,
         }
     }
 }
@@ -128,6 +135,21 @@ impl Rules {
             return *rule;
         }
         Some(special_rule(path).unwrap_or(self.default))
+    }
+
+    /// A name for the rule that limits `path`, for metrics: the pattern of the custom or
+    /// capability rule that matches, else `credentials`, `mail` (the built-in special rules) or
+    /// `default`. Never the path itself (a client could grow the label set without bound).
+    pub fn rule_name(&self, path: &str) -> String {
+        let path = normalize_path(path);
+        if let Some((m, _)) = self.custom.iter().chain(&self.plugin).find(|(m, _)| m.matches(path)) {
+            return m.pattern().to_string();
+        }
+        match special_rule(path) {
+            Some(r) if r == CREDENTIAL_RULE => "credentials".into(),
+            Some(_) => "mail".into(),
+            None => "default".into(),
+        }
     }
 
     /// Whether a capability set a limit of its own on `path` (its codes and sends are what such a
@@ -323,6 +345,18 @@ impl RateLimitStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rules_are_named_by_pattern_or_kind_never_by_path() {
+        let custom_rules = vec![crate::config::RateLimitRule { path: "/custom/*".into(), window: 60, max: 2, enabled: true }];
+        let cfg = RateLimitConfig { custom_rules, ..Default::default() };
+        let rules = Rules::new(&cfg, vec![("/two-factor/*".into(), Some(Rule { window_s: 10, max: 3 }))]);
+        assert_eq!(rules.rule_name("/custom/x"), "/custom/*");
+        assert_eq!(rules.rule_name("/two-factor/verify-totp"), "/two-factor/*");
+        assert_eq!(rules.rule_name("/sign-in/email"), "credentials");
+        assert_eq!(rules.rule_name("/request-password-reset"), "mail");
+        assert_eq!(rules.rule_name("/anything-else/123"), "default");
+    }
     use crate::config::RateLimitRule;
 
     const T0: i64 = 1_700_000_000_000;

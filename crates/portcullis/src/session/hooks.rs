@@ -253,7 +253,11 @@ pub async fn sign_in_amended(auth: &Auth, s: SignIn<'_>, o: Overrides) -> ApiRes
         c.after_session(auth, &s, &session).await;
     }
     if auth.listens() {
-        let data = serde_json::json!({ "session": events::session_data(&session), "user": s.user, "method": s.method.id() });
+        // `signIn`: false for the session a sign-up or a password change creates (metrics count
+        // sign-ins apart from those).
+        let sign_in = !matches!(s.method, Method::SignUp | Method::ChangePassword);
+        let data =
+            serde_json::json!({ "session": events::session_data(&session), "user": s.user, "method": s.method.id(), "signIn": sign_in });
         auth.emit(Event::new(auth, "session.created", "session", Some(&session.id)).actor(Some(&s.user.id)).meta(s.meta).data(data)).await;
     }
     Ok(Outcome { born: Born::Session(session), user, landing })
@@ -296,7 +300,18 @@ pub async fn create_user(auth: &Auth, mut user: User, account: Option<&Account>)
         c.after_user_create(auth, &user).await;
     }
     if auth.listens() {
-        auth.emit(Event::new(auth, "user.created", "user", Some(&user.id)).data(events::user_data(&user))).await;
+        // `method`: how the user came: `email` (a password), a provider id, or `other` (magic
+        // link, e-mail OTP, anonymous: no account row).
+        let method = account.map_or("other", |a| {
+            if a.provider_id == crate::store::model::CREDENTIAL_PROVIDER {
+                "email"
+            } else {
+                a.provider_id.as_str()
+            }
+        });
+        let mut data = events::user_data(&user);
+        data["method"] = method.into();
+        auth.emit(Event::new(auth, "user.created", "user", Some(&user.id)).data(data)).await;
     }
     Ok(user)
 }

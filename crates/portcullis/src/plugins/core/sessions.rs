@@ -90,10 +90,16 @@ async fn get_session_inner(
     };
     if !flag(q, "disableCookieCache") {
         if let Some(c) = session::from_cache_checked(auth, incoming.cache, &token).await {
+            if let Some(m) = &auth.metrics {
+                m.cookie_cache(true);
+            }
             let hit = session::CacheHit { token, confirmed: c.confirmed };
             let reply = answer(auth, &c.session, &c.user, Some(&hit)).await;
             return Ok((reply, Some(hit)));
         }
+    }
+    if let Some(m) = auth.metrics.as_ref().filter(|_| auth.config.session.cookie_cache.enabled) {
+        m.cookie_cache(false);
     }
     let Some((mut s, user)) = session::find(auth, &token).await? else {
         return Ok((Reply::json(&serde_json::Value::Null).no_store().cookies(session::clear_cookies(auth)), None));
