@@ -9,6 +9,7 @@ mod capability;
 pub mod events;
 pub mod fn_hooks;
 pub mod health;
+pub mod openapi;
 pub mod request_task;
 pub(crate) mod router;
 mod send_limit;

@@ -19,7 +19,7 @@ use std::time::Duration;
 pub fn build(auth: Auth) -> Router {
     let mut api: Router<Auth> = Router::new();
     for c in &auth.capabilities {
-        api = api.merge(c.routes());
+        api = api.merge(c.api().into_router()).merge(c.routes());
     }
     let api = api
         .fallback(not_found)
