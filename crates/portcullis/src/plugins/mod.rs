@@ -10,6 +10,7 @@ pub mod email_password;
 pub(crate) mod headers;
 pub mod jwt;
 pub mod magic_link;
+pub mod openapi;
 pub mod organization;
 pub mod passkey;
 pub mod social;
@@ -50,6 +51,7 @@ pub fn standard_with(config: &mut Config, embedder: Embedder) -> Result<(Capabil
         SectionSpec::of::<email_otp::config::EmailOtpConfig>(),
         SectionSpec::of::<admin::config::AdminConfig>(),
         SectionSpec::of::<organization::config::OrganizationConfig>(),
+        SectionSpec::of::<openapi::OpenApiConfig>(),
     ] {
         warnings.extend(spec.materialize(&mut config.sections)?);
     }
@@ -92,6 +94,9 @@ pub fn standard_with(config: &mut Config, embedder: Embedder) -> Result<(Capabil
         caps.push(Arc::new(cap));
     } else if !embedder.on_link_account.is_empty() {
         warnings.push("on_link_account closures are registered but [anonymous] is not enabled; they never run".into());
+    }
+    if config.section::<openapi::OpenApiConfig>().enabled {
+        caps.push(Arc::new(openapi::OpenApi::default()));
     }
     Ok((caps, warnings))
 }

@@ -22,6 +22,7 @@ mod hooks;
 mod ids;
 mod magic_link;
 mod mail;
+mod openapi;
 mod organization;
 mod organization_roles;
 mod origins;

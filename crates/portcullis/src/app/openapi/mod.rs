@@ -155,7 +155,8 @@ pub fn document(auth: &Auth) -> OpenApi {
             paths = paths.path(path.clone(), PathItem::new(method, operation(api.tag, &path, id, op, bearer)));
         }
     }
-    let server = format!("{}{}", auth.config.base_url.as_deref().unwrap_or("").trim_end_matches('/'), auth.config.mount_path());
+    // The configured base URL, or (without one: the listen address may be 0.0.0.0) the base path.
+    let server = if auth.config.base_url.is_some() { auth.config.auth_url() } else { auth.config.mount_path() };
     utoipa::openapi::OpenApiBuilder::new()
         .info(
             utoipa::openapi::InfoBuilder::new()
