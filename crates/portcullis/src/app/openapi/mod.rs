@@ -89,6 +89,8 @@ pub enum Answer {
     Redirect,
     /// An HTML page, or another body of `media` type.
     Media(&'static str),
+    /// No body (Better Auth's bare statuses, e.g. a 401 from the admin routes).
+    Empty,
 }
 
 /// One operation's documentation.
@@ -123,6 +125,10 @@ impl Op {
     /// 302 to a URL (a callback URL, or an error page with `?error=`).
     pub fn redirect(self) -> Self {
         self.answer("302", "Redirect to the callback (or error) URL", Answer::Redirect)
+    }
+    /// `status` may come without a body (it is then not Better Auth's error body).
+    pub fn bare(self, status: &'static str) -> Self {
+        self.answer(status, "An error without a body", Answer::Empty)
     }
     pub fn answer(mut self, status: &'static str, description: &'static str, a: Answer) -> Self {
         self.answers.push((status, description, a));
@@ -196,7 +202,7 @@ fn operation(tag: &str, path: &str, id: String, op: Op, bearer: bool) -> utoipa:
         let r = ResponseBuilder::new().description(description);
         let r = match answer {
             Answer::Json(s) => r.content("application/json", ContentBuilder::new().schema(Some(s)).build()),
-            Answer::Redirect => r,
+            Answer::Redirect | Answer::Empty => r,
             Answer::Media(m) => r.content(m, ContentBuilder::new().schema(Some(string())).build()),
         };
         responses = responses.response(status, r.build());

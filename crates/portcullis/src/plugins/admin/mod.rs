@@ -114,7 +114,8 @@ impl Capability for Admin {
     }
     fn api(&self) -> Api {
         use crate::app::openapi::wire::*;
-        let op = |s: &'static str| Op::new(s).signed_in();
+        // The admin guard answers a bare 401 without a session, as Better Auth's admin middleware.
+        let op = |s: &'static str| Op::new(s).signed_in().bare("401");
         Api::new("Admin")
             .post(
                 "/admin/create-user",
@@ -124,7 +125,9 @@ impl Capability for Admin {
             .get(
                 "/admin/list-users",
                 list::list_users,
-                op("Lists users (search, filter, sort, page)").query::<list::ListQuery>().json(any()),
+                op("Lists users (search, filter, sort, page)")
+                    .query::<list::ListQuery>()
+                    .json(object(&[("users", array(user())), ("total", number())], &[])),
             )
             .get("/admin/get-user", users::get_user, op("One user").query::<users::IdQuery>().json(user()))
             .post(

@@ -80,7 +80,7 @@ impl Capability for Core {
             .post(
                 "/delete-user",
                 user::delete_user,
-                signed_in("Deletes the user, or mails a confirmation link").body::<user::DeleteBody>().json(success()),
+                signed_in("Deletes the user, or mails a confirmation link").bare("404").body::<user::DeleteBody>().json(success()),
             )
             .get(
                 "/delete-user/callback",

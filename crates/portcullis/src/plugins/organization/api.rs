@@ -54,7 +54,7 @@ pub(super) fn api(org: &Organization) -> Api {
         .post(
             "/organization/update-member-role",
             members::update_role,
-            op("Changes a member's role").body::<members::RoleBody>().json(any()),
+            op("Changes a member's role").bare("400").body::<members::RoleBody>().json(any()),
         )
         .post("/organization/leave", members::leave, op("Leaves an organization").body::<members::LeaveBody>().json(any()))
         .get("/organization/list-members", members::list, op("An organization's members").query::<members::ListQuery>().json(any()))

@@ -137,7 +137,7 @@ impl Capability for Passkey {
             .post(
                 "/passkey/delete-passkey",
                 routes::delete,
-                Op::new("Deletes a passkey").signed_in().body::<routes::DeleteBody>().json(any()),
+                Op::new("Deletes a passkey").signed_in().bare("401").body::<routes::DeleteBody>().json(any()),
             )
     }
     fn inputs(&self) -> Vec<(&'static str, Check)> {

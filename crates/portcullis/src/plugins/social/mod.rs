@@ -105,18 +105,19 @@ impl Capability for Social {
                 tokens::get_access_token,
                 Op::new("A valid access token of a linked account (refreshed if needed)")
                     .signed_in()
+                    .bare("401")
                     .body::<tokens::Selector>()
                     .json(tokens()),
             )
             .post(
                 "/refresh-token",
                 tokens::refresh_token,
-                Op::new("Refreshes a linked account's tokens").signed_in().body::<tokens::Selector>().json(any()),
+                Op::new("Refreshes a linked account's tokens").signed_in().bare("401").body::<tokens::Selector>().json(any()),
             )
             .get(
                 "/account-info",
                 tokens::account_info,
-                Op::new("The provider's profile of a linked account").signed_in().query::<tokens::Selector>().json(any()),
+                Op::new("The provider's profile of a linked account").signed_in().bare("401").query::<tokens::Selector>().json(any()),
             )
             .map_router(|r| r.layer(Extension(runtime)))
     }
