@@ -84,7 +84,7 @@ fn method_name(m: &HttpMethod) -> &'static str {
 
 /// What one answer carries.
 pub enum Answer {
-    Json(RefOr<Schema>),
+    Json(Box<RefOr<Schema>>),
     /// 302 with a `Location` (better-call's redirect: empty body).
     Redirect,
     /// An HTML page, or another body of `media` type.
@@ -120,7 +120,7 @@ impl Op {
     }
     /// 200 with a JSON body of `schema`.
     pub fn json(self, schema: impl Into<RefOr<Schema>>) -> Self {
-        self.answer("200", "Success", Answer::Json(schema.into()))
+        self.answer("200", "Success", Answer::Json(Box::new(schema.into())))
     }
     /// 302 to a URL (a callback URL, or an error page with `?error=`).
     pub fn redirect(self) -> Self {
@@ -201,7 +201,7 @@ fn operation(tag: &str, path: &str, id: String, op: Op, bearer: bool) -> utoipa:
     for (status, description, answer) in op.answers {
         let r = ResponseBuilder::new().description(description);
         let r = match answer {
-            Answer::Json(s) => r.content("application/json", ContentBuilder::new().schema(Some(s)).build()),
+            Answer::Json(s) => r.content("application/json", ContentBuilder::new().schema(Some(*s)).build()),
             Answer::Redirect | Answer::Empty => r,
             Answer::Media(m) => r.content(m, ContentBuilder::new().schema(Some(string())).build()),
         };
