@@ -37,7 +37,10 @@ if [ "$1" = --serve ]; then
   bin="${2:-$here/../../target/debug/portcullis}"
   port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
   url="http://127.0.0.1:$port"
+  # Hashing at normal priority: at the default `idle`, a machine saturated by other work (a CI
+  # runner building) starves sign-ins past the request timeout.
   BETTER_AUTH_SECRET="openapi-fuzz-secret-0123456789abcdefghij" PORTCULLIS_OPENAPI=1 PORTCULLIS_MIGRATE=true \
+    PORTCULLIS_HASHING_PRIORITY=normal \
     DATABASE_URL="sqlite://$work/auth.db?mode=rwc" BETTER_AUTH_URL="$url" PORTCULLIS_LISTEN="127.0.0.1:$port" \
     "$bin" serve --config "$here/everything.toml" >"$work/server.log" 2>&1 &
   pid=$!
@@ -73,7 +76,7 @@ for pass in $PASSES; do
   extra=()
   if [ "$pass" = session ]; then
     email="openapi-$(date +%s%N)@example.com"
-    cookie="$(curl -sS -m 10 -D - -o /dev/null -H "Origin: $origin" -H 'Content-Type: application/json' \
+    cookie="$(curl -sS -m 30 -D - -o /dev/null -H "Origin: $origin" -H 'Content-Type: application/json' \
       --data "{\"name\":\"Schemathesis\",\"email\":\"$email\",\"password\":\"correct-horse-battery-staple\"}" \
       "$base/sign-up/email" | tr -d '\r' | sed -n -E 's/^[Ss]et-[Cc]ookie: ([^=;]*session_token=[^;]*).*/\1/p' | head -1)"
     if [ -z "$cookie" ]; then echo "pass session: sign-up of $email gave no session cookie" >&2; status=1; continue; fi
@@ -86,7 +89,7 @@ for pass in $PASSES; do
   (cd "$work" && timeout 1200 "$SCHEMATHESIS" --config-file "$here/schemathesis.toml" --no-color run "$doc" \
       --url "$base" -H "Origin: $origin" "${extra[@]}" \
       --checks "$CHECKS" --max-examples "$MAX_EXAMPLES" --continue-on-failure --generation-deterministic \
-      --workers 1 --max-redirects 0 --request-timeout 10 --output-sanitize false \
+      --workers 1 --max-redirects 0 --request-timeout 30 --output-sanitize false \
       --report ndjson --report-ndjson-path "$OUT/$pass.ndjson" >"$OUT/$pass.log" 2>&1)
   st=$?
   sed -n '/^=* SUMMARY =*$/,$p' "$OUT/$pass.log" | sed 's/^/   /' | head -40
