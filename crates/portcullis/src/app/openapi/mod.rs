@@ -100,17 +100,24 @@ pub struct Op {
     query: Option<Described>,
     answers: Vec<(&'static str, &'static str, Answer)>,
     signed_in: bool,
+    example: Option<serde_json::Value>,
 }
 
 impl Op {
     pub fn new(summary: &'static str) -> Self {
-        Op { summary, body: None, query: None, answers: Vec::new(), signed_in: false }
+        Op { summary, body: None, query: None, answers: Vec::new(), signed_in: false, example: None }
     }
     /// The JSON body, as `T` reads it (the type its handler takes with `Valid<T>`).
     pub fn body<T: Input>(mut self) -> Self {
         let d = describe::<T>();
         let required = d.shape != Shape::OptionalObject;
         self.body = Some((d, required));
+        self
+    }
+    /// An example body (the reference shows it; schemathesis sends it, so the success answer is
+    /// checked against its schema too).
+    pub fn example(mut self, body: serde_json::Value) -> Self {
+        self.example = Some(body);
         self
     }
     /// The query string, as `T` reads it (`ValidQuery<T>`).
@@ -193,7 +200,7 @@ fn operation(tag: &str, path: &str, id: String, op: Op, bearer: bool) -> utoipa:
         );
     }
     if let Some((d, required)) = &op.body {
-        let content = ContentBuilder::new().schema(Some(object_schema(d))).build();
+        let content = ContentBuilder::new().schema(Some(object_schema(d))).example(op.example.clone()).build();
         let required = if *required { Required::True } else { Required::False };
         b = b.request_body(Some(RequestBodyBuilder::new().content("application/json", content).required(Some(required)).build()));
     }

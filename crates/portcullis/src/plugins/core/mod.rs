@@ -70,7 +70,10 @@ impl Capability for Core {
             .post(
                 "/update-user",
                 user::update_user,
-                signed_in("Updates the user's name, image or additional fields").body::<Record>().json(status()),
+                signed_in("Updates the user's name, image or additional fields")
+                    .body::<Record>()
+                    .example(serde_json::json!({"name": "Ada Lovelace"}))
+                    .json(status()),
             )
             .post(
                 "/update-session",

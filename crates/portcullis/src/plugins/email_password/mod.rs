@@ -28,12 +28,16 @@ impl Capability for EmailPassword {
                 sign::sign_up,
                 Op::new("Signs up with e-mail and password (and any additional user fields)")
                     .body::<sign::SignUpBody>()
+                    .example(serde_json::json!({"name": "Ada", "email": "ada@example.com", "password": "correct-horse-battery-staple"}))
                     .json(object(&[("token", nullable(string())), ("user", user())], &[])),
             )
             .post(
                 "/sign-in/email",
                 sign::sign_in,
-                Op::new("Signs in with e-mail and password").body::<sign::SignInBody>().json(signed_in()),
+                Op::new("Signs in with e-mail and password")
+                    .body::<sign::SignInBody>()
+                    .example(serde_json::json!({"email": "ada@example.com", "password": "correct-horse-battery-staple"}))
+                    .json(signed_in()),
             )
             .post(
                 "/change-password",
@@ -84,12 +88,17 @@ impl Capability for EmailPassword {
                 Op::new("Changes the e-mail address (after confirmation by mail)")
                     .signed_in()
                     .body::<verify::ChangeEmailBody>()
+                    .example(serde_json::json!({"newEmail": "ada.new@example.com"}))
                     .json(status()),
             )
             .post(
                 "/verify-password",
                 password::verify_password,
-                Op::new("Checks the current password").signed_in().body::<password::PasswordBody>().json(status()),
+                Op::new("Checks the current password")
+                    .signed_in()
+                    .body::<password::PasswordBody>()
+                    .example(serde_json::json!({"password": "correct-horse-battery-staple"}))
+                    .json(status()),
             )
     }
     fn inputs(&self) -> Vec<(&'static str, Check)> {
