@@ -121,3 +121,19 @@ both!(off_by_default, |srv| async move {
     srv.client().get("/open-api/generate-schema").await.expect_empty_404();
     srv.client().get("/reference").await.expect_empty_404();
 });
+
+both!(
+    a_capability_that_is_off_contributes_nothing,
+    config = |c| c.section_mut::<OpenApiConfig>().unwrap().enabled = true,
+    |srv| async move {
+        let doc = srv.client().get("/open-api/generate-schema").await.json().clone();
+        let paths = doc["paths"].as_object().unwrap();
+        assert!(paths.contains_key("/sign-in/email") && paths.contains_key("/callback/{provider}"));
+        assert!(!paths.keys().any(|p| p.starts_with("/two-factor") || p.starts_with("/admin") || p.starts_with("/organization")));
+        let tags: Vec<&str> = doc["tags"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+        assert_eq!(tags, ["Core", "Email and password", "Social sign-in", "OpenAPI"]);
+        // Without the bearer capability, the session cookie is the only way in.
+        assert!(doc["components"]["securitySchemes"].get("bearerAuth").is_none());
+        assert_eq!(doc["paths"]["/list-sessions"]["get"]["security"], json!([{"sessionCookie": []}]));
+    }
+);

@@ -110,6 +110,8 @@ impl Capability for EmailOtp {
     fn api(&self) -> Api {
         use crate::app::openapi::wire::*;
         let success = || object(&[("success", boolean())], &[]);
+        // A sign-in's answer, or a capability's instead (two-factor's challenge).
+        let signed = || object(&[], &[("status", boolean()), ("token", nullable(string())), ("user", user())]);
         Api::new("Email OTP")
             .post(
                 "/email-otp/send-verification-otp",
@@ -124,9 +126,9 @@ impl Capability for EmailOtp {
             .post(
                 "/email-otp/verify-email",
                 sign::verify_email,
-                Op::new("Verifies the address with a code").body::<sign::VerifyEmailBody>().json(any()),
+                Op::new("Verifies the address with a code").body::<sign::VerifyEmailBody>().json(signed()),
             )
-            .post("/sign-in/email-otp", sign::sign_in, Op::new("Signs in (or up) with a code").body::<sign::SignInBody>().json(any()))
+            .post("/sign-in/email-otp", sign::sign_in, Op::new("Signs in (or up) with a code").body::<sign::SignInBody>().json(signed()))
             .post(
                 "/email-otp/request-password-reset",
                 send::request_password_reset,

@@ -133,6 +133,8 @@ impl Capability for TwoFactor {
     }
     fn api(&self) -> Api {
         use crate::app::openapi::wire::*;
+        // A verifier's answer: the user, and the new session's token unless `disableSession`.
+        let verified = || object(&[("user", user())], &[("token", string())]);
         let sms = self.sms.clone();
         let api = if self.passwordless {
             self.password_routes::<manage::PasswordBody, manage::EnableBody>()
@@ -142,18 +144,18 @@ impl Capability for TwoFactor {
         api.post(
             "/two-factor/verify-totp",
             verify::verify_totp,
-            Op::new("Completes a sign-in (or enabling) with a TOTP code").body::<verify::CodeBody>().json(any()),
+            Op::new("Completes a sign-in (or enabling) with a TOTP code").body::<verify::CodeBody>().json(verified()),
         )
         .post(
             "/two-factor/verify-backup-code",
             verify::verify_backup_code,
-            Op::new("Completes a sign-in with a backup code").body::<verify::BackupBody>().json(any()),
+            Op::new("Completes a sign-in with a backup code").body::<verify::BackupBody>().json(verified()),
         )
         .post("/two-factor/send-otp", verify::send_otp, Op::new("Sends a one-time code").body::<verify::SendBody>().json(status()))
         .post(
             "/two-factor/verify-otp",
             verify::verify_otp,
-            Op::new("Completes a sign-in with a one-time code").body::<verify::CodeBody>().json(any()),
+            Op::new("Completes a sign-in with a one-time code").body::<verify::CodeBody>().json(verified()),
         )
         .map_router(|r| r.layer(Extension(sms)))
     }
