@@ -123,8 +123,14 @@ impl<'a> Obj<'a> {
     pub fn map(&self) -> &'a Map<String, Value> {
         self.map
     }
-    pub fn raw(&self, key: &str) -> Option<&'a Value> {
+    /// Member `key` as sent (read by hand): documented as any value, optional.
+    pub fn raw(&mut self, key: &str) -> Option<&'a Value> {
+        self.note(key, doc::Kind::Any, false);
         self.map.get(key)
+    }
+    /// Documents the member just read as required (a hand-read one the parse refuses without).
+    pub fn doc_required(&mut self) {
+        self.required_last();
     }
     fn issue(&mut self, key: &str, msg: impl std::fmt::Display) {
         self.issues.push(format!("[{}.{key}] {msg}", self.at));

@@ -279,6 +279,7 @@ fn field_schema(kind: &Kind) -> Schema {
         Kind::Record => s(Type::Object).additional_properties(Some(AdditionalProperties::FreeForm(true))).into(),
         Kind::StringRecord => s(Type::Object).additional_properties(Some(AdditionalProperties::RefOr(RefOr::T(string())))).into(),
         Kind::Object(fields) => fields_object(fields).into(),
+        Kind::Any => wire::any_value(),
     }
 }
 
@@ -289,5 +290,11 @@ mod tests {
         assert_eq!(super::operation_id("/sign-in/email"), "signInEmail");
         assert_eq!(super::operation_id("/reset-password/{token}"), "resetPasswordToken");
         assert_eq!(super::operation_id("/ok"), "ok");
+    }
+
+    #[test]
+    fn any_json_is_the_empty_schema() {
+        assert_eq!(serde_json::to_value(super::wire::any()).ok(), Some(serde_json::json!({})));
+        assert_eq!(serde_json::to_value(super::field_schema(&super::Kind::Any)).ok(), Some(serde_json::json!({})));
     }
 }

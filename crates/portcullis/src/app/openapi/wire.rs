@@ -68,7 +68,11 @@ pub fn date() -> RefOr<Schema> {
 }
 /// Any JSON value (an answer whose shape depends on the configuration or a provider).
 pub fn any() -> RefOr<Schema> {
-    RefOr::T(Schema::default())
+    RefOr::T(any_value())
+}
+/// `{}`: no constraint (utoipa's `Schema::default()` is an object, not this).
+pub fn any_value() -> Schema {
+    ObjectBuilder::new().schema_type(utoipa::openapi::schema::SchemaType::AnyValue).into()
 }
 /// `s` or `null`.
 pub fn nullable(s: RefOr<Schema>) -> RefOr<Schema> {

@@ -34,6 +34,8 @@ pub enum Kind {
     /// `z.record(z.string(), z.string())`
     StringRecord,
     Object(Vec<Field>),
+    /// Any JSON value (a member read by hand, [`Obj::raw`]).
+    Any,
 }
 
 impl Kind {
