@@ -24,7 +24,7 @@ use std::sync::Arc;
 pub type Capabilities = Vec<Arc<dyn Capability>>;
 
 /// The capabilities a default server runs with. The jwt, bearer, passkey, two-factor, magic-link,
-/// e-mail OTP, admin and anonymous capabilities are opt-in, as Better Auth's plugins are (`[jwt] enabled = true`, ...): off, they add no route, no table
+/// e-mail OTP, admin, anonymous and OpenAPI capabilities are opt-in, as Better Auth's plugins are (`[jwt] enabled = true`, ...): off, they add no route, no table
 /// sections are parsed (and a typo refused) whether they are on or off.
 /// Returns them with their sections' warnings.
 pub fn standard(config: &mut Config) -> Result<(Capabilities, Vec<String>), ConfigError> {
