@@ -99,6 +99,10 @@ for pass in $PASSES; do
     status=1
   fi
   curl -fsS -m 5 -o /dev/null "$base/ok" || { echo "pass $pass: $base/ok no longer answers: the server died" >&2; status=1; break; }
+  if [ "$pass" = session ]; then
+    s="$(curl -sS -m 5 -H "Cookie: $cookie" "$base/get-session")"
+    case "$s" in *'"session"'*) ;; *) echo "   note: the session was gone by the end of the pass (get-session: ${s:0:80})" ;; esac
+  fi
 done
 [ $status -eq 0 ] && echo "OK: no 5xx, every status and body as documented" || echo "FAIL (details: $OUT/*.log)"
 exit $status
