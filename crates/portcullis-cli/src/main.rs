@@ -1,6 +1,9 @@
-//! The `portcullis` binary: `serve`, `migrate`, `secret`, `hash-time`, `admin`.
+//! The `portcullis` binary: `serve`, `migrate`, `check-config`, `secret`, `hash-time`, `admin`,
+//! `import`.
 
 mod admin;
+mod check;
+mod import;
 
 use clap::{Parser, Subcommand};
 use portcullis::{Auth, Config};
@@ -51,6 +54,12 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Check the configuration as `serve` would load it, reach the database, Redis and SMTP, and
+    /// print what would run, without serving. Exit 1 with each problem on its own line.
+    CheckConfig {
+        #[command(flatten)]
+        common: Common,
+    },
     /// Time one password hash with the configured argon2 parameters, and the sign-in bound
     /// (hashing workers / hash time) they give on this machine. Use it to tune `password_hashing`.
     HashTime {
@@ -72,6 +81,15 @@ enum Command {
         common: Common,
         #[command(subcommand)]
         action: admin::Action,
+    },
+    /// Import users from a Better Auth database (any engine or naming) or a CSV / JSON export of
+    /// another system into the configured database, keeping their password hashes. Idempotent;
+    /// `--dry-run` writes nothing. Prints a report (`--report file.json` writes it as JSON).
+    Import {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: import::Args,
     },
     /// Print a new random secret for BETTER_AUTH_SECRET.
     Secret {
@@ -130,7 +148,9 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
+        Command::CheckConfig { common } => check::run(load(&common)).await,
         Command::Admin { common, action } => admin::run(load(&common)?, action).await,
+        Command::Import { common, args } => import::run(load(&common)?, args).await,
         Command::Serve { common, listen, no_migrate } => {
             let mut cfg = load(&common)?;
             if let Some(l) = listen {

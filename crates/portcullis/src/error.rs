@@ -5,8 +5,11 @@
 //! key order), or no body at all for the few bare statuses Better Auth emits. Codes are public API:
 //! clients compare them against `authClient.$ERROR_CODES`, so they never change once shipped.
 //!
-//! Internal failures (database down, a bug) become a 500 with a generic body; their detail is logged,
-//! never sent. Bad input must never take that path: validate and return a 4xx instead.
+//! Internal failures (a bug, a failed statement) become a 500 with a generic body; their detail is
+//! logged, never sent. A database that cannot be reached is not a bug: it is a 503
+//! `DATABASE_UNAVAILABLE` with `Retry-After` ([`codes::DATABASE_UNAVAILABLE`]), answered as soon as
+//! the pool gives up (`database.acquire_timeout_ms`). Bad input must never take either path:
+//! validate and return a 4xx instead.
 
 pub use axum::http::StatusCode;
 use axum::http::{header, HeaderValue};
@@ -127,7 +130,23 @@ impl IntoResponse for ApiError {
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
-        ApiError::internal(e)
+        match e {
+            crate::store::StoreError::Unavailable(cause) => {
+                log_unavailable(&cause);
+                codes::DATABASE_UNAVAILABLE
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+/// Logs an unreachable database at most once a second: during an outage every request meets it.
+fn log_unavailable(cause: &str) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST_S: AtomicU64 = AtomicU64::new(0);
+    let now_s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    if LAST_S.swap(now_s, Ordering::Relaxed) != now_s {
+        tracing::warn!(error = %cause, "the database is unavailable; answering 503 DATABASE_UNAVAILABLE");
     }
 }
 
@@ -208,4 +227,9 @@ pub mod codes {
         SERVICE_TIMEOUT = SERVICE_UNAVAILABLE, "The server took too long to answer. Please try again.";
         SERVER_BUSY = SERVICE_UNAVAILABLE, "The server is busy. Please try again shortly.";
     }
+
+    /// The database cannot be reached (see [`StoreError::Unavailable`](crate::store::StoreError)).
+    pub const DATABASE_UNAVAILABLE: crate::error::ApiError =
+        crate::error::ApiError::new(crate::error::StatusCode::SERVICE_UNAVAILABLE, "DATABASE_UNAVAILABLE", "The database is unavailable")
+            .retry_after(2);
 }

@@ -13,6 +13,7 @@ pub mod crypto;
 pub mod error;
 pub mod fields;
 pub mod http;
+pub mod import;
 pub mod mail;
 pub mod plugins;
 pub mod rate_limit;

@@ -4,7 +4,7 @@
 use super::Auth;
 use crate::error::ApiError;
 use crate::rate_limit::Rule;
-use crate::session::hooks::{Decision, Hooks, SessionAnswer, SignIn};
+use crate::session::hooks::{Decision, Hooks, SessionAnswer, SessionUse, SignIn};
 use crate::store::model::{Session, User, UserPatch};
 use crate::store::schema::Table;
 use axum::http::request::Parts;
@@ -123,11 +123,19 @@ pub trait Capability: Send + Sync + 'static {
         Ok(())
     }
     async fn after_user_delete(&self, _auth: &Auth, _user: &User) {}
+    /// Before a request acts with a session (every session extractor, for the auth routes and an
+    /// embedding app's own; sign-out): may refuse it (CSRF tokens). Declare `Hooks { session_use: true }`.
+    fn check_session_use(&self, _auth: &Auth, _use: &SessionUse<'_>) -> Result<(), ApiError> {
+        Ok(())
+    }
     /// On a get-session answer that carries a session (from the store or the cookie cache).
     async fn on_session_answer(&self, _auth: &Auth, _answer: &mut SessionAnswer<'_>) {}
     /// An event some capability emitted ([`crate::app::events`]); declare `Hooks { events: true }`.
     /// Runs in the request that caused it, awaited: keep it to one write, or hand it off.
     async fn on_event(&self, _auth: &Auth, _event: &crate::app::Event) {}
+    /// Once the engine is built (after migrations): start background work here, holding only
+    /// [`Auth::downgrade`]'s weak handle so the work stops when the engine is dropped.
+    fn on_start(&self, _auth: &Auth) {}
     /// On `POST /sign-out`, before the session `token` is deleted: a URL the browser should visit
     /// next (OIDC RP-initiated logout at the identity provider). `body` is the sign-out body.
     async fn sign_out_url(&self, _auth: &Auth, _token: &str, _body: Option<&serde_json::Value>) -> Option<String> {

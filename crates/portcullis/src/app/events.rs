@@ -19,7 +19,8 @@ use serde_json::{json, Value};
 
 /// One thing that happened. `kind` names it in the dotted form webhooks use: `user.created`,
 /// `session.created`, `session.revoked`, `sign-in.failed`, `password.changed`, `admin.ban-user`,
-/// `organization.created`, `member.added`, ... (see the README's event list).
+/// `organization.created`, `member.added`, ... (the README's "Audit log" section lists every kind,
+/// its target and its data).
 #[derive(Debug, Clone)]
 pub struct Event {
     pub kind: &'static str,

@@ -105,6 +105,7 @@ impl Capability for FnHooks {
                 && self.after_user_delete.is_empty()),
             session_answer: false,
             events: !self.on_event.is_empty(),
+            session_use: false,
         }
     }
     async fn before_session(&self, _auth: &Auth, s: &SignIn<'_>) -> Decision {

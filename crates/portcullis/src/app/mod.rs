@@ -6,6 +6,7 @@
 //! through [`Capability`]; core knows nothing about any particular capability.
 
 mod capability;
+mod check;
 pub mod events;
 pub mod fn_hooks;
 pub mod health;
@@ -18,6 +19,7 @@ mod serve;
 pub use serve::{serve, serve_on, serve_until};
 
 pub use capability::Capability;
+pub use check::Checked;
 pub use events::Event;
 pub use fn_hooks::SignInInfo;
 
@@ -113,6 +115,17 @@ pub struct AuthState {
     pub send_gate: Option<Arc<dyn crate::mail::SendGate>>,
 }
 
+/// A handle on the engine that does not keep it alive: background workers hold one and stop once
+/// [`upgrade`](Self::upgrade) fails (every `Auth` clone, router and connection gone).
+#[derive(Clone)]
+pub struct WeakAuth(std::sync::Weak<AuthState>);
+
+impl WeakAuth {
+    pub fn upgrade(&self) -> Option<Auth> {
+        self.0.upgrade().map(Auth)
+    }
+}
+
 impl std::ops::Deref for Auth {
     type Target = AuthState;
     fn deref(&self) -> &AuthState {
@@ -155,6 +168,10 @@ impl Auth {
 
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+    /// A weak handle ([`WeakAuth`]) for background work that must stop with the engine.
+    pub fn downgrade(&self) -> WeakAuth {
+        WeakAuth(Arc::downgrade(&self.0))
     }
     /// A new row id (`advanced.database.generate_id`); never use it for a secret.
     pub fn new_id(&self) -> String {
@@ -226,6 +243,7 @@ pub struct Hooked {
     pub user: Vec<Arc<dyn Capability>>,
     pub session_answer: Vec<Arc<dyn Capability>>,
     pub events: Vec<Arc<dyn Capability>>,
+    pub session_use: Vec<Arc<dyn Capability>>,
 }
 
 impl Hooked {
@@ -239,6 +257,7 @@ impl Hooked {
                 (d.user, &mut h.user),
                 (d.session_answer, &mut h.session_answer),
                 (d.events, &mut h.events),
+                (d.session_use, &mut h.session_use),
             ] {
                 if wants {
                     list.push(c.clone());
@@ -296,6 +315,16 @@ fn sections_of(capabilities: &[Arc<dyn Capability>], config: &mut Config) -> Res
         )));
     }
     Ok(warnings)
+}
+
+/// What [`AuthBuilder::prepare`] found: the checked configuration and what the build needs of it.
+struct Prepared {
+    config: Config,
+    warnings: Vec<String>,
+    mail_templates: Templates,
+    secrets: Vec<String>,
+    user_fields: FieldSet,
+    session_fields: FieldSet,
 }
 
 pub struct AuthBuilder {
@@ -433,8 +462,11 @@ impl AuthBuilder {
         self
     }
 
-    pub async fn build(mut self) -> Result<Auth, StartError> {
-        let mut config = self.config;
+    /// Everything the build checks before it connects anything: the capabilities and their
+    /// sections, [`Config::validate`], the e-mail templates, the secrets and the additional fields.
+    /// Shared by [`build`](Self::build) and [`check`](Self::check); it logs nothing.
+    fn prepare(&mut self) -> Result<Prepared, StartError> {
+        let mut config = std::mem::take(&mut self.config);
         let embedder = crate::plugins::Embedder { on_link_account: std::mem::take(&mut self.on_link_account) };
         let (mut capabilities, mut warnings) = crate::plugins::standard_with(&mut config, embedder)?;
         capabilities.append(&mut self.capabilities);
@@ -445,9 +477,6 @@ impl AuthBuilder {
         self.capabilities = capabilities;
         warnings.extend(sections_of(&self.capabilities, &mut config)?);
         warnings.extend(config.validate()?);
-        for w in warnings {
-            tracing::warn!("{w}");
-        }
         // Before any connection: a broken template stops the start at once, with its file and line.
         let messages = self.capabilities.iter().flat_map(|c| c.mail_messages());
         let mail_templates = Templates::builder(&config.app_name)
@@ -457,6 +486,21 @@ impl AuthBuilder {
             .map_err(|e| StartError::Mail(e.to_string()))?;
         let secrets: Vec<String> = config.secret_list()?.into_iter().map(|(_, s)| s).collect();
         let (user_fields, session_fields) = fields_of(&self.capabilities, &config)?;
+        let cookie_names: Vec<&str> = self.capabilities.iter().flat_map(|c| c.cookies().iter().copied()).collect();
+        for key in config.advanced.cookies.keys().filter(|k| !cookie_names.contains(&k.as_str())) {
+            warnings.push(format!(
+                "advanced.cookies.{key} names no cookie this server sets (it sets {}); it has no effect",
+                cookie_names.join(", ")
+            ));
+        }
+        Ok(Prepared { config, warnings, mail_templates, secrets, user_fields, session_fields })
+    }
+
+    pub async fn build(mut self) -> Result<Auth, StartError> {
+        let Prepared { config, warnings, mail_templates, secrets, user_fields, session_fields } = self.prepare()?;
+        for w in warnings {
+            tracing::warn!("{w}");
+        }
         let store: Arc<dyn Store> = match (self.store, self.database) {
             (Some(s), _) => {
                 missing_fields(s.as_ref(), &user_fields, &session_fields)?;
@@ -465,7 +509,7 @@ impl AuthBuilder {
             (None, db) => {
                 let db = match db {
                     Some(db) => db,
-                    None => Db::connect(&config.database_url, &PoolOptions::default()).await?,
+                    None => Db::connect(&config.database_url, &PoolOptions::from(&config.database)).await?,
                 };
                 Arc::new(
                     SqlStore::new(db, Names::new(config.schema.clone()).with_generate_id(config.advanced.database.generate_id))
@@ -490,13 +534,6 @@ impl AuthBuilder {
             tracing::info!("development outbox off");
         }
         let ip_policy = IpPolicy::new(&config.advanced).map_err(ConfigError::Invalid)?;
-        let cookie_names: Vec<&str> = self.capabilities.iter().flat_map(|c| c.cookies().iter().copied()).collect();
-        for key in config.advanced.cookies.keys().filter(|k| !cookie_names.contains(&k.as_str())) {
-            tracing::warn!(
-                "advanced.cookies.{key} names no cookie this server sets (it sets {}); it has no effect",
-                cookie_names.join(", ")
-            );
-        }
         let origins = TrustedOrigins::new(&config.origin(), config.trusted_origins.iter().cloned());
         let cookies = CookieSettings::new(&config);
         let mut plugin_rules = Vec::new();
@@ -520,8 +557,9 @@ impl AuthBuilder {
                 Some(Secondary::new(s, timeout, secondary_health.clone()))
             }
             (None, Some(c)) => {
-                let s = crate::secondary::open(&c.url, &c.prefix).map_err(StartError::Secondary)?;
-                Some(Secondary::new(s, std::time::Duration::from_millis(c.timeout_ms), secondary_health.clone()))
+                let timeout = std::time::Duration::from_millis(c.timeout_ms);
+                let s = crate::secondary::open(&c.url, &c.prefix, timeout).map_err(StartError::Secondary)?;
+                Some(Secondary::new(s, timeout, secondary_health.clone()))
             }
             (None, None) => None,
         };
@@ -586,6 +624,9 @@ impl AuthBuilder {
         }
         // Before the first request: a revocation queued before a restart must already count.
         auth.sessions.load_revocations(auth.now()).await;
+        for c in &auth.capabilities {
+            c.on_start(&auth);
+        }
         Ok(auth)
     }
 }

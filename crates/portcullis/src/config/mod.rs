@@ -39,6 +39,8 @@ pub struct Config {
     /// Secret rotation, `BETTER_AUTH_SECRETS` format `"<version>:<secret>,..."`; the first is current.
     pub secrets: Option<String>,
     pub database_url: String,
+    /// The connection pool on `database_url` (`[database]`).
+    pub database: DatabaseConfig,
     /// Run `migrate` before serving.
     pub migrate_on_start: bool,
     pub trusted_origins: Vec<String>,
@@ -79,6 +81,23 @@ impl Default for SecondaryStorageConfig {
     }
 }
 
+/// `[database]`: the connection pool on `database_url`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// How long a request waits for a database connection (PostgreSQL) before it is answered
+    /// 503 `DATABASE_UNAVAILABLE` with `Retry-After`: while the database is down or restarting,
+    /// requests fail within this bound instead of hanging.
+    pub acquire_timeout_ms: u64,
+    /// Connections in the pool (SQLite uses at most 8).
+    pub max_connections: u32,
+}
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self { acquire_timeout_ms: 1000, max_connections: 10 }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -90,6 +109,7 @@ impl Default for Config {
             secret: None,
             secrets: None,
             database_url: "sqlite://portcullis.db?mode=rwc".into(),
+            database: DatabaseConfig::default(),
             migrate_on_start: true,
             trusted_origins: Vec::new(),
             session: SessionConfig::default(),
@@ -685,6 +705,10 @@ impl Config {
         if let Some(u) = get("DATABASE_URL") {
             self.database_url = u;
         }
+        if let Some(v) = get("PORTCULLIS_DATABASE_ACQUIRE_TIMEOUT_MS") {
+            self.database.acquire_timeout_ms =
+                v.parse().map_err(|e| ConfigError::Env("PORTCULLIS_DATABASE_ACQUIRE_TIMEOUT_MS", format!("{e}")))?;
+        }
         if let Some(o) = get("BETTER_AUTH_TRUSTED_ORIGINS") {
             // Better Auth splits on "," without trimming; we trim, since a space can never be part of an origin.
             self.trusted_origins.extend(o.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()));
@@ -882,6 +906,15 @@ impl Config {
             if v > 86_400 {
                 return Err(ConfigError::Invalid(format!("server.{key} is {v} s; at most 86400 (one day)")));
             }
+        }
+        if !(1..=600_000).contains(&self.database.acquire_timeout_ms) {
+            return Err(ConfigError::Invalid(format!(
+                "database.acquire_timeout_ms is {}; between 1 and 600000 (ten minutes)",
+                self.database.acquire_timeout_ms
+            )));
+        }
+        if self.database.max_connections == 0 {
+            return Err(ConfigError::Invalid("database.max_connections must be at least 1".into()));
         }
         if sv.max_connections == 0 || sv.max_connections_per_ip == 0 {
             return Err(ConfigError::Invalid("server.max_connections and server.max_connections_per_ip must be at least 1".into()));
@@ -1161,6 +1194,19 @@ mod tests {
         assert!(default("127.0.0.1:3000"));
         assert!(!default("0.0.0.0:3000"));
         assert!(!Config { production: true, ..Default::default() }.dev_outbox_enabled());
+    }
+
+    #[test]
+    fn the_database_section_sets_the_pool_and_refuses_nonsense() {
+        let c = Config::from_toml("[database]\nacquire_timeout_ms = 250\nmax_connections = 4\n").unwrap();
+        assert_eq!((c.database.acquire_timeout_ms, c.database.max_connections), (250, 4));
+        assert_eq!(Config::default().database.acquire_timeout_ms, 1000);
+        assert!(Config::from_toml("[database]\nacquire_timeout = 250\n").is_err(), "typos are refused");
+        let mut c = Config::default();
+        c.apply_env(|k| (k == "PORTCULLIS_DATABASE_ACQUIRE_TIMEOUT_MS").then(|| "1500".to_string())).unwrap();
+        assert_eq!(c.database.acquire_timeout_ms, 1500);
+        c.database.acquire_timeout_ms = 0;
+        assert!(c.validate().unwrap_err().to_string().contains("database.acquire_timeout_ms"));
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Password hashing and verification on a bounded pool of dedicated OS threads.
 //!
 //! New hashes are argon2id PHC strings. Verification also accepts Better Auth's scrypt format
-//! (`salthex:keyhex`, spec §8) so an existing database keeps working; such a match asks the caller
-//! to re-hash. Memory-hard hashing is slow and big (19 MiB per argon2 hash by default, 32 MiB per
+//! (`salthex:keyhex`, spec §8) so an existing database keeps working, and the bcrypt, PBKDF2 and
+//! scrypt PHC hashes of other systems that `portcullis import` keeps (password/legacy.rs); such a
+//! match asks the caller to re-hash. Memory-hard hashing is slow and big (19 MiB per argon2 hash by default, 32 MiB per
 //! Better Auth scrypt), so it runs only on `workers` threads, each reusing one argon2 buffer: a burst
 //! of logins queues instead of multiplying memory or starving the async runtime.
 //!
@@ -63,9 +64,11 @@ use unicode_normalization::UnicodeNormalization;
 
 use super::ct_eq;
 use blocks::Blocks;
+use legacy::Legacy;
 use timing::{Costs, Kind};
 
 mod blocks;
+mod legacy;
 mod timing;
 
 /// Inputs longer than this are refused outright (callers enforce 128 chars; this is a backstop so
@@ -285,7 +288,7 @@ impl PasswordHasher {
                     || !same_cost(params, &self.inner.params)
                     || hash.len() != OUTPUT_LEN
             }
-            Stored::Scrypt { .. } => true,
+            Stored::Scrypt { .. } | Stored::Legacy(_) => true,
         }
     }
 
@@ -305,7 +308,8 @@ impl PasswordHasher {
     /// so queue wait is left out) for its kind.
     async fn timed_match(&self, stored: Stored, password: &str) -> Result<(Result<bool, PasswordError>, Duration), PasswordError> {
         let kind = stored.kind();
-        let pwd: String = password.nfkc().collect();
+        // As typed: each kind normalises (or not) as the system that wrote it did.
+        let pwd = password.to_string();
         let (matched, took) = self
             .run(move |ws| {
                 let start = Instant::now();
@@ -518,6 +522,19 @@ enum Stored {
         salt: String,
         key: Vec<u8>,
     },
+    /// Another system's hash, kept by an import.
+    Legacy(Legacy),
+}
+
+/// The format of a stored password hash (`argon2id`, `argon2i`, `argon2d`, `better-auth-scrypt`,
+/// `bcrypt`, `pbkdf2`, `django-pbkdf2`, `scrypt`), or why it cannot be verified here: what
+/// `portcullis import` checks before it keeps a hash. Runs no hash.
+pub fn hash_format(stored: &str) -> Result<&'static str, PasswordError> {
+    Ok(match Stored::parse(stored)? {
+        Stored::Argon2 { alg, .. } => alg.ident().as_str(),
+        Stored::Scrypt { .. } => "better-auth-scrypt",
+        Stored::Legacy(l) => l.format(),
+    })
 }
 
 impl Stored {
@@ -525,6 +542,7 @@ impl Stored {
         match self {
             Stored::Argon2 { params, .. } => Kind::Argon2 { m: params.m_cost(), t: params.t_cost(), p: params.p_cost() },
             Stored::Scrypt { .. } => Kind::Scrypt,
+            Stored::Legacy(l) => l.kind(),
         }
     }
 
@@ -532,7 +550,9 @@ impl Stored {
         if s.len() > MAX_STORED_LEN {
             return Err(PasswordError::Malformed);
         }
-        if s.starts_with('$') {
+        if let Some(legacy) = Legacy::parse(s) {
+            legacy.map(Stored::Legacy)
+        } else if s.starts_with('$') {
             Self::parse_phc(s)
         } else if let Some((salt, key)) = s.split_once(':') {
             // Better Auth writes 32 lowercase hex chars; any non-empty salt is usable as-is.
@@ -573,7 +593,8 @@ impl Stored {
             Stored::Argon2 { alg, version, params, salt, hash } => {
                 let ctx = Argon2::new(*alg, *version, params.clone());
                 let mut out = vec![0u8; hash.len()];
-                ws.argon2(&ctx, password.as_bytes(), salt, &mut out).map_err(|_| PasswordError::Malformed)?;
+                let pwd: String = password.nfkc().collect();
+                ws.argon2(&ctx, pwd.as_bytes(), salt, &mut out).map_err(|_| PasswordError::Malformed)?;
                 Ok(ct_eq(&out, hash))
             }
             Stored::Scrypt { salt, key } => {
@@ -584,6 +605,7 @@ impl Stored {
                 scrypt::scrypt(pwd.as_bytes(), salt.as_bytes(), &params, &mut out).map_err(|_| PasswordError::Internal)?;
                 Ok(ct_eq(&out, key))
             }
+            Stored::Legacy(l) => l.matches(password),
         }
     }
 }
@@ -662,7 +684,7 @@ mod tests {
             "$argon2id$v=19$m=1024,t=1,p=1$c2FsdA$",
             "$argon2id$v=19$m=1024,t=1,p=1$$aGFzaGhhc2hoYXNo",
             "$bcrypt$v=1$x$y",
-            "$2b$10$abcdefghijklmnopqrstuu5Zb4c8Eo3xC7vx0kCYkq1PJq3bNe7nW",
+            "$2b$10$abcdefghijklmnopqrstuu5Zb4c8Eo3xC7vx0kCYkq1PJq",
             "0123456789abcdef0123456789abcdef:",
             ":e8b256b6f9f4b1641136a66d4a26ba41a47b6c8c9bad6aa4145559ffda45ece1f0f16dec8482a3e5545feada0ba62f2b05eeb943b750c9396874e1762c78d27d",
             "0123456789abcdef0123456789abcdef:zz",

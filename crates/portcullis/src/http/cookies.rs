@@ -65,6 +65,20 @@ impl AuthCookie {
         HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static(""))
     }
 
+    /// The same cookie without `HttpOnly`: page scripts may read it (a CSRF token, which is no
+    /// credential by itself).
+    pub fn readable(mut self) -> Self {
+        self.http_only = false;
+        self
+    }
+
+    /// The same cookie without `Domain`: only the host that set it receives it (sibling
+    /// subdomains of a cross-subdomain set-up cannot read it).
+    pub fn host_only(mut self) -> Self {
+        self.domain = None;
+        self
+    }
+
     /// A `Set-Cookie` value that deletes the cookie: empty, `Max-Age=0`, the same attributes.
     pub fn delete(&self) -> HeaderValue {
         self.set_max_age("", Some(0))
@@ -199,6 +213,23 @@ pub fn get_signed(headers: &HeaderMap, name: &str, secrets: &[impl AsRef<str>]) 
 /// `setSignedCookie`).
 pub fn signed_value(secret: &str, value: &str) -> String {
     crate::crypto::sign::encode_cookie_value(&crate::crypto::sign::sign_value(secret, value))
+}
+
+/// What a response does to cookie `name` (its last `Set-Cookie`): `Some(value)` when it sets it,
+/// `Some("")` when it deletes it (empty, or `Max-Age=0`), `None` when it leaves it alone.
+pub fn outgoing(headers: &HeaderMap, name: &str) -> Option<String> {
+    let mut found = None;
+    for v in headers.get_all(header::SET_COOKIE) {
+        let Ok(s) = v.to_str() else { continue };
+        let mut attrs = s.split(';');
+        let Some((k, value)) = attrs.next().and_then(|p| p.trim().split_once('=')) else { continue };
+        if k != name {
+            continue;
+        }
+        let expired = attrs.filter_map(|a| a.trim().split_once('=')).any(|(k, v)| k.eq_ignore_ascii_case("max-age") && v.trim() == "0");
+        found = Some(if expired { String::new() } else { value.to_string() });
+    }
+    found
 }
 
 pub fn get<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

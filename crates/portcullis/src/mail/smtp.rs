@@ -45,6 +45,17 @@ impl SmtpMailer {
         Ok(Self { from, builder: target.builder()?, transport: OnceLock::new() })
     }
 
+    /// Connects, greets, upgrades to TLS and logs in as configured, then quits: the check of
+    /// `portcullis check-config`. Sends no message; uses a connection of its own, not the pool.
+    pub async fn test_connection(&self) -> Result<(), MailError> {
+        let transport: AsyncSmtpTransport<Tokio1Executor> = self.builder.clone().build();
+        match transport.test_connection().await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(MailError::Smtp("the server did not answer the greeting".into())),
+            Err(e) => Err(MailError::Smtp(e.to_string())),
+        }
+    }
+
     fn message(&self, email: Email) -> Result<Message, MailError> {
         let to = email.to.parse::<Address>().map_err(|e| MailError::InvalidRecipient(e.to_string()))?;
         Message::builder()

@@ -5,6 +5,7 @@ pub mod anonymous;
 pub mod audit;
 pub mod bearer;
 pub mod core;
+pub mod csrf;
 pub mod email_otp;
 pub mod email_password;
 pub(crate) mod headers;
@@ -13,8 +14,10 @@ pub mod magic_link;
 pub mod openapi;
 pub mod organization;
 pub mod passkey;
+pub mod preferences;
 pub mod social;
 pub mod two_factor;
+pub mod webhooks;
 
 use crate::app::Capability;
 use crate::config::{Config, ConfigError, SectionSpec};
@@ -51,6 +54,10 @@ pub fn standard_with(config: &mut Config, embedder: Embedder) -> Result<(Capabil
         SectionSpec::of::<email_otp::config::EmailOtpConfig>(),
         SectionSpec::of::<admin::config::AdminConfig>(),
         SectionSpec::of::<organization::config::OrganizationConfig>(),
+        SectionSpec::of::<preferences::PreferencesConfig>(),
+        SectionSpec::of::<csrf::CsrfConfig>(),
+        SectionSpec::of::<webhooks::config::WebhooksConfig>(),
+        SectionSpec::of::<audit::config::AuditConfig>(),
         SectionSpec::of::<openapi::OpenApiConfig>(),
     ] {
         warnings.extend(spec.materialize(&mut config.sections)?);
@@ -70,6 +77,12 @@ pub fn standard_with(config: &mut Config, embedder: Embedder) -> Result<(Capabil
     // is refused before any challenge (as Better Auth, whose ban check runs when the session is
     // created), and `required_for_roles` sees the roles just derived from the provider.
     let admin = config.section::<admin::config::AdminConfig>();
+    let admin_api = admin.enabled;
+    let org_on = config.section::<organization::config::OrganizationConfig>().enabled;
+    // The audit log only listens to events (it records each in the request that caused it).
+    if config.section::<audit::config::AuditConfig>().is_on(admin_api || org_on) {
+        caps.push(Arc::new(audit::Audit::new(admin_api)));
+    }
     if admin.enabled {
         caps.push(Arc::new(admin::Admin::new(admin)));
     }
@@ -94,6 +107,17 @@ pub fn standard_with(config: &mut Config, embedder: Embedder) -> Result<(Capabil
         caps.push(Arc::new(cap));
     } else if !embedder.on_link_account.is_empty() {
         warnings.push("on_link_account closures are registered but [anonymous] is not enabled; they never run".into());
+    }
+    let prefs = config.section::<preferences::PreferencesConfig>();
+    if prefs.enabled {
+        caps.push(Arc::new(preferences::Preferences::new(prefs.clone())));
+    }
+    if config.section::<csrf::CsrfConfig>().mode == csrf::CsrfMode::Token {
+        caps.push(Arc::new(csrf::CsrfTokens));
+    }
+    // Last: it listens to what the others emit, and its admin API needs the admin capability.
+    if config.section::<webhooks::config::WebhooksConfig>().enabled {
+        caps.push(Arc::new(webhooks::Webhooks::new(admin_api)));
     }
     if config.section::<openapi::OpenApiConfig>().enabled {
         caps.push(Arc::new(openapi::OpenApi::default()));

@@ -180,11 +180,12 @@ impl Secondary {
 
 /// Opens the storage named by a URL: `redis://…`/`rediss://…`, or `memory://` (in-process, for
 /// tests and single-instance deployments that want Better Auth's secondary-storage layout).
-pub fn open(url: &str, prefix: &str) -> Result<Arc<dyn SecondaryStorage>, String> {
+/// `timeout` bounds one connection attempt and one reply (the guard bounds a whole call).
+pub fn open(url: &str, prefix: &str, timeout: Duration) -> Result<Arc<dyn SecondaryStorage>, String> {
     if url.starts_with("memory:") {
         return Ok(Arc::new(MemoryStorage::new()));
     }
-    RedisStorage::open(url, prefix, DEFAULT_TIMEOUT).map(|r| Arc::new(r) as Arc<dyn SecondaryStorage>)
+    RedisStorage::open(url, prefix, timeout).map(|r| Arc::new(r) as Arc<dyn SecondaryStorage>)
 }
 
 #[cfg(test)]

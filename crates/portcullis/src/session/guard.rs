@@ -31,10 +31,15 @@
 //! | `update-session` | cache, store to change | "No fields to update" from the cache as Better Auth; a change re-reads the store, since it re-issues the cookies (stricter) |
 //! | `send-verification-email` | maybe, cache | only mails the session user's own address (mail rate limit); as Better Auth |
 //!
+//! Every extractor that finds a session asks the capabilities' `check_session_use` hooks first
+//! (the opt-in CSRF tokens refuse an unsafe request without its token there), so an embedding
+//! app's own routes are protected as the auth routes are.
+//!
 //! A new route that reveals or changes anything takes `SensitiveSession` (or `FreshSession`).
 //! Must never: answer `SensitiveSession`, `FreshSession` or `MaybeSensitiveSession` from the cookie
 //! cache.
 
+use super::hooks::{self, SessionUse};
 use super::Current;
 use crate::app::Auth;
 use crate::error::{codes, ApiError};
@@ -49,12 +54,24 @@ where
     let auth = Auth::from_ref(state);
     let super::Incoming { token, dont_remember, cache } = super::incoming(&auth, &parts.headers);
     let Some(token) = token else { return Ok(None) };
-    if use_cache {
-        if let Some(hit) = super::from_cache_checked(&auth, cache, &token).await {
-            return Ok(Some(Current { session: hit.session, user: hit.user, dont_remember, from_cache: true }));
-        }
+    let found = match use_cache {
+        true => super::from_cache_checked(&auth, cache, &token).await.map(|hit| Current {
+            session: hit.session,
+            user: hit.user,
+            dont_remember,
+            from_cache: true,
+        }),
+        false => None,
+    };
+    let found = match found {
+        Some(cur) => Some(cur),
+        None => super::find(&auth, &token).await?.map(|(session, user)| Current { session, user, dont_remember, from_cache: false }),
+    };
+    if found.is_some() && !auth.hooked.session_use.is_empty() {
+        let u = SessionUse { method: &parts.method, headers: &parts.headers, extensions: &parts.extensions, token: &token };
+        hooks::check_session_use(&auth, &u)?;
     }
-    Ok(super::find(&auth, &token).await?.map(|(session, user)| Current { session, user, dont_remember, from_cache: false }))
+    Ok(found)
 }
 
 pub struct SessionAuth(pub Current);

@@ -30,7 +30,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::reply::Reply;
 use crate::store::model::{Account, Session, User, UserPatch};
 use crate::store::StoreError;
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{header, Extensions, HeaderMap, HeaderValue};
 use axum::response::Response;
 use std::future::Future;
 use std::sync::Mutex;
@@ -73,6 +73,29 @@ pub struct Hooks {
     pub session_answer: bool,
     /// `on_event` ([`crate::app::events`]).
     pub events: bool,
+    /// `check_session_use` (every request that acts with a session).
+    pub session_use: bool,
+}
+
+/// A request about to act with a session: a session extractor found it, or a handler that reads
+/// the session cookie itself (sign-out) is about to use it.
+pub struct SessionUse<'a> {
+    /// The HTTP method (not a sign-in [`Method`]).
+    pub method: &'a axum::http::Method,
+    pub headers: &'a HeaderMap,
+    /// The request's extensions ([`super::HeaderCredential`] says the session came from a header).
+    pub extensions: &'a Extensions,
+    /// The raw session token.
+    pub token: &'a str,
+}
+
+/// Asks every capability that declared `session_use` whether the request may act with its
+/// session; the first refusal is the answer.
+pub fn check_session_use(auth: &Auth, u: &SessionUse<'_>) -> ApiResult<()> {
+    for c in &auth.hooked.session_use {
+        c.check_session_use(auth, u)?;
+    }
+    Ok(())
 }
 
 /// How a user signs in. `id()` is Better Auth's method name (what last-login-method records).
@@ -212,7 +235,11 @@ pub async fn sign_in_amended(auth: &Auth, s: SignIn<'_>, o: Overrides) -> ApiRes
         };
         match c.before_session(auth, &view).await {
             Decision::Continue => {}
-            Decision::Refuse(e) => return Err(e),
+            Decision::Refuse(e) => {
+                let f = super::failed::Failed { method: s.method.id(), user_id: Some(&view.user.id), email: None, error: &e };
+                super::failed::emit(auth, s.meta, f).await;
+                return Err(e);
+            }
             Decision::Answer(r) => return Ok(Outcome { born: Born::Answered(r), user, landing }),
             Decision::Amend(a) => {
                 user = a.user.or(user);
@@ -277,19 +304,31 @@ pub async fn create_user(auth: &Auth, mut user: User, account: Option<&Account>)
 /// Updates a user after the before-hooks (which may change the patch or refuse); `None` when the
 /// user does not exist.
 pub async fn update_user(auth: &Auth, id: &str, mut patch: UserPatch) -> Result<Option<User>, WriteError> {
-    for c in &auth.hooked.user {
-        c.before_user_update(auth, id, &mut patch).await.map_err(WriteError::Refused)?;
-    }
+    before_user_update(auth, id, &mut patch).await.map_err(WriteError::Refused)?;
     let Some(user) = auth.store.update_user(id, &patch, auth.now()).await.map_err(WriteError::Store)? else { return Ok(None) };
+    after_user_update(auth, &user, &patch).await;
+    Ok(Some(user))
+}
+
+/// The before-hooks of [`update_user`], for a capability that writes the user row its own way
+/// (a compare-and-set): they may change `patch` or refuse.
+pub async fn before_user_update(auth: &Auth, id: &str, patch: &mut UserPatch) -> ApiResult<()> {
     for c in &auth.hooked.user {
-        c.after_user_update(auth, &user).await;
+        c.before_user_update(auth, id, patch).await?;
+    }
+    Ok(())
+}
+
+/// The after-hooks and the `user.updated` event of [`update_user`], once `patch` is written.
+pub async fn after_user_update(auth: &Auth, user: &User, patch: &UserPatch) {
+    for c in &auth.hooked.user {
+        c.after_user_update(auth, user).await;
     }
     if auth.listens() {
-        let mut data = events::user_data(&user);
+        let mut data = events::user_data(user);
         data["fields"] = patch.changed_fields().into();
         auth.emit(Event::new(auth, "user.updated", "user", Some(&user.id)).data(data)).await;
     }
-    Ok(Some(user))
 }
 
 /// Deletes a user with its sessions and accounts after the before-hooks (which may refuse).

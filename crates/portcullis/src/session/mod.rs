@@ -16,11 +16,14 @@
 //!
 //! This module never formats HTTP bodies; routes do.
 
+pub mod changed;
 pub mod cookie_cache;
+pub mod failed;
 mod guard;
 pub mod hooks;
 mod lookup;
 pub(crate) mod revocations;
+pub mod revoked;
 pub mod store;
 pub mod unproven;
 
@@ -38,6 +41,12 @@ use cookie_cache::CachePayload;
 
 /// Seconds a "don't remember me" session lives, independent of `expiresIn` (Better Auth §4.5).
 const DONT_REMEMBER_TTL: i64 = 86_400;
+
+/// A request extension: the session cookie of this request was made from a credential the client
+/// sent in a header (the bearer capability's `Authorization: Bearer`), not sent by a browser, so
+/// cross-site request forgery does not apply to it.
+#[derive(Debug, Clone, Copy)]
+pub struct HeaderCredential;
 
 /// The session a request is authenticated with.
 #[derive(Debug, Clone)]

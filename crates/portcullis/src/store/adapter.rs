@@ -123,14 +123,34 @@ impl Adapter {
     pub fn names(&self) -> &Names {
         &self.names
     }
+    /// The tables the adapter knows (core, capabilities', additional fields).
+    pub fn tables(&self) -> &[Table] {
+        &self.tables
+    }
 
     fn table(&self, model: &str) -> StoreResult<&Table> {
         self.tables.iter().find(|t| t.name == model).ok_or_else(|| StoreError::Query(format!("unknown model {model}")))
     }
 
     /// Inserts a row (an `id` is drawn when absent) and returns it as stored.
-    pub async fn create(&self, model: &str, mut data: Row) -> StoreResult<Row> {
+    pub async fn create(&self, model: &str, data: Row) -> StoreResult<Row> {
         let t = self.table(model)?;
+        let (mut sql, binds) = self.render_insert(t, data)?;
+        sql.push_str(&format!(" returning {}", self.all_cols(t)));
+        let row = self.db.fetch_optional(&sql, &binds.args(), |r| read_row(t, r)).await?;
+        row.ok_or_else(|| StoreError::Db(format!("insert into {model} returned no row")))
+    }
+
+    /// Inserts `rows` in one transaction: all of them, or none (then the first error).
+    pub async fn create_many(&self, model: &str, rows: Vec<Row>) -> StoreResult<()> {
+        let t = self.table(model)?;
+        let rendered = rows.into_iter().map(|r| self.render_insert(t, r)).collect::<StoreResult<Vec<_>>>()?;
+        let stmts: Vec<(&str, Vec<Arg<'_>>)> = rendered.iter().map(|(sql, binds)| (sql.as_str(), binds.args())).collect();
+        self.db.transaction(&stmts).await
+    }
+
+    /// `insert into … values (…)` for one row (an `id` is drawn when absent).
+    fn render_insert(&self, t: &Table, mut data: Row) -> StoreResult<(String, Binds)> {
         if !data.contains_key("id") && column(t, "id").is_ok() {
             data.insert("id".into(), Value::String(crate::crypto::row_id(self.names.generate_id())));
         }
@@ -142,15 +162,7 @@ impl Adapter {
             cols.push(self.names.col(t.name, &c.name));
             phs.push(self.value_ph(c, binds.push(v.clone(), c.ty)));
         }
-        let sql = format!(
-            "insert into {} ({}) values ({}) returning {}",
-            self.names.table(t.name),
-            cols.join(", "),
-            phs.join(", "),
-            self.all_cols(t)
-        );
-        let row = self.db.fetch_optional(&sql, &binds.args(), |r| read_row(t, r)).await?;
-        row.ok_or_else(|| StoreError::Db(format!("insert into {model} returned no row")))
+        Ok((format!("insert into {} ({}) values ({})", self.names.table(t.name), cols.join(", "), phs.join(", ")), binds))
     }
 
     /// [`create`](Self::create) from and to a typed row (serde, with the table's field names).
@@ -170,13 +182,25 @@ impl Adapter {
     }
 
     pub async fn find_many(&self, model: &str, q: &Query) -> StoreResult<Vec<Row>> {
+        let order: Vec<(&str, bool)> = q.sort_by.iter().map(|(f, d)| (f.as_str(), *d)).collect();
+        self.find_sorted(model, q, &order).await
+    }
+
+    /// [`find_many`](Self::find_many) ordered by several fields in turn (field, descending),
+    /// e.g. a time and then the id, so that rows with equal times still come in one stable order
+    /// (keyset pagination). `q.sort_by` is ignored.
+    pub async fn find_sorted(&self, model: &str, q: &Query, order: &[(&str, bool)]) -> StoreResult<Vec<Row>> {
         let t = self.table(model)?;
         let mut binds = Binds::new();
         let mut sql =
             format!("select {} from {}{}", self.all_cols(t), self.names.table(t.name), self.render_where(t, &q.filter, &mut binds)?);
-        if let Some((field, desc)) = &q.sort_by {
+        let mut keys = Vec::with_capacity(order.len());
+        for (field, desc) in order {
             let c = column(t, field)?;
-            sql.push_str(&format!(" order by {} {}", self.names.col(t.name, &c.name), if *desc { "desc" } else { "asc" }));
+            keys.push(format!("{} {}", self.names.col(t.name, &c.name), if *desc { "desc" } else { "asc" }));
+        }
+        if !keys.is_empty() {
+            sql.push_str(&format!(" order by {}", keys.join(", ")));
         }
         match (q.limit, q.offset, self.db.dialect()) {
             (Some(l), _, _) => sql.push_str(&format!(" limit {l}")),

@@ -75,10 +75,19 @@ pub enum Db {
 #[derive(Debug, Clone)]
 pub struct PoolOptions {
     pub max_connections: u32,
+    /// How long a statement waits for a connection on PostgreSQL before it fails with
+    /// [`StoreError::Unavailable`]; while the server is down, connection attempts are retried
+    /// until then. (SQLite is a local file: it waits on its busy timeout instead.)
+    pub acquire_timeout: Duration,
 }
 impl Default for PoolOptions {
     fn default() -> Self {
-        Self { max_connections: 10 }
+        Self::from(&crate::config::DatabaseConfig::default())
+    }
+}
+impl From<&crate::config::DatabaseConfig> for PoolOptions {
+    fn from(c: &crate::config::DatabaseConfig) -> Self {
+        Self { max_connections: c.max_connections, acquire_timeout: Duration::from_millis(c.acquire_timeout_ms) }
     }
 }
 
@@ -88,7 +97,7 @@ impl Db {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = PgPoolOptions::new()
                 .max_connections(opts.max_connections)
-                .acquire_timeout(Duration::from_secs(10))
+                .acquire_timeout(opts.acquire_timeout)
                 .connect(url)
                 .await
                 .map_err(|e| StoreError::Connect(redact(&e.to_string())))?;

@@ -3,7 +3,9 @@
 //!
 //! A `Store` knows rows, never HTTP: it returns `None` for "not there" and [`StoreError`] for a
 //! failure of the database itself. Uniqueness violations come back as [`StoreError::Conflict`] so
-//! handlers can answer a clean 4xx instead of a 500.
+//! handlers can answer a clean 4xx instead of a 500, and a database that cannot be reached (down,
+//! restarting, no connection free within `database.acquire_timeout_ms`) as
+//! [`StoreError::Unavailable`], which the HTTP edge answers with a 503 and `Retry-After`.
 
 pub mod adapter;
 pub mod driver;
@@ -30,6 +32,12 @@ pub enum StoreError {
     /// A query the schema cannot answer (an unknown model or field): a bug in the caller.
     #[error("invalid query: {0}")]
     Query(String),
+    /// The database cannot be reached now: the connection broke or was refused, no connection was
+    /// free within the pool's acquire timeout, or the server is shutting down or starting. The
+    /// statement did not commit (a transaction whose connection breaks is rolled back), so the
+    /// request can be repeated.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -39,7 +47,23 @@ impl From<sqlx::Error> for StoreError {
                 return StoreError::Conflict(d.message().to_string());
             }
         }
+        if unreachable(&e) {
+            return StoreError::Unavailable(e.to_string());
+        }
         StoreError::Db(e.to_string())
+    }
+}
+
+/// Whether `e` says the database could not be reached rather than that a statement failed.
+fn unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
+        // SQLSTATE class 08 (connection exception), 57P01-57P03 (admin or crash shutdown, cannot
+        // connect now: the server is stopping or still recovering), 53300 (too many connections).
+        sqlx::Error::Database(d) => {
+            d.code().is_some_and(|c| c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03" | "53300"))
+        }
+        _ => false,
     }
 }
 
@@ -157,5 +181,26 @@ pub trait Store: Send + Sync + 'static {
     /// configuration declares, rather than silently drop its values.
     fn additional_fields(&self) -> Option<(&crate::fields::FieldSet, &crate::fields::FieldSet)> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StoreError;
+    use crate::error::{ApiError, StatusCode};
+
+    #[test]
+    fn an_unreachable_database_is_a_503_with_retry_after_and_a_failed_statement_a_500() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        for e in [sqlx::Error::PoolTimedOut, sqlx::Error::PoolClosed, sqlx::Error::Io(refused), sqlx::Error::WorkerCrashed] {
+            let store = StoreError::from(e);
+            assert!(matches!(store, StoreError::Unavailable(_)), "{store}");
+            let api = ApiError::from(store);
+            assert_eq!((api.status, api.code, api.retry_after), (StatusCode::SERVICE_UNAVAILABLE, Some("DATABASE_UNAVAILABLE"), Some(2)));
+            assert_eq!(api.message, "The database is unavailable");
+        }
+        let store = StoreError::from(sqlx::Error::RowNotFound);
+        assert!(matches!(store, StoreError::Db(_)));
+        assert_eq!(ApiError::from(store).status, StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

@@ -354,7 +354,8 @@ pub fn create_statements(d: Dialect, names: &Names, t: &Table) -> Vec<String> {
     out
 }
 
-async fn existing_columns(db: &Db, table: &str) -> Result<Vec<String>, StoreError> {
+/// The physical column names of physical table `table` (none when it does not exist).
+pub async fn existing_columns(db: &Db, table: &str) -> Result<Vec<String>, StoreError> {
     let sql = match db.dialect() {
         Dialect::Postgres => {
             "select column_name::text from information_schema.columns where table_schema = current_schema() and table_name = $1"

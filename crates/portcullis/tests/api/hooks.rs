@@ -89,6 +89,9 @@ async fn run(backend: Backend) {
             "session.created target email",
             "user.updated target [\"name\"]",
             "user.created target x@blocked.example",
+            // The hook refused the session of the sign-up, then the sign-in.
+            "sign-in.failed target ?",
+            "sign-in.failed target ?",
             "user.deleted target hook@example.com",
         ]
     );

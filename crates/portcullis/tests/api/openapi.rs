@@ -13,11 +13,14 @@ use portcullis::plugins::magic_link::config::MagicLinkConfig;
 use portcullis::plugins::openapi::OpenApiConfig;
 use portcullis::plugins::organization::config::OrganizationConfig;
 use portcullis::plugins::passkey::PasskeyConfig;
+use portcullis::plugins::preferences::PreferencesConfig;
 use portcullis::plugins::two_factor::config::TwoFactorConfig;
+use portcullis::plugins::webhooks::config::WebhooksConfig;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
-/// Every standard capability on, teams and dynamic roles included.
+/// Every standard capability with routes on, teams and dynamic roles included (the audit log's
+/// admin route comes with admin).
 fn everything(c: &mut Config) {
     c.section_mut::<OpenApiConfig>().unwrap().enabled = true;
     c.section_mut::<BearerConfig>().unwrap().enabled = true;
@@ -28,6 +31,8 @@ fn everything(c: &mut Config) {
     c.section_mut::<MagicLinkConfig>().unwrap().enabled = true;
     c.section_mut::<EmailOtpConfig>().unwrap().enabled = true;
     c.section_mut::<AnonymousConfig>().unwrap().enabled = true;
+    c.section_mut::<PreferencesConfig>().unwrap().enabled = true;
+    c.section_mut::<WebhooksConfig>().unwrap().enabled = true;
     let o = c.section_mut::<OrganizationConfig>().unwrap();
     o.enabled = true;
     o.teams.enabled = true;
@@ -52,7 +57,9 @@ async fn every_route_of_every_capability_is_in_the_document() {
     let mut config = Config::default();
     everything(&mut config);
     let (caps, _) = portcullis::plugins::standard(&mut config).expect("capabilities");
-    assert!(caps.iter().any(|c| c.id() == "organization") && caps.iter().any(|c| c.id() == "openapi"));
+    for id in ["organization", "openapi", "webhooks", "preferences", "audit"] {
+        assert!(caps.iter().any(|c| c.id() == id), "{id} is on");
+    }
     let mut declared = BTreeSet::new();
     for c in &caps {
         assert!(!c.routes().has_routes(), "capability {} has routes outside its api(): they would be undocumented", c.id());

@@ -315,31 +315,31 @@ both!(organization_actions_are_audited, config = dynamic, |srv| async move {
 
     let mid = m["id"].as_str().unwrap();
     for (act, ty, target) in [
-        ("create", "organization", org.as_str()),
-        ("update", "organization", org.as_str()),
-        ("invite-member", "invitation", inv.as_str()),
-        ("cancel-invitation", "invitation", inv.as_str()),
-        ("create-role", "role", role.as_str()),
-        ("update-member-role", "member", mid),
-        ("remove-member", "member", mid),
+        ("organization.created", "organization", org.as_str()),
+        ("organization.updated", "organization", org.as_str()),
+        ("invitation.created", "invitation", inv.as_str()),
+        ("invitation.canceled", "invitation", inv.as_str()),
+        ("role.created", "role", role.as_str()),
+        ("member.updated", "member", mid),
+        ("member.removed", "member", mid),
     ] {
         let q = format!(
-            r#"select count(*) from "auditLog" where "action" = 'organization.{act}' and "actorId" = '{}' and "actorIp" = '{ip}' and "targetType" = '{ty}' and "targetId" = '{target}' and "organizationId" = '{org}'"#,
+            r#"select count(*) from "auditLog" where "action" = '{act}' and "actorId" = '{}' and "actorIp" = '{ip}' and "targetType" = '{ty}' and "targetId" = '{target}' and "organizationId" = '{org}'"#,
             owner.id
         );
         assert_eq!(srv.count(&q).await, 1, "{act}");
     }
     // The invitee's accept is recorded as theirs (the test client's own loopback address).
-    let q = format!(r#"select count(*) from "auditLog" where "action" = 'organization.accept-invitation' and "actorId" = '{}'"#, u.id);
+    let q = format!(r#"select count(*) from "auditLog" where "action" = 'invitation.accepted' and "actorId" = '{}'"#, u.id);
     assert_eq!(srv.count(&q).await, 1);
-    let data = srv.sql_scalar(r#"select "data" from "auditLog" where "action" = 'organization.update-member-role'"#).await.unwrap();
+    let data = srv.sql_scalar(r#"select "data" from "auditLog" where "action" = 'member.updated'"#).await.unwrap();
     assert_eq!(serde_json::from_str::<Value>(&data).unwrap()["role"], "auditor");
-    assert_eq!(srv.count(r#"select count(*) from "auditLog" where "action" = 'organization.delete'"#).await, 0);
+    assert_eq!(srv.count(r#"select count(*) from "auditLog" where "action" = 'organization.deleted'"#).await, 0);
     // Deleting the organization takes its roles with it, and is recorded.
     post("/organization/delete", json!({"organizationId": org})).await.expect_status(200);
     assert_eq!(srv.count(r#"select count(*) from "organizationRole""#).await, 0);
     let q = format!(
-        r#"select count(*) from "auditLog" where "action" = 'organization.delete' and "targetId" = '{org}' and "actorIp" = '{ip}'"#
+        r#"select count(*) from "auditLog" where "action" = 'organization.deleted' and "targetId" = '{org}' and "actorIp" = '{ip}'"#
     );
     assert_eq!(srv.count(&q).await, 1);
 });
@@ -374,13 +374,13 @@ both!(team_checks_see_db_roles_and_team_actions_are_audited, config = dynamic_te
     post("/organization/add-team-member", json!({"teamId": team, "userId": plain.id})).await.expect_status(200);
     post("/organization/remove-team-member", json!({"teamId": team, "userId": plain.id})).await.expect_status(200);
     post("/organization/remove-team", json!({"teamId": team})).await.expect_status(200);
-    for act in ["create-team", "update-team", "add-team-member", "remove-team-member", "remove-team"] {
+    for act in ["team.created", "team.updated", "team.member-added", "team.member-removed", "team.deleted"] {
         let q = format!(
-            r#"select count(*) from "auditLog" where "action" = 'organization.{act}' and "actorId" = '{}' and "actorIp" = '192.0.2.44' and "targetType" = 'team' and "targetId" = '{team}' and "organizationId" = '{oid}'"#,
+            r#"select count(*) from "auditLog" where "action" = '{act}' and "actorId" = '{}' and "actorIp" = '192.0.2.44' and "targetType" = 'team' and "targetId" = '{team}' and "organizationId" = '{oid}'"#,
             lead.id
         );
         assert_eq!(srv.count(&q).await, 1, "{act}");
     }
-    let data = srv.sql_scalar(r#"select "data" from "auditLog" where "action" = 'organization.add-team-member'"#).await.unwrap();
+    let data = srv.sql_scalar(r#"select "data" from "auditLog" where "action" = 'team.member-added'"#).await.unwrap();
     assert_eq!(serde_json::from_str::<Value>(&data).unwrap()["userId"], plain.id.as_str());
 });

@@ -72,12 +72,24 @@ impl RedisView {
 pub struct RedisProc {
     pub port: u16,
     child: Option<Child>,
+    /// With persistence: the directory of its append-only file (removed on drop).
+    dir: Option<std::path::PathBuf>,
 }
 
 impl RedisProc {
     pub async fn start() -> RedisProc {
         let port = std::net::TcpListener::bind("127.0.0.1:0").expect("spare port").local_addr().expect("addr").port();
-        let mut p = RedisProc { port, child: None };
+        let mut p = RedisProc { port, child: None, dir: None };
+        p.restart().await;
+        p
+    }
+    /// A server that keeps its data across [`stop`](Self::stop) and [`restart`](Self::restart),
+    /// even a kill: every write is in an append-only file synced before Redis answers.
+    pub async fn start_persistent() -> RedisProc {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("spare port").local_addr().expect("addr").port();
+        let dir = std::env::temp_dir().join(format!("portcullis-redis-{}", crate::common::random_suffix()));
+        std::fs::create_dir_all(&dir).expect("redis data directory");
+        let mut p = RedisProc { port, child: None, dir: Some(dir) };
         p.restart().await;
         p
     }
@@ -85,8 +97,15 @@ impl RedisProc {
         format!("redis://127.0.0.1:{}", self.port)
     }
     pub async fn restart(&mut self) {
+        let port = self.port.to_string();
+        let mut args = vec!["--port", &port, "--bind", "127.0.0.1", "--save", ""];
+        let dir = self.dir.as_ref().map(|d| d.display().to_string());
+        match &dir {
+            Some(d) => args.extend(["--appendonly", "yes", "--appendfsync", "always", "--dir", d.as_str()]),
+            None => args.extend(["--appendonly", "no"]),
+        }
         let child = Command::new("/usr/bin/redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(&args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -115,6 +134,9 @@ impl RedisProc {
 impl Drop for RedisProc {
     fn drop(&mut self) {
         self.stop();
+        if let Some(d) = &self.dir {
+            let _ = std::fs::remove_dir_all(d);
+        }
     }
 }
 

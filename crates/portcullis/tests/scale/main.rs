@@ -8,8 +8,11 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod db_outage;
 mod harness;
 mod outages;
+mod pg_cluster;
+mod restarts;
 
 use harness::{shared_redis, Cluster, RedisProc};
 use portcullis::config::RateLimitStorage;

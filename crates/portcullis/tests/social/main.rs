@@ -2,6 +2,7 @@
 //! PostgreSQL (`PORTCULLIS_TEST_PG`, default postgres://postgres@127.0.0.1:5432/postgres).
 
 mod admin;
+mod audit;
 #[path = "../common/mod.rs"]
 mod common;
 mod hardening;

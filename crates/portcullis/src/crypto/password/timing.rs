@@ -58,9 +58,26 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Kind {
     /// argon2 (any variant) with this memory (KiB), time and lane cost.
-    Argon2 { m: u32, t: u32, p: u32 },
+    Argon2 {
+        m: u32,
+        t: u32,
+        p: u32,
+    },
     /// Better Auth's scrypt (N = 2^14, r = 16, p = 1: its parameters are fixed).
     Scrypt,
+    /// Imported hashes of other systems (password/legacy.rs), by their cost parameters.
+    Bcrypt {
+        cost: u32,
+    },
+    Pbkdf2 {
+        sha: u8,
+        rounds: u32,
+    },
+    ScryptPhc {
+        log_n: u8,
+        r: u32,
+        p: u32,
+    },
     /// Parameter sets seen after the first [`MAX_KINDS`], pooled so the table stays small.
     Other,
 }

@@ -94,7 +94,7 @@ pub async fn set_role(
         role = crate::access::with_grants(current, &names, until, now);
     }
     let user = update(&auth, &b.user_id, Values(vec![(ROLE.into(), Value::String(role))])).await?;
-    super::audit(&auth, Some(&cur.user.id), meta.ip.as_deref(), "set-role", &user.id, Some(detail)).await;
+    super::audit(&auth, Some(&cur.user.id), Some(&meta), "admin.set-role", &user.id, Some(detail)).await;
     Ok(Reply::json(&json!({ "user": user })))
 }
 
@@ -137,7 +137,8 @@ pub async fn ban_user(
     let user = update(&auth, &b.user_id, values).await?;
     auth.sessions.delete_user_sessions(&user.id, None, auth.now()).await?;
     let detail = json!({ "banReason": user.extra.get(BAN_REASON), "banExpires": user.extra.get(BAN_EXPIRES) });
-    super::audit(&auth, Some(&cur.user.id), meta.ip.as_deref(), "ban-user", &user.id, Some(detail)).await;
+    super::audit(&auth, Some(&cur.user.id), Some(&meta), "admin.ban-user", &user.id, Some(detail)).await;
+    crate::session::revoked::all(&auth, &meta, Some(&cur.user.id), &user.id, false, "admin.ban-user").await;
     Ok(Reply::json(&json!({ "user": user })))
 }
 
@@ -149,6 +150,6 @@ pub async fn unban_user(
     meta: RequestMeta,
 ) -> ApiResult<Reply> {
     let user = update(&auth, &b.user_id, lifted()).await?;
-    super::audit(&auth, Some(&cur.user.id), meta.ip.as_deref(), "unban-user", &user.id, None).await;
+    super::audit(&auth, Some(&cur.user.id), Some(&meta), "admin.unban-user", &user.id, None).await;
     Ok(Reply::json(&json!({ "user": user })))
 }

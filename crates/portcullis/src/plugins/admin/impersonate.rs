@@ -55,7 +55,7 @@ pub async fn impersonate_user(
     }
     out.push(admin_cookie(&auth).set(&saved));
     out.extend(session::issue_cookies(&auth, &s, &target, true));
-    super::audit(&auth, Some(&cur.user.id), meta.ip.as_deref(), "impersonate-user", &target.id, Some(json!({ "sessionId": s.id }))).await;
+    super::audit(&auth, Some(&cur.user.id), Some(&meta), "admin.impersonate-user", &target.id, Some(json!({ "sessionId": s.id }))).await;
     Ok(Reply::json(&json!({ "session": s, "user": target })).cookies(out))
 }
 
@@ -85,7 +85,7 @@ pub async fn stop_impersonating(
         .ok_or_else(|| internal("Failed to find admin session"))?;
     auth.sessions.delete(&cur.session.token, auth.now()).await?;
     let detail = Some(json!({ "sessionId": cur.session.id }));
-    super::audit(&auth, Some(&admin.id), meta.ip.as_deref(), "stop-impersonating", &cur.user.id, detail).await;
+    super::audit(&auth, Some(&admin.id), Some(&meta), "admin.stop-impersonating", &cur.user.id, detail).await;
     let mut out = session::issue_cookies(&auth, &s, &admin, !dont_remember.is_empty());
     if dont_remember.is_empty() {
         out.push(auth.cookies.dont_remember.delete());

@@ -50,7 +50,7 @@ pub async fn create_user(auth: &Auth, email: &str, name: &str, password: &str, r
     let hash = auth.hasher.hash(password).await.map_err(crate::error::ApiError::internal)?;
     let account = Account::credential(auth.new_id(), &user.id, hash, now);
     let user = hooks::create_user(auth, user, Some(&account)).await?;
-    cli_audit(auth, "create-user", &user, Some(serde_json::json!({ "role": user.extra.get(ROLE) }))).await;
+    cli_audit(auth, "admin.create-user", &user, Some(serde_json::json!({ "role": user.extra.get(ROLE) }))).await;
     Ok(user)
 }
 
@@ -59,12 +59,12 @@ pub async fn set_role(auth: &Auth, email: &str, role: &str) -> ApiResult<User> {
     let user = by_email(auth, email).await?;
     let role = super::roles::parse_roles(settings(auth), &Value::String(role.into()))?;
     let user = ban::update(auth, &user.id, Values(vec![(ROLE.into(), Value::String(role.clone()))])).await?;
-    cli_audit(auth, "set-role", &user, Some(serde_json::json!({ "role": role }))).await;
+    cli_audit(auth, "admin.set-role", &user, Some(serde_json::json!({ "role": role }))).await;
     Ok(user)
 }
 
 /// The command line acts as nobody in particular: no actor, no address; `data.via = "cli"`.
-async fn cli_audit(auth: &Auth, action: &str, user: &User, data: Option<Value>) {
+async fn cli_audit(auth: &Auth, action: &'static str, user: &User, data: Option<Value>) {
     let mut data = data.unwrap_or_else(|| serde_json::json!({}));
     data["via"] = "cli".into();
     super::audit(auth, None, None, action, &user.id, Some(data)).await;
@@ -83,7 +83,7 @@ pub async fn ban_user(auth: &Auth, email: &str, reason: Option<&str>, expires_in
         Values(vec![(BANNED.into(), Value::Bool(true)), (BAN_REASON.into(), Value::String(reason)), (BAN_EXPIRES.into(), expires)]);
     let user = ban::update(auth, &user.id, values).await?;
     auth.sessions.delete_user_sessions(&user.id, None, auth.now()).await?;
-    cli_audit(auth, "ban-user", &user, None).await;
+    cli_audit(auth, "admin.ban-user", &user, None).await;
     Ok(user)
 }
 
@@ -92,7 +92,7 @@ pub async fn unban_user(auth: &Auth, email: &str) -> ApiResult<User> {
     let user = by_email(auth, email).await?;
     let values = Values(vec![(BANNED.into(), Value::Bool(false)), (BAN_REASON.into(), Value::Null), (BAN_EXPIRES.into(), Value::Null)]);
     let user = ban::update(auth, &user.id, values).await?;
-    cli_audit(auth, "unban-user", &user, None).await;
+    cli_audit(auth, "admin.unban-user", &user, None).await;
     Ok(user)
 }
 

@@ -207,9 +207,6 @@ impl Capability for Admin {
     fn cookies(&self) -> &'static [&'static str] {
         &[ADMIN_SESSION_COOKIE]
     }
-    fn schema(&self) -> Vec<crate::store::schema::Table> {
-        vec![crate::plugins::audit::table()]
-    }
     fn hooks(&self) -> Hooks {
         Hooks { before_session: true, user: true, ..Hooks::default() }
     }
@@ -219,7 +216,7 @@ impl Capability for Admin {
             other => return other,
         }
         match &s.federated {
-            Some(f) => provider_roles::before_session(auth, s.user, f, s.meta.ip.as_deref()).await,
+            Some(f) => provider_roles::before_session(auth, s.user, f, s.meta).await,
             None => Decision::Continue,
         }
     }
@@ -238,19 +235,24 @@ impl Capability for Admin {
     }
 }
 
-/// Records an admin action on user `target` in the audit log (`admin.<action>`; no secrets).
-pub async fn audit(auth: &Auth, actor: Option<&str>, ip: Option<&str>, action: &str, target: &str, data: Option<Value>) {
-    let action = format!("admin.{action}");
-    let entry = crate::plugins::audit::Entry {
-        action: &action,
-        actor_id: actor,
-        actor_ip: ip,
-        target_type: "user",
-        target_id: Some(target),
-        organization_id: None,
-        data,
-    };
-    crate::plugins::audit::record(auth, entry).await;
+/// Emits admin action `kind` (`admin.ban-user`, ...) on user `target`, by `actor` from `meta`
+/// (the audit log records it; no secrets in `data`).
+pub async fn audit(
+    auth: &Auth,
+    actor: Option<&str>,
+    meta: Option<&crate::session::RequestMeta>,
+    kind: &'static str,
+    target: &str,
+    data: Option<Value>,
+) {
+    if !auth.listens() {
+        return;
+    }
+    let mut event = crate::app::Event::new(auth, kind, "user", Some(target)).actor(actor).data(data.unwrap_or(Value::Null));
+    if let Some(meta) = meta {
+        event = event.meta(meta);
+    }
+    auth.emit(event).await;
 }
 
 /// `{userId}` (`z.coerce.string()`).

@@ -163,7 +163,7 @@ pub fn combine(mode: RoleMode, stored: Option<&str>, managed: &[&str], granted: 
 }
 
 /// The part of the admin before-session hook that derives roles from the provider.
-pub async fn before_session(auth: &Auth, user: &User, f: &Federated<'_>, ip: Option<&str>) -> Decision {
+pub async fn before_session(auth: &Auth, user: &User, f: &Federated<'_>, meta: &crate::session::RequestMeta) -> Decision {
     let cfg = settings(auth);
     let pr = &cfg.provider_roles;
     let rules: Vec<&ProviderRoleRule> = pr.rules.iter().filter(|r| r.provider == f.provider).collect();
@@ -199,7 +199,7 @@ pub async fn before_session(auth: &Auth, user: &User, f: &Federated<'_>, ip: Opt
             Err(e) => return Decision::Refuse(e),
         }
         let data = serde_json::json!({ "provider": f.provider, "from": before, "to": after });
-        super::audit(auth, None, ip, "provider-roles", &user.id, Some(data)).await;
+        super::audit(auth, None, Some(meta), "admin.provider-roles", &user.id, Some(data)).await;
     }
     if amended.is_none() && landing.is_none() {
         return Decision::Continue;

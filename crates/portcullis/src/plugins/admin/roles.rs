@@ -27,6 +27,10 @@ pub fn default_statements() -> Statements {
             ],
         ),
         ("session", &["list", "revoke", "delete"]),
+        // Portcullis's webhooks admin API (`/admin/webhooks/*`).
+        ("webhook", &["create", "list", "update", "delete"]),
+        // Portcullis: reading the audit log (`GET /admin/audit-log`).
+        ("audit", &["list"]),
     ])
 }
 
@@ -35,6 +39,8 @@ fn default_roles() -> [(&'static str, Statements); 2] {
     let admin = access::statements(&[
         ("user", &["create", "list", "set-role", "ban", "impersonate", "delete", "set-password", "set-email", "get", "update"]),
         ("session", &["list", "revoke", "delete"]),
+        ("webhook", &["create", "list", "update", "delete"]),
+        ("audit", &["list"]),
     ]);
     let user = access::statements(&[("user", &[]), ("session", &[])]);
     [("admin", admin), ("user", user)]

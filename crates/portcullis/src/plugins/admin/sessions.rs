@@ -44,11 +44,15 @@ pub async fn revoke_user_session(
     meta: RequestMeta,
 ) -> ApiResult<Reply> {
     // The token is a credential: the record names the session's user only.
-    if let Some((s, _)) = crate::session::find(&auth, &b.token).await? {
-        super::audit(&auth, Some(&cur.user.id), meta.ip.as_deref(), "revoke-user-session", &s.user_id, Some(json!({ "sessionId": s.id })))
+    let found = crate::session::find(&auth, &b.token).await?;
+    if let Some((s, _)) = &found {
+        super::audit(&auth, Some(&cur.user.id), Some(&meta), "admin.revoke-user-session", &s.user_id, Some(json!({ "sessionId": s.id })))
             .await;
     }
     auth.sessions.delete(&b.token, auth.now()).await?;
+    if let Some((s, _)) = &found {
+        crate::session::revoked::one(&auth, &meta, Some(&cur.user.id), s, "admin.revoke-user-session").await;
+    }
     Ok(Reply::json(&json!({"success": true})))
 }
 
@@ -60,7 +64,8 @@ pub async fn revoke_user_sessions(
     meta: RequestMeta,
 ) -> ApiResult<Reply> {
     auth.sessions.delete_user_sessions(&b.user_id, None, auth.now()).await?;
-    super::audit(&auth, Some(&cur.user.id), meta.ip.as_deref(), "revoke-user-sessions", &b.user_id, None).await;
+    super::audit(&auth, Some(&cur.user.id), Some(&meta), "admin.revoke-user-sessions", &b.user_id, None).await;
+    crate::session::revoked::all(&auth, &meta, Some(&cur.user.id), &b.user_id, false, "admin.revoke-user-sessions").await;
     Ok(Reply::json(&json!({"success": true})))
 }
 

@@ -130,7 +130,7 @@ pub async fn create_user(
         Err(e) => return Err(e.into()),
     };
     let detail = json!({ "role": user.extra.get(ROLE), "password": account.is_some() });
-    super::audit(&auth, Some(&cur.user.id), meta.ip.as_deref(), "create-user", &user.id, Some(detail)).await;
+    super::audit(&auth, Some(&cur.user.id), Some(&meta), "admin.create-user", &user.id, Some(detail)).await;
     Ok(Reply::json(&json!({ "user": user })))
 }
 
@@ -246,7 +246,7 @@ pub async fn update_user(
     for k in [ROLE, BANNED, BAN_REASON, BAN_EXPIRES].into_iter().filter(|k| data.contains_key(*k)) {
         detail[k] = data[k].clone();
     }
-    super::audit(&auth, Some(&cur.user.id), meta.ip.as_deref(), "update-user", &user.id, Some(detail)).await;
+    super::audit(&auth, Some(&cur.user.id), Some(&meta), "admin.update-user", &user.id, Some(detail)).await;
     Ok(Reply::json(&user))
 }
 
@@ -262,7 +262,7 @@ pub async fn remove_user(
     }
     let user = auth.store.find_user_by_id(&b.user_id).await?.ok_or_else(errors::user_not_found)?;
     hooks::delete_user(&auth, &user).await?;
-    super::audit(&auth, Some(&cur.user.id), meta.ip.as_deref(), "remove-user", &user.id, Some(json!({ "email": user.email }))).await;
+    super::audit(&auth, Some(&cur.user.id), Some(&meta), "admin.remove-user", &user.id, Some(json!({ "email": user.email }))).await;
     Ok(Reply::json(&json!({"success": true})))
 }
 
@@ -304,6 +304,6 @@ pub async fn set_user_password(
         Some(a) => auth.store.update_password(&a.id, &h, auth.now()).await?,
         None => auth.store.create_account(&Account::credential(auth.new_id(), &user.id, h, auth.now())).await?,
     }
-    super::audit(&auth, Some(&cur.user.id), meta.ip.as_deref(), "set-user-password", &user.id, None).await;
+    super::audit(&auth, Some(&cur.user.id), Some(&meta), "admin.set-user-password", &user.id, None).await;
     Ok(Reply::json(&json!({"status": true})))
 }

@@ -66,6 +66,17 @@ pub(super) async fn after_sign_in(auth: &Auth, on_link: &[OnLink], s: &SignIn<'_
         return;
     }
     let Some(token) = session::token_from(auth, s.headers).filter(|t| *t != session.token) else { return };
+    // The anonymous session acts here (its data moves, its user goes): a request that could not
+    // act with it (the CSRF-token mode) does not link it. A provider callback is a navigation
+    // bound to the browser that started it by the state cookie, so it is not asked.
+    if !matches!(s.method, Method::Social(_)) {
+        let extensions = axum::http::Extensions::new();
+        let u = hooks::SessionUse { method: &axum::http::Method::POST, headers: s.headers, extensions: &extensions, token: &token };
+        if hooks::check_session_use(auth, &u).is_err() {
+            tracing::info!("anonymous link skipped: the request may not act with its anonymous session");
+            return;
+        }
+    }
     let (anon_session, anon_user) = match session::find(auth, &token).await {
         Ok(Some(found)) => found,
         Ok(None) => return,

@@ -75,7 +75,9 @@ impl Capability for Bearer {
     fn on_request(&self, auth: &Auth, _path: &str, parts: &mut Parts) {
         let Some(signed) = bearer_session(auth, &parts.headers) else { return };
         let cookie = format!("{}={}", auth.cookies.session_token.name, sign::encode_cookie_value(&signed));
-        replace_session_cookie(&mut parts.headers, &auth.cookies.session_token.name, &cookie);
+        if replace_session_cookie(&mut parts.headers, &auth.cookies.session_token.name, &cookie) {
+            parts.extensions.insert(crate::session::HeaderCredential);
+        }
     }
     async fn on_response(&self, auth: &Auth, _path: &str, res: &mut Response) {
         let Some(value) = issued_session_cookie(res.headers(), &auth.cookies.session_token.name) else { return };
@@ -130,7 +132,7 @@ pub fn verify(secrets: &[impl AsRef<str>], value: &str, sig: &str) -> Option<Str
 }
 
 /// Rewrites the `Cookie` header(s): every other cookie kept, `name` replaced by `cookie`.
-fn replace_session_cookie(headers: &mut HeaderMap, name: &str, cookie: &str) {
+fn replace_session_cookie(headers: &mut HeaderMap, name: &str, cookie: &str) -> bool {
     let mut pairs: Vec<String> = headers
         .get_all(header::COOKIE)
         .iter()
@@ -141,27 +143,20 @@ fn replace_session_cookie(headers: &mut HeaderMap, name: &str, cookie: &str) {
         .map(str::to_string)
         .collect();
     pairs.push(cookie.to_string());
-    if let Ok(v) = HeaderValue::from_str(&pairs.join("; ")) {
-        headers.remove(header::COOKIE);
-        headers.insert(header::COOKIE, v);
+    match HeaderValue::from_str(&pairs.join("; ")) {
+        Ok(v) => {
+            headers.remove(header::COOKIE);
+            headers.insert(header::COOKIE, v);
+            true
+        }
+        Err(_) => false,
     }
 }
 
 /// The value of the last `Set-Cookie` for `name` when it is non-empty and not an expiry
 /// (`Max-Age=0`).
 fn issued_session_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    let mut found = None;
-    for v in headers.get_all(header::SET_COOKIE) {
-        let Ok(s) = v.to_str() else { continue };
-        let mut attrs = s.split(';');
-        let Some((k, value)) = attrs.next().and_then(|p| p.trim().split_once('=')) else { continue };
-        if k != name {
-            continue;
-        }
-        let expired = attrs.filter_map(|a| a.trim().split_once('=')).any(|(k, v)| k.eq_ignore_ascii_case("max-age") && v.trim() == "0");
-        found = (!value.is_empty() && !expired).then(|| value.to_string());
-    }
-    found
+    crate::http::cookies::outgoing(headers, name).filter(|v| !v.is_empty())
 }
 
 #[cfg(test)]

@@ -1,15 +1,15 @@
 //! Reading and ending sessions: get-session, sign-out, list-sessions, revoke-session(s).
 
 use crate::app::Auth;
-use crate::error::{codes, ApiResult};
+use crate::error::{codes, ApiResult, StatusCode};
 use crate::http::body::Body;
 use crate::http::input::{Input, Obj, Shape, Valid};
 use crate::http::reply::Reply;
-use crate::session::hooks::SessionAnswer;
-use crate::session::{self, FreshSession, SensitiveSession};
+use crate::session::hooks::{self, SessionAnswer, SessionUse};
+use crate::session::{self, FreshSession, RequestMeta, SensitiveSession};
 use crate::store::model::{FromCache, Session, User};
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::http::{Extensions, HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 use chrono::Duration;
 use serde_json::json;
@@ -100,17 +100,29 @@ async fn get_session_inner(
     };
     let dont_remember = incoming.dont_remember;
     let mut reply_cookies = Vec::new();
+    let mut refreshed = false;
     if !dont_remember && !flag(q, "disableRefresh") && session::needs_refresh(auth, &s) {
         let now = auth.now();
-        let expires_at = now + Duration::seconds(auth.config.session.expires_in as i64);
-        s.expires_at = expires_at;
-        s.updated_at = now;
-        if !auth.sessions.touch(&s, &user, now).await? {
-            return Err(codes::FAILED_TO_GET_SESSION);
+        let mut fresh = s.clone();
+        fresh.expires_at = now + Duration::seconds(auth.config.session.expires_in as i64);
+        fresh.updated_at = now;
+        match auth.sessions.touch(&fresh, &user, now).await {
+            Ok(true) => {
+                s = fresh;
+                reply_cookies = session::issue_cookies(auth, &s, &user, false);
+                refreshed = true;
+            }
+            Ok(false) => return Err(codes::FAILED_TO_GET_SESSION),
+            // The session was read (from Redis, say) but the refresh could not be written: the
+            // database or Redis is down. The read stands; the next read past update_age retries.
+            Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => {
+                tracing::warn!(code = e.code.unwrap_or("-"), "session refresh not written; answering the session unrefreshed");
+            }
+            Err(e) => return Err(e),
         }
-        reply_cookies = session::issue_cookies(auth, &s, &user, false);
-    } else if let Some(c) = session::cache_cookie(auth, &s, &user, dont_remember) {
-        reply_cookies.push(c);
+    }
+    if !refreshed {
+        reply_cookies.extend(session::cache_cookie(auth, &s, &user, dont_remember));
     }
     Ok((answer(auth, &s, &user, None).await.cookies(reply_cookies), None))
 }
@@ -146,16 +158,35 @@ impl Input for RevokeBody {
 
 /// Deletes the current session (if any) and always clears the cookies.
 /// A capability may answer a provider logout URL (`{"success":true,"url":...,"redirect":...}`).
-pub async fn sign_out(State(auth): State<Auth>, Valid(b): Valid<SignOutBody>, headers: HeaderMap, body: Body) -> ApiResult<Reply> {
+pub async fn sign_out(
+    State(auth): State<Auth>,
+    Valid(b): Valid<SignOutBody>,
+    headers: HeaderMap,
+    meta: RequestMeta,
+    extensions: Extensions,
+    body: Body,
+) -> ApiResult<Reply> {
     let mut url = None;
     if let Some(token) = session::token_from(&auth, &headers) {
+        let u = SessionUse { method: &Method::POST, headers: &headers, extensions: &extensions, token: &token };
+        if let Err(refused) = hooks::check_session_use(&auth, &u) {
+            // Only a live session needs the protection: a dead one's cookies are cleared as ever.
+            if session::find(&auth, &token).await?.is_some() {
+                return Err(refused);
+            }
+        }
         for c in &auth.capabilities {
             url = c.sign_out_url(&auth, &token, body.0.as_ref()).await;
             if url.is_some() {
                 break;
             }
         }
+        // Who signed out: read only when someone listens (the answer never depends on it).
+        let ended = if auth.listens() { auth.sessions.find(&token).await.ok().flatten() } else { None };
         auth.sessions.delete(&token, auth.now()).await?;
+        if let Some((s, _)) = ended {
+            session::revoked::one(&auth, &meta, Some(&s.user_id), &s, "sign-out").await;
+        }
     }
     let Some(url) = url else { return Ok(Reply::json(&json!({"success": true})).cookies(session::clear_cookies(&auth))) };
     let redirect = b.disable_redirect != Some(true);
@@ -178,11 +209,13 @@ pub async fn revoke_session(
     State(auth): State<Auth>,
     Valid(b): Valid<RevokeBody>,
     SensitiveSession(cur): SensitiveSession,
+    meta: RequestMeta,
 ) -> ApiResult<Reply> {
     let token = b.0.as_str();
     if let Some((s, _)) = auth.sessions.find(token).await? {
         if s.user_id == cur.user.id {
             auth.sessions.delete(token, auth.now()).await?;
+            session::revoked::one(&auth, &meta, Some(&cur.user.id), &s, "revoke-session").await;
         }
     }
     let mut reply = Reply::json(&json!({"status": true}));
@@ -192,12 +225,18 @@ pub async fn revoke_session(
     Ok(reply)
 }
 
-pub async fn revoke_sessions(State(auth): State<Auth>, SensitiveSession(cur): SensitiveSession) -> ApiResult<Reply> {
+pub async fn revoke_sessions(State(auth): State<Auth>, SensitiveSession(cur): SensitiveSession, meta: RequestMeta) -> ApiResult<Reply> {
     auth.sessions.delete_user_sessions(&cur.user.id, None, auth.now()).await?;
+    session::revoked::all(&auth, &meta, Some(&cur.user.id), &cur.user.id, false, "revoke-sessions").await;
     Ok(Reply::json(&json!({"status": true})).cookies(session::clear_cookies(&auth)))
 }
 
-pub async fn revoke_other_sessions(State(auth): State<Auth>, SensitiveSession(cur): SensitiveSession) -> ApiResult<Reply> {
+pub async fn revoke_other_sessions(
+    State(auth): State<Auth>,
+    SensitiveSession(cur): SensitiveSession,
+    meta: RequestMeta,
+) -> ApiResult<Reply> {
     auth.sessions.delete_user_sessions(&cur.user.id, Some(&cur.session.token), auth.now()).await?;
+    session::revoked::all(&auth, &meta, Some(&cur.user.id), &cur.user.id, true, "revoke-other-sessions").await;
     Ok(Reply::json(&json!({"status": true})))
 }

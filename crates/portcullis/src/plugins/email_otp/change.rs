@@ -85,6 +85,7 @@ pub async fn change_email(
     State(auth): State<Auth>,
     Valid(b): Valid<ChangeBody>,
     SensitiveSession(cur): SensitiveSession,
+    meta: crate::session::RequestMeta,
 ) -> ApiResult<Reply> {
     let (email, new_email) = addresses(&auth, &cur, &b.new_email)?;
     otp::verify(&auth, settings(&auth), &identifier(&cur, &new_email), &b.otp, OnSuccess::Consume).await?;
@@ -101,6 +102,8 @@ pub async fn change_email(
         Err(e) => return Err(e.into()),
     };
     auth.sessions.refresh_user(&updated, auth.now()).await;
+    let details = json!({ "previousEmail": user.email, "via": "email-otp" });
+    session::changed::emit(&auth, "email.changed", Some(&meta), Some(&user.id), &updated, details).await;
     let cookies = session::issue_cookies(&auth, &cur.session, &updated, cur.dont_remember);
     Ok(Reply::json(&json!({"success": true})).cookies(cookies))
 }

@@ -7,7 +7,7 @@ use crate::crypto::password::PasswordError;
 use crate::error::{codes, ApiError, ApiResult};
 use crate::http::input::{Input, Obj, Valid};
 use crate::http::reply::Reply;
-use crate::session::hooks;
+use crate::session::{hooks, RequestMeta};
 use crate::store::model::{Account, UserPatch};
 use axum::extract::State;
 use serde_json::json;
@@ -49,7 +49,7 @@ async fn hash(auth: &Auth, password: &str) -> ApiResult<String> {
 /// hashes, then uses it: of two concurrent resets with one code only one goes on. Sets (or
 /// creates) the credential password, revokes the sessions when `revoke_sessions_on_password_reset`,
 /// and marks the address verified (the code proved it).
-pub async fn reset_password(State(auth): State<Auth>, Valid(b): Valid<ResetBody>) -> ApiResult<Reply> {
+pub async fn reset_password(State(auth): State<Auth>, Valid(b): Valid<ResetBody>, meta: RequestMeta) -> ApiResult<Reply> {
     let email = checked_email(&b.email)?;
     check_length(&auth, &b.password)?;
     let cfg = settings(&auth);
@@ -66,11 +66,15 @@ pub async fn reset_password(State(auth): State<Auth>, Valid(b): Valid<ResetBody>
         Some(a) => auth.store.update_password(&a.id, &hash, now).await?,
         None => auth.store.create_account(&Account::credential(auth.new_id(), &user.id, hash, now)).await?,
     }
+    let mut user = user;
     if !user.email_verified {
         let patch = UserPatch { email_verified: Some(true), ..Default::default() };
         if let Some(u) = hooks::update_user(&auth, &user.id, patch).await? {
             auth.sessions.refresh_user(&u, now).await;
+            user = u;
         }
     }
+    let details = json!({ "sessionsRevoked": auth.config.email_and_password.revoke_sessions_on_password_reset, "via": "email-otp" });
+    crate::session::changed::emit(&auth, "password.reset", Some(&meta), Some(&user.id), &user, details).await;
     Ok(Reply::json(&json!({"success": true})))
 }

@@ -61,7 +61,11 @@ async fn signed_in(
 pub async fn sign_in(State(auth): State<Auth>, Valid(b): Valid<SignInBody>, meta: RequestMeta, headers: HeaderMap) -> ApiResult<Reply> {
     let cfg = settings(&auth);
     let email = b.email.to_lowercase();
-    otp::verify(&auth, cfg, &otp::identifier("sign-in", &email), &b.otp, OnSuccess::Consume).await?;
+    if let Err(e) = otp::verify(&auth, cfg, &otp::identifier("sign-in", &email), &b.otp, OnSuccess::Consume).await {
+        let f = session::failed::Failed { method: "email-otp", user_id: None, email: Some(&email), error: &e };
+        session::failed::emit(&auth, &meta, f).await;
+        return Err(e);
+    }
     let user = match auth.store.find_user_by_email(&email).await? {
         Some(u) if u.email_verified => u,
         // An account nobody proved the address of: its password, links and sessions go first.
@@ -118,8 +122,12 @@ pub async fn verify_email(
     // Whoever holds a valid code already knows the address gets mail: no enumeration here.
     let user = auth.store.find_user_by_email(&email).await?.ok_or(codes::USER_NOT_FOUND)?;
     let patch = UserPatch { email: Some(email), email_verified: Some(true), ..Default::default() };
+    let was_verified = user.email_verified;
     let user = hooks::update_user(&auth, &user.id, patch).await?.ok_or(codes::USER_NOT_FOUND)?;
     auth.sessions.refresh_user(&user, auth.now()).await;
+    if !was_verified {
+        session::changed::emit(&auth, "email.verified", Some(&meta), Some(&user.id), &user, json!({ "via": "email-otp" })).await;
+    }
     if auth.config.email_verification.auto_sign_in_after_verification {
         return signed_in(&auth, &user, &meta, &headers, |token| json!({"status": true, "token": token, "user": user})).await;
     }

@@ -45,6 +45,8 @@ pub async fn change_password(
     let account = auth.store.find_credential_account(&cur.user.id).await?.ok_or(codes::CREDENTIAL_ACCOUNT_NOT_FOUND)?;
     let hash = super::hash(&auth, new_password).await?;
     auth.store.update_password(&account.id, &hash, auth.now()).await?;
+    let details = json!({ "revokeOtherSessions": revoke });
+    session::changed::emit(&auth, "password.changed", Some(&meta), Some(&cur.user.id), &cur.user, details).await;
     if !revoke {
         return Ok(Reply::json(&json!({"token": null, "user": cur.user})));
     }
@@ -209,6 +211,7 @@ pub async fn reset_password(
     State(auth): State<Auth>,
     Valid(b): Valid<ResetBody>,
     ValidQuery(q): ValidQuery<TokenQuery>,
+    meta: RequestMeta,
 ) -> ApiResult<Reply> {
     let new_password = b.new_password.as_str();
     let token = b.token.or(q.0).ok_or(codes::INVALID_TOKEN)?;
@@ -229,5 +232,7 @@ pub async fn reset_password(
         Some(a) => auth.store.update_password(&a.id, &hash, now).await?,
         None => auth.store.create_account(&Account::credential(auth.new_id(), &user.id, hash, now)).await?,
     }
+    let details = json!({ "sessionsRevoked": auth.config.email_and_password.revoke_sessions_on_password_reset, "via": "email-link" });
+    session::changed::emit(&auth, "password.reset", Some(&meta), Some(&user.id), &user, details).await;
     Ok(Reply::json(&json!({"status": true})))
 }

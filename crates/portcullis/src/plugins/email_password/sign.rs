@@ -3,7 +3,7 @@
 use super::{check_length, check_max_length, upgrade_hash, verify::send_verification};
 use crate::app::Auth;
 use crate::crypto::{password::PasswordError, password::Verified};
-use crate::error::{codes, ApiResult};
+use crate::error::{codes, ApiError, ApiResult};
 use crate::fields::Action;
 use crate::http::body::is_email;
 use crate::http::input::{Input, Obj, Shape, Valid};
@@ -178,6 +178,18 @@ pub async fn sign_in(State(auth): State<Auth>, Valid(b): Valid<SignInBody>, meta
     let account = auth.store.find_credential_account(owner).await?;
     let hash = account.as_ref().filter(|_| user.is_some()).and_then(|a| a.password.as_deref());
     let verified = auth.hasher.verify_padded(hash, password).await;
+    // A refusal is emitted with what the handler already read (the user id when the address is
+    // known): the same one event, no extra read, whichever way it failed.
+    let failed = |user_id: Option<String>, error: ApiError| {
+        let (auth, meta, email) = (&auth, &meta, email.as_str());
+        async move {
+            let f = session::failed::Failed { method: "email", user_id: user_id.as_deref(), email: Some(email), error: &error };
+            session::failed::emit(auth, meta, f).await;
+            Err::<Reply, ApiError>(error)
+        }
+    };
+    // An address with a user but no password (a social account): the user, read anyway.
+    let known = if auth.listens() { user.as_ref().map(|u| u.id.clone()) } else { None };
     let (Some(user), Some(account), Some(hash)) = (user, account.as_ref(), hash) else {
         match verified {
             // A full queue answers the same for every address.
@@ -185,7 +197,7 @@ pub async fn sign_in(State(auth): State<Auth>, Valid(b): Valid<SignInBody>, meta
             Err(e) => tracing::warn!(error = %e, "dummy password verification did not run"),
             Ok(_) => {}
         }
-        return Err(codes::INVALID_EMAIL_OR_PASSWORD);
+        return failed(known, codes::INVALID_EMAIL_OR_PASSWORD).await;
     };
     match verified {
         Ok(Verified::Match { needs_rehash }) => {
@@ -193,18 +205,18 @@ pub async fn sign_in(State(auth): State<Auth>, Valid(b): Valid<SignInBody>, meta
                 upgrade_hash(&auth, &account.id, hash, password);
             }
         }
-        Ok(Verified::Mismatch) => return Err(codes::INVALID_EMAIL_OR_PASSWORD),
+        Ok(Verified::Mismatch) => return failed(Some(user.id.clone()), codes::INVALID_EMAIL_OR_PASSWORD).await,
         Err(PasswordError::Busy) => return Err(super::busy()),
         Err(e) => {
             tracing::warn!(account = %account.id, error = %e, "stored password hash is unreadable");
-            return Err(codes::INVALID_EMAIL_OR_PASSWORD);
+            return failed(Some(user.id.clone()), codes::INVALID_EMAIL_OR_PASSWORD).await;
         }
     }
     if auth.config.email_and_password.require_email_verification && !user.email_verified {
         if auth.config.email_verification.send_on_sign_in && auth.config.email_verification.enabled {
             send_verification(&auth, &user, callback, None, None);
         }
-        return Err(codes::EMAIL_NOT_VERIFIED);
+        return failed(Some(user.id.clone()), codes::EMAIL_NOT_VERIFIED).await;
     }
     let s = match hooks::sign_in(
         &auth,

@@ -150,7 +150,7 @@ pub async fn verify_email(
         Err(TokenError::Invalid) => return fail(callback, unauthorized(codes::INVALID_TOKEN)),
     };
     if let Some(new_email) = claims.update_to.as_deref() {
-        return change_email_callback(&auth, cur, &claims, new_email, callback).await;
+        return change_email_callback(&auth, cur, &claims, new_email, callback, &meta).await;
     }
     let Some(user) = auth.store.find_user_by_email(&claims.email).await? else {
         return fail(callback, unauthorized(codes::USER_NOT_FOUND));
@@ -164,6 +164,7 @@ pub async fn verify_email(
     let patch = UserPatch { email_verified: Some(true), ..Default::default() };
     let user = hooks::update_user(&auth, &user.id, patch).await?.ok_or(codes::USER_NOT_FOUND)?;
     auth.sessions.refresh_user(&user, auth.now()).await;
+    session::changed::emit(&auth, "email.verified", Some(&meta), Some(&user.id), &user, json!({ "via": "email-link" })).await;
     let mut cookies = Vec::new();
     if auth.config.email_verification.auto_sign_in_after_verification {
         match cur.filter(|c| c.user.id == user.id) {
@@ -196,6 +197,7 @@ async fn change_email_callback(
     claims: &Claims,
     new_email: &str,
     callback: Option<&str>,
+    meta: &RequestMeta,
 ) -> ApiResult<Reply> {
     let Some(user_id) = claims.user_id.as_deref() else { return fail(callback, unauthorized(codes::INVALID_TOKEN)) };
     let user = match auth.store.find_user_by_id(user_id).await? {
@@ -218,6 +220,8 @@ async fn change_email_callback(
         Err(e) => return Err(e.into()),
     };
     auth.sessions.refresh_user(&updated, auth.now()).await;
+    let details = json!({ "previousEmail": user.email, "via": "email-link" });
+    session::changed::emit(auth, "email.changed", Some(meta), Some(&user.id), &updated, details).await;
     if legacy {
         send_verification(auth, &updated, callback, None, None);
     }
@@ -229,6 +233,7 @@ pub async fn change_email(
     State(auth): State<Auth>,
     Valid(ChangeEmailBody(b)): Valid<ChangeEmailBody>,
     SensitiveSession(cur): SensitiveSession,
+    meta: RequestMeta,
 ) -> ApiResult<Reply> {
     let uc = &auth.config.user;
     if !uc.change_email_enabled {
@@ -257,6 +262,8 @@ pub async fn change_email(
             Err(e) => return Err(e.into()),
         };
         auth.sessions.refresh_user(&user, auth.now()).await;
+        let details = json!({ "previousEmail": cur.user.email, "via": "without-verification" });
+        session::changed::emit(&auth, "email.changed", Some(&meta), Some(&user.id), &user, details).await;
         if can_send {
             send_verification(&auth, &user, callback, None, None);
         }

@@ -170,6 +170,19 @@ fn set_param(u: &mut url::Url, key: &str, value: &str) {
     u.query_pairs_mut().clear().extend_pairs(pairs);
 }
 
+/// An unknown, used or expired link: `sign-in.failed` (`method = "magic-link"`), then the
+/// redirect with `error=INVALID_TOKEN`.
+async fn invalid(auth: &Auth, meta: &RequestMeta, t: &Targets) -> Reply {
+    let e = codes::INVALID_TOKEN;
+    crate::session::failed::emit(
+        auth,
+        meta,
+        crate::session::failed::Failed { method: "magic-link", user_id: None, email: None, error: &e },
+    )
+    .await;
+    t.fail("INVALID_TOKEN", None)
+}
+
 pub async fn verify(
     State(auth): State<Auth>,
     ValidQuery(q): ValidQuery<VerifyQuery>,
@@ -187,10 +200,10 @@ pub async fn verify(
     let identifier = identifier(cfg, &q.token);
     let pending = auth.store.find_verification(&identifier).await?;
     if pending.is_none_or(|v| parse_record(&v.value).is_none()) {
-        return Ok(t.fail("INVALID_TOKEN", None));
+        return Ok(invalid(&auth, &meta, &t).await);
     }
     let taken = auth.store.take_verification(&identifier, auth.now()).await?;
-    let Some(record) = taken.and_then(|v| parse_record(&v.value)) else { return Ok(t.fail("INVALID_TOKEN", None)) };
+    let Some(record) = taken.and_then(|v| parse_record(&v.value)) else { return Ok(invalid(&auth, &meta, &t).await) };
 
     let (mut user, is_new) = match auth.store.find_user_by_email(&record.email.to_lowercase()).await? {
         Some(u) => (u, false),

@@ -154,7 +154,7 @@ pub async fn create(
     let row = auth.adapter()?.create(ORGANIZATION_ROLE, row).await?;
     let id = row.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
     let detail = json!({"role": name, "permission": b.permission});
-    audit(&auth, By::of(&cur, &meta), "create-role", ("role", &id), &org, Some(detail)).await;
+    audit(&auth, By::of(&cur, &meta), "role.created", ("role", &id), &org, Some(detail)).await;
     Ok(Reply::json(&json!({"success": true, "roleData": shown(row)?, "statements": b.permission})))
 }
 
@@ -195,7 +195,7 @@ pub async fn delete(
     }
     auth.adapter()?.delete(ORGANIZATION_ROLE, &filter).await?;
     let id = row.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
-    audit(&auth, By::of(&cur, &meta), "delete-role", ("role", &id), &org, Some(json!({"role": name}))).await;
+    audit(&auth, By::of(&cur, &meta), "role.deleted", ("role", &id), &org, Some(json!({"role": name}))).await;
     Ok(Reply::json(&json!({"success": true})))
 }
 
@@ -296,6 +296,6 @@ pub async fn update(
     }
     changed.sort();
     let detail = json!({"role": out["role"], "changed": changed, "permission": b.permission});
-    audit(&auth, By::of(&cur, &meta), "update-role", ("role", &id), &org, Some(detail)).await;
+    audit(&auth, By::of(&cur, &meta), "role.updated", ("role", &id), &org, Some(detail)).await;
     Ok(Reply::json(&json!({"success": true, "roleData": out})))
 }

@@ -100,7 +100,7 @@ pub async fn invite(
             .await?;
         let inv = Invitation { expires_at, ..existing.clone() };
         let detail = json!({"email": inv.email, "role": inv.role, "resend": true});
-        audit(&auth, By::of(&cur, &meta), "invite-member", ("invitation", &inv.id), &inv.organization_id, Some(detail)).await;
+        audit(&auth, By::of(&cur, &meta), "invitation.created", ("invitation", &inv.id), &inv.organization_id, Some(detail)).await;
         mail(&auth, &cur, &org, &inv);
         return Ok(Reply::json(&inv));
     }
@@ -135,8 +135,8 @@ pub async fn invite(
         team_id: teams.then(|| b.team_ids.join(",")),
     };
     let inv: Invitation = auth.adapter()?.create_as(rows::INVITATION, &inv).await?;
-    let detail = json!({"email": inv.email, "role": inv.role, "teamId": inv.team_id});
-    audit(&auth, By::of(&cur, &meta), "invite-member", ("invitation", &inv.id), &inv.organization_id, Some(detail)).await;
+    let detail = json!({"email": inv.email, "role": inv.role, "teamId": inv.team_id, "invitation": inv});
+    audit(&auth, By::of(&cur, &meta), "invitation.created", ("invitation", &inv.id), &inv.organization_id, Some(detail)).await;
     mail(&auth, &cur, &org, &inv);
     Ok(Reply::json(&inv))
 }
@@ -203,8 +203,10 @@ pub async fn accept(
     }
     let s = set_active(&auth, &cur, Some(&inv.organization_id)).await?;
     let inv = Invitation { status: "accepted".into(), ..inv };
-    let detail = json!({"memberId": member.id, "role": member.role});
-    audit(&auth, By::of(&cur, &meta), "accept-invitation", ("invitation", &inv.id), &inv.organization_id, Some(detail)).await;
+    let detail = json!({"memberId": member.id, "role": member.role, "invitation": inv});
+    audit(&auth, By::of(&cur, &meta), "invitation.accepted", ("invitation", &inv.id), &inv.organization_id, Some(detail)).await;
+    let detail = json!({"userId": member.user_id, "role": member.role, "member": member, "via": "invitation"});
+    audit(&auth, By::of(&cur, &meta), "member.added", ("member", &member.id), &inv.organization_id, Some(detail)).await;
     Ok(Reply::json(&json!({"invitation": inv, "member": member})).cookies(super::refreshed_cache(&auth, &cur, &s)))
 }
 
@@ -251,7 +253,7 @@ pub async fn reject(
         return Err(not_found);
     }
     let inv = Invitation { status: "rejected".into(), ..inv };
-    audit(&auth, By::of(&cur, &meta), "reject-invitation", ("invitation", &inv.id), &inv.organization_id, None).await;
+    audit(&auth, By::of(&cur, &meta), "invitation.rejected", ("invitation", &inv.id), &inv.organization_id, None).await;
     Ok(Reply::json(&json!({"invitation": inv, "member": null})))
 }
 
@@ -268,7 +270,7 @@ pub async fn cancel(
         return Err(YOU_ARE_NOT_ALLOWED_TO_CANCEL_THIS_INVITATION);
     }
     auth.adapter()?.update(rows::INVITATION, &[Where::eq("id", inv.id.as_str())], data(&[("status", "canceled".into())])).await?;
-    audit(&auth, By::of(&cur, &meta), "cancel-invitation", ("invitation", &inv.id), &inv.organization_id, None).await;
+    audit(&auth, By::of(&cur, &meta), "invitation.canceled", ("invitation", &inv.id), &inv.organization_id, None).await;
     Ok(Reply::json(&Invitation { status: "canceled".into(), ..inv }))
 }
 

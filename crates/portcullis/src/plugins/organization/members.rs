@@ -78,7 +78,7 @@ pub async fn remove(
     if settings(&auth).teams.enabled {
         super::team_rows::leave_all(&auth, &org, &target.user_id).await?;
     }
-    audit(&auth, By::of(&cur, &meta), "remove-member", ("member", &target.id), &org, Some(json!({"userId": target.user_id}))).await;
+    audit(&auth, By::of(&cur, &meta), "member.removed", ("member", &target.id), &org, Some(json!({"userId": target.user_id}))).await;
     let cookies = if target.user_id == cur.user.id { leave_active(&auth, &cur, &org).await? } else { Vec::new() };
     Ok(Reply::json(&json!({"member": member_json(&auth, &target).await?})).cookies(cookies))
 }
@@ -148,7 +148,7 @@ pub async fn update_role(
     };
     auth.adapter()?.update(rows::MEMBER, &[Where::eq("id", target.id.as_str())], data(&[("role", role.clone().into())])).await?;
     let detail = json!({"userId": target.user_id, "from": target.role, "role": role, "until": until});
-    audit(&auth, By::of(&cur, &meta), "update-member-role", ("member", &target.id), &org, Some(detail)).await;
+    audit(&auth, By::of(&cur, &meta), "member.updated", ("member", &target.id), &org, Some(detail)).await;
     Ok(Reply::json(&Member { role, ..target }))
 }
 
@@ -176,7 +176,8 @@ pub async fn leave(
     if settings(&auth).teams.enabled {
         super::team_rows::leave_all(&auth, &org, &me.user_id).await?;
     }
-    audit(&auth, By::of(&cur, &meta), "leave", ("member", &me.id), &org, Some(json!({"userId": me.user_id}))).await;
+    audit(&auth, By::of(&cur, &meta), "member.removed", ("member", &me.id), &org, Some(json!({"userId": me.user_id, "reason": "leave"})))
+        .await;
     let cookies = leave_active(&auth, &cur, &org).await?;
     Ok(Reply::json(&member_json(&auth, &me).await?).cookies(cookies))
 }
@@ -310,7 +311,7 @@ pub async fn add_member(auth: &Auth, user_id: &str, role: &[&str], organization_
         created_at: rows::iso(auth.now()),
     };
     let m: Member = auth.adapter()?.create_as(rows::MEMBER, &m).await?;
-    let detail = json!({"userId": m.user_id, "role": m.role});
-    audit(auth, By::default(), "add-member", ("member", &m.id), organization_id, Some(detail)).await;
+    let detail = json!({"userId": m.user_id, "role": m.role, "member": m, "via": "add-member"});
+    audit(auth, By::default(), "member.added", ("member", &m.id), organization_id, Some(detail)).await;
     Ok(m)
 }

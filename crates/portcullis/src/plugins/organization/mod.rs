@@ -27,7 +27,7 @@ mod teams;
 pub use members::add_member;
 
 use crate::access::AccessControl;
-use crate::app::{Auth, Capability};
+use crate::app::{Auth, Capability, Event};
 use crate::config::{ConfigError, SectionSpec};
 use crate::error::ApiResult;
 use crate::fields::{FieldDef, FieldSet, FieldType, Values};
@@ -140,33 +140,32 @@ pub(crate) fn refreshed_cache(auth: &Auth, cur: &Current, s: &Session) -> Vec<ax
     crate::session::cache_cookie(auth, s, &cur.user, cur.dont_remember).into_iter().collect()
 }
 
-/// Who acted: the signed-in user and the client IP, or nobody (a server call).
+/// Who acted: the signed-in user and the request (client IP, User-Agent), or nobody (a server call).
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct By<'a> {
     user: Option<&'a str>,
-    ip: Option<&'a str>,
+    meta: Option<&'a RequestMeta>,
 }
 
 impl<'a> By<'a> {
     pub(crate) fn of(cur: &'a Current, meta: &'a RequestMeta) -> Self {
-        By { user: Some(&cur.user.id), ip: meta.ip.as_deref() }
+        By { user: Some(&cur.user.id), meta: Some(meta) }
     }
 }
 
-/// Records `organization.<action>` on `target` (type, id) of organization `org` in the audit log
-/// (details only, never secrets).
-pub(crate) async fn audit(auth: &Auth, by: By<'_>, action: &str, target: (&str, &str), org: &str, data: Option<Value>) {
-    let action = format!("organization.{action}");
-    let entry = crate::plugins::audit::Entry {
-        action: &action,
-        actor_id: by.user,
-        actor_ip: by.ip,
-        target_type: target.0,
-        target_id: Some(target.1),
-        organization_id: Some(org),
-        data,
-    };
-    crate::plugins::audit::record(auth, entry).await;
+/// Emits `kind` (`organization.created`, `member.added`, `invitation.accepted`, `team.updated`,
+/// ...) on `target` (type, id) of organization `org` (the audit log records it; details only,
+/// never secrets).
+pub(crate) async fn audit(auth: &Auth, by: By<'_>, kind: &'static str, target: (&'static str, &str), org: &str, data: Option<Value>) {
+    if !auth.listens() {
+        return;
+    }
+    let mut event =
+        Event::new(auth, kind, target.0, Some(target.1)).actor(by.user).organization(Some(org)).data(data.unwrap_or(Value::Null));
+    if let Some(meta) = by.meta {
+        event = event.meta(meta);
+    }
+    auth.emit(event).await;
 }
 
 /// The organization capability.
@@ -307,7 +306,6 @@ impl Capability for Organization {
                 indexes: vec!["organizationId", "email"],
             },
         ];
-        tables.push(crate::plugins::audit::table());
         if self.dynamic {
             tables.push(Table {
                 name: roles::ORGANIZATION_ROLE,

@@ -102,8 +102,17 @@ pub async fn create(
         let s = set_active(&auth, &cur, Some(&org.id)).await?;
         cookies = refreshed_cache(&auth, &cur, &s);
     }
-    audit(&auth, By::of(&cur, &meta), "create", ("organization", &org.id), &org.id, Some(json!({"name": org.name, "slug": org.slug})))
-        .await;
+    audit(
+        &auth,
+        By::of(&cur, &meta),
+        "organization.created",
+        ("organization", &org.id),
+        &org.id,
+        Some(json!({"name": org.name, "slug": org.slug, "organization": org.parsed()})),
+    )
+    .await;
+    let detail = json!({"userId": member.user_id, "role": member.role, "member": member, "via": "creator"});
+    audit(&auth, By::of(&cur, &meta), "member.added", ("member", &member.id), &org.id, Some(detail)).await;
     let mut out = org.parsed();
     out["members"] = json!([member]);
     Ok(Reply::json(&out).cookies(cookies))
@@ -180,7 +189,7 @@ pub async fn update(
         })?;
     }
     let org = rows::org_by_id(&auth, &id).await?.ok_or(ORGANIZATION_NOT_FOUND)?;
-    audit(&auth, By::of(&cur, &meta), "update", ("organization", &id), &id, Some(json!({"changed": changed}))).await;
+    audit(&auth, By::of(&cur, &meta), "organization.updated", ("organization", &id), &id, Some(json!({"changed": changed}))).await;
     Ok(Reply::json(&org.parsed()))
 }
 
@@ -224,7 +233,15 @@ pub async fn delete(
     a.delete_many(rows::INVITATION, &[Where::eq("organizationId", id.as_str())]).await?;
     a.delete_many(rows::MEMBER, &[Where::eq("organizationId", id.as_str())]).await?;
     a.delete(rows::ORGANIZATION, &[Where::eq("id", id.as_str())]).await?;
-    audit(&auth, By::of(&cur, &meta), "delete", ("organization", &id), &id, Some(json!({"name": org.name, "slug": org.slug}))).await;
+    audit(
+        &auth,
+        By::of(&cur, &meta),
+        "organization.deleted",
+        ("organization", &id),
+        &id,
+        Some(json!({"name": org.name, "slug": org.slug})),
+    )
+    .await;
     Ok(Reply::json(&org).cookies(cookies))
 }
 

@@ -131,16 +131,26 @@ pub async fn transition(auth: &Auth, id: &str, from: &str, to: &str) -> StoreRes
     Ok(n == 1)
 }
 
-/// `{id, name, email, image}` of each user id (Better Auth's joined member user). The core
-/// tables are not the generic adapter's, so each user is read by id through the store.
+/// `{id, name, email, image}` of each user id (Better Auth's joined member user), a query per
+/// 500 ids (well under SQLite's bound-parameter limit).
 pub async fn users(auth: &Auth, ids: &[&str]) -> StoreResult<Map<String, Value>> {
     let mut out = Map::new();
-    for id in ids {
-        if out.contains_key(*id) {
-            continue;
-        }
-        if let Some(u) = auth.store.find_user_by_id(id).await? {
-            out.insert(u.id.clone(), serde_json::json!({"id": u.id, "name": u.name, "email": u.email, "image": u.image}));
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let mut unique: Vec<&str> = ids.to_vec();
+    unique.sort_unstable();
+    unique.dedup();
+    let adapter = auth.adapter()?;
+    for chunk in unique.chunks(500) {
+        let ids = Value::Array(chunk.iter().map(|id| Value::String(id.to_string())).collect());
+        let q = Query { filter: vec![Where::new("id", Op::In, ids)], ..Default::default() };
+        for row in adapter.find_many("user", &q).await? {
+            let field = |k: &str| row.get(k).cloned().unwrap_or(Value::Null);
+            if let Some(id) = row.get("id").and_then(Value::as_str) {
+                let user = serde_json::json!({"id": id, "name": field("name"), "email": field("email"), "image": field("image")});
+                out.insert(id.to_string(), user);
+            }
         }
     }
     Ok(out)

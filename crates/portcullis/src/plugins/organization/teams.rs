@@ -70,7 +70,7 @@ pub async fn create(
     }
     rows::org_by_id(&auth, &org).await?.ok_or(ORGANIZATION_NOT_FOUND)?;
     let team = tr::create_team(&auth, &org, &b.name).await?;
-    audit(&auth, By::of(&cur, &meta), "create-team", ("team", &id_of(&team)), &org, Some(json!({"name": b.name}))).await;
+    audit(&auth, By::of(&cur, &meta), "team.created", ("team", &id_of(&team)), &org, Some(json!({"name": b.name}))).await;
     Ok(Reply::json(&shown(team)))
 }
 
@@ -107,7 +107,7 @@ pub async fn remove(
     a.delete_many(TEAM_MEMBER, &[Where::eq("teamId", b.team_id.as_str())]).await?;
     a.delete(TEAM, &[Where::eq("id", b.team_id.as_str())]).await?;
     tr::forget_in_invitations(&auth, &org, &b.team_id).await?;
-    audit(&auth, By::of(&cur, &meta), "remove-team", ("team", &b.team_id), &org, None).await;
+    audit(&auth, By::of(&cur, &meta), "team.deleted", ("team", &b.team_id), &org, None).await;
     Ok(Reply::json(&json!({"message": "Team removed successfully."})))
 }
 
@@ -144,7 +144,7 @@ pub async fn update(
     let changed: Vec<&str> = patch.keys().map(String::as_str).filter(|k| *k != "updatedAt").collect();
     let detail = json!({"changed": changed});
     let row = auth.adapter()?.update(TEAM, &[Where::eq("id", b.team_id.as_str())], patch).await?.ok_or(TEAM_NOT_FOUND)?;
-    audit(&auth, By::of(&cur, &meta), "update-team", ("team", &b.team_id), &org, Some(detail)).await;
+    audit(&auth, By::of(&cur, &meta), "team.updated", ("team", &b.team_id), &org, Some(detail)).await;
     Ok(Reply::json(&shown(row)))
 }
 
@@ -276,7 +276,7 @@ pub async fn add_member(
     }
     let team = tr::team_in(&auth, &b.team_id, &org).await?.ok_or(TEAM_NOT_FOUND)?;
     let row = tr::join(&auth, &id_of(&team), &b.user_id).await?;
-    audit(&auth, By::of(&cur, &meta), "add-team-member", ("team", &id_of(&team)), &org, Some(json!({"userId": b.user_id}))).await;
+    audit(&auth, By::of(&cur, &meta), "team.member-added", ("team", &id_of(&team)), &org, Some(json!({"userId": b.user_id}))).await;
     Ok(Reply::json(&shown_member(row)))
 }
 
@@ -296,6 +296,6 @@ pub async fn remove_member(
     if !tr::leave(&auth, &b.team_id, &b.user_id).await? {
         return Err(USER_IS_NOT_A_MEMBER_OF_THE_TEAM);
     }
-    audit(&auth, By::of(&cur, &meta), "remove-team-member", ("team", &b.team_id), &org, Some(json!({"userId": b.user_id}))).await;
+    audit(&auth, By::of(&cur, &meta), "team.member-removed", ("team", &b.team_id), &org, Some(json!({"userId": b.user_id}))).await;
     Ok(Reply::json(&json!({"message": "Team member removed successfully."})))
 }

@@ -155,6 +155,7 @@ pub async fn verify_registration(
         id: auth.new_id(),
     };
     let row = store::create(&auth, &row).await?;
+    session::changed::emit(&auth, "passkey.added", Some(&meta), Some(&cur.user.id), &cur.user, passkey_data(&row)).await;
     if b.create_session != Some(true) {
         return Ok(Reply::json(&row));
     }
@@ -200,35 +201,51 @@ impl Input for AuthenticationBody {
     }
 }
 
+/// The passkey whose assertion `b` carries, verified against the browser's challenge (its counter
+/// advanced); or the refusal, with the passkey's user when the credential was known (for
+/// `sign-in.failed`; nothing more is read for it).
+async fn assertion(auth: &Auth, b: AuthenticationBody, headers: &HeaderMap) -> Result<PasskeyRow, (ApiError, Option<String>)> {
+    if headers.get(header::ORIGIN).is_none() {
+        return Err((ApiError::uncoded(StatusCode::BAD_REQUEST, "origin missing"), None));
+    }
+    let challenge = take(auth, headers, "authentication").await.map_err(|e| (e, None))?;
+    let mut state: webauthn_rs_core::proto::AuthenticationState =
+        serde_json::from_value(challenge.state).map_err(|_| (CHALLENGE_NOT_FOUND, None))?;
+    let pkc: webauthn_rs_core::proto::PublicKeyCredential =
+        serde_json::from_value(b.response).map_err(|_| (AUTHENTICATION_FAILED.with_status(StatusCode::BAD_REQUEST), None))?;
+    let row = store::by_credential_id(auth, &pkc.id).await.map_err(|e| (e.into(), None))?.ok_or((PASSKEY_NOT_FOUND, None))?;
+    let refused = |e: ApiError| (e, Some(row.user_id.clone()));
+    let Some(cred) = rp::credential(&row) else {
+        tracing::warn!(passkey = %row.id, "stored passkey is unreadable");
+        return Err(refused(AUTHENTICATION_FAILED));
+    };
+    state.set_allowed_credentials(vec![cred]);
+    let result = rp::core(auth).authenticate_credential(&pkc, &state).map_err(|e| {
+        tracing::info!(error = ?e, passkey = %row.id, "passkey authentication refused");
+        refused(AUTHENTICATION_FAILED)
+    })?;
+    let counter = i64::from(result.counter());
+    if counter != row.counter && !store::advance_counter(auth, &row.id, row.counter, counter).await.map_err(|e| refused(e.into()))? {
+        // Another sign-in moved the counter first: this assertion is a replay or a clone.
+        return Err(refused(AUTHENTICATION_FAILED));
+    }
+    Ok(row)
+}
+
 pub async fn verify_authentication(
     State(auth): State<Auth>,
     Valid(b): Valid<AuthenticationBody>,
     meta: RequestMeta,
     headers: HeaderMap,
 ) -> ApiResult<Reply> {
-    if headers.get(header::ORIGIN).is_none() {
-        return Err(ApiError::uncoded(StatusCode::BAD_REQUEST, "origin missing"));
-    }
-    let challenge = take(&auth, &headers, "authentication").await?;
-    let mut state: webauthn_rs_core::proto::AuthenticationState =
-        serde_json::from_value(challenge.state).map_err(|_| CHALLENGE_NOT_FOUND)?;
-    let pkc: webauthn_rs_core::proto::PublicKeyCredential =
-        serde_json::from_value(b.response).map_err(|_| AUTHENTICATION_FAILED.with_status(StatusCode::BAD_REQUEST))?;
-    let row = store::by_credential_id(&auth, &pkc.id).await?.ok_or(PASSKEY_NOT_FOUND)?;
-    let cred = rp::credential(&row).ok_or_else(|| {
-        tracing::warn!(passkey = %row.id, "stored passkey is unreadable");
-        AUTHENTICATION_FAILED
-    })?;
-    state.set_allowed_credentials(vec![cred]);
-    let result = rp::core(&auth).authenticate_credential(&pkc, &state).map_err(|e| {
-        tracing::info!(error = ?e, passkey = %row.id, "passkey authentication refused");
-        AUTHENTICATION_FAILED
-    })?;
-    let counter = i64::from(result.counter());
-    if counter != row.counter && !store::advance_counter(&auth, &row.id, row.counter, counter).await? {
-        // Another sign-in moved the counter first: this assertion is a replay or a clone.
-        return Err(AUTHENTICATION_FAILED);
-    }
+    let row = match assertion(&auth, b, &headers).await {
+        Ok(row) => row,
+        Err((e, user_id)) => {
+            let f = session::failed::Failed { method: "passkey", user_id: user_id.as_deref(), email: None, error: &e };
+            session::failed::emit(&auth, &meta, f).await;
+            return Err(e);
+        }
+    };
     let user = auth.store.find_user_by_id(&row.user_id).await?.ok_or(codes::USER_NOT_FOUND)?;
     let born = hooks::sign_in(
         &auth,
@@ -279,11 +296,22 @@ impl Input for DeleteBody {
     }
 }
 
-pub async fn delete(State(auth): State<Auth>, Valid(b): Valid<DeleteBody>, SessionAuth(cur): SessionAuth) -> ApiResult<Reply> {
+pub async fn delete(
+    State(auth): State<Auth>,
+    Valid(b): Valid<DeleteBody>,
+    SessionAuth(cur): SessionAuth,
+    meta: RequestMeta,
+) -> ApiResult<Reply> {
     let row = store::by_id(&auth, &b.0).await?.ok_or(PASSKEY_NOT_FOUND.with_status(StatusCode::NOT_FOUND))?;
     if row.user_id != cur.user.id {
         return Err(ApiError::bare(StatusCode::UNAUTHORIZED));
     }
     store::delete(&auth, &row.id).await?;
+    session::changed::emit(&auth, "passkey.deleted", Some(&meta), Some(&cur.user.id), &cur.user, passkey_data(&row)).await;
     Ok(Reply::json(&json!({ "status": true })))
+}
+
+/// A passkey as events carry it: what identifies it, never its public key or counter.
+fn passkey_data(row: &PasskeyRow) -> Value {
+    json!({ "passkey": { "id": row.id, "name": row.name, "credentialID": row.credential_id, "deviceType": row.device_type, "backedUp": row.backed_up, "aaguid": row.aaguid } })
 }

@@ -9,8 +9,9 @@ use super::cipher::{self, Keys};
 use super::oauth::Tokens;
 use super::profile::Profile;
 use super::state::LinkData;
-use crate::app::Auth;
+use crate::app::{Auth, Event};
 use crate::session::hooks;
+use crate::session::RequestMeta;
 use crate::store::model::{Account, User, UserPatch};
 use chrono::{DateTime, Duration, Utc};
 
@@ -112,6 +113,21 @@ pub fn email_of(auth: &Auth, provider_id: &str, p: &Profile) -> Option<String> {
     Some(format!("{local}@{domain}.portcullis.invalid"))
 }
 
+/// Emits `account.linked` or `account.unlinked` (`targetType = "account"`): the account's
+/// provider and ids, never its tokens; `how` says which flow (`oauth`, `id-token`, `implicit`,
+/// `unlink-account`).
+pub async fn emit(auth: &Auth, kind: &'static str, meta: &RequestMeta, a: &Account, how: &'static str) {
+    if !auth.listens() {
+        return;
+    }
+    let data = serde_json::json!({
+        "userId": a.user_id,
+        "account": { "id": a.id, "providerId": a.provider_id, "accountId": a.account_id },
+        "via": how,
+    });
+    auth.emit(Event::new(auth, kind, "account", Some(&a.id)).actor(Some(&a.user_id)).meta(meta).data(data)).await;
+}
+
 /// Sign-in (§11.3): returns the user and whether it was just created.
 pub async fn sign_in(
     auth: &Auth,
@@ -120,6 +136,7 @@ pub async fn sign_in(
     p: &Profile,
     t: &Tokens,
     scopes: &[String],
+    meta: &RequestMeta,
 ) -> Result<(User, bool), Code> {
     let cfg = super::settings(auth);
     let db = |e: crate::store::StoreError| {
@@ -152,6 +169,7 @@ pub async fn sign_in(
         }
         let account = new_account(auth, provider_id, &user.id, p, t, scopes);
         auth.store.create_account(&account).await.map_err(|_| "unable_to_link_account")?;
+        emit(auth, "account.linked", meta, &account, "implicit").await;
         let mut user = user;
         if p.email_verified && !user.email_verified && same_email(&user.email, email) {
             let patch = UserPatch { email_verified: Some(true), ..Default::default() };
@@ -182,7 +200,8 @@ pub async fn sign_in(
     Ok((user, true))
 }
 
-/// Link flow (§11.2 step 11): attaches the provider account to the user who started it.
+/// Link flow (§11.2 step 11): attaches the provider account to the user who started it; the new
+/// account (`None` when it was linked already and only its tokens changed).
 pub async fn link(
     auth: &Auth,
     provider_id: &str,
@@ -191,7 +210,7 @@ pub async fn link(
     t: &Tokens,
     scopes: &[String],
     l: &LinkData,
-) -> Result<(), Code> {
+) -> Result<Option<Account>, Code> {
     let cfg = super::settings(auth);
     if !cfg.account_linking.enabled {
         return Err("unable_to_link_account");
@@ -223,11 +242,12 @@ pub async fn link(
                 }
             }
             a.scope = Some(merged.join(","));
-            auth.store.update_account_tokens(&a).await.map_err(|_| "unable_to_link_account")
+            auth.store.update_account_tokens(&a).await.map_err(|_| "unable_to_link_account").map(|()| None)
         }
         None => {
             let a = new_account(auth, provider_id, &l.user_id, p, t, scopes);
-            auth.store.create_account(&a).await.map_err(|_| "unable_to_link_account")
+            auth.store.create_account(&a).await.map_err(|_| "unable_to_link_account")?;
+            Ok(Some(a))
         }
     }
 }

@@ -85,10 +85,12 @@ struct Fail {
     code: String,
     description: Option<String>,
     url: Option<String>,
+    /// A sign-in hook refused (and `sign-in.failed` was emitted there).
+    refused_by_hook: bool,
 }
 
 fn fail(code: &str, url: Option<&str>) -> Fail {
-    Fail { code: code.to_string(), description: None, url: url.map(str::to_string) }
+    Fail { code: code.to_string(), description: None, url: url.map(str::to_string), refused_by_hook: false }
 }
 
 pub async fn get(
@@ -118,6 +120,9 @@ pub async fn get(
     match finish(&auth, &rt, &id, &q, &data, &meta, &headers).await {
         Ok(reply) => reply.cookie(expire).into_response(),
         Err(f) => {
+            if data.link.is_none() && !f.refused_by_hook {
+                crate::session::failed::emit_code(&auth, &meta, &id, None, None, &f.code).await;
+            }
             let url = f.url.or_else(|| data.error_url.clone()).unwrap_or_else(|| default_error_url(&auth));
             let target = match &data.handoff {
                 Some(h) => h.target.clone(),
@@ -139,7 +144,8 @@ async fn finish(
 ) -> Result<Reply, Fail> {
     if let Some(err) = first(q, "error") {
         // The provider's own error code, passed on (sanitised by the error page when shown).
-        return Err(Fail { code: err.to_string(), description: first(q, "error_description").map(str::to_string), url: None });
+        let description = first(q, "error_description").map(str::to_string);
+        return Err(Fail { code: err.to_string(), description, url: None, refused_by_hook: false });
     }
     let Some(code) = first(q, "code") else { return Err(fail("no_code", None)) };
     let Some(p) = rt.provider(auth, id) else { return Err(fail("oauth_provider_not_found", None)) };
@@ -173,11 +179,14 @@ async fn finish(
     let email = account::email_of(auth, &p.id, &prof);
 
     if let Some(link) = &data.link {
-        account::link(auth, &p.id, email.as_deref(), &prof, &tokens, &scopes, link).await.map_err(|c| fail(c, None))?;
+        let linked = account::link(auth, &p.id, email.as_deref(), &prof, &tokens, &scopes, link).await.map_err(|c| fail(c, None))?;
+        if let Some(a) = linked {
+            account::emit(auth, "account.linked", meta, &a, "oauth").await;
+        }
         return Ok(Reply::redirect(&data.callback_url));
     }
     let Some(email) = email else { return Err(fail("email_not_found", None)) };
-    let (user, is_new) = account::sign_in(auth, &p.id, &email, &prof, &tokens, &scopes).await.map_err(|c| fail(c, None))?;
+    let (user, is_new) = account::sign_in(auth, &p.id, &email, &prof, &tokens, &scopes, meta).await.map_err(|c| fail(c, None))?;
     let kind = format!("{:?}", p.kind).to_ascii_lowercase();
     let federated = Federated {
         provider: &p.id,
@@ -195,7 +204,8 @@ async fn finish(
         // A capability refused: its code and message, verbatim (Better Auth 1.7.24 forwards an
         // app-defined rejection's code as it is, e.g. `error=BANNED_USER`).
         Err(e) if e.code.is_some() => {
-            return Err(Fail { code: e.code.unwrap_or_default().to_string(), description: Some(e.message.to_string()), url: None })
+            let code = e.code.unwrap_or_default().to_string();
+            return Err(Fail { code, description: Some(e.message.to_string()), url: None, refused_by_hook: true });
         }
         Err(_) => return Err(fail("unable_to_create_session", None)),
     };

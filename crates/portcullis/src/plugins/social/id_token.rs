@@ -115,7 +115,7 @@ pub async fn sign_in(
     let prof = verified_profile(rt, p, body).await?;
     let email = account::email_of(auth, &p.id, &prof).ok_or(errors::USER_EMAIL_NOT_FOUND)?;
     // Better Auth stores the access token and the id token on sign-in, not the refresh token.
-    let (user, is_new) = account::sign_in(auth, &p.id, &email, &prof, &tokens_of(body, false), &[]).await.map_err(link_error)?;
+    let (user, is_new) = account::sign_in(auth, &p.id, &email, &prof, &tokens_of(body, false), &[], meta).await.map_err(link_error)?;
     let kind = format!("{:?}", p.kind).to_ascii_lowercase();
     let federated = Federated {
         provider: &p.id,
@@ -141,7 +141,7 @@ pub async fn sign_in(
 }
 
 /// `POST /link-social` with `idToken`: links the provider account to the session's user.
-pub async fn link(auth: &Auth, rt: &Runtime, p: &Provider, body: &IdTokenBody, cur: &Current) -> ApiResult<Reply> {
+pub async fn link(auth: &Auth, rt: &Runtime, p: &Provider, body: &IdTokenBody, cur: &Current, meta: &RequestMeta) -> ApiResult<Reply> {
     let prof = verified_profile(rt, p, body).await?;
     let email = account::email_of(auth, &p.id, &prof).ok_or(errors::USER_EMAIL_NOT_FOUND)?;
     let existing = auth.store.find_account(&p.id, &prof.id).await.map_err(|e| {
@@ -181,6 +181,7 @@ pub async fn link(auth: &Auth, rt: &Runtime, p: &Provider, body: &IdTokenBody, c
         tracing::warn!(error = %e, "link-social: creating the account failed");
         errors::LINKING_FAILED
     })?;
+    account::emit(auth, "account.linked", meta, &a, "id-token").await;
     Ok(done)
 }
 

@@ -284,10 +284,11 @@ pub async fn link_social(
     Valid(LinkBody(b)): Valid<LinkBody>,
     Extension(rt): Extension<Arc<Runtime>>,
     SensitiveSession(cur): SensitiveSession,
+    meta: RequestMeta,
 ) -> ApiResult<Reply> {
     let p = provider_of(&auth, &rt, &b.provider)?;
     if let Some(t) = &b.id_token {
-        return id_token::link(&auth, &rt, &p, t, &cur).await;
+        return id_token::link(&auth, &rt, &p, t, &cur, &meta).await;
     }
     if !super::settings(&auth).account_linking.enabled {
         return Err(errors::LINKING_NOT_ALLOWED);

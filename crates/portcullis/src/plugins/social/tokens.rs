@@ -8,10 +8,11 @@ use crate::app::Auth;
 use crate::error::{codes, ApiError, ApiResult};
 use crate::http::input::{Input, Obj, Valid, ValidQuery};
 use crate::http::reply::Reply;
-use crate::session::{self, Current, FreshSession};
+use crate::session::hooks::{self, SessionUse};
+use crate::session::{self, Current, FreshSession, RequestMeta};
 use crate::store::model::{iso_ms, Account};
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{request::Parts, StatusCode};
 use axum::Extension;
 use chrono::Duration;
 use serde_json::{json, Map, Value};
@@ -30,7 +31,12 @@ impl Input for UnlinkBody {
 }
 
 /// `FreshSession` reads the store: a revoked session's cached cookie must not change the account.
-pub async fn unlink_account(State(auth): State<Auth>, Valid(b): Valid<UnlinkBody>, FreshSession(cur): FreshSession) -> ApiResult<Reply> {
+pub async fn unlink_account(
+    State(auth): State<Auth>,
+    Valid(b): Valid<UnlinkBody>,
+    FreshSession(cur): FreshSession,
+    meta: RequestMeta,
+) -> ApiResult<Reply> {
     let id = b.0.as_str();
     let accounts = auth.store.list_accounts(&cur.user.id).await?;
     // Better Auth's order: the last account is refused before the id is even looked at.
@@ -39,13 +45,18 @@ pub async fn unlink_account(State(auth): State<Auth>, Valid(b): Valid<UnlinkBody
     }
     let Some(target) = accounts.iter().find(|a| a.id == id) else { return Err(codes::ACCOUNT_NOT_FOUND) };
     auth.store.delete_account(&target.id).await?;
+    super::account::emit(&auth, "account.unlinked", &meta, target, "unlink-account").await;
     Ok(Reply::json(&json!({"status": true})))
 }
 
 /// The session, always re-read from the store; none → 401 with an empty body (Better Auth).
-async fn current(auth: &Auth, headers: &HeaderMap) -> ApiResult<Current> {
-    let token = session::token_from(auth, headers).ok_or(ApiError::bare(StatusCode::UNAUTHORIZED))?;
+/// Reads the cookie itself (for the empty 401), so it asks the session-use hooks (CSRF tokens) as
+/// the extractors do.
+async fn current(auth: &Auth, parts: &Parts) -> ApiResult<Current> {
+    let token = session::token_from(auth, &parts.headers).ok_or(ApiError::bare(StatusCode::UNAUTHORIZED))?;
     let (session, user) = session::find(auth, &token).await?.ok_or(ApiError::bare(StatusCode::UNAUTHORIZED))?;
+    let u = SessionUse { method: &parts.method, headers: &parts.headers, extensions: &parts.extensions, token: &token };
+    hooks::check_session_use(auth, &u)?;
     Ok(Current { session, user, dont_remember: false, from_cache: false })
 }
 
@@ -144,9 +155,9 @@ pub async fn get_access_token(
     State(auth): State<Auth>,
     Extension(rt): Extension<Arc<Runtime>>,
     Valid(selector): Valid<Selector>,
-    headers: HeaderMap,
+    parts: Parts,
 ) -> ApiResult<Reply> {
-    let cur = current(&auth, &headers).await?;
+    let cur = current(&auth, &parts).await?;
     let id = selector.account_id()?;
     let mut a = owned_account(&auth, &cur.user.id, &id).await?;
     let p = rt.provider(&auth, &a.provider_id).ok_or_else(|| errors::provider_not_supported(&a.provider_id))?;
@@ -170,9 +181,9 @@ pub async fn refresh_token(
     State(auth): State<Auth>,
     Extension(rt): Extension<Arc<Runtime>>,
     Valid(selector): Valid<Selector>,
-    headers: HeaderMap,
+    parts: Parts,
 ) -> ApiResult<Reply> {
-    let cur = current(&auth, &headers).await?;
+    let cur = current(&auth, &parts).await?;
     let id = selector.account_id()?;
     let mut a = owned_account(&auth, &cur.user.id, &id).await?;
     let p = rt.provider(&auth, &a.provider_id).ok_or(errors::TOKEN_REFRESH_NOT_SUPPORTED)?;
@@ -200,9 +211,9 @@ pub async fn account_info(
     State(auth): State<Auth>,
     Extension(rt): Extension<Arc<Runtime>>,
     ValidQuery(selector): ValidQuery<Selector>,
-    headers: HeaderMap,
+    parts: Parts,
 ) -> ApiResult<Reply> {
-    let cur = current(&auth, &headers).await?;
+    let cur = current(&auth, &parts).await?;
     let id = selector.account_id()?;
     let mut a = owned_account(&auth, &cur.user.id, &id).await?;
     let p = rt.provider(&auth, &a.provider_id).ok_or(errors::PROVIDER_NOT_CONFIGURED)?;

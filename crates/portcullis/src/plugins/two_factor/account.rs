@@ -37,12 +37,28 @@ pub async fn check_password(auth: &Auth, user_id: &str, password: Option<&str>) 
     }
 }
 
-/// Sets `twoFactorEnabled`; the user as stored after.
-pub async fn set_enabled(auth: &Auth, user: &User, on: bool) -> ApiResult<User> {
+/// Sets `twoFactorEnabled`; the user as stored after. A change emits `two-factor.enabled` or
+/// `two-factor.disabled` (the user acting from `meta`).
+pub async fn set_enabled(auth: &Auth, user: &User, on: bool, meta: &RequestMeta) -> ApiResult<User> {
+    let was = super::challenge::enabled_for(user);
     let patch = UserPatch { extra: Values(vec![("twoFactorEnabled".into(), on.into())]), ..Default::default() };
-    let user = hooks::update_user(auth, &user.id, patch).await?.ok_or(codes::USER_NOT_FOUND)?;
-    auth.sessions.refresh_user(&user, auth.now()).await;
-    Ok(user)
+    let updated = hooks::update_user(auth, &user.id, patch).await?.ok_or(codes::USER_NOT_FOUND)?;
+    auth.sessions.refresh_user(&updated, auth.now()).await;
+    if was != on {
+        let kind = if on { "two-factor.enabled" } else { "two-factor.disabled" };
+        session::changed::emit(auth, kind, Some(meta), Some(&updated.id), &updated, serde_json::Value::Null).await;
+    }
+    Ok(updated)
+}
+
+/// `sign-in.failed` for a wrong second factor at sign-in (`method = "two-factor"`); nothing when
+/// the code was checked for a signed-in user.
+pub async fn failed(auth: &Auth, meta: &RequestMeta, sign_in: bool, user: &User, error: crate::error::ApiError) -> crate::error::ApiError {
+    if sign_in {
+        let f = session::failed::Failed { method: "two-factor", user_id: Some(&user.id), email: None, error: &error };
+        session::failed::emit(auth, meta, f).await;
+    }
+    error
 }
 
 /// A new session replaces `cur` (Better Auth rotates the session when two-factor changes, so the

@@ -88,7 +88,7 @@ pub async fn enable(
         return Err(errors::TOTP_NOT_CONFIGURED);
     }
     if otp {
-        let updated = set_enabled(&auth, user, true).await?;
+        let updated = set_enabled(&auth, user, true, &meta).await?;
         let Some(cur) = &cur else { return Ok(Reply::json(&json!({ "method": "otp" }))) };
         let cookies = match rotate(&auth, cur, &updated, &meta, &headers).await? {
             Ok((_, cookies)) => cookies,
@@ -105,7 +105,7 @@ pub async fn enable(
     let secret = totp::new_secret();
     let mut cookies = Vec::new();
     if cfg.skip_verification_on_enable {
-        let updated = set_enabled(&auth, user, true).await?;
+        let updated = set_enabled(&auth, user, true, &meta).await?;
         if let Some(cur) = &cur {
             match rotate(&auth, cur, &updated, &meta, &headers).await? {
                 Ok((_, c)) => cookies = c,
@@ -144,7 +144,7 @@ pub async fn disable(
     if challenge::required_for(settings(&auth), &cur.user) {
         return Err(errors::TWO_FACTOR_REQUIRED_FOR_ROLE);
     }
-    let updated = set_enabled(&auth, &cur.user, false).await?;
+    let updated = set_enabled(&auth, &cur.user, false, &meta).await?;
     row::delete_for_user(&auth, &updated.id).await?;
     let mut cookies = match rotate(&auth, &cur, &updated, &meta, &headers).await? {
         Ok((_, cookies)) => cookies,
@@ -177,6 +177,7 @@ pub async fn generate_backup_codes(
     State(auth): State<Auth>,
     Valid(b): Valid<PasswordBody>,
     SessionAuth(cur): SessionAuth,
+    meta: RequestMeta,
 ) -> ApiResult<Reply> {
     let cfg = settings(&auth);
     let user = &cur.user;
@@ -187,5 +188,7 @@ pub async fn generate_backup_codes(
     let r = row::find(&auth, &user.id).await?.ok_or(errors::TWO_FACTOR_NOT_ENABLED)?;
     let codes = backup::generate(&cfg.backup_codes);
     row::set(&auth, &r.id, json!({ "backupCodes": backup::encode(&codes, &keys(&auth), cfg.backup_codes.store_backup_codes) })).await?;
+    crate::session::changed::emit(&auth, "two-factor.backup-codes-generated", Some(&meta), Some(&user.id), user, serde_json::Value::Null)
+        .await;
     Ok(Reply::json(&json!({ "status": true, "backupCodes": codes })))
 }

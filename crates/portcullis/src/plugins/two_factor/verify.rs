@@ -1,7 +1,7 @@
 //! The second factor: `verify-totp`, `verify-backup-code`, `send-otp`, `verify-otp` (spec plugins
 //! §1.5). Each works for a signed-in user or for the sign-in challenge ([`Verifier`]).
 
-use super::account::{rotate, set_enabled};
+use super::account::{failed, rotate, set_enabled};
 use super::challenge::{self, enabled_for};
 use super::config::{OtpSender, StoreOtp};
 use super::verifier::Verifier;
@@ -103,7 +103,7 @@ pub async fn verify_totp(
             a.failed(&auth).await;
             row::record_failure(&auth, &r).await?;
         }
-        return Err(errors::INVALID_CODE);
+        return Err(failed(&auth, &meta, v.is_sign_in(), user, errors::INVALID_CODE).await);
     }
     if v.is_sign_in() {
         row::reset_failures(&auth, &r).await?;
@@ -111,7 +111,7 @@ pub async fn verify_totp(
     let mut cookies = Vec::new();
     if r.verified != Some(true) {
         if let (Verifier::Session(cur), false) = (&v, enabled_for(user)) {
-            let updated = set_enabled(&auth, user, true).await?;
+            let updated = set_enabled(&auth, user, true, &meta).await?;
             match rotate(&auth, cur, &updated, &meta, &headers).await? {
                 Ok((_, c)) => cookies = c,
                 Err(answer) => return Ok(answer),
@@ -121,7 +121,7 @@ pub async fn verify_totp(
     }
     let v = match v {
         Verifier::Challenge { identifier, row, user, dont_remember } if enrolling => {
-            let user = set_enabled(&auth, &user, true).await?;
+            let user = set_enabled(&auth, &user, true, &meta).await?;
             Verifier::Challenge { identifier, row, user, dont_remember }
         }
         v => v,
@@ -153,7 +153,7 @@ pub async fn verify_backup_code(
             a.failed(&auth).await;
             row::record_failure(&auth, &r).await?;
         }
-        return Err(errors::INVALID_BACKUP_CODE);
+        return Err(failed(&auth, &meta, v.is_sign_in(), v.user(), errors::INVALID_BACKUP_CODE).await);
     };
     if !row::swap_codes(&auth, &r.id, &r.backup_codes, &backup::encode(&left, &keys, store)).await? {
         if let Some(a) = &attempt {
@@ -252,7 +252,7 @@ pub async fn verify_otp(
         if let Some(r) = &r {
             row::record_failure(&auth, r).await?;
         }
-        return Err(errors::INVALID_CODE);
+        return Err(failed(&auth, &meta, v.is_sign_in(), v.user(), errors::INVALID_CODE).await);
     }
     if let Some(r) = &r {
         row::reset_failures(&auth, r).await?;
@@ -260,7 +260,7 @@ pub async fn verify_otp(
     if !enabled_for(v.user()) {
         // Enrolment by e-mailed code: only for a signed-in user.
         let Verifier::Session(cur) = &v else { return Err(codes::FAILED_TO_CREATE_SESSION) };
-        let updated = set_enabled(&auth, &cur.user, true).await?;
+        let updated = set_enabled(&auth, &cur.user, true, &meta).await?;
         return Ok(match rotate(&auth, cur, &updated, &meta, &headers).await? {
             Ok((token, cookies)) => Reply::json(&json!({ "token": token, "user": updated })).cookies(cookies),
             Err(answer) => answer,
