@@ -101,18 +101,23 @@ impl ApiError {
     }
 }
 
+/// Better Auth's error body, `{"message","code"}` in that order; its schema is the API document's
+/// `Error` (some errors add members, e.g. create-role's `missingPermissions`).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody<'a> {
+    pub message: &'a str,
+    /// The stable code (`USER_NOT_FOUND`, ...); absent on the few uncoded errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<&'a str>,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = if self.empty_body {
             String::new()
         } else {
-            #[derive(serde::Serialize)]
-            struct Body<'a> {
-                message: &'a str,
-                #[serde(skip_serializing_if = "Option::is_none")]
-                code: Option<&'a str>,
-            }
-            serde_json::to_string(&Body { message: &self.message, code: self.code }).unwrap_or_default()
+            serde_json::to_string(&ErrorBody { message: &self.message, code: self.code }).unwrap_or_default()
         };
         let mut res = (self.status, body).into_response();
         res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));

@@ -15,7 +15,13 @@ use axum::Router;
 pub trait Capability: Send + Sync + 'static {
     /// A stable identifier, e.g. `"email-password"`.
     fn id(&self) -> &'static str;
-    /// Routes relative to the base path (e.g. `/sign-in/email`).
+    /// Routes relative to the base path (e.g. `/sign-in/email`) with their OpenAPI entries: every
+    /// route a client may call is declared here, so it is in the document ([`super::openapi`]).
+    fn api(&self) -> super::openapi::Api {
+        Default::default()
+    }
+    /// Routes that are not part of the API document (none of the standard capabilities has any:
+    /// a test holds every standard route to [`Capability::api`]).
     fn routes(&self) -> Router<Auth> {
         Router::new()
     }

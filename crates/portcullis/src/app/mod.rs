@@ -11,6 +11,7 @@ pub mod events;
 pub mod fn_hooks;
 pub mod health;
 pub mod metrics;
+pub mod openapi;
 pub mod request_id;
 pub mod request_task;
 pub(crate) mod router;

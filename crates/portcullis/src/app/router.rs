@@ -19,7 +19,7 @@ use std::time::Duration;
 pub fn build(auth: Auth) -> Router {
     let mut api: Router<Auth> = Router::new();
     for c in &auth.capabilities {
-        api = api.merge(c.routes());
+        api = api.merge(c.api().into_router()).merge(c.routes());
     }
     let api = api.fallback(not_found).method_not_allowed_fallback(not_found).layer(middleware::from_fn_with_state(auth.clone(), pipeline));
     // Outside the pipeline, so a rate-limited or timed-out request is counted too; no layer at all

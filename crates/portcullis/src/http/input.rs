@@ -24,6 +24,11 @@ use serde_json::{Map, Value};
 pub trait Input: Sized + Send {
     const SHAPE: Shape = Shape::Object;
     fn parse(o: &mut Obj<'_>) -> Self;
+    /// Declares the members for the API document ([`doc::describe`]): by default `parse` run in
+    /// recording mode, so the document is the schema itself. Override for unions (`read`).
+    fn describe(o: &mut Obj<'_>) {
+        Self::parse(o);
+    }
     /// The whole input at `at` (`body` or `query`); override for unions.
     fn read(v: Option<&Value>, at: &str, issues: &mut Vec<String>) -> Option<Self> {
         let empty = Map::new();
@@ -37,12 +42,12 @@ pub trait Input: Sized + Send {
                 return None;
             }
         };
-        Some(Self::parse(&mut Obj { map, at: at.to_string(), issues }))
+        Some(Self::parse(&mut Obj { map, at: at.to_string(), issues, doc: None }))
     }
 }
 
 /// The top-level zod type of an input.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shape {
     /// `z.object({...})`
     Object,
@@ -88,19 +93,44 @@ pub fn query_value(query: Option<&str>) -> Value {
     Value::Object(m)
 }
 
-/// One object being read at a zod path (`body`, `body.idToken`, ...), collecting issues.
+/// One object being read at a zod path (`body`, `body.idToken`, ...), collecting issues; or, with
+/// `doc`, an empty one whose accessors record the members they stand for ([`doc::describe`]).
 pub struct Obj<'a> {
     map: &'a Map<String, Value>,
     at: String,
     issues: &'a mut Vec<String>,
+    doc: Option<&'a mut Vec<doc::Field>>,
 }
 
 impl<'a> Obj<'a> {
+    /// Records member `key` when describing (a no-op when reading).
+    fn note(&mut self, key: &str, kind: doc::Kind, required: bool) {
+        if let Some(d) = self.doc.as_deref_mut() {
+            d.push(doc::Field { key: key.to_string(), kind, required });
+        }
+    }
+    /// Refines the kind of the member just recorded (`email()` is a `string()` that is an e-mail).
+    fn retag(&mut self, kind: doc::Kind) {
+        if let Some(f) = self.doc.as_deref_mut().and_then(|d| d.last_mut()) {
+            f.kind = kind;
+        }
+    }
+    fn required_last(&mut self) {
+        if let Some(f) = self.doc.as_deref_mut().and_then(|d| d.last_mut()) {
+            f.required = true;
+        }
+    }
     pub fn map(&self) -> &'a Map<String, Value> {
         self.map
     }
-    pub fn raw(&self, key: &str) -> Option<&'a Value> {
+    /// Member `key` as sent (read by hand): documented as any value, optional.
+    pub fn raw(&mut self, key: &str) -> Option<&'a Value> {
+        self.note(key, doc::Kind::Any, false);
         self.map.get(key)
+    }
+    /// Documents the member just read as required (a hand-read one the parse refuses without).
+    pub fn doc_required(&mut self) {
+        self.required_last();
     }
     fn issue(&mut self, key: &str, msg: impl std::fmt::Display) {
         self.issues.push(format!("[{}.{key}] {msg}", self.at));
@@ -111,6 +141,7 @@ impl<'a> Obj<'a> {
     }
     /// `z.string()`
     pub fn string(&mut self, key: &str) -> String {
+        self.note(key, doc::Kind::String, true);
         match self.map.get(key) {
             Some(Value::String(s)) => s.clone(),
             _ => {
@@ -121,6 +152,7 @@ impl<'a> Obj<'a> {
     }
     /// `z.string().optional()`
     pub fn opt_string(&mut self, key: &str) -> Option<String> {
+        self.note(key, doc::Kind::String, false);
         match self.map.get(key) {
             None => None,
             Some(Value::String(s)) => Some(s.clone()),
@@ -133,6 +165,7 @@ impl<'a> Obj<'a> {
     /// `z.string().nonempty()`
     pub fn nonempty(&mut self, key: &str) -> String {
         let s = self.string(key);
+        self.retag(doc::Kind::NonEmpty);
         if matches!(self.map.get(key), Some(Value::String(s)) if s.is_empty()) {
             self.issue(key, "Too small: expected string to have >=1 characters");
         }
@@ -141,6 +174,7 @@ impl<'a> Obj<'a> {
     /// `z.email()`
     pub fn email(&mut self, key: &str) -> String {
         let s = self.string(key);
+        self.retag(doc::Kind::Email);
         if matches!(self.map.get(key), Some(Value::String(s)) if !is_email(s)) {
             self.issue(key, "Invalid email address");
         }
@@ -148,6 +182,7 @@ impl<'a> Obj<'a> {
     }
     /// `z.enum([...]).or(z.string())`: any string; anything else is a failed union.
     pub fn any_string(&mut self, key: &str) -> String {
+        self.note(key, doc::Kind::String, true);
         match self.map.get(key) {
             Some(Value::String(s)) => s.clone(),
             _ => {
@@ -158,6 +193,7 @@ impl<'a> Obj<'a> {
     }
     /// `z.enum([...]).optional()`: one of `options`, or `None` when absent.
     pub fn opt_enum(&mut self, key: &str, options: &[&str]) -> Option<String> {
+        self.note(key, doc::Kind::enumeration(options), false);
         match self.map.get(key) {
             None => None,
             Some(Value::String(s)) if options.contains(&s.as_str()) => Some(s.clone()),
@@ -170,6 +206,7 @@ impl<'a> Obj<'a> {
     }
     /// `z.enum([...])`: one of `options`; anything else (absent included) is zod's invalid option.
     pub fn one_of(&mut self, key: &str, options: &[&str]) -> String {
+        self.note(key, doc::Kind::enumeration(options), true);
         match self.map.get(key) {
             Some(Value::String(s)) if options.contains(&s.as_str()) => s.clone(),
             _ => {
@@ -181,6 +218,7 @@ impl<'a> Obj<'a> {
     }
     /// `z.boolean().optional()`
     pub fn opt_bool(&mut self, key: &str) -> Option<bool> {
+        self.note(key, doc::Kind::Bool, false);
         match self.map.get(key) {
             None => None,
             Some(Value::Bool(b)) => Some(*b),
@@ -192,6 +230,7 @@ impl<'a> Obj<'a> {
     }
     /// `z.number().optional()`
     pub fn opt_number(&mut self, key: &str) -> Option<f64> {
+        self.note(key, doc::Kind::Number, false);
         match self.map.get(key) {
             None => None,
             Some(Value::Number(n)) => n.as_f64(),
@@ -203,6 +242,7 @@ impl<'a> Obj<'a> {
     }
     /// `z.array(z.string()).optional()`
     pub fn opt_strings(&mut self, key: &str) -> Option<Vec<String>> {
+        self.note(key, doc::Kind::Strings, false);
         let items = match self.map.get(key) {
             None => return None,
             Some(Value::Array(a)) => a,
@@ -222,6 +262,7 @@ impl<'a> Obj<'a> {
     }
     /// `z.record(z.string(), z.any()).optional()`
     pub fn opt_record(&mut self, key: &str) -> Option<Map<String, Value>> {
+        self.note(key, doc::Kind::Record, false);
         match self.map.get(key) {
             None => None,
             Some(Value::Object(m)) => Some(m.clone()),
@@ -234,7 +275,9 @@ impl<'a> Obj<'a> {
     /// `z.record(z.string(), z.string()).refine(ok, message).optional()`: the refinement runs only
     /// when every value is a string, as in zod.
     pub fn opt_string_record(&mut self, key: &str, ok: impl Fn(&str) -> bool, message: &str) -> Option<Vec<(String, String)>> {
-        let m = self.opt_record(key)?;
+        let m = self.opt_record(key);
+        self.retag(doc::Kind::StringRecord);
+        let m = m?;
         let before = self.issues.len();
         let mut out = Vec::new();
         for (k, v) in &m {
@@ -250,6 +293,11 @@ impl<'a> Obj<'a> {
     }
     /// `z.object({...})` at `key` (required): `T::default()` with an issue when it is not one.
     pub fn object<T: Default>(&mut self, key: &str, f: impl FnOnce(&mut Obj<'_>) -> T) -> T {
+        if self.doc.is_some() {
+            self.opt_object(key, f);
+            self.required_last();
+            return T::default();
+        }
         if self.map.get(key).is_none() {
             self.expected(key, "object");
             return T::default();
@@ -258,11 +306,17 @@ impl<'a> Obj<'a> {
     }
     /// A nested `z.object({...}).optional()` read with `f`.
     pub fn opt_object<T>(&mut self, key: &str, f: impl FnOnce(&mut Obj<'_>) -> T) -> Option<T> {
+        if let Some(d) = self.doc.as_deref_mut() {
+            let (empty, mut inner) = (Map::new(), Vec::new());
+            f(&mut Obj { map: &empty, at: String::new(), issues: self.issues, doc: Some(&mut inner) });
+            d.push(doc::Field { key: key.to_string(), kind: doc::Kind::Object(inner), required: false });
+            return None;
+        }
         match self.map.get(key) {
             None => None,
             Some(Value::Object(m)) => {
                 let at = format!("{}.{key}", self.at);
-                Some(f(&mut Obj { map: m, at, issues: self.issues }))
+                Some(f(&mut Obj { map: m, at, issues: self.issues, doc: None }))
             }
             Some(_) => {
                 self.expected(key, "object");
@@ -324,5 +378,6 @@ pub fn check<T: Input>() -> Check {
     |v| parse::<T>(v, "body").map(|_| ())
 }
 
+pub mod doc;
 #[cfg(test)]
 mod tests;

@@ -11,6 +11,7 @@ pub mod email_password;
 pub(crate) mod headers;
 pub mod jwt;
 pub mod magic_link;
+pub mod openapi;
 pub mod organization;
 pub mod passkey;
 pub mod preferences;
@@ -26,7 +27,7 @@ use std::sync::Arc;
 pub type Capabilities = Vec<Arc<dyn Capability>>;
 
 /// The capabilities a default server runs with. The jwt, bearer, passkey, two-factor, magic-link,
-/// e-mail OTP, admin and anonymous capabilities are opt-in, as Better Auth's plugins are (`[jwt] enabled = true`, ...): off, they add no route, no table
+/// e-mail OTP, admin, anonymous and OpenAPI capabilities are opt-in, as Better Auth's plugins are (`[jwt] enabled = true`, ...): off, they add no route, no table
 /// sections are parsed (and a typo refused) whether they are on or off.
 /// Returns them with their sections' warnings.
 pub fn standard(config: &mut Config) -> Result<(Capabilities, Vec<String>), ConfigError> {
@@ -57,6 +58,7 @@ pub fn standard_with(config: &mut Config, embedder: Embedder) -> Result<(Capabil
         SectionSpec::of::<csrf::CsrfConfig>(),
         SectionSpec::of::<webhooks::config::WebhooksConfig>(),
         SectionSpec::of::<audit::config::AuditConfig>(),
+        SectionSpec::of::<openapi::OpenApiConfig>(),
     ] {
         warnings.extend(spec.materialize(&mut config.sections)?);
     }
@@ -116,6 +118,9 @@ pub fn standard_with(config: &mut Config, embedder: Embedder) -> Result<(Capabil
     // Last: it listens to what the others emit, and its admin API needs the admin capability.
     if config.section::<webhooks::config::WebhooksConfig>().enabled {
         caps.push(Arc::new(webhooks::Webhooks::new(admin_api)));
+    }
+    if config.section::<openapi::OpenApiConfig>().enabled {
+        caps.push(Arc::new(openapi::OpenApi::default()));
     }
     Ok((caps, warnings))
 }

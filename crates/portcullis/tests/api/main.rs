@@ -27,6 +27,7 @@ mod logs;
 mod magic_link;
 mod mail;
 mod metrics;
+mod openapi;
 mod organization;
 mod organization_roles;
 mod origins;

@@ -35,6 +35,7 @@ pub mod users;
 
 pub use guard::{AdminSession, Authorized, Permission};
 
+use crate::app::openapi::{Api, Op};
 use crate::app::{Auth, Capability};
 use crate::config::SectionSpec;
 use crate::error::ApiError;
@@ -43,8 +44,6 @@ use crate::http::input::{check, Check};
 use crate::session::hooks::{Decision, Hooks, SignIn};
 use crate::store::model::User;
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::Router;
 use serde_json::Value;
 
 pub const ROLE: &str = crate::access::ROLE_FIELD;
@@ -113,23 +112,68 @@ impl Capability for Admin {
     fn sections(&self) -> Vec<SectionSpec> {
         vec![SectionSpec::of::<config::AdminConfig>()]
     }
-    fn routes(&self) -> Router<Auth> {
-        Router::new()
-            .route("/admin/create-user", post(users::create_user))
-            .route("/admin/list-users", get(list::list_users))
-            .route("/admin/get-user", get(users::get_user))
-            .route("/admin/set-role", post(ban::set_role))
-            .route("/admin/set-user-password", post(users::set_user_password))
-            .route("/admin/update-user", post(users::update_user))
-            .route("/admin/ban-user", post(ban::ban_user))
-            .route("/admin/unban-user", post(ban::unban_user))
-            .route("/admin/impersonate-user", post(impersonate::impersonate_user))
-            .route("/admin/stop-impersonating", post(impersonate::stop_impersonating))
-            .route("/admin/list-user-sessions", post(sessions::list_user_sessions))
-            .route("/admin/revoke-user-session", post(sessions::revoke_user_session))
-            .route("/admin/revoke-user-sessions", post(sessions::revoke_user_sessions))
-            .route("/admin/remove-user", post(users::remove_user))
-            .route("/admin/has-permission", post(sessions::has_permission))
+    fn api(&self) -> Api {
+        use crate::app::openapi::wire::*;
+        // The admin guard answers a bare 401 without a session, as Better Auth's admin middleware.
+        let op = |s: &'static str| Op::new(s).signed_in().bare("401");
+        Api::new("Admin")
+            .post(
+                "/admin/create-user",
+                users::create_user,
+                op("Creates a user").body::<users::CreateBody>().json(object(&[("user", user())], &[])),
+            )
+            .get(
+                "/admin/list-users",
+                list::list_users,
+                op("Lists users (search, filter, sort, page)")
+                    .query::<list::ListQuery>()
+                    .json(object(&[("users", array(user())), ("total", number())], &[])),
+            )
+            .get("/admin/get-user", users::get_user, op("One user").query::<users::IdQuery>().json(user()))
+            .post(
+                "/admin/set-role",
+                ban::set_role,
+                op("Sets a user's role(s)").body::<ban::SetRoleBody>().json(object(&[("user", user())], &[])),
+            )
+            .post(
+                "/admin/set-user-password",
+                users::set_user_password,
+                op("Sets a user's password").body::<users::SetPasswordBody>().json(status()),
+            )
+            .post("/admin/update-user", users::update_user, op("Updates a user").body::<users::UpdateBody>().json(user()))
+            .post("/admin/ban-user", ban::ban_user, op("Bans a user").body::<ban::BanBody>().json(object(&[("user", user())], &[])))
+            .post("/admin/unban-user", ban::unban_user, op("Lifts a ban").body::<UserIdBody>().json(object(&[("user", user())], &[])))
+            .post(
+                "/admin/impersonate-user",
+                impersonate::impersonate_user,
+                op("Signs in as another user").body::<UserIdBody>().json(session_and_user()),
+            )
+            .post(
+                "/admin/stop-impersonating",
+                impersonate::stop_impersonating,
+                op("Returns to the admin's own session").json(session_and_user()),
+            )
+            .post(
+                "/admin/list-user-sessions",
+                sessions::list_user_sessions,
+                op("A user's sessions").body::<UserIdBody>().json(object(&[("sessions", array(session()))], &[])),
+            )
+            .post(
+                "/admin/revoke-user-session",
+                sessions::revoke_user_session,
+                op("Revokes one session").body::<sessions::TokenBody>().json(success()),
+            )
+            .post(
+                "/admin/revoke-user-sessions",
+                sessions::revoke_user_sessions,
+                op("Revokes a user's sessions").body::<UserIdBody>().json(success()),
+            )
+            .post("/admin/remove-user", users::remove_user, op("Deletes a user").body::<UserIdBody>().json(success()))
+            .post(
+                "/admin/has-permission",
+                sessions::has_permission,
+                op("Checks permissions").body::<sessions::PermissionBody>().json(any()),
+            )
     }
     fn inputs(&self) -> Vec<(&'static str, Check)> {
         vec![

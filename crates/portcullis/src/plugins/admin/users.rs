@@ -173,6 +173,13 @@ impl Input for UpdateBody {
         }
         UpdateBody { user_id: super::coerce(o.raw("userId")), data: data.unwrap_or_default() }
     }
+    /// `{userId (z.coerce.string(): anything), data: record}`: `data` is required, which the
+    /// parse checks by hand.
+    fn describe(o: &mut Obj<'_>) {
+        o.raw("userId");
+        o.opt_record("data");
+        o.doc_required();
+    }
 }
 
 /// `POST /admin/update-user`: the bare updated user. Role, ban and e-mail changes need their own

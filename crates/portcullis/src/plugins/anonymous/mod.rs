@@ -15,13 +15,12 @@ mod routes;
 
 pub use link::{Link, OnLink, UserSession};
 
+use crate::app::openapi::{Api, Op};
 use crate::app::{Auth, Capability};
 use crate::config::SectionSpec;
 use crate::fields::{FieldDef, FieldSet, FieldType};
 use crate::session::hooks::{Hooks, SignIn};
 use crate::store::model::{Session, User};
-use axum::routing::post;
-use axum::Router;
 
 /// The user field Better Auth's plugin adds.
 pub const FIELD: &str = "isAnonymous";
@@ -76,10 +75,19 @@ impl Capability for Anonymous {
     fn sections(&self) -> Vec<SectionSpec> {
         vec![SectionSpec::of::<config::AnonymousConfig>()]
     }
-    fn routes(&self) -> Router<Auth> {
-        Router::new()
-            .route("/sign-in/anonymous", post(routes::sign_in_anonymous))
-            .route("/delete-anonymous-user", post(routes::delete_anonymous_user))
+    fn api(&self) -> Api {
+        use crate::app::openapi::wire::*;
+        Api::new("Anonymous")
+            .post(
+                "/sign-in/anonymous",
+                routes::sign_in_anonymous,
+                Op::new("Signs in as a new anonymous user").json(object(&[("token", string()), ("user", user())], &[])),
+            )
+            .post(
+                "/delete-anonymous-user",
+                routes::delete_anonymous_user,
+                Op::new("Deletes the anonymous user").signed_in().json(success()),
+            )
     }
     /// `isAnonymous`: boolean, optional, default false, not settable by clients.
     fn user_fields(&self) -> FieldSet {

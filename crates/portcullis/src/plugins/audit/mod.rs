@@ -20,7 +20,6 @@ use crate::app::{Auth, Capability, Event};
 use crate::config::SectionSpec;
 use crate::session::hooks::Hooks;
 use crate::store::schema::{ColType, Column, Table};
-use axum::Router;
 use serde_json::{Map, Value};
 
 pub const TABLE: &str = "auditLog";
@@ -89,12 +88,21 @@ impl Capability for Audit {
     fn schema(&self) -> Vec<Table> {
         vec![table()]
     }
-    fn routes(&self) -> Router<Auth> {
-        if self.admin {
-            Router::new().route("/admin/audit-log", axum::routing::get(routes::list))
-        } else {
-            Router::new()
+    fn api(&self) -> crate::app::openapi::Api {
+        use crate::app::openapi::wire::*;
+        use crate::app::openapi::{Api, Op};
+        if !self.admin {
+            return Api::default();
         }
+        Api::new("Audit log").get(
+            "/admin/audit-log",
+            routes::list,
+            Op::new("Security events, newest first (filters, cursor pages)")
+                .signed_in()
+                .bare("401")
+                .query::<routes::AuditQuery>()
+                .json(object(&[("entries", array(any())), ("nextCursor", any())], &[])),
+        )
     }
     fn hooks(&self) -> Hooks {
         Hooks { events: true, ..Hooks::default() }

@@ -6,10 +6,9 @@ mod misc;
 mod sessions;
 mod user;
 
-use crate::app::{Auth, Capability};
+use crate::app::openapi::{Answer, Api, Op};
+use crate::app::Capability;
 use crate::http::input::{check, Check, Record};
-use axum::routing::{get, post};
-use axum::Router;
 
 pub struct Core;
 
@@ -31,21 +30,67 @@ impl Capability for Core {
     fn id(&self) -> &'static str {
         "core"
     }
-    fn routes(&self) -> Router<Auth> {
-        Router::new()
-            .route("/ok", get(misc::ok))
-            .route("/error", get(misc::error_page))
-            .route("/get-session", get(sessions::get_session).post(sessions::post_get_session))
-            .route("/sign-out", post(sessions::sign_out))
-            .route("/list-sessions", get(sessions::list_sessions))
-            .route("/revoke-session", post(sessions::revoke_session))
-            .route("/revoke-sessions", post(sessions::revoke_sessions))
-            .route("/revoke-other-sessions", post(sessions::revoke_other_sessions))
-            .route("/update-user", post(user::update_user))
-            .route("/update-session", post(user::update_session))
-            .route("/delete-user", post(user::delete_user))
-            .route("/delete-user/callback", get(delete::callback))
-            .route("/list-accounts", get(user::list_accounts))
+    fn api(&self) -> Api {
+        use crate::app::openapi::wire::*;
+        let signed_in = |s: &'static str| Op::new(s).signed_in();
+        Api::new("Core")
+            .get("/ok", misc::ok, Op::new("Answers while the server runs").json(object(&[("ok", boolean())], &[])))
+            .get(
+                "/error",
+                misc::error_page,
+                Op::new("The error page OAuth and e-mail flows send browsers to (a redirect to `/?error=` in production)")
+                    .answer("200", "An HTML page naming the error", Answer::Media("text/html"))
+                    .redirect(),
+            )
+            .get(
+                "/get-session",
+                sessions::get_session,
+                Op::new("The current session and its user, or null").json(nullable(session_and_user())),
+            )
+            .post(
+                "/get-session",
+                sessions::post_get_session,
+                Op::new("Refused: get-session is a GET (Better Auth's deferred-session rule)"),
+            )
+            .post(
+                "/sign-out",
+                sessions::sign_out,
+                Op::new("Ends the current session and clears its cookies")
+                    .body::<sessions::SignOutBody>()
+                    .json(object(&[("success", boolean())], &[("url", string()), ("redirect", boolean())])),
+            )
+            .get("/list-sessions", sessions::list_sessions, signed_in("The user's active sessions").json(array(session())))
+            .post(
+                "/revoke-session",
+                sessions::revoke_session,
+                signed_in("Revokes one of the user's sessions").body::<sessions::RevokeBody>().json(status()),
+            )
+            .post("/revoke-sessions", sessions::revoke_sessions, signed_in("Revokes every session of the user").json(status()))
+            .post("/revoke-other-sessions", sessions::revoke_other_sessions, signed_in("Revokes the user's other sessions").json(status()))
+            .post(
+                "/update-user",
+                user::update_user,
+                signed_in("Updates the user's name, image or additional fields")
+                    .body::<Record>()
+                    .example(serde_json::json!({"name": "Ada Lovelace"}))
+                    .json(status()),
+            )
+            .post(
+                "/update-session",
+                user::update_session,
+                signed_in("Updates the session's additional fields").body::<Record>().json(object(&[("session", session())], &[])),
+            )
+            .post(
+                "/delete-user",
+                user::delete_user,
+                signed_in("Deletes the user, or mails a confirmation link").bare("404").body::<user::DeleteBody>().json(success()),
+            )
+            .get(
+                "/delete-user/callback",
+                delete::callback,
+                Op::new("Follows the deletion confirmation link").query::<crate::http::input::TokenQuery>().json(success()).redirect(),
+            )
+            .get("/list-accounts", user::list_accounts, signed_in("The accounts linked to the user").json(array(account())))
     }
     fn cookies(&self) -> &'static [&'static str] {
         &["session_token", "session_data", "dont_remember"]

@@ -20,6 +20,7 @@ mod reset;
 mod send;
 mod sign;
 
+use crate::app::openapi::{Api, Op};
 use crate::app::{Auth, Capability};
 use crate::config::SectionSpec;
 use crate::error::{codes, ApiError, ApiResult};
@@ -27,8 +28,6 @@ use crate::http::input::{check, Check};
 use crate::mail::templates::Message;
 use crate::rate_limit::Rule;
 use axum::response::Response;
-use axum::routing::post;
-use axum::Router;
 use config::EmailOtpConfig;
 
 /// The plugin's own error codes (`EMAIL_OTP_ERROR_CODES`).
@@ -108,17 +107,53 @@ impl Capability for EmailOtp {
     fn sections(&self) -> Vec<SectionSpec> {
         vec![SectionSpec::of::<EmailOtpConfig>()]
     }
-    fn routes(&self) -> Router<Auth> {
-        Router::new()
-            .route("/email-otp/send-verification-otp", post(send::send_verification_otp))
-            .route("/email-otp/check-verification-otp", post(send::check_verification_otp))
-            .route("/email-otp/verify-email", post(sign::verify_email))
-            .route("/sign-in/email-otp", post(sign::sign_in))
-            .route("/email-otp/request-password-reset", post(send::request_password_reset))
-            .route("/forget-password/email-otp", post(send::request_password_reset))
-            .route("/email-otp/reset-password", post(reset::reset_password))
-            .route("/email-otp/request-email-change", post(change::request_email_change))
-            .route("/email-otp/change-email", post(change::change_email))
+    fn api(&self) -> Api {
+        use crate::app::openapi::wire::*;
+        let success = || object(&[("success", boolean())], &[]);
+        // A sign-in's answer, or a capability's instead (two-factor's challenge).
+        let signed = || object(&[], &[("status", boolean()), ("token", nullable(string())), ("user", user())]);
+        Api::new("Email OTP")
+            .post(
+                "/email-otp/send-verification-otp",
+                send::send_verification_otp,
+                Op::new("Mails a one-time code").body::<send::SendBody>().json(success()),
+            )
+            .post(
+                "/email-otp/check-verification-otp",
+                send::check_verification_otp,
+                Op::new("Checks a code without using it").body::<send::CheckBody>().json(success()),
+            )
+            .post(
+                "/email-otp/verify-email",
+                sign::verify_email,
+                Op::new("Verifies the address with a code").body::<sign::VerifyEmailBody>().json(signed()),
+            )
+            .post("/sign-in/email-otp", sign::sign_in, Op::new("Signs in (or up) with a code").body::<sign::SignInBody>().json(signed()))
+            .post(
+                "/email-otp/request-password-reset",
+                send::request_password_reset,
+                Op::new("Mails a password-reset code").body::<send::EmailBody>().json(success()),
+            )
+            .post(
+                "/forget-password/email-otp",
+                send::request_password_reset,
+                Op::new("Mails a password-reset code (older path)").body::<send::EmailBody>().json(success()),
+            )
+            .post(
+                "/email-otp/reset-password",
+                reset::reset_password,
+                Op::new("Resets the password with a code").body::<reset::ResetBody>().json(success()),
+            )
+            .post(
+                "/email-otp/request-email-change",
+                change::request_email_change,
+                Op::new("Mails a code to confirm a new address").signed_in().body::<change::RequestBody>().json(success()),
+            )
+            .post(
+                "/email-otp/change-email",
+                change::change_email,
+                Op::new("Changes the address with a code").signed_in().body::<change::ChangeBody>().json(success()),
+            )
     }
     fn inputs(&self) -> Vec<(&'static str, Check)> {
         vec![

@@ -7,12 +7,11 @@ mod sign;
 pub mod token;
 mod verify;
 
+use crate::app::openapi::{Api, Op};
 use crate::app::{Auth, Capability};
 use crate::crypto::password::{PasswordError, Verified};
 use crate::error::{codes, ApiError, ApiResult};
 use crate::http::input::{check, Check};
-use axum::routing::{get, post};
-use axum::Router;
 
 pub struct EmailPassword;
 
@@ -20,18 +19,87 @@ impl Capability for EmailPassword {
     fn id(&self) -> &'static str {
         "email-password"
     }
-    fn routes(&self) -> Router<Auth> {
-        Router::new()
-            .route("/sign-up/email", post(sign::sign_up))
-            .route("/sign-in/email", post(sign::sign_in))
-            .route("/change-password", post(password::change_password))
-            .route("/request-password-reset", post(password::request_reset))
-            .route("/reset-password", post(password::reset_password))
-            .route("/reset-password/{token}", get(password::reset_link))
-            .route("/send-verification-email", post(verify::send_verification_email))
-            .route("/verify-email", get(verify::verify_email))
-            .route("/change-email", post(verify::change_email))
-            .route("/verify-password", post(password::verify_password))
+    fn api(&self) -> Api {
+        use crate::app::openapi::wire::*;
+        let status = || object(&[("status", boolean())], &[]);
+        Api::new("Email and password")
+            .post(
+                "/sign-up/email",
+                sign::sign_up,
+                Op::new("Signs up with e-mail and password (and any additional user fields)")
+                    .body::<sign::SignUpBody>()
+                    .example(serde_json::json!({"name": "Ada", "email": "ada@example.com", "password": "correct-horse-battery-staple"}))
+                    .json(object(&[("token", nullable(string())), ("user", user())], &[])),
+            )
+            .post(
+                "/sign-in/email",
+                sign::sign_in,
+                Op::new("Signs in with e-mail and password")
+                    .body::<sign::SignInBody>()
+                    .example(serde_json::json!({"email": "ada@example.com", "password": "correct-horse-battery-staple"}))
+                    .json(signed_in()),
+            )
+            .post(
+                "/change-password",
+                password::change_password,
+                Op::new("Changes the password (optionally revoking the other sessions)")
+                    .signed_in()
+                    .body::<password::ChangeBody>()
+                    .json(object(&[("token", nullable(string())), ("user", user())], &[])),
+            )
+            .post(
+                "/request-password-reset",
+                password::request_reset,
+                Op::new("Mails a password-reset link (same answer for unknown addresses)")
+                    .body::<password::ResetRequestBody>()
+                    .json(object(&[("status", boolean())], &[("message", string())])),
+            )
+            .post(
+                "/reset-password",
+                password::reset_password,
+                Op::new("Sets a new password with a reset token")
+                    .body::<password::ResetBody>()
+                    .query::<password::TokenQuery>()
+                    .json(status()),
+            )
+            .get(
+                "/reset-password/{token}",
+                password::reset_link,
+                Op::new("Follows a reset link: redirects to the callback URL with the token (or an error)")
+                    .query::<password::LinkQuery>()
+                    .redirect(),
+            )
+            .post(
+                "/send-verification-email",
+                verify::send_verification_email,
+                Op::new("Mails an e-mail verification link").body::<verify::EmailBody>().json(status()),
+            )
+            .get(
+                "/verify-email",
+                verify::verify_email,
+                Op::new("Follows a verification link")
+                    .query::<crate::http::input::TokenQuery>()
+                    .json(object(&[("status", boolean())], &[("user", nullable(user()))]))
+                    .redirect(),
+            )
+            .post(
+                "/change-email",
+                verify::change_email,
+                Op::new("Changes the e-mail address (after confirmation by mail)")
+                    .signed_in()
+                    .body::<verify::ChangeEmailBody>()
+                    .example(serde_json::json!({"newEmail": "ada.new@example.com"}))
+                    .json(status()),
+            )
+            .post(
+                "/verify-password",
+                password::verify_password,
+                Op::new("Checks the current password")
+                    .signed_in()
+                    .body::<password::PasswordBody>()
+                    .example(serde_json::json!({"password": "correct-horse-battery-staple"}))
+                    .json(status()),
+            )
     }
     fn inputs(&self) -> Vec<(&'static str, Check)> {
         vec![

@@ -24,6 +24,7 @@ pub mod config;
 pub mod keyring;
 pub mod keys;
 
+use crate::app::openapi::{Api, Op};
 use crate::app::{Auth, Capability};
 use crate::config::SectionSpec;
 use crate::error::{codes, ApiError, ApiResult};
@@ -33,8 +34,7 @@ use crate::session::{self, CacheHit, SensitiveSession};
 use crate::store::schema::{ColType, Column, Table};
 use axum::extract::State;
 use axum::http::HeaderValue;
-use axum::routing::get;
-use axum::{Extension, Router};
+use axum::Extension;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use keyring::KeyRing;
@@ -70,8 +70,13 @@ impl Capability for Jwt {
     fn sections(&self) -> Vec<SectionSpec> {
         vec![SectionSpec::of::<config::JwtConfig>()]
     }
-    fn routes(&self) -> Router<Auth> {
-        Router::new().route(&self.jwks_path, get(jwks)).route("/token", get(token)).layer(Extension(self.ring.clone()))
+    fn api(&self) -> Api {
+        use crate::app::openapi::wire::*;
+        let ring = self.ring.clone();
+        Api::new("JWT")
+            .get(&self.jwks_path, jwks, Op::new("The JSON Web Key Set of the signing keys").json(object(&[("keys", array(any()))], &[])))
+            .get("/token", token, Op::new("A JWT for the current session").signed_in().json(object(&[("token", string())], &[])))
+            .map_router(|r| r.layer(Extension(ring)))
     }
     fn schema(&self) -> Vec<Table> {
         use ColType::*;

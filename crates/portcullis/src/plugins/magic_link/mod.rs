@@ -17,13 +17,12 @@
 pub mod config;
 mod routes;
 
+use crate::app::openapi::{Api, Op};
 use crate::app::{Auth, Capability};
 use crate::config::SectionSpec;
 use crate::http::input::{check, Check};
 use crate::mail::templates::Message;
 use crate::rate_limit::Rule;
-use axum::routing::{get, post};
-use axum::Router;
 use config::MagicLinkConfig;
 
 /// The e-mail with the link; its context: `url` (the link), `token` and `email`.
@@ -52,8 +51,18 @@ impl Capability for MagicLink {
     fn sections(&self) -> Vec<SectionSpec> {
         vec![SectionSpec::of::<MagicLinkConfig>()]
     }
-    fn routes(&self) -> Router<Auth> {
-        Router::new().route("/sign-in/magic-link", post(routes::sign_in)).route("/magic-link/verify", get(routes::verify))
+    fn api(&self) -> Api {
+        use crate::app::openapi::wire::*;
+        Api::new("Magic link")
+            .post("/sign-in/magic-link", routes::sign_in, Op::new("Mails a sign-in link").body::<routes::SignInBody>().json(status()))
+            .get(
+                "/magic-link/verify",
+                routes::verify,
+                Op::new("Follows a sign-in link")
+                    .query::<routes::VerifyQuery>()
+                    .json(object(&[], &[("token", string()), ("user", user()), ("session", session())]))
+                    .redirect(),
+            )
     }
     fn inputs(&self) -> Vec<(&'static str, Check)> {
         vec![("/sign-in/magic-link", check::<routes::SignInBody>())]

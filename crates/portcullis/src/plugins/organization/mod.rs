@@ -13,6 +13,7 @@
 //! Must never: let a member act beyond its roles' permissions, let a non-owner grant, change or
 //! remove the creator role, or leave an organization without an owner.
 
+mod api;
 pub mod config;
 mod dynamic;
 mod invitations;
@@ -35,8 +36,7 @@ use crate::mail::templates::Message;
 use crate::session::{Current, RequestMeta};
 use crate::store::model::Session;
 use crate::store::schema::{ColType, Column, Table};
-use axum::routing::{get, post};
-use axum::{Extension, Router};
+use axum::Extension;
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -193,54 +193,8 @@ impl Capability for Organization {
     fn sections(&self) -> Vec<SectionSpec> {
         vec![SectionSpec::of::<config::OrganizationConfig>()]
     }
-    fn routes(&self) -> Router<Auth> {
-        let teams = match self.teams {
-            false => Router::new(),
-            true => Router::new()
-                .route("/organization/create-team", post(teams::create))
-                .route("/organization/remove-team", post(teams::remove))
-                .route("/organization/update-team", post(teams::update))
-                .route("/organization/list-teams", get(teams::list))
-                .route("/organization/set-active-team", post(teams::set_active))
-                .route("/organization/list-user-teams", get(teams::list_user_teams))
-                .route("/organization/list-team-members", get(teams::list_members))
-                .route("/organization/add-team-member", post(teams::add_member))
-                .route("/organization/remove-team-member", post(teams::remove_member)),
-        };
-        let dynamic = match self.dynamic {
-            false => Router::new(),
-            true => Router::new()
-                .route("/organization/create-role", post(dynamic::create))
-                .route("/organization/delete-role", post(dynamic::delete))
-                .route("/organization/list-roles", get(dynamic::list))
-                .route("/organization/get-role", get(dynamic::get))
-                .route("/organization/update-role", post(dynamic::update)),
-        };
-        teams
-            .merge(dynamic)
-            .route("/organization/create", post(orgs::create))
-            .route("/organization/check-slug", post(orgs::check_slug))
-            .route("/organization/update", post(orgs::update))
-            .route("/organization/delete", post(orgs::delete))
-            .route("/organization/get-organization", get(orgs::get_organization))
-            .route("/organization/get-full-organization", get(orgs::get_full))
-            .route("/organization/set-active", post(orgs::set_active_org))
-            .route("/organization/list", get(orgs::list))
-            .route("/organization/has-permission", post(orgs::has_permission))
-            .route("/organization/invite-member", post(invitations::invite))
-            .route("/organization/accept-invitation", post(invitations::accept))
-            .route("/organization/reject-invitation", post(invitations::reject))
-            .route("/organization/cancel-invitation", post(invitations::cancel))
-            .route("/organization/get-invitation", get(invitations::get_invitation))
-            .route("/organization/list-invitations", get(invitations::list))
-            .route("/organization/list-user-invitations", get(invitations::list_user))
-            .route("/organization/remove-member", post(members::remove))
-            .route("/organization/update-member-role", post(members::update_role))
-            .route("/organization/leave", post(members::leave))
-            .route("/organization/list-members", get(members::list))
-            .route("/organization/get-active-member", get(members::active_member))
-            .route("/organization/get-active-member-role", get(members::active_member_role))
-            .layer(Extension(self.ac.clone()))
+    fn api(&self) -> crate::app::openapi::Api {
+        api::api(self)
     }
     fn inputs(&self) -> Vec<(&'static str, Check)> {
         let mut v = vec![

@@ -22,12 +22,11 @@ mod routes;
 pub mod rp;
 pub mod store;
 
+use crate::app::openapi::{Api, Op};
 use crate::app::{Auth, Capability};
 use crate::config::{parse_bool, ConfigError, Section, SectionSpec};
 use crate::http::input::{check, Check};
 use crate::store::schema::{ColType, Column, Table};
-use axum::routing::{get, post};
-use axum::Router;
 use serde::Deserialize;
 
 /// The challenge cookie's short name (`better-auth.better-auth-passkey` in full).
@@ -106,15 +105,40 @@ impl Capability for Passkey {
     fn cookies(&self) -> &'static [&'static str] {
         &[COOKIE]
     }
-    fn routes(&self) -> Router<Auth> {
-        Router::new()
-            .route("/passkey/generate-register-options", get(routes::register_options))
-            .route("/passkey/verify-registration", post(routes::verify_registration))
-            .route("/passkey/generate-authenticate-options", get(routes::authenticate_options))
-            .route("/passkey/verify-authentication", post(routes::verify_authentication))
-            .route("/passkey/list-user-passkeys", get(routes::list))
-            .route("/passkey/update-passkey", post(routes::update))
-            .route("/passkey/delete-passkey", post(routes::delete))
+    fn api(&self) -> Api {
+        use crate::app::openapi::wire::*;
+        Api::new("Passkey")
+            .get(
+                "/passkey/generate-register-options",
+                routes::register_options,
+                Op::new("WebAuthn registration options").signed_in().query::<routes::RegisterQuery>().json(any()),
+            )
+            .post(
+                "/passkey/verify-registration",
+                routes::verify_registration,
+                Op::new("Registers a passkey").signed_in().body::<routes::RegistrationBody>().json(any()),
+            )
+            .get(
+                "/passkey/generate-authenticate-options",
+                routes::authenticate_options,
+                Op::new("WebAuthn authentication options").json(any()),
+            )
+            .post(
+                "/passkey/verify-authentication",
+                routes::verify_authentication,
+                Op::new("Signs in with a passkey").body::<routes::AuthenticationBody>().json(any()),
+            )
+            .get("/passkey/list-user-passkeys", routes::list, Op::new("The user's passkeys").signed_in().json(array(any())))
+            .post(
+                "/passkey/update-passkey",
+                routes::update,
+                Op::new("Renames a passkey").signed_in().body::<routes::UpdateBody>().json(any()),
+            )
+            .post(
+                "/passkey/delete-passkey",
+                routes::delete,
+                Op::new("Deletes a passkey").signed_in().bare("401").body::<routes::DeleteBody>().json(any()),
+            )
     }
     fn inputs(&self) -> Vec<(&'static str, Check)> {
         vec![

@@ -22,8 +22,6 @@ mod routes;
 use crate::app::{Auth, Capability};
 use crate::config::{parse_bool, ConfigError, Section, SectionSpec};
 use crate::fields::{FieldDef, FieldSet, FieldType};
-use axum::routing::post;
-use axum::Router;
 use serde::Deserialize;
 
 /// This capability's error codes.
@@ -113,8 +111,17 @@ impl Capability for Preferences {
     fn sections(&self) -> Vec<SectionSpec> {
         vec![SectionSpec::of::<PreferencesConfig>()]
     }
-    fn routes(&self) -> Router<Auth> {
-        Router::new().route("/preferences/merge", post(routes::merge))
+    fn api(&self) -> crate::app::openapi::Api {
+        use crate::app::openapi::wire::*;
+        use crate::app::openapi::{Api, Op};
+        Api::new("Preferences").post(
+            "/preferences/merge",
+            routes::merge,
+            Op::new("Merges a patch into the user's preferences, newest timestamp per key wins")
+                .signed_in()
+                .body::<routes::MergeBody>()
+                .json(any()),
+        )
     }
     fn inputs(&self) -> Vec<(&'static str, crate::http::input::Check)> {
         vec![("/preferences/merge", crate::http::input::check::<routes::MergeBody>())]

@@ -37,11 +37,11 @@ pub mod start;
 pub mod state;
 pub mod tokens;
 
+use crate::app::openapi::{Api, Op};
 use crate::app::{Auth, Capability};
 use crate::config::SectionSpec;
 use crate::http::input::{check, Check};
-use axum::routing::{get, post};
-use axum::{Extension, Router};
+use axum::Extension;
 use std::sync::Arc;
 
 /// This capability's `[social]` section.
@@ -72,18 +72,54 @@ impl Capability for Social {
     fn cookies(&self) -> &'static [&'static str] {
         &[state::COOKIE]
     }
-    fn routes(&self) -> Router<Auth> {
-        Router::new()
-            .route("/sign-in/social", post(start::sign_in_social))
-            .route("/sign-in/social/{provider}", get(start::sign_in_social_get))
-            .route("/auto-redirect/{provider}", get(start::auto_redirect))
-            .route("/link-social", post(start::link_social))
-            .route("/callback/{provider}", get(callback::get).post(callback::post))
-            .route("/unlink-account", post(tokens::unlink_account))
-            .route("/get-access-token", post(tokens::get_access_token))
-            .route("/refresh-token", post(tokens::refresh_token))
-            .route("/account-info", get(tokens::account_info))
-            .layer(Extension(self.runtime.clone()))
+    fn api(&self) -> Api {
+        use crate::app::openapi::wire::*;
+        let runtime = self.runtime.clone();
+        let tokens = || {
+            object(&[], &[("accessToken", string()), ("accessTokenExpiresAt", any()), ("scopes", array(string())), ("idToken", string())])
+        };
+        Api::new("Social sign-in")
+            .post(
+                "/sign-in/social",
+                start::sign_in_social,
+                Op::new("Starts a provider sign-in (authorization URL), or signs in with a provider's ID token")
+                    .body::<start::StartBody>()
+                    .json(any_of([object(&[("url", string()), ("redirect", boolean())], &[]), signed_in()])),
+            )
+            .get("/sign-in/social/{provider}", start::sign_in_social_get, Op::new("Starts a provider sign-in by navigation").redirect())
+            .get("/auto-redirect/{provider}", start::auto_redirect, Op::new("Redirects to the provider's authorization URL").redirect())
+            .post(
+                "/link-social",
+                start::link_social,
+                Op::new("Links a provider account to the user").signed_in().body::<start::LinkBody>().json(any()),
+            )
+            .get("/callback/{provider}", callback::get, Op::new("The provider's redirect back (authorization code)").redirect())
+            .post("/callback/{provider}", callback::post, Op::new("The provider's form_post back").redirect())
+            .post(
+                "/unlink-account",
+                tokens::unlink_account,
+                Op::new("Unlinks a provider account").signed_in().body::<tokens::UnlinkBody>().json(status()),
+            )
+            .post(
+                "/get-access-token",
+                tokens::get_access_token,
+                Op::new("A valid access token of a linked account (refreshed if needed)")
+                    .signed_in()
+                    .bare("401")
+                    .body::<tokens::Selector>()
+                    .json(tokens()),
+            )
+            .post(
+                "/refresh-token",
+                tokens::refresh_token,
+                Op::new("Refreshes a linked account's tokens").signed_in().bare("401").body::<tokens::Selector>().json(any()),
+            )
+            .get(
+                "/account-info",
+                tokens::account_info,
+                Op::new("The provider's profile of a linked account").signed_in().bare("401").query::<tokens::Selector>().json(any()),
+            )
+            .map_router(|r| r.layer(Extension(runtime)))
     }
     fn inputs(&self) -> Vec<(&'static str, Check)> {
         vec![

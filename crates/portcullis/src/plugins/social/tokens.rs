@@ -74,6 +74,12 @@ impl Input for Selector {
     fn parse(_: &mut Obj<'_>) -> Self {
         Selector::Cookie
     }
+    /// The union's members, for the API document (`read` checks which option fits).
+    fn describe(o: &mut Obj<'_>) {
+        o.opt_string("accountId");
+        o.opt_bool("useAccountCookie");
+        o.opt_string("userId");
+    }
     fn read(v: Option<&Value>, at: &str, issues: &mut Vec<String>) -> Option<Self> {
         let Some(Value::Object(m)) = v else {
             issues.push(format!("[{at}] Invalid input"));

@@ -54,16 +54,16 @@ pub mod totp;
 pub mod verifier;
 pub mod verify;
 
+use crate::app::openapi::{Api, Op};
 use crate::app::{Auth, Capability};
 use crate::config::SectionSpec;
 use crate::crypto::symmetric::Keys;
 use crate::fields::{FieldDef, FieldSet, FieldType};
-use crate::http::input::{check, Check};
+use crate::http::input::{check, Check, Input};
 use crate::rate_limit::Rule;
 use crate::session::hooks::{Decision, Hooks, SignIn};
 use crate::store::schema::Table;
-use axum::routing::post;
-use axum::{Extension, Router};
+use axum::Extension;
 use std::sync::Arc;
 
 /// The e-mail carrying a sign-in code (context: `otp`, `user_name`).
@@ -97,6 +97,30 @@ impl TwoFactor {
         self.sms = sms::Sender(Some(sender));
         self
     }
+    /// The routes that take the password (`P`, `E` for enable): optional with `allow_passwordless`.
+    fn password_routes<P: Input, E: Input>(&self) -> Api {
+        use crate::app::openapi::wire::*;
+        let op = |s: &'static str| Op::new(s).signed_in();
+        Api::new("Two-factor")
+            .post(
+                "/two-factor/enable",
+                manage::enable,
+                op("Starts enabling two-factor: the TOTP URI and backup codes")
+                    .body::<E>()
+                    .json(object(&[], &[("totpURI", string()), ("backupCodes", array(string()))])),
+            )
+            .post("/two-factor/disable", manage::disable, op("Disables two-factor").body::<P>().json(status()))
+            .post(
+                "/two-factor/get-totp-uri",
+                manage::get_totp_uri,
+                op("The TOTP URI").body::<P>().json(object(&[("totpURI", string())], &[])),
+            )
+            .post(
+                "/two-factor/generate-backup-codes",
+                manage::generate_backup_codes,
+                op("New backup codes").body::<P>().json(object(&[("status", boolean()), ("backupCodes", array(string()))], &[])),
+            )
+    }
 }
 
 #[async_trait::async_trait]
@@ -107,17 +131,33 @@ impl Capability for TwoFactor {
     fn sections(&self) -> Vec<SectionSpec> {
         vec![SectionSpec::of::<config::TwoFactorConfig>()]
     }
-    fn routes(&self) -> Router<Auth> {
-        Router::new()
-            .route("/two-factor/enable", post(manage::enable))
-            .route("/two-factor/disable", post(manage::disable))
-            .route("/two-factor/get-totp-uri", post(manage::get_totp_uri))
-            .route("/two-factor/generate-backup-codes", post(manage::generate_backup_codes))
-            .route("/two-factor/verify-totp", post(verify::verify_totp))
-            .route("/two-factor/verify-backup-code", post(verify::verify_backup_code))
-            .route("/two-factor/send-otp", post(verify::send_otp))
-            .route("/two-factor/verify-otp", post(verify::verify_otp))
-            .layer(Extension(self.sms.clone()))
+    fn api(&self) -> Api {
+        use crate::app::openapi::wire::*;
+        // A verifier's answer: the user, and the new session's token unless `disableSession`.
+        let verified = || object(&[("user", user())], &[("token", string())]);
+        let sms = self.sms.clone();
+        let api = if self.passwordless {
+            self.password_routes::<manage::PasswordBody, manage::EnableBody>()
+        } else {
+            self.password_routes::<manage::StrictPasswordBody, manage::StrictEnableBody>()
+        };
+        api.post(
+            "/two-factor/verify-totp",
+            verify::verify_totp,
+            Op::new("Completes a sign-in (or enabling) with a TOTP code").body::<verify::CodeBody>().json(verified()),
+        )
+        .post(
+            "/two-factor/verify-backup-code",
+            verify::verify_backup_code,
+            Op::new("Completes a sign-in with a backup code").body::<verify::BackupBody>().json(verified()),
+        )
+        .post("/two-factor/send-otp", verify::send_otp, Op::new("Sends a one-time code").body::<verify::SendBody>().json(status()))
+        .post(
+            "/two-factor/verify-otp",
+            verify::verify_otp,
+            Op::new("Completes a sign-in with a one-time code").body::<verify::CodeBody>().json(verified()),
+        )
+        .map_router(|r| r.layer(Extension(sms)))
     }
     fn inputs(&self) -> Vec<(&'static str, Check)> {
         let (password, enable) = if self.passwordless {

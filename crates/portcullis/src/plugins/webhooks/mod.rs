@@ -31,8 +31,6 @@ use crate::app::{Auth, Capability, Event};
 use crate::config::SectionSpec;
 use crate::http::input::{check, Check};
 use crate::session::hooks::Hooks;
-use axum::routing::{get, post};
-use axum::Router;
 use serde_json::{json, Value};
 use signature::Secret;
 use std::sync::Arc;
@@ -135,18 +133,39 @@ impl Capability for Webhooks {
     fn schema(&self) -> Vec<crate::store::schema::Table> {
         vec![endpoints::table(), outbox::table()]
     }
-    fn routes(&self) -> Router<Auth> {
+    fn api(&self) -> crate::app::openapi::Api {
+        use crate::app::openapi::wire::*;
+        use crate::app::openapi::{Api, Op};
         if !self.admin_api {
-            return Router::new();
+            return Api::default();
         }
-        Router::new()
-            .route("/admin/webhooks/create", post(routes::create))
-            .route("/admin/webhooks/list", get(routes::list))
-            .route("/admin/webhooks/update", post(routes::update))
-            .route("/admin/webhooks/delete", post(routes::delete))
-            .route("/admin/webhooks/rotate-secret", post(routes::rotate_secret))
-            .route("/admin/webhooks/deliveries", get(routes::deliveries))
-            .route("/admin/webhooks/redeliver", post(routes::redeliver))
+        let op = |s: &'static str| Op::new(s).signed_in().bare("401");
+        let webhook = |secret: bool| match secret {
+            true => object(&[("webhook", any()), ("secret", string())], &[]),
+            false => object(&[("webhook", any())], &[]),
+        };
+        Api::new("Webhooks")
+            .post("/admin/webhooks/create", routes::create, op("Subscribes an endpoint").body::<routes::CreateBody>().json(webhook(true)))
+            .get("/admin/webhooks/list", routes::list, op("The subscriptions").json(object(&[("webhooks", array(any()))], &[])))
+            .post("/admin/webhooks/update", routes::update, op("Changes a subscription").body::<routes::UpdateBody>().json(webhook(false)))
+            .post("/admin/webhooks/delete", routes::delete, op("Deletes a subscription").body::<routes::IdBody>().json(success()))
+            .post(
+                "/admin/webhooks/rotate-secret",
+                routes::rotate_secret,
+                op("A new signing secret (the old one kept for a while)").body::<routes::RotateBody>().json(webhook(true)),
+            )
+            .get(
+                "/admin/webhooks/deliveries",
+                routes::deliveries,
+                op("Deliveries, the dead-letter list included")
+                    .query::<routes::DeliveriesQuery>()
+                    .json(object(&[("deliveries", array(any())), ("total", number())], &[])),
+            )
+            .post(
+                "/admin/webhooks/redeliver",
+                routes::redeliver,
+                op("Delivers a delivery again").body::<routes::IdBody>().json(object(&[("delivery", any())], &[])),
+            )
     }
     fn inputs(&self) -> Vec<(&'static str, Check)> {
         if !self.admin_api {
