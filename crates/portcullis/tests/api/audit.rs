@@ -344,7 +344,9 @@ async fn retention(backend: Backend) {
     let srv = TestServer::start_with(backend, tweak, |b| b.clock(Arc::new(Shifted(offset.clone())))).await;
     let old = (chrono::Utc::now() - chrono::Duration::days(40)).format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
     let recent = (chrono::Utc::now() - chrono::Duration::days(20)).format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
-    // A prune ran at start-up (on an empty log); the next one waits for the interval.
+    // A prune runs at start-up (on an empty log), from a task the timer spawns: let it finish
+    // before the old row goes in, or it would take that row. The next one waits for the interval.
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
     insert(&srv, "old1", "admin.ban-user", &old, "a", ("user", "x"), None).await;
     insert(&srv, "recent1", "admin.ban-user", &recent, "a", ("user", "x"), None).await;
     srv.user("first").await;
