@@ -173,6 +173,10 @@ async fn run(cli: Cli) -> Result<(), String> {
             if no_migrate {
                 cfg.migrate_on_start = false;
             }
+            // JSON logs name each request: its id is on every line it writes.
+            if std::env::var("PORTCULLIS_LOG_FORMAT").as_deref() == Ok("json") {
+                cfg.server.request_ids = true;
+            }
             let auth = Auth::from_config(cfg).await.map_err(|e| e.to_string())?;
             portcullis::serve(auth).await.map_err(|e| e.to_string())
         }

@@ -180,17 +180,19 @@ impl Connection {
         let activity = Arc::new(Activity::default());
         let service = {
             let (router, peer, activity) = (self.router.clone(), self.peer, activity.clone());
+            let request_ids = self.cfg.request_ids;
             hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
                 let (router, activity) = (router.clone(), activity.clone());
                 req.extensions_mut().insert(ConnectInfo(peer));
-                // Here rather than as a layer: no boxed future per request.
-                let id = super::request_id::take_or_make(req.headers_mut());
-                let span = super::request_id::span(&id);
+                // Here rather than as a layer: no boxed future per request; none of it unless
+                // asked (`server.request_ids`): the span costs every request.
+                let id = request_ids.then(|| super::request_id::take_or_make(req.headers_mut()));
+                let span = id.as_ref().map_or_else(tracing::Span::none, super::request_id::span);
                 async move {
                     activity.in_flight.fetch_add(1, Ordering::Relaxed);
                     let _running = Running(&activity, opened);
                     let mut res = router.oneshot(req.map(axum::body::Body::new)).instrument(span).await;
-                    if let Ok(res) = &mut res {
+                    if let (Ok(res), Some(id)) = (&mut res, id) {
                         res.headers_mut().insert(super::request_id::HEADER, id);
                     }
                     res

@@ -626,6 +626,10 @@ pub struct ServerConfig {
     pub max_header_bytes: usize,
     /// On SIGTERM/SIGINT, how long open requests may take to finish before the server exits.
     pub shutdown_grace: u64,
+    /// Give every request an id (its `x-request-id` when sane, else a new one) that each of its
+    /// log lines carries and its answer echoes in `x-request-id`. Off by default (it costs every
+    /// request a span); `portcullis serve` turns it on with `PORTCULLIS_LOG_FORMAT=json`.
+    pub request_ids: bool,
 }
 impl Default for ServerConfig {
     fn default() -> Self {
@@ -638,6 +642,7 @@ impl Default for ServerConfig {
             max_connections_per_ip: 256,
             max_header_bytes: 16 * 1024,
             shutdown_grace: 10,
+            request_ids: false,
         }
     }
 }

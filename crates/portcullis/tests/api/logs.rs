@@ -4,7 +4,12 @@
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 
-both!(every_answer_carries_a_request_id, |srv| async move {
+// Off by default (`server.request_ids`; `portcullis serve` turns it on with JSON logs).
+both!(no_request_id_unless_asked, |srv| async move {
+    assert_eq!(srv.client().get("/ok").await.header("x-request-id"), None);
+});
+
+both!(every_answer_carries_a_request_id, config = |c| c.server.request_ids = true, |srv| async move {
     let c = srv.client();
     let r = c.get("/ok").await;
     let id = r.header("x-request-id").expect("an id").to_string();
@@ -35,7 +40,7 @@ impl std::io::Write for Captured {
 
 // The server runs on the test's (current-thread) runtime, so the subscriber set for this thread
 // sees every line its requests write, at every level.
-both!(json_logs_carry_request_ids_and_no_secret, |srv| async move {
+both!(json_logs_carry_request_ids_and_no_secret, config = |c| c.server.request_ids = true, |srv| async move {
     let logs = Captured::default();
     let writer = logs.clone();
     let subscriber = tracing_subscriber::fmt()
