@@ -62,8 +62,12 @@ BASE_URL="$peer_url" STATE="$work/state.json" node "$here/peer-import.mjs" recor
 stop_peer
 
 # ------------------------------------------------------------------ 4. portcullis import
+# `portcullis --exec ...` replaces the shell it runs in: started in the background, `$!` is then the
+# server itself (not a subshell whose end would leave the server running).
 portcullis() {
-  env -u NODE_ENV -u PORTCULLIS_PRODUCTION -u PORT -u PORTCULLIS_LISTEN -u DATABASE_URL \
+  local run=()
+  if [ "$1" = --exec ]; then run=(exec); shift; fi
+  "${run[@]}" env -u NODE_ENV -u PORTCULLIS_PRODUCTION -u PORT -u PORTCULLIS_LISTEN -u DATABASE_URL \
     -u PORTCULLIS_CONFIG -u BETTER_AUTH_SECRETS -u AUTH_SECRET -u BETTER_AUTH_TRUSTED_ORIGINS \
     -u SMTP_URL -u PORTCULLIS_MIGRATE -u PORTCULLIS_JWT -u PORTCULLIS_BEARER -u PORTCULLIS_RATE_LIMIT \
     BETTER_AUTH_SECRET="$secret" PORTCULLIS_DEV_OUTBOX=true RUST_LOG="${RUST_LOG:-warn}" \
@@ -91,7 +95,7 @@ check "a re-run skips the three users" '[ "$(report_count "$work/again.json" use
 # ------------------------------------------------------------------ 5. old passwords sign in to Portcullis
 port="$(free_port)"
 base_url="http://127.0.0.1:$port"
-BETTER_AUTH_URL="$base_url" portcullis serve --listen "127.0.0.1:$port" >"$work/portcullis.log" 2>&1 &
+BETTER_AUTH_URL="$base_url" portcullis --exec serve --listen "127.0.0.1:$port" >"$work/portcullis.log" 2>&1 &
 server_pid=$!
 up=0
 for _ in $(seq 1 300); do
