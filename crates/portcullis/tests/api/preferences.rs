@@ -1,6 +1,8 @@
 //! `POST /preferences/merge` (`[preferences] enabled = true`): per-key merge, newest timestamp
 //! wins, atomic on the server; concurrent patches from two devices lose nothing.
 
+use crate::common::db::TestDb;
+use crate::common::{bind_loopback, spawn_server, test_config};
 use crate::harness::*;
 use portcullis::plugins::preferences::PreferencesConfig;
 use portcullis::Config;
@@ -136,3 +138,72 @@ both!(off_by_default, |srv| async move {
     let u = srv.user("prefs").await;
     u.client.post_json(MERGE, one("a", json!(1), json!(now_ms()))).await.expect_empty_404();
 });
+
+/// Several instances on one PostgreSQL database: merges take turns only within an instance, so the
+/// instances' merges of one user race through the compare-and-set on `updatedAt`; nothing is lost.
+/// (Without the compare-and-set, this test loses keys.)
+#[tokio::test]
+async fn instances_merging_at_once_lose_nothing() {
+    const INSTANCES: usize = 6;
+    let db = TestDb::new(Backend::Postgres, "portcullis_prefs").await;
+    let mut servers = Vec::new();
+    for _ in 0..INSTANCES {
+        let bound = bind_loopback().await;
+        let mut config =
+            Config { listen: ([127, 0, 0, 1], bound.port).into(), production: false, ..test_config(db.url.clone(), &bound.origin) };
+        on(&mut config);
+        let auth = portcullis::Auth::builder(config).build().await.expect("build the server");
+        servers.push((bound.origin.clone(), spawn_server(auth, bound.listener)));
+    }
+    let http = reqwest::Client::new();
+    let first = &servers[0].0;
+    let r = http
+        .post(format!("{first}/api/auth/sign-up/email"))
+        .header("origin", first)
+        .json(&json!({"email": "twin@example.com", "password": PASSWORD, "name": "Twin"}))
+        .send()
+        .await
+        .expect("sign up");
+    assert_eq!(r.status(), 200);
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.contains("session_token="))
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_string();
+    let t = now_ms();
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        for (n, (origin, _)) in servers.iter().enumerate() {
+            let (http, origin, cookie) = (http.clone(), origin.clone(), cookie.clone());
+            let body = one(&format!("i{n}k{i}"), json!(i), json!(t));
+            set.spawn(async move {
+                let r = http.post(format!("{origin}{}", "/api/auth/preferences/merge")).header("origin", &origin);
+                let r = r.header("cookie", cookie).json(&body).send().await.expect("merge");
+                let status = r.status();
+                (status, r.text().await.unwrap_or_default())
+            });
+        }
+    }
+    while let Some(done) = set.join_next().await {
+        let (status, body) = done.expect("merge task");
+        assert_eq!(status, 200, "{body}");
+    }
+    let r = http
+        .post(format!("{}/api/auth/preferences/merge", servers[1].0))
+        .header("origin", &servers[1].0)
+        .header("cookie", &cookie)
+        .json(&json!({"patch": {}, "meta": {}}))
+        .send()
+        .await
+        .expect("read back");
+    let doc: Value = r.json().await.expect("json");
+    let prefs = doc["preferences"].as_object().expect("document");
+    assert_eq!(prefs.len(), 40 * INSTANCES, "every key of every instance: {prefs:?}");
+    for (_, task) in servers {
+        task.abort();
+    }
+}

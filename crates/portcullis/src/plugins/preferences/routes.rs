@@ -32,9 +32,12 @@ const ATTEMPTS: u32 = 32;
 /// compare-and-set only ever races another instance's merge, not this instance's own.
 static TURNS: [tokio::sync::Mutex<()>; 256] = [const { tokio::sync::Mutex::const_new(()) }; 256];
 
-fn turn(user_id: &str) -> &'static tokio::sync::Mutex<()> {
+/// The engine's address is hashed in: engines in one process (tests, an embedder running two)
+/// take turns apart, as instances on separate machines do.
+fn turn(auth: &Auth, user_id: &str) -> &'static tokio::sync::Mutex<()> {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
+    (&**auth as *const crate::app::AuthState as usize).hash(&mut h);
     user_id.hash(&mut h);
     &TURNS[(h.finish() % TURNS.len() as u64) as usize]
 }
@@ -98,7 +101,7 @@ pub async fn merge(State(auth): State<Auth>, Valid(b): Valid<MergeBody>, Sensiti
     let patch = Patch::new(&b.patch, &b.meta, cfg.max_keys, now, cfg.max_clock_skew.saturating_mul(1000) as i64)?;
     let (field, meta) = (column(&auth, &cfg.field)?, column(&auth, &cfg.meta_field)?);
     let id = cur.user.id.clone();
-    let _turn = turn(&id).lock().await;
+    let _turn = turn(&auth, &id).lock().await;
     for attempt in 0..ATTEMPTS {
         if attempt > 0 {
             pause(attempt).await;
