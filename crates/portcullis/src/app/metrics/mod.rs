@@ -116,64 +116,44 @@ fn latency_histogram() -> Histogram {
     Histogram::new(LATENCY_BUCKETS)
 }
 
+/// A new metric of type `M`, registered as `name` with `help`; the registry keeps a handle to it.
+fn registered<M: prometheus_client::registry::Metric + Clone + Default>(r: &mut Registry, name: &str, help: &str) -> M {
+    let m = M::default();
+    r.register(name, help, m.clone());
+    m
+}
+
 impl Metrics {
     /// The registry for an engine configured with `config`. `active_sessions` is left out when
     /// sessions live only in secondary storage (no table to count them in).
     pub fn new(config: &crate::config::Config) -> Self {
         let mut r = Registry::with_prefix("portcullis");
-        let requests = Family::default();
-        r.register("http_requests", "HTTP requests answered, by route template, method and status", requests.clone());
+        let requests = registered(&mut r, "http_requests", "HTTP requests answered, by route template, method and status");
         let latency: LatencyFamily = Family::new_with_constructor(latency_histogram);
         r.register(
             "http_request_duration_seconds",
             "Time from request head to response head, by route template and method",
             latency.clone(),
         );
-        let sign_ins = Family::default();
-        r.register("sign_ins", "Sessions created by a sign-in (not by sign-up or a password change), by method", sign_ins.clone());
-        let sign_ups = Family::default();
-        r.register("sign_ups", "Users created, by method", sign_ups.clone());
-        let sign_in_failures = Family::default();
-        r.register("sign_in_failures", "Sign-ins refused (sign-in.failed events), by method", sign_in_failures.clone());
-        let rate_limited = Family::default();
-        r.register("rate_limit_rejections", "Requests refused with 429 by the rate limiter, by rule", rate_limited.clone());
-        let cookie_cache_hits = Counter::default();
-        r.register("cookie_cache_hits", "get-session answers served from the session_data cookie", cookie_cache_hits.clone());
-        let cookie_cache_misses = Counter::default();
-        r.register(
-            "cookie_cache_misses",
-            "get-session requests with a session that read the store (cookie cache on)",
-            cookie_cache_misses.clone(),
-        );
-        let active_sessions = config.sessions_in_database().then(|| {
-            let g = Gauge::default();
-            r.register("active_sessions", "Unexpired sessions in the database (refreshed at most every 30 s)", g.clone());
-            g
-        });
-        let hash_queue = Gauge::default();
-        r.register("password_hash_queue_depth", "Password hashes waiting for a hashing worker", hash_queue.clone());
-        let dependency_up = Family::default();
-        r.register("dependency_up", "1 when the dependency answered its readiness probe (1 s), 0 otherwise", dependency_up.clone());
-        let secondary_failures = Counter::default();
-        r.register(
-            "secondary_failures",
-            "Secondary-storage (Redis) operations that failed, timed out or were short-circuited",
-            secondary_failures.clone(),
-        );
-        let rate_limit_storage_errors = Counter::default();
-        r.register(
-            "rate_limit_storage_errors",
-            "Requests whose rate-limit counter could not be read or written",
-            rate_limit_storage_errors.clone(),
-        );
-        let mail_dropped = Counter::default();
-        r.register("mail_dropped", "E-mails dropped because the sending queue was full", mail_dropped.clone());
-        let background_dropped = Counter::default();
-        r.register(
-            "background_dropped",
-            "Background work (reset look-ups, token rows) dropped because every slot was taken",
-            background_dropped.clone(),
-        );
+        let sign_ins = registered(&mut r, "sign_ins", "Sessions created by a sign-in (not by sign-up or a password change), by method");
+        let sign_ups = registered(&mut r, "sign_ups", "Users created, by method");
+        let sign_in_failures = registered(&mut r, "sign_in_failures", "Sign-ins refused (sign-in.failed events), by method");
+        let rate_limited = registered(&mut r, "rate_limit_rejections", "Requests refused with 429 by the rate limiter, by rule");
+        let cookie_cache_hits = registered(&mut r, "cookie_cache_hits", "get-session answers served from the session_data cookie");
+        let cookie_cache_misses =
+            registered(&mut r, "cookie_cache_misses", "get-session requests with a session that read the store (cookie cache on)");
+        let active_sessions = config
+            .sessions_in_database()
+            .then(|| registered(&mut r, "active_sessions", "Unexpired sessions in the database (refreshed at most every 30 s)"));
+        let hash_queue = registered(&mut r, "password_hash_queue_depth", "Password hashes waiting for a hashing worker");
+        let dependency_up = registered(&mut r, "dependency_up", "1 when the dependency answered its readiness probe (1 s), 0 otherwise");
+        let secondary_failures =
+            registered(&mut r, "secondary_failures", "Secondary-storage (Redis) operations that failed, timed out or were short-circuited");
+        let rate_limit_storage_errors =
+            registered(&mut r, "rate_limit_storage_errors", "Requests whose rate-limit counter could not be read or written");
+        let mail_dropped = registered(&mut r, "mail_dropped", "E-mails dropped because the sending queue was full");
+        let background_dropped =
+            registered(&mut r, "background_dropped", "Background work (reset look-ups, token rows) dropped because every slot was taken");
         let mount = config.mount_path();
         Metrics {
             registry: r,
