@@ -77,16 +77,7 @@ env -u NODE_ENV -u PORTCULLIS_PRODUCTION -u PORT -u PORTCULLIS_LISTEN -u DATABAS
   "$bin" serve --config "$here/peer-fields.toml" --listen "127.0.0.1:$port" --database-url "$db_url" \
   >"$work/portcullis.log" 2>&1 &
 server_pid=$!
-up=0
-for _ in $(seq 1 300); do
-  if node -e 'fetch(process.argv[1],{signal:AbortSignal.timeout(2000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))' "$base_url/api/auth/ok"; then
-    up=1
-    break
-  fi
-  kill -0 "$server_pid" 2>/dev/null || break
-  sleep 0.1
-done
-[ "$up" = 1 ] || die "portcullis did not start"
+wait_for_server "$base_url"
 
 failed=0
 # Portcullis may create tables of its own; it must not add, drop or retype a column of the peer's.

@@ -97,16 +97,7 @@ port="$(free_port)"
 base_url="http://127.0.0.1:$port"
 BETTER_AUTH_URL="$base_url" portcullis --exec serve --listen "127.0.0.1:$port" >"$work/portcullis.log" 2>&1 &
 server_pid=$!
-up=0
-for _ in $(seq 1 300); do
-  if node -e 'fetch(process.argv[1],{signal:AbortSignal.timeout(2000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))' "$base_url/api/auth/ok"; then
-    up=1
-    break
-  fi
-  kill -0 "$server_pid" 2>/dev/null || break
-  sleep 0.1
-done
-[ "$up" = 1 ] || die "portcullis did not start"
+wait_for_server "$base_url"
 BASE_URL="$base_url" STATE="$work/state.json" node "$here/peer-import.mjs" signin || failed=1
 upgraded=0
 for _ in $(seq 1 100); do

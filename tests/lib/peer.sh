@@ -5,7 +5,7 @@
 # and with $1 = the Portcullis binary. It sets bin, peer_src, modules_cache, admin_url, secret,
 # work, peer, t0; defines stop_peer, stop_server (of $server_pid), die, free_port, check, and
 # the EXIT trap that stops both, drops $db and removes $work (KEEP_LOGS=1 keeps it);
-# copy_peer (the peer with node_modules from a cache, npm ci only when its lockfile changed) and
+# wait_for_server URL (until $server_pid answers URL/api/auth/ok, or die), copy_peer (the peer with node_modules from a cache, npm ci only when its lockfile changed) and
 # create_db (a fresh PostgreSQL database: db, db_url).
 here="$(cd "$(dirname "${BASH_SOURCE[1]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -64,6 +64,18 @@ free_port() {
 }
 failed=0
 check() { if eval "$2"; then echo "ok - $1"; else echo "not ok - $1"; failed=1; fi; }
+
+# Until the Portcullis of $server_pid answers $1/api/auth/ok (30 s at most); dies if it exits.
+wait_for_server() {
+  for _ in $(seq 1 300); do
+    if node -e 'fetch(process.argv[1],{signal:AbortSignal.timeout(2000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))' "$1/api/auth/ok"; then
+      return 0
+    fi
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  die "portcullis did not start"
+}
 
 # Its files only: an installed node_modules, pid file, log or outbox there are not ours to copy.
 copy_peer() {

@@ -261,6 +261,20 @@ async fn deliveries(c: &Client, status: &str) -> Value {
     r.json().clone()
 }
 
+/// The dead-letter list once it holds one delivery (within 15 s).
+async fn one_dead(c: &Client) -> Value {
+    let mut dead = Value::Null;
+    for _ in 0..750 {
+        dead = deliveries(c, "dead").await;
+        if dead["total"] == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(dead["total"], 1, "{dead}");
+    dead
+}
+
 crate::on_both_backends!(a_dead_delivery_is_listed_and_redelivered_through_the_admin_api, dead_letter,);
 
 async fn dead_letter(backend: Backend) {
@@ -299,15 +313,7 @@ async fn dead_letter(backend: Backend) {
     assert!(!raw.contains(&secret[6..]), "stored encrypted");
 
     plain.client.post_json("/update-user", json!({"name": "Changed"})).await.expect_status(200);
-    let mut dead = Value::Null;
-    for _ in 0..750 {
-        dead = deliveries(&boss.client, "dead").await;
-        if dead["total"] == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(dead["total"], 1, "{dead}");
+    let dead = one_dead(&boss.client).await;
     let d = &dead["deliveries"][0];
     assert_eq!(
         (d["attempts"].as_i64(), d["lastError"].as_str(), d["eventType"].as_str()),
@@ -474,15 +480,7 @@ async fn private_addresses(backend: Backend) {
     let by_name = format!("http://localhost:{port}/hook");
     boss.client.post_json("/admin/webhooks/create", json!({"url": by_name, "events": ["user.updated"]})).await.expect_status(200);
     boss.client.post_json("/update-user", json!({"name": "Nope"})).await.expect_status(200);
-    let mut dead = Value::Null;
-    for _ in 0..750 {
-        dead = deliveries(&boss.client, "dead").await;
-        if dead["total"] == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(dead["total"], 1, "{dead}");
+    let dead = one_dead(&boss.client).await;
     assert!(dead["deliveries"][0]["lastError"].as_str().unwrap().contains("loopback"), "{dead}");
     assert!(rx.hits().is_empty(), "no request reached the private address");
 }

@@ -6,7 +6,7 @@
 //! complete (a user row and its credential account) and none half-written.
 
 use crate::common::{bind_loopback, spawn_server, test_config};
-use crate::harness::{random_hex, shared_redis, Client, RedisView, PASSWORD};
+use crate::harness::{random_hex, shared_redis, Client, RedisView, Resp, PASSWORD};
 use crate::pg_cluster::PgCluster;
 use portcullis::config::SecondaryStorageConfig;
 use portcullis::{Auth, Config};
@@ -33,6 +33,22 @@ struct Seen {
 
 type Log = Arc<Mutex<Vec<Seen>>>;
 
+impl Seen {
+    /// What `r`, sent at `at`, answered; `ok_body` says whether its body was the expected one.
+    fn of(what: &'static str, r: &Resp, at: Instant, email: Option<String>, ok_body: bool) -> Seen {
+        Seen {
+            what,
+            status: r.status,
+            code: r.body["code"].as_str().map(str::to_string),
+            retry_after: r.headers.contains_key("retry-after"),
+            took: at.elapsed(),
+            at,
+            email,
+            ok_body,
+        }
+    }
+}
+
 async fn sign_ups(c: Client, origin: String, worker: usize, stop: Arc<AtomicBool>, log: Log) {
     let mut n = 0;
     while !stop.load(Ordering::Relaxed) {
@@ -41,18 +57,7 @@ async fn sign_ups(c: Client, origin: String, worker: usize, stop: Arc<AtomicBool
         let body = json!({"email": email, "password": PASSWORD, "name": "load"});
         let r = c.send(Method::POST, format!("{origin}/api/auth/sign-up/email"), Some(body)).await;
         let ok_body = r.body["user"]["email"] == email.as_str();
-        let code = r.body["code"].as_str().map(str::to_string);
-        let retry_after = r.headers.contains_key("retry-after");
-        log.lock().unwrap().push(Seen {
-            what: "sign-up",
-            status: r.status,
-            code,
-            retry_after,
-            took: t.elapsed(),
-            at: t,
-            email: Some(email),
-            ok_body,
-        });
+        log.lock().unwrap().push(Seen::of("sign-up", &r, t, Some(email), ok_body));
         n += 1;
     }
 }
@@ -62,18 +67,7 @@ async fn sessions(c: Client, origin: String, user_id: String, stop: Arc<AtomicBo
         let t = Instant::now();
         let r = c.send(Method::GET, format!("{origin}/api/auth/get-session"), None).await;
         let ok_body = r.body["user"]["id"] == user_id.as_str();
-        let code = r.body["code"].as_str().map(str::to_string);
-        let retry_after = r.headers.contains_key("retry-after");
-        log.lock().unwrap().push(Seen {
-            what: "get-session",
-            status: r.status,
-            code,
-            retry_after,
-            took: t.elapsed(),
-            at: t,
-            email: None,
-            ok_body,
-        });
+        log.lock().unwrap().push(Seen::of("get-session", &r, t, None, ok_body));
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
