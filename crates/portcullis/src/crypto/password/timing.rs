@@ -170,6 +170,13 @@ impl Costs {
         picks.max().unwrap_or(Duration::ZERO).min(MAX_TARGET)
     }
 
+    /// The shortest time kept for `kind`: every padded answer picked from its ring took at least this.
+    #[cfg(test)]
+    pub(super) fn shortest(&self, kind: Kind) -> Option<Duration> {
+        let state = self.lock();
+        state.kinds.iter().find(|(k, _)| *k == kind).and_then(|(_, s)| s.ring.iter().min().copied())
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // Nothing here can panic while the lock is held, so a poisoned lock still holds sane data.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
