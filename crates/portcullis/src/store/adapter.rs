@@ -194,6 +194,18 @@ impl Adapter {
         let mut binds = Binds::new();
         let mut sql =
             format!("select {} from {}{}", self.all_cols(t), self.names.table(t.name), self.render_where(t, &q.filter, &mut binds)?);
+        // A page of a pattern search on PostgreSQL: the matches are read as for a full answer, and
+        // the page is cut from them. Planned with the limit in view, PostgreSQL can only guess how
+        // many rows a LIKE pattern matches (1 % of the table, whatever the pattern), and bets on a
+        // sequential scan that stops after the first page's worth. Matches that sit together in the
+        // table (users who signed up around one time, or one domain's) make it read most of the
+        // table first: 90-140 ms at 1M users, instead of the 10 ms of the trigram index
+        // (BENCHMARKS.md, "Data at scale"). A materialized CTE is planned for all its rows and
+        // still runs only as far as the page needs.
+        let pattern = q.filter.iter().any(|w| matches!(w.op, Op::Contains | Op::StartsWith | Op::EndsWith));
+        if pattern && (q.limit.is_some() || q.offset.is_some()) && self.db.dialect() == Dialect::Postgres {
+            sql = format!("with matches as materialized ({sql}) select * from matches");
+        }
         let mut keys = Vec::with_capacity(order.len());
         for (field, desc) in order {
             let c = column(t, field)?;

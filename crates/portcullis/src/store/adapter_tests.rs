@@ -80,6 +80,16 @@ async fn exercise(db: Db, names: Names) {
     // Sort, limit, offset.
     let page = Query { sort_by: Some(("score".into(), true)), limit: Some(2), offset: Some(1), ..Query::default() };
     assert_eq!(labels(a.find_many(name, &page).await.unwrap()), [Value::Null, json!("beta_1")]);
+    // A page of a pattern search (a materialized CTE on PostgreSQL: adapter.rs, `find_sorted`).
+    let search = |limit, offset| Query {
+        filter: vec![Where::new("label", Op::Contains, "a")],
+        sort_by: Some(("score".into(), true)),
+        limit,
+        offset,
+    };
+    assert_eq!(labels(a.find_many(name, &search(Some(1), Some(1))).await.unwrap()), [json!("beta_1")]);
+    assert_eq!(labels(a.find_many(name, &search(None, Some(1))).await.unwrap()), [json!("beta_1"), json!("Alpha 50%")]);
+    assert_eq!(labels(a.find_many(name, &search(Some(5), None)).await.unwrap()), [json!("gamma"), json!("beta_1"), json!("Alpha 50%")]);
     let tail = Query { sort_by: Some(("score".into(), false)), offset: Some(3), ..Query::default() };
     assert_eq!(labels(a.find_many(name, &tail).await.unwrap()), [json!("gamma")]);
     assert_eq!(a.find_one(name, &[Where::eq("userId", "nobody")]).await.unwrap(), None);
