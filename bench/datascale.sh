@@ -109,6 +109,19 @@ SQL
   echo "seeded $users users in $(( $(date +%s) - t0 )) s, $(sql "$db" -c "select pg_size_pretty(pg_database_size(current_database()))")"
 }
 
+cpu_ticks() { # "server postgres": CPU ticks (user + system) of the server and of all PostgreSQL processes
+  python3 - "$server" <<'PY'
+import os, sys
+def ticks(pid):
+    try:
+        f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return int(f[11]) + int(f[12])
+    except OSError:
+        return 0
+pg = sum(ticks(p) for p in os.listdir("/proc") if p.isdigit() and os.path.exists(f"/proc/{p}/comm") and open(f"/proc/{p}/comm").read().strip().startswith("postgres"))
+print(ticks(sys.argv[1]), pg)
+PY
+}
 wants() { [[ " $only " == *" $1 "* ]]; }
 reads() { sql "$1" -c "select blks_read from pg_stat_database where datname = current_database()"; }
 
@@ -126,14 +139,18 @@ for j in random.sample(range(1, n + 1), min(k, n)):
     print("better-auth.session_token=" + urllib.parse.quote(v, safe=""))
 PY
     COOKIES_FILE="$tmp/cookies" wrk -t2 -c"$conn" -d3s -s "$here/distinct.lua" "$api/get-session" >/dev/null
-    local before; before="$(reads "$db")"
+    local before cpu; before="$(reads "$db")"; cpu="$(cpu_ticks)"
     COOKIES_FILE="$tmp/cookies" wrk -t2 -c"$conn" -d"${dur}s" --timeout 10s -s "$here/distinct.lua" "$api/get-session" >"$tmp/gs"
+    cpu="$cpu $(cpu_ticks)"
     sed -n "s/^RESULT/RESULT $tag get-session/p" "$tmp/gs"
     sleep 11   # idle backends report their counters within 10 s
-    python3 - "$before" "$(reads "$db")" "$tmp/gs" <<'PY'
+    python3 - "$before" "$(reads "$db")" "$tmp/gs" $cpu "$(getconf CLK_TCK)" <<'PY'
 import re, sys
 ok = int(re.search(r"ok=(\d+)", open(sys.argv[3]).read()).group(1))
-print(f"  buffer reads (not in shared_buffers): {int(sys.argv[2]) - int(sys.argv[1])} for {ok} requests")
+b, a, s0, p0, s1, p1, hz = (int(x) for x in (sys.argv[1], sys.argv[2], *sys.argv[4:]))
+print(f"  buffer reads (not in shared_buffers): {a - b} for {ok} requests")
+us = lambda t: 1e6 * t / hz / ok
+print(f"  CPU per request: server {us(s1 - s0):.1f} us, PostgreSQL {us(p1 - p0):.1f} us")
 PY
   fi
   if wants sign-in; then
