@@ -51,6 +51,7 @@ pub enum Action {
 
 pub async fn run(mut cfg: Config, action: Action) -> Result<(), String> {
     cfg.section_mut::<AdminConfig>().map_err(|e| e.to_string())?.enabled = true;
+    cfg.background = false;
     let auth = Auth::from_config(cfg).await.map_err(|e| e.to_string())?;
     auth.migrate().await.map_err(|e| e.to_string())?;
     let show = |u: &portcullis::store::model::User| {

@@ -64,6 +64,7 @@ pub async fn run(mut cfg: Config, args: Args) -> Result<(), String> {
         _ => return Err("give --from, --csv or --json".into()),
     };
     cfg.migrate_on_start = false;
+    cfg.background = false;
     let auth = Auth::from_config(cfg).await.map_err(|e| e.to_string())?;
     // A dry run writes nothing, not even the schema: the target must have it already.
     if !args.dry_run {

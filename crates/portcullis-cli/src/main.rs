@@ -150,6 +150,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Migrate { common } => {
             let mut cfg = load(&common)?;
             cfg.migrate_on_start = false;
+            cfg.background = false;
             let auth = Auth::from_config(cfg).await.map_err(|e| e.to_string())?;
             let applied = auth.migrate().await.map_err(|e| e.to_string())?;
             if applied.is_empty() {

@@ -636,8 +636,10 @@ impl AuthBuilder {
         }
         // Before the first request: a revocation queued before a restart must already count.
         auth.sessions.load_revocations(auth.now()).await;
-        for c in &auth.capabilities {
-            c.on_start(&auth);
+        if auth.config.background {
+            for c in &auth.capabilities {
+                c.on_start(&auth);
+            }
         }
         Ok(auth)
     }

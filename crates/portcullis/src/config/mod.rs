@@ -23,6 +23,10 @@ pub const DEV_SECRET: &str = "better-auth-secret-12345678901234567890";
 /// Minimum secret length accepted in production mode.
 pub const MIN_SECRET_LEN: usize = 32;
 
+fn background_default() -> bool {
+    true
+}
+
 /// The core configuration. Unknown keys are refused: a top-level table that is not a core key
 /// goes to [`Sections`], where a capability must claim it when the engine is built.
 #[derive(Debug, Clone, Deserialize)]
@@ -45,6 +49,12 @@ pub struct Config {
     pub database: DatabaseConfig,
     /// Run `migrate` before serving.
     pub migrate_on_start: bool,
+    /// Start the capabilities' background work ([`Capability::on_start`](crate::app::Capability::on_start):
+    /// audit-log pruning, webhook delivery) once the engine is built. Not a configuration key: the
+    /// one-shot commands (`migrate`, `import`, `admin`) turn it off, so that they neither touch
+    /// tables they have not created yet nor lease webhook deliveries they would not finish.
+    #[serde(skip, default = "background_default")]
+    pub background: bool,
     pub trusted_origins: Vec<String>,
     pub session: SessionConfig,
     pub email_and_password: EmailPasswordConfig,
@@ -115,6 +125,7 @@ impl Default for Config {
             database_url: "sqlite://portcullis.db?mode=rwc".into(),
             database: DatabaseConfig::default(),
             migrate_on_start: true,
+            background: true,
             trusted_origins: Vec::new(),
             session: SessionConfig::default(),
             email_and_password: EmailPasswordConfig::default(),
