@@ -7,31 +7,14 @@
 //! authentication so a made-up password is accepted) and Redis (PORTCULLIS_TEST_REDIS, default
 //! redis://127.0.0.1:6379).
 
+mod common;
+
+use common::TempDir;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
 const SECRET: &str = "check-config-secret-0123456789abcdefghijkl";
 const DB_PASSWORD: &str = "pg-pass-never-printed";
-
-struct TempDir(PathBuf);
-impl TempDir {
-    fn new() -> TempDir {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let dir = std::env::temp_dir().join(format!("portcullis-check-config-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        TempDir(dir)
-    }
-    fn file(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.0.join(name);
-        std::fs::write(&p, text).expect("write config");
-        p
-    }
-}
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// The test PostgreSQL URL with a password in it (trust authentication ignores it).
 fn pg_url_with_password() -> String {
@@ -62,7 +45,7 @@ fn check_config(config: &PathBuf, env: &[(&str, &str)]) -> (i32, String) {
 
 #[test]
 fn a_good_configuration_reaches_everything_and_prints_what_would_run() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("check-config");
     let config = dir.file(
         "good.toml",
         &format!(
@@ -94,7 +77,7 @@ fn a_good_configuration_reaches_everything_and_prints_what_would_run() {
 
 #[test]
 fn an_unreachable_database_and_a_mistyped_key_are_problems() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("check-config");
     let config = dir.file("unreachable.toml", &format!("secret = \"{SECRET}\"\n[database]\nacquire_timeout_ms = 300\n"));
     // The environment wins over the file, as for `serve`.
     let url = format!("postgres://postgres:{DB_PASSWORD}@127.0.0.1:1/postgres");

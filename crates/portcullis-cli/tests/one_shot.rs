@@ -5,28 +5,11 @@
 //! logged "audit log pruning failed: no such table: auditLog" (a release build, every time; a
 //! debug build may exit before its pruner runs).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-struct TempDir(PathBuf);
-impl TempDir {
-    fn new() -> TempDir {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let dir = std::env::temp_dir().join(format!("portcullis-one-shot-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        TempDir(dir)
-    }
-    fn file(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.0.join(name);
-        std::fs::write(&p, text).expect("write file");
-        p
-    }
-}
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use common::TempDir;
+use std::path::Path;
+use std::process::{Command, Output};
 
 /// Runs `portcullis <command> -c <config> --database-url <db> <rest>` with warnings logged:
 /// (exit code, stderr).
@@ -48,7 +31,7 @@ fn run(command: &str, config: &Path, db: &str, rest: &[&str]) -> (i32, String) {
 
 #[test]
 fn one_shot_commands_start_no_background_work() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("one-shot");
     // Audit is on with admin: a server prunes the audit table as it starts.
     let with_audit = dir.file("audit.toml", "[admin]\nenabled = true\n");
     let without = dir.file("plain.toml", "[two_factor]\nenabled = true\n");
@@ -56,7 +39,7 @@ fn one_shot_commands_start_no_background_work() {
     let csv = csv.to_str().expect("utf-8 path");
 
     // A database without the audit table; the dry run of an import with audit on leaves it so.
-    let db = format!("sqlite://{}?mode=rwc", dir.0.join("plain.db").display());
+    let db = format!("sqlite://{}?mode=rwc", dir.path("plain.db").display());
     let (code, err) = run("migrate", &without, &db, &[]);
     assert_eq!(code, 0, "migrate failed:\n{err}");
     let (code, err) = run("import", &with_audit, &db, &["--csv", csv, "--dry-run"]);
@@ -64,7 +47,7 @@ fn one_shot_commands_start_no_background_work() {
     assert!(!err.contains("pruning"), "the dry run started the audit pruner:\n{err}");
 
     // A fresh database migrated with audit on, then an admin made: no pruning, no failure.
-    let db = format!("sqlite://{}?mode=rwc", dir.0.join("audit.db").display());
+    let db = format!("sqlite://{}?mode=rwc", dir.path("audit.db").display());
     let (code, err) = run("migrate", &with_audit, &db, &[]);
     assert_eq!(code, 0, "migrate failed:\n{err}");
     assert!(!err.contains("WARN"), "migrate of a fresh database warns:\n{err}");

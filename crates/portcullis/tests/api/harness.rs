@@ -13,7 +13,7 @@ pub use shapes::*;
 pub use crate::common::{Backend, PASSWORD, SECRET};
 
 use crate::common::db::TestDb;
-use crate::common::{bind_loopback, spawn_server, test_config};
+use crate::common::{bind_loopback, spawn_server, test_config, Bound};
 use portcullis::Config;
 use serde_json::Value;
 use std::future::Future;
@@ -66,8 +66,7 @@ impl TestServer {
     ) -> TestServer {
         let bound = bind_loopback().await;
         let db = TestDb::new(backend, "portcullis_t").await;
-        let mut config =
-            Config { listen: ([127, 0, 0, 1], bound.port).into(), production: false, ..test_config(db.url.clone(), &bound.origin) };
+        let mut config = config_for(&db.url, &bound);
         tweak(&mut config);
 
         let auth = extend(portcullis::Auth::builder(config.clone())).build().await.expect("build the server");
@@ -171,6 +170,59 @@ pub struct SignedUp {
     pub id: String,
     /// The raw session token from the sign-up response.
     pub token: String,
+}
+
+/// The configuration of a test server listening on `bound`, on the database at `db_url`.
+fn config_for(db_url: &str, bound: &Bound) -> Config {
+    Config { listen: ([127, 0, 0, 1], bound.port).into(), production: false, ..test_config(db_url.to_string(), &bound.origin) }
+}
+
+/// A server of the test's own on a given database (to restart it, or to run several on one).
+/// Dropping it aborts it.
+pub struct Instance {
+    origin: String,
+    pub weak: portcullis::app::WeakAuth,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Instance {
+    pub async fn start(db_url: &str, tweak: &dyn Fn(&mut Config)) -> Instance {
+        let bound = bind_loopback().await;
+        let mut config = config_for(db_url, &bound);
+        tweak(&mut config);
+        let auth = portcullis::Auth::builder(config).build().await.expect("build the server");
+        let weak = auth.downgrade();
+        Instance { origin: bound.origin, weak, task: spawn_server(auth, bound.listener) }
+    }
+
+    /// Stops it as a crash would, and waits until nothing of it (its background work included) runs.
+    pub async fn stop(self) {
+        self.task.abort();
+        let weak = self.weak.clone();
+        wait_until("the stopped instance to be gone", || weak.upgrade().is_none()).await;
+    }
+
+    /// A new client of its own (its own connections and cookies) sending `Origin: <instance origin>`.
+    pub fn client(&self) -> Client {
+        Client::new(&self.origin, Some(self.origin.clone()))
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Polls `cond` every 20 ms for up to 15 s.
+pub async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..750 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting for {what}");
 }
 
 /// Signs up; panics unless the answer is 200. Returns the JSON body.

@@ -2,7 +2,6 @@
 //! wins, atomic on the server; concurrent patches from two devices lose nothing.
 
 use crate::common::db::TestDb;
-use crate::common::{bind_loopback, spawn_server, test_config};
 use crate::harness::*;
 use portcullis::plugins::preferences::PreferencesConfig;
 use portcullis::Config;
@@ -148,62 +147,35 @@ async fn instances_merging_at_once_lose_nothing() {
     let db = TestDb::new(Backend::Postgres, "portcullis_prefs").await;
     let mut servers = Vec::new();
     for _ in 0..INSTANCES {
-        let bound = bind_loopback().await;
-        let mut config =
-            Config { listen: ([127, 0, 0, 1], bound.port).into(), production: false, ..test_config(db.url.clone(), &bound.origin) };
-        on(&mut config);
-        let auth = portcullis::Auth::builder(config).build().await.expect("build the server");
-        servers.push((bound.origin.clone(), spawn_server(auth, bound.listener)));
+        servers.push(Instance::start(&db.url, &on).await);
     }
-    let http = reqwest::Client::new();
-    let first = &servers[0].0;
-    let r = http
-        .post(format!("{first}/api/auth/sign-up/email"))
-        .header("origin", first)
-        .json(&json!({"email": "twin@example.com", "password": PASSWORD, "name": "Twin"}))
-        .send()
-        .await
-        .expect("sign up");
-    assert_eq!(r.status(), 200);
-    let cookie = r
-        .headers()
-        .get_all("set-cookie")
+    // One user, signed in on every instance with the same session.
+    let first = servers[0].client();
+    sign_up(&first, "twin@example.com", PASSWORD, "Twin").await;
+    let session = first.session_cookie().expect("a session cookie");
+    let clients: Vec<Client> = servers
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.contains("session_token="))
-        .and_then(|v| v.split(';').next())
-        .expect("a session cookie")
-        .to_string();
+        .map(|s| {
+            let c = s.client();
+            c.set_cookie("better-auth.session_token", &session);
+            c
+        })
+        .collect();
     let t = now_ms();
     let mut set = tokio::task::JoinSet::new();
     for i in 0..40 {
-        for (n, (origin, _)) in servers.iter().enumerate() {
-            let (http, origin, cookie) = (http.clone(), origin.clone(), cookie.clone());
-            let body = one(&format!("i{n}k{i}"), json!(i), json!(t));
+        for (n, c) in clients.iter().enumerate() {
+            let (c, body) = (c.fork(), one(&format!("i{n}k{i}"), json!(i), json!(t)));
             set.spawn(async move {
-                let r = http.post(format!("{origin}{}", "/api/auth/preferences/merge")).header("origin", &origin);
-                let r = r.header("cookie", cookie).json(&body).send().await.expect("merge");
-                let status = r.status();
-                (status, r.text().await.unwrap_or_default())
+                c.post_json("/preferences/merge", body).await.expect_status(200);
             });
         }
     }
     while let Some(done) = set.join_next().await {
-        let (status, body) = done.expect("merge task");
-        assert_eq!(status, 200, "{body}");
+        done.expect("merge task");
     }
-    let r = http
-        .post(format!("{}/api/auth/preferences/merge", servers[1].0))
-        .header("origin", &servers[1].0)
-        .header("cookie", &cookie)
-        .json(&json!({"patch": {}, "meta": {}}))
-        .send()
-        .await
-        .expect("read back");
-    let doc: Value = r.json().await.expect("json");
-    let prefs = doc["preferences"].as_object().expect("document");
+    let r = clients[1].post_json("/preferences/merge", json!({"patch": {}, "meta": {}})).await;
+    r.expect_status(200);
+    let prefs = r.json()["preferences"].as_object().expect("document").clone();
     assert_eq!(prefs.len(), 40 * INSTANCES, "every key of every instance: {prefs:?}");
-    for (_, task) in servers {
-        task.abort();
-    }
 }

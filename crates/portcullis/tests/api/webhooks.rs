@@ -5,7 +5,6 @@
 //! overlap.
 
 use crate::common::db::TestDb;
-use crate::common::{bind_loopback, spawn_server, test_config};
 use crate::harness::*;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -82,17 +81,6 @@ fn signed_by(hit: &Hit, secret: &str) -> bool {
     hit.sig.split(' ').any(|s| s == want)
 }
 
-/// Polls `cond` every 20 ms for up to 15 s.
-async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    for _ in 0..750 {
-        if cond() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
 // ---------------------------------------------------------------- configuration and servers
 
 fn section(c: &mut Config) -> &mut WebhooksConfig {
@@ -122,50 +110,6 @@ fn fast(c: &mut Config, url: &str, events: &[&str]) {
 
 fn admin_on(c: &mut Config) {
     c.section_mut::<portcullis::plugins::admin::config::AdminConfig>().expect("[admin] parses").enabled = true;
-}
-
-/// A server of the test's own on a given database (to restart it, or run two).
-struct Instance {
-    origin: String,
-    weak: portcullis::app::WeakAuth,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl Instance {
-    async fn start(db_url: &str, tweak: &dyn Fn(&mut Config)) -> Instance {
-        let bound = bind_loopback().await;
-        let mut config =
-            Config { listen: ([127, 0, 0, 1], bound.port).into(), production: false, ..test_config(db_url.to_string(), &bound.origin) };
-        tweak(&mut config);
-        let auth = portcullis::Auth::builder(config).build().await.expect("build the server");
-        let weak = auth.downgrade();
-        Instance { origin: bound.origin, weak, task: spawn_server(auth, bound.listener) }
-    }
-
-    /// Stops it as a crash would, and waits until nothing of it (its worker included) runs.
-    async fn stop(self) {
-        self.task.abort();
-        let weak = self.weak.clone();
-        wait_until("the stopped instance to be gone", || weak.upgrade().is_none()).await;
-    }
-
-    /// Signs up `email` (a client of its own, closed after).
-    async fn sign_up(&self, email: &str) {
-        let r = reqwest::Client::new()
-            .post(format!("{}/api/auth/sign-up/email", self.origin))
-            .header("origin", &self.origin)
-            .json(&json!({"email": email, "password": PASSWORD, "name": "Hooked"}))
-            .send()
-            .await
-            .expect("sign up");
-        assert_eq!(r.status(), 200, "{:?}", r.text().await);
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 // ---------------------------------------------------------------- cases
@@ -215,7 +159,7 @@ async fn restart(backend: Backend) {
         section(c).backoff_base_ms = 50;
     };
     let a = Instance::start(&db.url, &tweak).await;
-    a.sign_up("restart@example.com").await;
+    sign_up(&a.client(), "restart@example.com", PASSWORD, "Hooked").await;
     wait_until("a first, failed attempt", || !rx.hits().is_empty()).await;
     a.stop().await;
     assert_eq!(db.count("select count(*) from \"webhookDelivery\" where status = 'pending'").await, 1);
@@ -244,7 +188,7 @@ async fn two_instances_on_one_postgres_database_deliver_each_event_once() {
     const N: usize = 24;
     for i in 0..N {
         let at = if i % 2 == 0 { &a } else { &b };
-        at.sign_up(&format!("pair{i}@example.com")).await;
+        sign_up(&at.client(), &format!("pair{i}@example.com"), PASSWORD, "Hooked").await;
     }
     wait_until("every event delivered", || rx.delivered().len() == N).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
